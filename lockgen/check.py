@@ -1,0 +1,56 @@
+"""``lockgen check``: are the committed locks valid, current and clean? (SPEC §5)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import compiler, graph, lockfile
+from .config import Config
+from .exceptions import InputError
+from .intents import Inputs
+
+
+def problems(config: Config) -> list[str]:
+    """One line per problem; empty when every lock is in order. Never uses the network."""
+    inputs = Inputs(config.root)
+    out: list[str] = []
+    for variant in config.variants:
+        path = config.locks_dir / variant.lock_name
+        rel = _rel(config, path)
+        try:
+            lock = lockfile.read(path)
+        except InputError as exc:
+            out.append(f"{variant.name}: {exc}")
+            continue
+        if lock is None:
+            out.append(f"{variant.name}: {rel} is missing (run: lockgen compile {variant.name})")
+            continue
+        if lock.meta.get("variant") != variant.name:
+            out.append(f"{variant.name}: {rel} has no [tool.lockgen] table for this variant")
+        elif lock.digest != inputs.digest(variant):
+            out.append(f"{variant.name}: {rel} is stale: its inputs or settings changed (run: lockgen compile {variant.name})")
+        hits = config.forbid & lock.versions.keys()
+        if hits:
+            chains = graph.explain(config, variant, lock.versions, hits, offline=True)
+            out.append(f"{variant.name}: forbidden: " + "; ".join(chains))
+        if "requirements" in config.formats:
+            out.extend(_requirements(config, variant.name, lock.versions))
+    for path in compiler.orphans(config):
+        out.append(f"{_rel(config, path)}: orphan: no such variant is configured (lockgen compile --prune removes it)")
+    return out
+
+
+def _requirements(config: Config, name: str, versions: dict[str, str]) -> list[str]:
+    path = config.locks_dir / f"requirements.{name}.txt"
+    if not path.is_file():
+        return [f"{name}: {_rel(config, path)} is missing (run: lockgen compile {name})"]
+    if graph.pins(path.read_text(encoding="utf-8")) != versions:
+        return [f"{name}: {_rel(config, path)} does not match {name}'s pylock (run: lockgen compile {name})"]
+    return []
+
+
+def _rel(config: Config, path: Path) -> str:
+    try:
+        return path.relative_to(config.root).as_posix()
+    except ValueError:
+        return str(path)

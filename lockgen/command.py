@@ -1,0 +1,56 @@
+"""The one place lockgen runs a subprocess.
+
+Every command is logged (``-v`` shows it), its output captured, and a non-zero
+exit becomes a :class:`CommandError` carrying the program's own message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .exceptions import CommandError
+
+log = logging.getLogger("lockgen")
+
+
+def run(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> str:
+    """Run ``argv``; return its stdout, or raise CommandError with its stderr."""
+    args = [os.fspath(a) for a in argv]
+    log.debug("$ %s", shlex.join(args))
+    full_env = None if env is None else {**os.environ, **env}
+    try:
+        proc = subprocess.run(
+            args,
+            cwd=cwd,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CommandError(f"{Path(args[0]).name}: {exc}") from exc
+    if proc.returncode != 0:
+        message = (proc.stderr.strip() or proc.stdout.strip()) or f"exit status {proc.returncode}"
+        raise CommandError(message)
+    return proc.stdout
+
+
+def probe(argv: Sequence[str], *, timeout: float = 5.0) -> str | None:
+    """Run a hardware probe; ``None`` when the tool is missing or fails."""
+    try:
+        return run(argv, timeout=timeout)
+    except CommandError as exc:
+        log.debug("probe %s failed: %s", argv[0], exc)
+        return None

@@ -1,0 +1,331 @@
+"""Reading and validating ``[tool.lockgen]`` (SPEC §1–§3) into variants."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from . import cuda, platforms
+from ._toml import TOMLDecodeError, loads
+from .exceptions import InputError
+
+DEFAULT_PLATFORM = "x86_64-manylinux_2_28"
+FORMATS = ("pylock", "requirements")
+_NAME = re.compile(r"[a-z0-9]+")
+_PYTHON = re.compile(r"3\.\d+")
+_PACKAGE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+_TOP_KEYS = {
+    "inputs", "python", "platforms", "locks-dir", "constraints", "forbid", "index-url",
+    "extra-index-urls", "find-links", "exclude-newer", "formats", "accelerators",
+}  # fmt: skip
+_ACCEL_KEYS = {
+    "inputs", "python", "platforms", "constraints", "index-url", "extra-index-urls",
+    "find-links", "priority", "cuda", "gpu-archs",
+}  # fmt: skip
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Accelerator:
+    name: str
+    cuda: Version | None
+    gpu_archs: tuple[str, ...]
+    priority: int
+    order: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Variant:
+    """One lock: python × platform × accelerator, with its resolved settings."""
+
+    name: str
+    python: str
+    platform: platforms.Platform
+    accelerator: Accelerator
+    inputs: tuple[str, ...]  # paths relative to the config's folder, as written
+    constraints: tuple[str, ...]
+    index_url: str | None
+    extra_index_urls: tuple[str, ...]
+    find_links: tuple[str, ...]
+    exclude_newer: str | None
+
+    @property
+    def lock_name(self) -> str:
+        return f"pylock.{self.name}.toml"
+
+    def settings(self) -> dict[str, Any]:
+        """Everything besides file contents that decides this variant's resolution."""
+        acc = self.accelerator
+        return {
+            "variant": self.name,
+            "python": self.python,
+            "platform": self.platform.uv,
+            "accelerator": acc.name,
+            "cuda": str(acc.cuda) if acc.cuda else None,
+            "gpu-archs": list(acc.gpu_archs),
+            "inputs": list(self.inputs),
+            "constraints": list(self.constraints),
+            "index-url": self.index_url,
+            "extra-index-urls": list(self.extra_index_urls),
+            "find-links": list(self.find_links),
+            "exclude-newer": self.exclude_newer,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    path: Path
+    root: Path
+    locks_dir: Path
+    forbid: frozenset[str]
+    formats: tuple[str, ...]
+    variants: tuple[Variant, ...]
+
+    def variant(self, name: str) -> Variant:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        known = ", ".join(v.name for v in self.variants)
+        raise InputError(f"{self.path.name}: no variant named {name!r} (variants: {known})")
+
+
+def find(start: Path, explicit: Path | None = None) -> tuple[Path, Mapping[str, Any], str]:
+    """The config file, its lockgen table and the key prefix used in messages."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise InputError(f"{explicit}: --config: no such file")
+        return _table(explicit, required=True)
+    for folder in (start, *start.parents):
+        for name in ("lockgen.toml", "pyproject.toml"):
+            candidate = folder / name
+            if candidate.is_file():
+                found = _table(candidate, required=name == "lockgen.toml")
+                if found[1] is not None:
+                    return found
+    raise InputError(f"{start}: no lockgen.toml or pyproject.toml with [tool.lockgen] here or above")
+
+
+def _table(path: Path, *, required: bool) -> tuple[Path, Any, str]:
+    try:
+        data = loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from exc
+    except TOMLDecodeError as exc:
+        raise InputError(f"{path}: invalid TOML: {exc}") from exc
+    if path.name != "pyproject.toml":
+        return path, data, ""
+    table = data.get("tool", {}).get("lockgen")
+    if table is None and required:
+        raise InputError(f"{path}: tool.lockgen: missing table")
+    if table is not None and not isinstance(table, dict):
+        raise InputError(f"{path}: tool.lockgen: expected a table")
+    return path, table, "tool.lockgen."
+
+
+def load(start: Path, explicit: Path | None = None) -> Config:
+    path, table, prefix = find(start, explicit)
+    return _Reader(path, prefix).config(table)
+
+
+class _Reader:
+    """Validates one table; every error names the file and the full key."""
+
+    def __init__(self, path: Path, prefix: str) -> None:
+        self.path = path
+        self.root = path.resolve().parent
+        self.prefix = prefix
+
+    def fail(self, key: str, message: str) -> InputError:
+        return InputError(f"{self.path}: {self.prefix}{key}: {message}")
+
+    def get(self, table: Mapping[str, Any], base: str, key: str, kind: Callable[[str, Any], T], default: T) -> T:
+        if key not in table:
+            return default
+        return kind(f"{base}{key}", table[key])
+
+    def strings(self, key: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(key, "expected a list of non-empty strings")
+        if len(set(value)) != len(value):
+            raise self.fail(key, "has duplicate entries")
+        return tuple(value)
+
+    def string(self, key: str, value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, "expected a non-empty string")
+        return value
+
+    def files(self, key: str, value: Any) -> tuple[str, ...]:
+        paths = self.strings(key, value)
+        for p in paths:
+            if not (self.root / p).is_file():
+                raise self.fail(key, f"{p}: no such file")
+        return paths
+
+    def pythons(self, key: str, value: Any) -> tuple[str, ...]:
+        versions = self.strings(key, value)
+        for v in versions:
+            if not _PYTHON.fullmatch(v):
+                raise self.fail(key, f"{v!r} is not a minor version like \"3.12\"")
+        return versions
+
+    def platform_list(self, key: str, value: Any) -> tuple[platforms.Platform, ...]:
+        out = []
+        for v in self.strings(key, value):
+            parsed = platforms.parse(v)
+            if parsed is None:
+                raise self.fail(key, f"{v!r} is not a uv --python-platform value lockgen knows")
+            out.append(parsed)
+        return tuple(out)
+
+    def config(self, table: Mapping[str, Any]) -> Config:
+        self.unknown(table, _TOP_KEYS, "")
+        for key in ("inputs", "python", "accelerators"):
+            if key not in table:
+                raise self.fail(key, "required key is missing")
+        inputs = self.files("inputs", table["inputs"])
+        pythons = self.pythons("python", table["python"])
+        plats = self.get(table, "", "platforms", self.platform_list, (platforms.parse(DEFAULT_PLATFORM),))
+        if not pythons or not plats:
+            raise self.fail("python" if not pythons else "platforms", "must not be empty")
+        forbid = self.get(table, "", "forbid", self.strings, ())
+        for name in forbid:
+            if not _PACKAGE.fullmatch(name):
+                raise self.fail("forbid", f"{name!r} is not a package name")
+        formats = self.get(table, "", "formats", self.strings, ("pylock",))
+        for f in formats:
+            if f not in FORMATS:
+                raise self.fail("formats", f"{f!r} is not one of {', '.join(map(repr, FORMATS))}")
+        shared = {
+            "constraints": self.get(table, "", "constraints", self.files, ()),
+            "index_url": self.get(table, "", "index-url", self.string, None),
+            "extra_index_urls": self.get(table, "", "extra-index-urls", self.strings, ()),
+            "find_links": self.get(table, "", "find-links", self.strings, ()),
+            "exclude_newer": self.get(table, "", "exclude-newer", self.timestamp, None),
+        }
+        accelerators = table["accelerators"]
+        if not isinstance(accelerators, dict) or not accelerators:
+            raise self.fail("accelerators", "expected at least one [accelerators.NAME] table")
+        variants: dict[str, Variant] = {}
+        for order, (name, acc_table) in enumerate(accelerators.items()):
+            for variant in self.accelerator(order, name, acc_table, inputs, pythons, plats, shared):
+                if variant.name in variants:
+                    raise self.fail(f"accelerators.{name}", f"two variants are named {variant.name}")
+                variants[variant.name] = variant
+        locks_dir = self.get(table, "", "locks-dir", self.string, "locks")
+        return Config(
+            path=self.path,
+            root=self.root,
+            locks_dir=self.root / locks_dir,
+            forbid=frozenset(canonicalize_name(n) for n in forbid),
+            formats=tuple(sorted(set(formats) | {"pylock"}, key=FORMATS.index)),
+            variants=tuple(variants.values()),
+        )
+
+    def accelerator(
+        self,
+        order: int,
+        name: str,
+        table: Any,
+        inputs: tuple[str, ...],
+        pythons: tuple[str, ...],
+        plats: tuple[platforms.Platform, ...],
+        shared: dict[str, Any],
+    ) -> list[Variant]:
+        base = f"accelerators.{name}."
+        if not _NAME.fullmatch(name):
+            raise self.fail(f"accelerators.{name}", "accelerator names are lowercase letters and digits only")
+        if not isinstance(table, dict):
+            raise self.fail(base[:-1], "expected a table")
+        self.unknown(table, _ACCEL_KEYS, base)
+        version = self.get(table, base, "cuda", self.cuda_version, None)
+        archs = self.get(table, base, "gpu-archs", self.strings, None)
+        gpu_archs = self.archs(base + "gpu-archs", version, archs)
+        priority = self.get(table, base, "priority", self.integer, 0)
+        own_py = self.get(table, base, "python", self.pythons, pythons)
+        own_plats = self.get(table, base, "platforms", self.platform_list, plats)
+        for v in own_py:
+            if v not in pythons:
+                raise self.fail(base + "python", f"{v} is not in python {list(pythons)}")
+        for p in own_plats:
+            if p not in plats:
+                raise self.fail(base + "platforms", f"{p.uv} is not in platforms {[q.uv for q in plats]}")
+        acc = Accelerator(name=name, cuda=version, gpu_archs=gpu_archs, priority=priority, order=order)
+        acc_inputs = self.get(table, base, "inputs", self.files, ())
+        common = {
+            "accelerator": acc,
+            "inputs": inputs + tuple(i for i in acc_inputs if i not in inputs),
+            "constraints": shared["constraints"] + self.get(table, base, "constraints", self.files, ()),
+            "index_url": self.get(table, base, "index-url", self.string, shared["index_url"]),
+            "extra_index_urls": shared["extra_index_urls"] + self.get(table, base, "extra-index-urls", self.strings, ()),
+            "find_links": shared["find_links"] + self.get(table, base, "find-links", self.strings, ()),
+            "exclude_newer": shared["exclude_newer"],
+        }
+        out = []
+        for py in own_py:
+            for plat in own_plats:
+                vname = f"py{py.replace('.', '')}-{name}" + (f"-{plat.suffix}" if len(plats) > 1 else "")
+                out.append(Variant(name=vname, python=py, platform=plat, **common))
+        return out
+
+    def unknown(self, table: Mapping[str, Any], allowed: set[str], base: str) -> None:
+        for key in table:
+            if key not in allowed:
+                raise self.fail(f"{base}{key}", "unknown key")
+
+    def integer(self, key: str, value: Any) -> int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(key, "expected an integer")
+        return value
+
+    def cuda_version(self, key: str, value: Any) -> Version:
+        text = self.string(key, value)
+        try:
+            version = Version(text)
+        except InvalidVersion:
+            version = None
+        if version is None or len(version.release) != 2 or str(version) != text:
+            raise self.fail(key, f"{text!r} is not a CUDA version like \"12.8\"")
+        if cuda.targets(version) is None:
+            raise self.fail(key, f"CUDA {text} is older than lockgen's table (11.0 onward)")
+        return version
+
+    def archs(self, key: str, version: Version | None, archs: tuple[str, ...] | None) -> tuple[str, ...]:
+        if version is None:
+            if archs is not None:
+                raise self.fail(key, "needs cuda: gpu-archs only apply to a CUDA accelerator")
+            return ()
+        possible = cuda.targets(version) or ()
+        if archs is None:
+            return possible
+        out = []
+        for arch in archs:
+            normal = cuda.normalize_arch(arch)
+            if normal is None or normal != arch:
+                raise self.fail(key, f"{arch!r} is not a compute capability like \"8.0\"")
+            if normal not in possible:
+                raise self.fail(key, f"{arch} is not a compute capability CUDA {version} can target ({', '.join(possible)})")
+            out.append(normal)
+        if not out:
+            raise self.fail(key, "must not be empty")
+        return tuple(sorted(out, key=cuda.arch_key))
+
+    def timestamp(self, key: str, value: Any) -> str:
+        if isinstance(value, datetime | date):
+            raise self.fail(key, "write it as a quoted string, e.g. \"2026-11-01T00:00:00Z\"")
+        text = self.string(key, value)
+        try:
+            if "T" in text:
+                datetime.fromisoformat(text.replace("Z", "+00:00"))
+            else:
+                date.fromisoformat(text)
+        except ValueError:
+            raise self.fail(key, f"{text!r} is not an RFC 3339 timestamp or date") from None
+        return text

@@ -1,0 +1,23 @@
+"""The errors lockgen raises; each knows the exit status it maps to."""
+
+
+class LockgenError(Exception):
+    """Base: a message for the user and an exit status (SPEC §8)."""
+
+    exit_code = 1
+
+
+class InputError(LockgenError):
+    """Bad input: configuration, intent file, lock, flag or unknown variant."""
+
+    exit_code = 2
+
+
+class CommandError(LockgenError):
+    """A subprocess (uv, nvidia-smi, python) failed; carries its own message."""
+
+
+class NoVariantError(LockgenError):
+    """No lock matches this machine."""
+
+    exit_code = 3

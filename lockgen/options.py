@@ -1,0 +1,38 @@
+"""Reusable click options, declared once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="lockgen.toml or pyproject.toml to use (default: found from the current folder up).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+
+
+def selection_options(f: F) -> F:
+    """Flags shared by ``select`` and ``sync`` (SPEC §7)."""
+    for option in reversed(
+        (
+            click.option("--variant", envvar="LOCKGEN_VARIANT", help="Use this variant's lock [env: LOCKGEN_VARIANT]."),
+            click.option(
+                "--python",
+                "python_path",
+                type=click.Path(path_type=Path),
+                help="Interpreter whose version and environment count (default: active venv, else ./.venv).",
+            ),
+            click.option("--allow-cpu", is_flag=True, help="With a GPU visible but no GPU variant eligible, take a CPU one."),
+        )
+    ):
+        f = option(f)
+    return f
