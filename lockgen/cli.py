@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from . import __version__, config
-from .exceptions import InputError, LockgenError
-from .options import config_option, dry_run_option
+from . import __version__
+from .exceptions import LockgenError
+from .options import config_option, dry_run_option, json_option, selection_options
+
+if TYPE_CHECKING:
+    from .config import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,8 +63,10 @@ def main(verbose: bool) -> None:
     logging.basicConfig(format="lockgen: %(message)s", level=logging.DEBUG if verbose else logging.WARNING)
 
 
-def _load(config_path: Path | None) -> config.Config:
-    return config.load(Path.cwd(), config_path)
+def _load(config_path: Path | None) -> Config:
+    from .config import load
+
+    return load(Path.cwd(), config_path)
 
 
 @main.command("compile")
@@ -101,4 +107,57 @@ def check_command(config_path: Path | None) -> None:
     click.echo("all locks are up to date")
 
 
-__all__ = ["main", "InputError"]
+
+@main.command("detect")
+@json_option
+@_errors
+def detect_command(as_json: bool) -> None:
+    """Facts about this machine: python, platform, driver, CUDA, GPUs, and their sources."""
+    from . import detect, environment, report
+
+    target = environment.find(Path.cwd(), None)
+    facts = detect.detect(python=target.python, python_source=target.source)
+    click.echo(json.dumps(facts.to_json(), indent=2) if as_json else report.facts(facts))
+    for warning in facts.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@main.command("select")
+@click.option("--explain", is_flag=True, help="Say for every variant why it was or was not chosen.")
+@json_option
+@selection_options
+@config_option
+@_errors
+def select_command(explain: bool, as_json: bool, config_path: Path | None, **flags: Any) -> None:
+    """Print the variant this machine should use, and its lock."""
+    from . import report, selection
+
+    cfg = _load(config_path)
+    choice = selection.for_machine(cfg, **flags)
+    if as_json:
+        click.echo(json.dumps(report.selection_json(cfg, choice.selection), indent=2))
+        if choice.selection.chosen is None:
+            sys.exit(3)
+        return
+    if explain:
+        click.echo(report.explain(choice.selection))
+    variant = choice.require()
+    click.echo(f"{variant.name} {report.rel(cfg, cfg.locks_dir / variant.lock_name)}")
+
+
+@main.command("sync")
+@click.option("--allow-stale", is_flag=True, help="Install a lock whose inputs changed since it was compiled.")
+@dry_run_option
+@selection_options
+@config_option
+@_errors
+def sync_command(allow_stale: bool, dry_run: bool, config_path: Path | None, **flags: Any) -> None:
+    """Install the lock that fits this machine into the environment, exactly."""
+    from . import report, selection, sync
+
+    cfg = _load(config_path)
+    choice = selection.for_machine(cfg, **flags)
+    variant = choice.require()
+    lock = sync.load_lock(cfg, variant, allow_stale=allow_stale)
+    plan = sync.sync(lock, choice.target, choice.facts, variant, dry_run=dry_run)
+    click.echo(report.sync_summary(cfg, variant, choice.target, plan, dry_run=dry_run))

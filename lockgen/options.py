@@ -27,7 +27,7 @@ def selection_options(f: F) -> F:
             click.option("--variant", envvar="LOCKGEN_VARIANT", help="Use this variant's lock [env: LOCKGEN_VARIANT]."),
             click.option(
                 "--python",
-                "python_path",
+                "python",
                 type=click.Path(path_type=Path),
                 help="Interpreter whose version and environment count (default: active venv, else ./.venv).",
             ),

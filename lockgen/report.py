@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import sys
 import threading
+from pathlib import Path
 
 from .compiler import Report, Result
-from .config import Config
+from .config import Config, Variant
+from .detect import Facts
+from .environment import Target
+from .selection import Selection
+from .sync import Plan
 
 
 class Progress:
@@ -38,9 +43,56 @@ def compile_table(config: Config, report: Report, *, dry_run: bool) -> str:
         if r.error:
             lines.append(f"\n{r.variant} failed: {r.error}")
     for path in report.orphans:
-        rel = path.relative_to(config.root).as_posix() if path.is_relative_to(config.root) else str(path)
         verb = "pruned" if report.pruned else "orphan (no such variant; --prune deletes it)"
-        lines.append(f"{rel}: {verb}")
+        lines.append(f"{rel(config, path)}: {verb}")
     if dry_run:
         lines.append("dry run: no file was written")
     return "\n".join(lines)
+
+
+def rel(config: Config, path: Path) -> str:
+    return path.relative_to(config.root).as_posix() if path.is_relative_to(config.root) else str(path)
+
+
+def facts(f: Facts) -> str:
+    src = f.sources
+    rows = [
+        ("python", f.python, src.get("python", "")),
+        ("platform", " ".join(x for x in (f.os, f.arch, f.libc) if x), src.get("platform", "")),
+        ("driver", f.driver or "none", src.get("driver", "")),
+        ("cuda", f.cuda or "none", src.get("cuda", "")),
+    ]
+    lines = [f"{k:<9} {v:<28} ({s})" for k, v, s in rows]
+    if not f.gpus:
+        lines.append(f"{'gpus':<9} {'none visible':<28} ({src.get('gpus', '')})")
+    for g in f.gpus:
+        lines.append(f"gpu {g.index:<5} {g.name} ({g.compute_capability or '?'}) {g.uuid}  ({src.get('gpus', '')})")
+    lines.append("probes    " + ", ".join(f"{k} {v}" for k, v in f.probes.items()))
+    return "\n".join(lines)
+
+
+def explain(selection: Selection) -> str:
+    width = max(len(c.variant.name) for c in selection.candidates)
+    return "\n".join(
+        f"{'*' if c.chosen else ' '} {c.variant.name:<{width}}  {c.reason}" for c in selection.candidates
+    )
+
+
+def selection_json(config: Config, selection: Selection) -> dict[str, object]:
+    chosen = selection.chosen
+    return {
+        "variant": chosen.name if chosen else None,
+        "lock": rel(config, config.locks_dir / chosen.lock_name) if chosen else None,
+        "candidates": [
+            {"variant": c.variant.name, "eligible": c.eligible, "reason": c.reason} for c in selection.candidates
+        ],
+    }
+
+
+def sync_summary(config: Config, variant: Variant, target: Target, plan: Plan, *, dry_run: bool) -> str:
+    lock = rel(config, config.locks_dir / variant.lock_name)
+    head = f"{variant.name}: {lock} -> {target.prefix}"
+    if plan.empty:
+        return f"{head}\nalready in sync"
+    verb = "would change" if dry_run else "changed"
+    return "\n".join([head, *plan.lines(), f"{verb}: +{len(plan.install)} ~{len(plan.change)} -{len(plan.remove)}"])

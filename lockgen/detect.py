@@ -1,0 +1,296 @@
+"""``lockgen detect``: facts about this machine and where each came from (SPEC §6).
+
+Each probe is a tiny function that returns ``None`` when its tool is missing or
+fails; :func:`detect` takes each fact from the first probe that has it, in the
+order overrides, NVML, ``nvidia-smi``, ``/proc/driver/nvidia``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform as _platform
+import re
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from . import command, cuda
+from .exceptions import InputError
+from .platforms import normalize_arch
+
+PROC_NVIDIA = Path("/proc/driver/nvidia")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gpu:
+    index: int  # NVML's: PCI bus order
+    name: str
+    compute_capability: str | None
+    uuid: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Probe:
+    """What one probe saw."""
+
+    driver: str | None = None
+    cuda: str | None = None
+    gpus: tuple[Gpu, ...] = ()
+    migs: Mapping[str, str] = field(default_factory=dict)  # MIG uuid → parent GPU uuid
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Facts:
+    python: str
+    os: str
+    arch: str
+    libc: str | None
+    driver: str | None
+    cuda: str | None
+    gpus: tuple[Gpu, ...]
+    sources: dict[str, str]
+    probes: dict[str, str]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def glibc(self) -> tuple[int, int] | None:
+        if self.libc and self.libc.startswith("glibc "):
+            major, _, minor = self.libc[6:].partition(".")
+            if major.isdigit() and minor.split(".")[0].isdigit():
+                return int(major), int(minor.split(".")[0])
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "python": self.python,
+            "platform": {"os": self.os, "arch": self.arch, "libc": self.libc},
+            "driver": self.driver,
+            "cuda": self.cuda,
+            "gpus": [
+                {"index": g.index, "name": g.name, "compute_capability": g.compute_capability, "uuid": g.uuid}
+                for g in self.gpus
+            ],
+            "sources": {**self.sources, "probes": self.probes},
+            "warnings": list(self.warnings),
+        }
+
+
+# --- probes -----------------------------------------------------------------
+
+
+def probe_nvml() -> Probe | None:
+    """NVML through the ``nvidia-ml-py`` binding; None without libnvidia-ml.so.1."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")  # cheap test before importing the binding
+        import pynvml
+    except (OSError, ImportError):
+        return None
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return None
+    try:
+        return _nvml_facts(pynvml)
+    except pynvml.NVMLError:
+        return None
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def _nvml_facts(nvml: Any) -> Probe:
+    def text(value: Any) -> str:
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    version = nvml.nvmlSystemGetCudaDriverVersion_v2()
+    gpus, migs = [], {}
+    for i in range(nvml.nvmlDeviceGetCount()):
+        handle = nvml.nvmlDeviceGetHandleByIndex(i)
+        major, minor = nvml.nvmlDeviceGetCudaComputeCapability(handle)
+        uuid = text(nvml.nvmlDeviceGetUUID(handle))
+        gpus.append(Gpu(index=i, name=text(nvml.nvmlDeviceGetName(handle)), compute_capability=f"{major}.{minor}", uuid=uuid))
+        try:
+            count = nvml.nvmlDeviceGetMaxMigDeviceCount(handle)
+        except nvml.NVMLError:
+            count = 0
+        for m in range(count):
+            try:
+                mig = nvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, m)
+            except nvml.NVMLError:
+                continue
+            migs[text(nvml.nvmlDeviceGetUUID(mig))] = uuid
+    return Probe(
+        driver=text(nvml.nvmlSystemGetDriverVersion()),
+        cuda=f"{version // 1000}.{version % 1000 // 10}",
+        gpus=tuple(gpus),
+        migs=migs,
+    )
+
+
+def probe_smi() -> Probe | None:
+    """``nvidia-smi``: the GPU table, and the CUDA version from the ``-q`` header."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    table = command.probe([exe, "--query-gpu=index,name,compute_cap,uuid,driver_version", "--format=csv,noheader"])
+    if table is None:
+        return None
+    gpus, driver = [], None
+    for row in table.strip().splitlines():
+        cells = [c.strip() for c in row.split(",")]
+        if len(cells) != 5 or not cells[0].isdigit():
+            return None
+        gpus.append(Gpu(index=int(cells[0]), name=cells[1], compute_capability=cuda.normalize_arch(cells[2]), uuid=cells[3]))
+        driver = cells[4]
+    header = command.probe([exe, "-q", "-d", "COMPUTE"]) or ""
+    m = re.search(r"^\s*CUDA Version\s*:\s*(\d+\.\d+)", header, re.MULTILINE)
+    migs = {}
+    if "MIG-" in os.environ.get("CUDA_VISIBLE_DEVICES", ""):
+        listing = command.probe([exe, "-L"]) or ""
+        parent = ""
+        for line in listing.splitlines():
+            found = re.search(r"\(UUID: ((GPU|MIG)-[^)]+)\)", line)
+            if found and found[2] == "GPU":
+                parent = found[1]
+            elif found:
+                migs[found[1]] = parent
+    return Probe(driver=driver, cuda=m[1] if m else None, gpus=tuple(gpus), migs=migs)
+
+
+def probe_proc(root: Path | None = None) -> Probe | None:
+    """``/proc/driver/nvidia``: the driver version, and GPU models without capabilities."""
+    root = root or PROC_NVIDIA
+    try:
+        version = (root / "version").read_text()
+    except OSError:
+        return None
+    m = re.search(r"Kernel Module(?: for \S+)?\s+(\d+\.\d+(?:\.\d+)?)", version)
+    if not m:
+        return None
+    found = []
+    for info in sorted((root / "gpus").glob("*/information")):
+        fields = dict(re.findall(r"^([^:\n]+):\s*(.*)$", info.read_text(), re.MULTILINE))
+        found.append((fields.get("Bus Location", info.parent.name), fields.get("Model", "?"), fields.get("GPU UUID", "")))
+    gpus = tuple(Gpu(index=i, name=name, compute_capability=None, uuid=uuid) for i, (_, name, uuid) in enumerate(sorted(found)))
+    return Probe(driver=m[1], cuda=cuda.cuda_for_driver(m[1]), gpus=gpus)
+
+
+# --- pure parts -------------------------------------------------------------
+
+
+def visible(gpus: Sequence[Gpu], spec: str | None, migs: Mapping[str, str]) -> tuple[Gpu, ...]:
+    """The GPUs ``CUDA_VISIBLE_DEVICES`` leaves, as CUDA reads it (SPEC §6)."""
+    if spec is None:
+        return tuple(gpus)
+    chosen: list[Gpu] = []
+    for entry in (e.strip() for e in spec.split(",")):
+        gpu = _match(gpus, entry, migs)
+        if gpu is None:
+            break  # CUDA ignores everything after the first invalid entry
+        if gpu not in chosen:
+            chosen.append(gpu)
+    return tuple(chosen)
+
+
+def _match(gpus: Sequence[Gpu], entry: str, migs: Mapping[str, str]) -> Gpu | None:
+    if entry.isdigit():
+        return next((g for g in gpus if g.index == int(entry)), None)
+    if entry.startswith("MIG-"):
+        parent = migs.get(entry) or (entry[4:].split("/")[0] if entry.startswith("MIG-GPU-") else None)
+        return next((g for g in gpus if parent and g.uuid == parent), None)
+    if entry.startswith("GPU-") and len(entry) > 4:
+        found = [g for g in gpus if g.uuid.startswith(entry)]
+        return found[0] if len(found) == 1 else None
+    return None
+
+
+def _overrides(env: Mapping[str, str]) -> tuple[str | None, tuple[str, ...] | None]:
+    """``LOCKGEN_CUDA`` ("12.4" or "none") and ``LOCKGEN_GPU_ARCHS`` ("8.0,9.0")."""
+    cuda_value = env.get("LOCKGEN_CUDA")
+    if cuda_value is not None:
+        cuda_value = cuda_value.strip().lower()
+        if cuda_value != "none" and not re.fullmatch(r"\d+\.\d+", cuda_value):
+            raise InputError(f"LOCKGEN_CUDA: {cuda_value!r} is not a CUDA version like 12.4, or none")
+    archs_value = env.get("LOCKGEN_GPU_ARCHS")
+    archs = None
+    if archs_value is not None:
+        archs = tuple(a.strip() for a in archs_value.split(",") if a.strip())
+        for a in archs:
+            if cuda.normalize_arch(a) is None:
+                raise InputError(f"LOCKGEN_GPU_ARCHS: {a!r} is not a compute capability like 8.0")
+        archs = tuple(cuda.normalize_arch(a) or a for a in archs)
+    return cuda_value, archs
+
+
+def _machine() -> tuple[str, str, str | None]:
+    os_name = {"linux": "linux", "darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform)
+    libc = None
+    if os_name == "linux":
+        try:
+            libc = os.confstr("CS_GNU_LIBC_VERSION")
+        except (AttributeError, ValueError, OSError):
+            libc = None
+        libc = libc or ("musl" if any(Path("/lib").glob("ld-musl-*")) else None)
+    return os_name, normalize_arch(os_name, _platform.machine()), libc
+
+
+def detect(*, python: str | None = None, python_source: str = "running interpreter", env: Mapping[str, str] | None = None) -> Facts:
+    env = os.environ if env is None else env
+    cuda_override, archs_override = _overrides(env)
+    statuses: dict[str, str] = {}
+    sources: dict[str, str] = {"python": python_source, "platform": "python"}
+    probe: Probe | None = None
+    for name, fn in (("nvml", probe_nvml), ("nvidia-smi", probe_smi), ("proc", probe_proc)):
+        if probe is not None:
+            statuses[name] = "not needed"
+            continue
+        probe = fn()
+        statuses[name] = "ok" if probe is not None else "unavailable"
+        if probe is not None:
+            for fact in ("driver", "cuda", "gpus"):
+                sources[fact] = name
+    probe = probe or Probe()
+    driver, cuda_version = probe.driver, probe.cuda
+    gpus = visible(probe.gpus, env.get("CUDA_VISIBLE_DEVICES"), probe.migs)
+    if "CUDA_VISIBLE_DEVICES" in env and probe.gpus:
+        sources["gpus"] = sources.get("gpus", "") + " + CUDA_VISIBLE_DEVICES"
+    if archs_override is not None:
+        gpus = tuple(
+            replace(gpus[i], compute_capability=a) if i < len(gpus) and len(gpus) == len(archs_override)
+            else Gpu(index=i, name="(LOCKGEN_GPU_ARCHS)", compute_capability=a, uuid="")
+            for i, a in enumerate(archs_override)
+        )  # fmt: skip
+        sources["gpus"] = "LOCKGEN_GPU_ARCHS"
+    if cuda_override is not None:
+        cuda_version = None if cuda_override == "none" else cuda_override
+        sources["cuda"] = "LOCKGEN_CUDA"
+        if cuda_override == "none":
+            gpus = ()
+            sources["gpus"] = "LOCKGEN_CUDA=none"
+    for fact, value in (("driver", driver), ("cuda", cuda_version)):
+        if value is None and sources.get(fact) not in ("LOCKGEN_CUDA",):
+            sources[fact] = "unknown"
+    if not gpus:
+        sources.setdefault("gpus", "no probe found a GPU")
+    warnings = []
+    if len({g.name for g in gpus}) > 1 and env.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
+        warnings.append(
+            "GPUs differ and CUDA_DEVICE_ORDER is not PCI_BUS_ID: CUDA may number them otherwise than these (NVML) indices"
+        )
+    os_name, arch, libc = _machine()
+    return Facts(
+        python=python or _platform.python_version(),
+        os=os_name,
+        arch=arch,
+        libc=libc,
+        driver=driver,
+        cuda=cuda_version,
+        gpus=gpus,
+        sources=sources,
+        probes=statuses,
+        warnings=tuple(warnings),
+    )

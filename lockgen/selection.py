@@ -1,0 +1,124 @@
+"""Choosing the variant for a machine (SPEC §7): a pure function of facts and config."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.version import Version
+
+from . import detect, environment, platforms
+from .config import Config, Variant
+from .detect import Facts
+from .exceptions import NoVariantError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidate:
+    variant: Variant
+    eligible: bool
+    reason: str
+    chosen: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Selection:
+    chosen: Variant | None
+    candidates: tuple[Candidate, ...]
+
+
+def _gpu_reason(variant: Variant, facts: Facts) -> str | None:
+    acc = variant.accelerator
+    assert acc.cuda is not None
+    if not facts.gpus:
+        return "no NVIDIA GPU is visible"
+    if facts.cuda is None:
+        return f"the driver's CUDA version is unknown (needs {acc.cuda}; set LOCKGEN_CUDA)"
+    if Version(facts.cuda) < acc.cuda:
+        return f"the driver supports CUDA {facts.cuda}, the variant needs {acc.cuda}"
+    for gpu in facts.gpus:
+        if gpu.compute_capability is None:
+            return f"GPU {gpu.index}'s compute capability is unknown (set LOCKGEN_GPU_ARCHS)"
+        if gpu.compute_capability not in acc.gpu_archs:
+            return f"GPU {gpu.index} ({gpu.compute_capability}) is not in gpu-archs"
+    return None
+
+
+def choose(variants: Sequence[Variant], facts: Facts, *, python: str, allow_cpu: bool = False) -> Selection:
+    """Candidates, eligibility and ranking; ``python`` is the target's version."""
+    minor = ".".join(python.split(".")[:2])
+    reasons: dict[str, str | None] = {}
+    for v in variants:
+        if v.python != minor:
+            reasons[v.name] = f"python {v.python}, the environment has {minor}"
+            continue
+        plat = platforms.why_not(v.platform, os=facts.os, arch=facts.arch, libc=_libc_kind(facts), glibc=facts.glibc)
+        if plat is not None:
+            reasons[v.name] = plat
+        elif v.accelerator.cuda is not None:
+            reasons[v.name] = _gpu_reason(v, facts)
+        elif facts.gpus and not allow_cpu:
+            reasons[v.name] = "a GPU is visible: a CPU variant only with --allow-cpu"
+        else:
+            reasons[v.name] = None
+    eligible = [v for v in variants if reasons[v.name] is None]
+    gpu = sorted(
+        (v for v in eligible if v.accelerator.cuda is not None),
+        key=lambda v: (-v.accelerator.priority, -_cuda_key(v), len(v.accelerator.gpu_archs), v.accelerator.order),
+    )
+    cpu = sorted(
+        (v for v in eligible if v.accelerator.cuda is None),
+        key=lambda v: (-v.accelerator.priority, v.accelerator.order),
+    )
+    chosen = (gpu or cpu or [None])[0]
+    candidates = []
+    for v in variants:
+        reason = reasons[v.name]
+        if reason is None:
+            reason = "chosen" if v is chosen else f"eligible, but {chosen.name if chosen else '?'} ranks higher"
+        candidates.append(Candidate(variant=v, eligible=reasons[v.name] is None, reason=reason, chosen=v is chosen))
+    return Selection(chosen=chosen, candidates=tuple(candidates))
+
+
+def _cuda_key(v: Variant) -> float:
+    cuda = v.accelerator.cuda
+    assert cuda is not None
+    return cuda.major * 1000 + cuda.minor
+
+
+def _libc_kind(facts: Facts) -> str | None:
+    if facts.libc is None:
+        return None
+    return "musl" if facts.libc.startswith("musl") else "glibc"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Choice:
+    """The outcome of selection on this machine, with what it was based on."""
+
+    selection: Selection
+    target: environment.Target
+    facts: Facts
+
+    def require(self) -> Variant:
+        """The chosen variant, or NoVariantError listing why each was passed over."""
+        if self.selection.chosen is None:
+            lines = [f"{c.variant.name}: {c.reason}" for c in self.selection.candidates]
+            raise NoVariantError("no variant fits this machine\n" + "\n".join(lines))
+        return self.selection.chosen
+
+
+def for_machine(config: Config, *, variant: str | None, python: Path | None, allow_cpu: bool) -> Choice:
+    """Detect this machine and the target environment, then choose (or take ``--variant``)."""
+    target = environment.find(config.root, python)
+    facts = detect.detect(python=target.python, python_source=target.source)
+    if variant is not None:
+        forced = config.variant(variant)
+        candidates = tuple(
+            Candidate(variant=v, eligible=v is forced, reason="chosen with --variant" if v is forced else "not --variant", chosen=v is forced)
+            for v in config.variants
+        )
+        return Choice(selection=Selection(chosen=forced, candidates=candidates), target=target, facts=facts)
+    selection = choose(config.variants, facts, python=target.python, allow_cpu=allow_cpu)
+    return Choice(selection=selection, target=target, facts=facts)

@@ -1,0 +1,126 @@
+"""``lockgen sync``: install the chosen lock exactly, hash-checked, and verify (SPEC §7).
+
+:func:`diff` is pure; :func:`sync` acts on its result, so ``--dry-run`` walks the
+same path and stops before uv is called.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from . import cuda, environment, lockfile, uv
+from .command import run as run_command
+from .config import Config, Variant
+from .detect import Facts
+from .exceptions import CommandError, InputError, LockgenError
+from .intents import Inputs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    install: dict[str, str]
+    remove: dict[str, str]
+    change: dict[str, tuple[str, str]]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.install or self.remove or self.change)
+
+    def lines(self) -> list[str]:
+        return (
+            [f"+ {n}=={v}" for n, v in sorted(self.install.items())]
+            + [f"~ {n} {a} -> {b}" for n, (a, b) in sorted(self.change.items())]
+            + [f"- {n}=={v}" for n, v in sorted(self.remove.items())]
+        )
+
+
+def diff(installed: Mapping[str, str], locked: Mapping[str, str]) -> Plan:
+    """What turns ``installed`` into exactly ``locked`` (the installer's seeds stay)."""
+    return Plan(
+        install={n: v for n, v in locked.items() if n not in installed},
+        remove={n: v for n, v in installed.items() if n not in locked and n not in environment.SEEDS},
+        change={n: (installed[n], v) for n, v in locked.items() if n in installed and installed[n] != v},
+    )
+
+
+def load_lock(config: Config, variant: Variant, *, allow_stale: bool) -> lockfile.Lock:
+    path = config.locks_dir / variant.lock_name
+    lock = lockfile.read(path)
+    if lock is None:
+        raise InputError(f"{path}: no lock for {variant.name} (run: lockgen compile {variant.name})")
+    if not allow_stale and lock.digest != Inputs(config.root).digest(variant):
+        raise LockgenError(
+            f"{path}: stale: its inputs changed since it was compiled "
+            f"(run: lockgen compile {variant.name}, or pass --allow-stale)"
+        )
+    return lock
+
+
+def sync(lock: lockfile.Lock, target: environment.Target, facts: Facts, variant: Variant, *, dry_run: bool) -> Plan:
+    """Install ``lock`` into ``target``; returns the plan it carried out."""
+    if environment.is_own(target):
+        raise InputError(
+            f"--python: {target.prefix} is lockgen's own environment; lockgen never installs into it "
+            "(install lockgen with pipx or `uv tool`, or point --python elsewhere)"
+        )
+    locked = lock.versions
+    plan = diff(environment.installed(target) if target.exists else {}, locked)
+    if dry_run or plan.empty:
+        return plan
+    if not target.exists:
+        uv.run(["venv", str(target.prefix), "--python", str(_python_for(target)), "--no-config", "--quiet"])
+    try:
+        uv.run(["pip", "sync", str(lock.path), "--python", str(target.interpreter), "--preview-features", "pylock",
+                "--no-config", "--quiet", "--color", "never"])  # fmt: skip
+    except CommandError as exc:
+        raise CommandError(f"uv could not install {lock.path.name}; the environment is unchanged:\n{exc}") from None
+    left = diff(environment.installed(target), locked)
+    if not left.empty:
+        raise LockgenError(f"after sync the environment differs from {lock.path.name}: " + ", ".join(left.lines()))
+    if "torch" in locked and facts.gpus and variant.accelerator.cuda is not None:
+        check_torch(target, facts)
+    return plan
+
+
+def _python_for(target: environment.Target) -> str:
+    import sys
+
+    return sys.executable
+
+
+def check_torch(target: environment.Target, facts: Facts) -> None:
+    """Fail loudly when the installed torch has no kernels for a visible GPU."""
+    script = "import json, torch; print(json.dumps([torch.__version__, torch.cuda.get_arch_list()]))"
+    try:
+        version, archs = json.loads(run_command([str(target.interpreter), "-c", script]).strip().splitlines()[-1])
+    except (CommandError, ValueError) as exc:
+        raise LockgenError(f"could not ask the installed torch which GPUs it supports: {exc}") from None
+    for gpu in facts.gpus:
+        if gpu.compute_capability and not covers(archs, gpu.compute_capability):
+            raise LockgenError(
+                f"torch {version} was built for {', '.join(archs) or 'no GPU'}, which cannot run on "
+                f"GPU {gpu.index} {gpu.name} ({gpu.compute_capability}); this lock does not fit this machine"
+            )
+
+
+def covers(arch_list: list[str], capability: str) -> bool:
+    """Does a torch ``get_arch_list()`` run on a GPU of ``capability``?
+
+    A cubin ``sm_XY`` runs on X.Z for Z ≥ Y (same major; not the ``a``/``f``
+    arch-specific ones elsewhere); PTX ``compute_XY`` JIT-compiles for any later GPU.
+    """
+    major, minor = cuda.arch_key(capability)
+    for entry in arch_list:
+        kind, _, digits = entry.partition("_")
+        specific = digits[-1:] in ("a", "f")
+        arch = cuda.normalize_arch(digits.rstrip("af"))
+        if arch is None:
+            continue
+        a_major, a_minor = cuda.arch_key(arch)
+        if kind == "compute" and (a_major, a_minor) <= (major, minor):
+            return True
+        if kind == "sm" and a_major == major and (a_minor == minor or (a_minor < minor and not specific)):
+            return True
+    return False
