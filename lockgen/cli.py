@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -60,7 +59,9 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Log every uv command lockgen runs.")
 def main(verbose: bool) -> None:
     """Compile intent files into one PEP 751 lock per hardware variant, and install the right one."""
-    logging.basicConfig(format="lockgen: %(message)s", level=logging.DEBUG if verbose else logging.WARNING)
+    from . import command
+
+    command.VERBOSE = verbose
 
 
 def _load(config_path: Path | None) -> Config:

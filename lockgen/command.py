@@ -1,21 +1,26 @@
 """The one place lockgen runs a subprocess.
 
-Every command is logged (``-v`` shows it), its output captured, and a non-zero
-exit becomes a :class:`CommandError` carrying the program's own message.
+Every command is logged (``lockgen -v`` shows it), its output captured, and a
+non-zero exit becomes a :class:`CommandError` carrying the program's own message.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import shlex
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .exceptions import CommandError
 
-log = logging.getLogger("lockgen")
+VERBOSE = False  # set by ``lockgen -v``; logging itself costs 8 ms of start-up
+
+
+def log(message: str) -> None:
+    if VERBOSE:
+        print(f"lockgen: {message}", file=sys.stderr)
 
 
 def run(
@@ -27,7 +32,7 @@ def run(
 ) -> str:
     """Run ``argv``; return its stdout, or raise CommandError with its stderr."""
     args = [os.fspath(a) for a in argv]
-    log.debug("$ %s", shlex.join(args))
+    log(f"$ {shlex.join(args)}")
     full_env = None if env is None else {**os.environ, **env}
     try:
         proc = subprocess.run(
@@ -52,5 +57,5 @@ def probe(argv: Sequence[str], *, timeout: float = 5.0) -> str | None:
     try:
         return run(argv, timeout=timeout)
     except CommandError as exc:
-        log.debug("probe %s failed: %s", argv[0], exc)
+        log(f"probe {argv[0]} failed: {exc}")
         return None

@@ -36,10 +36,10 @@ def parse(requirements: str) -> dict[str, tuple[str, ...]]:
         body = text.lstrip("#").strip()
         if body == "via":
             in_via = True
-        elif body.startswith("via "):
-            graph[current].append(_parent(body[4:]))
-        elif in_via and body:
-            graph[current].append(_parent(body))
+            continue
+        parent = body[4:] if body.startswith("via ") else body if in_via else ""
+        if parent and not parent.startswith("-c "):  # a constraint limits, it pulls nothing in
+            graph[current].append(_parent(parent))
     return {k: tuple(v) for k, v in graph.items()}
 
 
@@ -55,7 +55,7 @@ def pins(requirements: str) -> dict[str, str]:
 
 def _parent(text: str) -> str:
     text = text.strip()
-    if text.startswith(("-r ", "-c ")):
+    if text.startswith("-r "):
         return text[3:].strip()
     return canonicalize_name(text)
 

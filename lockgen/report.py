@@ -5,13 +5,15 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .compiler import Report, Result
-from .config import Config, Variant
-from .detect import Facts
-from .environment import Target
-from .selection import Selection
-from .sync import Plan
+if TYPE_CHECKING:
+    from .compiler import Report, Result
+    from .config import Config, Variant
+    from .detect import Facts
+    from .environment import Target
+    from .selection import Selection
+    from .sync import Plan
 
 
 class Progress:

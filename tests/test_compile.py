@@ -1,0 +1,183 @@
+"""lockgen compile end to end, against the real uv and fixture indexes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from packaging.pylock import Pylock
+
+from lockgen import _toml, uv
+
+from conftest import Project
+
+VARIANTS = ["py311-cpu", "py312-cpu", "py311-cu124", "py312-cu124"]
+
+
+def versions(path) -> dict[str, str]:
+    lock = Pylock.from_dict(_toml.loads(path.read_text()))
+    return {p.name: str(p.version) for p in lock.packages}
+
+
+def test_compile_writes_one_valid_hashed_lock_per_variant(project: Project) -> None:
+    result = project.run("compile")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in project.locks.iterdir()) == sorted(f"pylock.{v}.toml" for v in VARIANTS)
+    for v in VARIANTS:
+        assert re.search(rf"^{v}\s+updated\s+\d+ packages\s+\+\d+ ~0 -0$", result.output, re.MULTILINE)
+    cu = project.lock("py312-cu124")
+    data = _toml.loads(cu.read_text())
+    lock = Pylock.from_dict(data)  # valid PEP 751
+    assert {p.name: str(p.version) for p in lock.packages} == {
+        "app": "1.0", "numpy": "2.0.0", "torch": "2.6.0+cu124", "triton": "3.2.0",
+    }  # fmt: skip
+    assert versions(project.lock("py312-cpu"))["torch"] == "2.6.0+cpu"
+    assert "triton" not in versions(project.lock("py312-cpu"))
+    for package in lock.packages:
+        artifacts = [*(package.wheels or ()), *([package.sdist] if package.sdist else [])]
+        assert artifacts and all(a.hashes.get("sha256") for a in artifacts), package.name
+    meta = data["tool"]["lockgen"]
+    assert meta["variant"] == "py312-cu124"
+    assert meta["python"] == "3.12"
+    assert meta["platform"] == "x86_64-manylinux_2_28"
+    assert meta["accelerator"] == "cu124"
+    assert meta["cuda"] == "12.4"
+    assert meta["gpu-archs"][0] == "5.0" and meta["gpu-archs"][-1] == "9.0"
+    assert re.fullmatch(r"[0-9a-f]{64}", meta["input-digest"])
+    assert "lockgen-version" in meta
+    assert "cuda" not in _toml.loads(project.lock("py312-cpu").read_text())["tool"]["lockgen"]
+
+
+def test_second_compile_is_up_to_date_without_calling_uv(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert project.run("compile").exit_code == 0
+    before = project.snapshot()
+    monkeypatch.setattr(uv, "binary", lambda: "/nonexistent/uv")  # any uv call would now fail
+    result = project.run("compile")
+    assert result.exit_code == 0, result.output
+    assert all(re.search(rf"^{v}\s+up to date", result.output, re.MULTILINE) for v in VARIANTS)
+    assert project.snapshot() == before
+
+
+def test_output_is_deterministic(project: Project) -> None:
+    assert project.run("compile").exit_code == 0
+    first = project.snapshot()
+    assert project.run("compile", "--upgrade").exit_code == 0
+    assert project.snapshot() == first
+    for path in project.locks.iterdir():
+        path.unlink()
+    assert project.run("compile", "-j", "1").exit_code == 0
+    assert project.snapshot() == first
+
+
+def test_existing_pins_are_kept_and_only_what_inputs_force_changes(project: Project) -> None:
+    project.write("inputs/base.in", "app\nhelper==1.0\n")
+    assert project.run("compile").exit_code == 0
+    assert versions(project.lock("py312-cpu"))["helper"] == "1.0"
+    # Loosen the pin: helper 2.0 exists, but the lock is the preference.
+    project.write("inputs/base.in", "app\nhelper\ntool\n")
+    result = project.run("compile")
+    assert result.exit_code == 0, result.output
+    assert versions(project.lock("py312-cpu"))["helper"] == "1.0"
+    assert re.search(r"^py312-cpu\s+updated\s+\d+ packages\s+\+1 ~0 -0$", result.output, re.MULTILINE)
+    # -P lets one package move; -U lets everything move.
+    assert project.run("compile", "-P", "helper", "py312-cpu").exit_code == 0
+    assert versions(project.lock("py312-cpu"))["helper"] == "2.0"
+    assert versions(project.lock("py311-cpu"))["helper"] == "1.0"
+    assert project.run("compile", "-U").exit_code == 0
+    assert versions(project.lock("py311-cpu"))["helper"] == "2.0"
+
+
+def test_inputs_that_force_a_change_change_it(project: Project) -> None:
+    assert project.run("compile").exit_code == 0
+    assert versions(project.lock("py312-cpu"))["numpy"] == "2.0.0"
+    project.write("inputs/base.in", "app\nnumpy<2\n")
+    result = project.run("compile")
+    assert result.exit_code == 0
+    assert versions(project.lock("py312-cpu"))["numpy"] == "1.26.4"
+    assert re.search(r"^py312-cpu\s+updated\s+\d+ packages\s+\+0 ~1 -0$", result.output, re.MULTILINE)
+
+
+def test_patterns_narrow_the_variants(project: Project) -> None:
+    result = project.run("compile", "py312-*")
+    assert result.exit_code == 0
+    assert sorted(p.name for p in project.locks.iterdir()) == ["pylock.py312-cpu.toml", "pylock.py312-cu124.toml"]
+    assert project.run("compile", "nomatch-*").exit_code == 2
+
+
+def test_dry_run_writes_nothing(project: Project) -> None:
+    result = project.run("compile", "--dry-run")
+    assert result.exit_code == 0
+    assert "updated" in result.output and "dry run" in result.output
+    assert not project.locks.exists()
+
+
+def test_orphans_are_reported_and_pruned(project: Project) -> None:
+    assert project.run("compile").exit_code == 0
+    orphan = project.lock("py310-cpu")
+    orphan.write_text(project.lock("py311-cpu").read_text())
+    result = project.run("compile")
+    assert "locks/pylock.py310-cpu.toml: orphan" in result.output
+    assert orphan.exists()
+    result = project.run("compile", "--prune")
+    assert "locks/pylock.py310-cpu.toml: pruned" in result.output
+    assert not orphan.exists()
+
+
+def test_forbidden_package_fails_with_its_chain_and_keeps_the_old_lock(project: Project) -> None:
+    assert project.run("compile").exit_code == 0
+    before = project.snapshot()
+    text = project.config.read_text()
+    project.config.write_text('forbid = ["triton"]\n' + text)
+    result = project.run("compile")
+    assert result.exit_code == 1
+    assert "py312-cu124 failed: forbidden: triton <- torch <- inputs/cu124.in" in result.output  # the shortest chain
+    assert re.search(r"^py312-cu124\s+failed", result.output, re.MULTILINE)
+    # up-to-date variants are checked as well: the digest ignores forbid, so they are up to date
+    assert re.search(r"^py312-cpu\s+up to date", result.output, re.MULTILINE)
+    assert project.snapshot() == before
+    # Names are matched canonically; a chain through a dependency names the package between.
+    project.config.write_text('forbid = ["NumPy"]\n' + text)
+    result = project.run("compile", "py312-cpu")
+    assert result.exit_code == 1
+    assert "py312-cpu failed: forbidden: numpy <- app <- inputs/base.in" in result.output
+
+
+def test_a_failed_variant_keeps_its_lock_while_the_others_are_written(project: Project) -> None:
+    assert project.run("compile").exit_code == 0
+    old_cu = project.lock("py312-cu124").read_bytes()
+    project.write("inputs/cu124.in", "torch==2.6.*\nnot-on-any-index\n")
+    project.write("inputs/base.in", "app\nhelper==1.0\n")
+    result = project.run("compile")
+    assert result.exit_code == 1
+    assert re.search(r"^py312-cu124\s+failed", result.output, re.MULTILINE)
+    assert "not-on-any-index" in result.output  # uv's own reason
+    assert project.lock("py312-cu124").read_bytes() == old_cu
+    assert versions(project.lock("py312-cpu"))["helper"] == "1.0"  # the others were written
+    assert not list(project.locks.glob(".lockgen-*")), "temporary files left behind"
+
+
+def test_python_version_without_an_interpreter_resolves(project: Project) -> None:
+    text = project.config.read_text().replace('python = ["3.11", "3.12"]', 'python = ["3.14"]')
+    project.config.write_text(text)
+    result = project.run("compile", "--offline")
+    assert result.exit_code == 0, result.output
+    assert _toml.loads(project.lock("py314-cpu").read_text())["requires-python"] == ">=3.14"
+
+
+def test_requires_python_is_honoured_per_variant(project: Project) -> None:
+    project.write("inputs/base.in", "app\npy312only\n")
+    result = project.run("compile")
+    assert result.exit_code == 1
+    assert re.search(r"^py311-cpu\s+failed", result.output, re.MULTILINE)
+    assert re.search(r"^py312-cpu\s+updated", result.output, re.MULTILINE)
+
+
+def test_find_links_and_constraints(project: Project) -> None:
+    project.write("constraints.txt", "numpy<2\n")
+    text = project.config.read_text()
+    text = text.replace('index-url = "', f'constraints = ["constraints.txt"]\nfind-links = ["{project.indexes.links}"]\nindex-url = "', 1)
+    project.config.write_text(text)
+    project.write("inputs/base.in", "app\nlocal-only\n")
+    assert project.run("compile").exit_code == 0
+    v = versions(project.lock("py312-cpu"))
+    assert v["numpy"] == "1.26.4" and v["local-only"] == "0.1"
