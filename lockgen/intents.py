@@ -84,7 +84,8 @@ def parse(name: str, text: str) -> list[str]:
             Requirement(requirement)
         except InvalidRequirement as exc:
             if not _looks_like_location(requirement):
-                raise InputError(f"{name}:{number}: invalid requirement {requirement!r}: {exc}") from None
+                reason = str(exc).splitlines()[0]
+                raise InputError(f"{name}:{number}: invalid requirement {requirement!r}: {reason}") from None
     return includes
 
 
@@ -95,7 +96,7 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
         if not pending:
             start = number
         if raw.endswith("\\"):
-            pending += raw[:-1] + " "
+            pending += raw[:-1]
             continue
         out.append((start, pending + raw))
         pending = ""

@@ -1,0 +1,130 @@
+"""lockgen check, the input digest, and compiles interrupted mid-way."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lockgen import config, lockfile
+from lockgen.intents import Inputs
+
+from conftest import Project
+
+PORTABLE = """
+inputs = ["inputs/base.in"]
+python = ["3.12"]
+index-url = "https://example.invalid/simple"
+
+[accelerators.cu124]
+cuda = "12.4"
+inputs = ["inputs/cu124.in"]
+index-url = "https://example.invalid/whl/cu124"
+"""
+
+
+def digest_of(root: Path, variant: str = "py312-cu124") -> str:
+    cfg = config.load(root, root / "lockgen.toml")
+    return Inputs(cfg.root).digest(cfg.variant(variant))
+
+
+@pytest.fixture
+def portable(tmp_path: Path) -> Path:
+    root = tmp_path / "a"
+    (root / "inputs").mkdir(parents=True)
+    (root / "lockgen.toml").write_text(PORTABLE)
+    (root / "inputs/base.in").write_bytes(b"app\n-r common.in\n")
+    (root / "inputs/common.in").write_bytes(b"numpy<2\n")
+    (root / "inputs/cu124.in").write_bytes(b"torch==2.6.*\n")
+    return root
+
+
+def test_digest_is_pinned_and_portable(portable: Path, tmp_path: Path) -> None:
+    # Pinned: a change to this value means every user's locks go stale. Bump DIGEST_SCHEME on purpose only.
+    expected = "e81b305c899bca44d3e902f73c606801d655b3fa2a4ee554eff12fa6a77471e8"
+    assert digest_of(portable) == expected
+    moved = tmp_path / "elsewhere" / "clone"
+    shutil.copytree(portable, moved)
+    assert digest_of(moved) == expected
+
+
+@pytest.mark.parametrize(
+    ("change", "stale"),
+    [
+        (lambda r: (r / "inputs/common.in").write_bytes(b"numpy<2.1\n"), True),  # an included file
+        (lambda r: (r / "inputs/cu124.in").write_bytes(b"torch==2.6.*\n# note\n"), True),  # any byte
+        (lambda r: (r / "lockgen.toml").write_text(PORTABLE.replace("whl/cu124", "whl/cu124x")), True),
+        (lambda r: (r / "lockgen.toml").write_text(PORTABLE.replace('cuda = "12.4"', 'cuda = "12.4"\ngpu-archs = ["8.0"]')), True),
+        (lambda r: (r / "lockgen.toml").write_text('forbid = ["x"]\n' + PORTABLE), False),  # validity, not resolution
+        (lambda r: (r / "lockgen.toml").write_text(PORTABLE.replace('[accelerators', 'constraints = []\n[accelerators', 1)), False),
+    ],
+)
+def test_digest_follows_what_decides_resolution(portable: Path, change, stale: bool) -> None:
+    before = digest_of(portable)
+    change(portable)
+    assert (digest_of(portable) != before) is stale
+
+
+def test_check_passes_on_fresh_locks_and_names_each_problem(project: Project) -> None:
+    assert project.run("check").exit_code == 1  # no locks yet
+    assert project.run("compile").exit_code == 0
+    result = project.run("check")
+    assert result.exit_code == 0, result.output
+    project.write("inputs/cu124.in", "torch==2.6.*\nhelper\n")
+    project.lock("py311-cpu").unlink()
+    project.lock("py312-cpu").write_text(project.lock("py312-cpu").read_text().replace('lock-version = "1.0"', 'lock-version = "9.0"'))
+    shutil.copy(project.lock("py312-cu124"), project.locks / "pylock.py39-cpu.toml")
+    result = project.run("check")
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert "py311-cpu: locks/pylock.py311-cpu.toml is missing (run: lockgen compile py311-cpu)" in lines
+    assert any(line.startswith("py312-cpu: ") and "not a valid PEP 751 lock: pylock version 9.0" in line for line in lines)
+    assert any(line.startswith("py312-cu124: locks/pylock.py312-cu124.toml is stale") for line in lines)
+    assert any(line.startswith("py311-cu124: locks/pylock.py311-cu124.toml is stale") for line in lines)
+    assert any(line.startswith("locks/pylock.py39-cpu.toml: orphan") for line in lines)
+    assert len(lines) == 5, lines
+
+
+def test_check_reports_forbidden_packages_with_their_chain(project: Project) -> None:
+    assert project.run("compile").exit_code == 0
+    project.config.write_text('forbid = ["triton"]\n' + project.config.read_text())
+    result = project.run("check")
+    assert result.exit_code == 1
+    assert "py312-cu124: forbidden: triton <- torch <- inputs/cu124.in" in result.output.splitlines()
+
+
+def test_check_uses_no_network(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert project.run("compile").exit_code == 0
+    from lockgen import uv
+
+    monkeypatch.setattr(uv, "binary", lambda: "/nonexistent/uv")
+    assert project.run("check").exit_code == 0
+
+
+def test_a_killed_compile_leaves_every_lock_whole(project: Project) -> None:
+    """SIGKILL at several moments: each lock is the old one or a complete new one, never half."""
+    assert project.run("compile").exit_code == 0
+    old = project.snapshot()
+    project.write("inputs/base.in", "app\ntool\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    for delay in (0.05, 0.15, 0.3, 0.5):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lockgen", "compile", "-j", "1", "--config", str(project.config)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        for path in project.locks.glob("pylock.*.toml"):
+            lock = lockfile.read(path)  # parses and validates, or raises
+            assert lock is not None
+            assert path.read_bytes() == old[path.name] or "tool" in lock.text
+        assert sorted(p.name for p in project.locks.glob("pylock.*.toml")) == sorted(old)
+    assert project.run("compile").exit_code == 0
+    assert project.run("check").exit_code == 0
