@@ -1,0 +1,215 @@
+"""lockgen detect: every probe, replayed from what a real H100 printed, and every probe failing."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lockgen import detect
+from lockgen.cli import main
+
+H100 = Path(__file__).parent / "fixtures" / "h100"
+SEEN = json.loads((H100 / "detect.json").read_text())
+
+
+def fake_smi(folder: Path, query: str, header: str, listing: str = "", fail: bool = False) -> None:
+    """A stand-in nvidia-smi that prints the given outputs of the real one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (("query", query), ("header", header), ("listing", listing)):
+        (folder / f"{name}.txt").write_text(text)
+    script = folder / "nvidia-smi"
+    script.write_text(
+        "#!/bin/sh\n"
+        + ("echo 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.' >&2; exit 9\n" if fail else "")
+        + f'case "$1" in --query-gpu=*) cat "{folder}/query.txt";; -q) cat "{folder}/header.txt";; -L) cat "{folder}/listing.txt";; esac\n'
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+
+
+@pytest.fixture
+def smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    folder = tmp_path / "smi"
+
+    def install(query: str = (H100 / "smi-query.txt").read_text(), header: str = (H100 / "smi-q-compute.txt").read_text(), **kw):
+        fake_smi(folder, query, header, **kw)
+        monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+    return install
+
+
+def run_json(*args: str, env: dict[str, str] | None = None) -> dict:
+    result = CliRunner().invoke(main, ["detect", "--json", *args], env=env)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_nvidia_smi_probe_reads_the_real_h100_output(smi) -> None:
+    smi()
+    facts = run_json()
+    assert facts["driver"] == SEEN["driver"] == "580.159.04"
+    assert facts["cuda"] == SEEN["cuda"] == "13.0"
+    assert facts["gpus"] == SEEN["gpus"]
+    assert facts["sources"]["gpus"] == "nvidia-smi"
+    assert facts["sources"]["probes"] == {"nvml": "unavailable", "nvidia-smi": "ok", "proc": "not needed"}
+
+
+class FakeNVML:
+    """The nvidia-ml-py calls lockgen makes, answering as the real H100 did."""
+
+    class NVMLError(Exception):
+        pass
+
+    def __init__(self, gpus: list[dict], driver: str, cuda: int, migs: dict[int, list[str]] | None = None) -> None:
+        self.gpus, self.driver, self.cuda, self.migs = gpus, driver, cuda, migs or {}
+
+    def nvmlSystemGetCudaDriverVersion_v2(self) -> int:
+        return self.cuda
+
+    def nvmlSystemGetDriverVersion(self) -> str:
+        return self.driver
+
+    def nvmlDeviceGetCount(self) -> int:
+        return len(self.gpus)
+
+    def nvmlDeviceGetHandleByIndex(self, i: int) -> int:
+        return i
+
+    def nvmlDeviceGetCudaComputeCapability(self, h: int) -> tuple[int, int]:
+        major, minor = self.gpus[h]["compute_capability"].split(".")
+        return int(major), int(minor)
+
+    def nvmlDeviceGetUUID(self, h):
+        return h if isinstance(h, str) else self.gpus[h]["uuid"]
+
+    def nvmlDeviceGetName(self, h: int) -> bytes:
+        return self.gpus[h]["name"].encode()  # older bindings return bytes
+
+    def nvmlDeviceGetMaxMigDeviceCount(self, h: int) -> int:
+        if h not in self.migs:
+            raise self.NVMLError("not supported")
+        return len(self.migs[h])
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, h: int, m: int) -> str:
+        return self.migs[h][m]
+
+
+def test_nvml_facts_match_what_the_h100_reported() -> None:
+    probe = detect._nvml_facts(FakeNVML(SEEN["gpus"], "580.159.04", 13000))
+    assert probe.driver == "580.159.04" and probe.cuda == "13.0"
+    assert [dataclasses.asdict(g) for g in probe.gpus] == SEEN["gpus"]
+
+
+def test_nvml_wins_over_nvidia_smi(smi, monkeypatch: pytest.MonkeyPatch) -> None:
+    smi(query="0, Something Else, 7.0, GPU-0000, 1.0\n")
+    probe = detect._nvml_facts(FakeNVML(SEEN["gpus"], "580.159.04", 12040))
+    monkeypatch.setattr(detect, "probe_nvml", lambda: probe)
+    facts = run_json()
+    assert facts["cuda"] == "12.4" and facts["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
+    assert facts["sources"]["probes"] == {"nvml": "ok", "nvidia-smi": "not needed", "proc": "not needed"}
+
+
+def test_proc_probe_gives_driver_and_cuda_from_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "proc"
+    gpu = root / "gpus" / "0000:00:06.0"
+    gpu.mkdir(parents=True)
+    (root / "version").write_text((H100 / "proc-version.txt").read_text())
+    (gpu / "information").write_text((H100 / "proc-gpus.txt").read_text().split("\n", 1)[1])
+    monkeypatch.setattr(detect, "PROC_NVIDIA", root)
+    facts = run_json()
+    assert facts["driver"] == "580.159.04"
+    assert facts["cuda"] == "13.0"  # from the driver table: 580.65.06 and newer support 13.0
+    assert facts["gpus"] == [{**SEEN["gpus"][0], "compute_capability": None}]
+    assert facts["sources"]["driver"] == "proc"
+
+
+def test_every_probe_failing_is_reported_not_a_crash(smi) -> None:
+    smi(fail=True)
+    facts = run_json()
+    assert facts["gpus"] == [] and facts["driver"] is None and facts["cuda"] is None
+    assert facts["sources"]["probes"] == {"nvml": "unavailable", "nvidia-smi": "unavailable", "proc": "unavailable"}
+    text = CliRunner().invoke(main, ["detect"])
+    assert text.exit_code == 0 and "nvidia-smi unavailable" in text.output
+
+
+def test_garbage_from_nvidia_smi_is_unavailable(smi) -> None:
+    smi(query="Field \"compute_cap\" is not a valid field to query.\n")
+    assert run_json()["sources"]["probes"]["nvidia-smi"] == "unavailable"
+
+
+MIXED = "0, NVIDIA A100-SXM4-80GB, 8.0, GPU-aaaa1111-0000, 550.54.15\n1, Tesla V100-SXM2-32GB, 7.0, GPU-bbbb2222-0000, 550.54.15\n"
+HEADER_124 = "Driver Version : 550.54.15\nCUDA Version : 12.4\n"
+LISTING = (
+    "GPU 0: NVIDIA A100-SXM4-80GB (UUID: GPU-aaaa1111-0000)\n"
+    "  MIG 1g.10gb     Device  0: (UUID: MIG-1234abcd-0000)\n"
+    "GPU 1: Tesla V100-SXM2-32GB (UUID: GPU-bbbb2222-0000)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("cvd", "indices"),
+    [
+        (None, [0, 1]),
+        ("1", [1]),
+        ("1,0", [1, 0]),
+        ("", []),
+        ("-1", []),
+        ("0,7,1", [0]),  # entries after the first invalid one are ignored
+        ("GPU-bbbb", [1]),  # a unique UUID prefix
+        ("GPU-", []),
+        ("GPU-bbbb2222-0000,GPU-aaaa1111-0000", [1, 0]),
+        ("MIG-1234abcd-0000", [0]),  # a MIG instance counts as its parent GPU
+        ("MIG-GPU-bbbb2222-0000/1/0", [1]),  # the older MIG form names its parent
+        ("2", []),
+    ],
+)
+def test_cuda_visible_devices(smi, cvd: str | None, indices: list[int]) -> None:
+    smi(query=MIXED, header=HEADER_124, listing=LISTING)
+    env = {"CUDA_VISIBLE_DEVICES": cvd} if cvd is not None else {}
+    facts = run_json(env=env)
+    assert [g["index"] for g in facts["gpus"]] == indices
+    assert facts["cuda"] == "12.4"
+
+
+def test_different_gpus_warn_about_cuda_numbering(smi) -> None:
+    smi(query=MIXED, header=HEADER_124)
+    result = CliRunner().invoke(main, ["detect"])
+    assert "warning: GPUs differ and CUDA_DEVICE_ORDER is not PCI_BUS_ID" in result.stderr
+    result = CliRunner().invoke(main, ["detect"], env={"CUDA_DEVICE_ORDER": "PCI_BUS_ID"})
+    assert "warning" not in result.stderr
+
+
+def test_overrides_replace_only_their_own_fact(smi) -> None:
+    smi(query=MIXED, header=HEADER_124)
+    facts = run_json(env={"LOCKGEN_CUDA": "12.8"})
+    assert facts["cuda"] == "12.8" and facts["sources"]["cuda"] == "LOCKGEN_CUDA"
+    assert [g["compute_capability"] for g in facts["gpus"]] == ["8.0", "7.0"]
+    facts = run_json(env={"LOCKGEN_GPU_ARCHS": "9.0,8.9"})
+    assert facts["cuda"] == "12.4" and [g["compute_capability"] for g in facts["gpus"]] == ["9.0", "8.9"]
+    assert facts["gpus"][0]["name"] == "NVIDIA A100-SXM4-80GB"  # same count: the probe's GPUs, new capabilities
+    facts = run_json(env={"LOCKGEN_CUDA": "none"})
+    assert facts["cuda"] is None and facts["gpus"] == []
+
+
+def test_overrides_alone_describe_a_machine_without_a_gpu() -> None:
+    facts = run_json(env={"LOCKGEN_CUDA": "12.6", "LOCKGEN_GPU_ARCHS": "sm_80, 8.6"})
+    assert facts["cuda"] == "12.6"
+    assert [g["compute_capability"] for g in facts["gpus"]] == ["8.0", "8.6"]
+
+
+@pytest.mark.parametrize(("var", "value"), [("LOCKGEN_CUDA", "twelve"), ("LOCKGEN_GPU_ARCHS", "8.0,ampere")])
+def test_bad_overrides_are_input_errors(var: str, value: str) -> None:
+    result = CliRunner().invoke(main, ["detect"], env={var: value})
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {var}: ")
+
+
+def test_platform_facts() -> None:
+    facts = run_json()
+    assert facts["platform"]["os"] in ("linux", "macos", "windows")
+    assert facts["python"].count(".") == 2
