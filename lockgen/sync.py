@@ -7,7 +7,10 @@ same path and stops before uv is called.
 from __future__ import annotations
 
 import json
+import sys
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from dataclasses import dataclass
 
 from . import cuda, environment, lockfile, uv
@@ -59,7 +62,13 @@ def load_lock(config: Config, variant: Variant, *, allow_stale: bool) -> lockfil
 
 
 def sync(lock: lockfile.Lock, target: environment.Target, facts: Facts, variant: Variant, *, dry_run: bool) -> Plan:
-    """Install ``lock`` into ``target``; returns the plan it carried out."""
+    """Install ``lock`` into ``target``; returns the plan it carried out.
+
+    Nothing is changed unless everything checks out first: uv prepares and
+    hash-checks every artifact before it touches the environment, and when a GPU
+    needs torch's kernels verified, the lock is first installed into a staging
+    environment beside the target and checked there.
+    """
     if environment.is_own(target):
         raise InputError(
             f"--python: {target.prefix} is lockgen's own environment; lockgen never installs into it "
@@ -67,41 +76,51 @@ def sync(lock: lockfile.Lock, target: environment.Target, facts: Facts, variant:
         )
     locked = lock.versions
     plan = diff(environment.installed(target) if target.exists else {}, locked)
-    if dry_run or plan.empty:
+    check_gpu = "torch" in locked and bool(facts.gpus) and variant.accelerator.cuda is not None
+    if dry_run:
         return plan
+    if plan.empty:
+        if check_gpu:
+            check_torch(target, facts, variant)
+        return plan
+    python = str(target.interpreter) if target.exists else sys.executable
+    if check_gpu:
+        with tempfile.TemporaryDirectory(prefix=".lockgen-stage-", dir=target.prefix.parent) as tmp:
+            stage = environment.Target(prefix=Path(tmp) / "env", python=target.python, source="staging", exists=True)
+            _install(lock, stage, python)
+            check_torch(stage, facts, variant)
     if not target.exists:
-        uv.run(["venv", str(target.prefix), "--python", str(_python_for(target)), "--no-config", "--quiet"])
+        uv.run(["venv", str(target.prefix), "--python", python, "--no-config", "--quiet"])
+    _install(lock, target, python)
+    left = diff(environment.installed(target), locked)
+    if not left.empty:
+        raise LockgenError(f"after sync the environment differs from {lock.path.name}: " + ", ".join(left.lines()))
+    return plan
+
+
+def _install(lock: lockfile.Lock, target: environment.Target, python: str) -> None:
+    if not target.interpreter.exists():
+        uv.run(["venv", str(target.prefix), "--python", python, "--no-config", "--quiet"])
     try:
         uv.run(["pip", "sync", str(lock.path), "--python", str(target.interpreter), "--preview-features", "pylock",
                 "--no-config", "--quiet", "--color", "never"])  # fmt: skip
     except CommandError as exc:
         raise CommandError(f"uv could not install {lock.path.name}; the environment is unchanged:\n{exc}") from None
-    left = diff(environment.installed(target), locked)
-    if not left.empty:
-        raise LockgenError(f"after sync the environment differs from {lock.path.name}: " + ", ".join(left.lines()))
-    if "torch" in locked and facts.gpus and variant.accelerator.cuda is not None:
-        check_torch(target, facts)
-    return plan
 
 
-def _python_for(target: environment.Target) -> str:
-    import sys
-
-    return sys.executable
-
-
-def check_torch(target: environment.Target, facts: Facts) -> None:
-    """Fail loudly when the installed torch has no kernels for a visible GPU."""
+def check_torch(target: environment.Target, facts: Facts, variant: Variant) -> None:
+    """Fail loudly when the lock's torch has no kernels for a visible GPU."""
     script = "import json, torch; print(json.dumps([torch.__version__, torch.cuda.get_arch_list()]))"
     try:
         version, archs = json.loads(run_command([str(target.interpreter), "-c", script]).strip().splitlines()[-1])
     except (CommandError, ValueError) as exc:
-        raise LockgenError(f"could not ask the installed torch which GPUs it supports: {exc}") from None
+        raise LockgenError(f"{variant.name}: could not ask torch which GPUs it supports: {exc}") from None
     for gpu in facts.gpus:
         if gpu.compute_capability and not covers(archs, gpu.compute_capability):
             raise LockgenError(
-                f"torch {version} was built for {', '.join(archs) or 'no GPU'}, which cannot run on "
-                f"GPU {gpu.index} {gpu.name} ({gpu.compute_capability}); this lock does not fit this machine"
+                f"{variant.name}: torch {version} was built for {', '.join(archs) or 'no GPU'}, which cannot run on "
+                f"GPU {gpu.index} {gpu.name} ({gpu.compute_capability}); the environment is unchanged. "
+                "Narrow this accelerator's gpu-archs, or add one whose torch covers this GPU."
             )
 
 

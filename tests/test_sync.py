@@ -1,0 +1,163 @@
+"""lockgen sync end to end: real virtual environments, real uv, fixture wheels."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lockgen import environment, uv
+
+from conftest import Project
+from wheelmaker import make_wheel
+
+MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
+TAG = "py" + MINOR.replace(".", "")
+FAKE_TORCH = '''
+__version__ = "2.8.0+cu128"
+class cuda:
+    @staticmethod
+    def get_arch_list():
+        return ["sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
+'''
+
+
+@pytest.fixture
+def synced(project: Project) -> Project:
+    links = project.root / "wheels"
+    make_wheel(links, "torch", "2.8.0+cu128", payload=FAKE_TORCH)
+    project.write(
+        "lockgen.toml",
+        f"""
+        inputs = ["inputs/base.in"]
+        python = ["{MINOR}"]
+        index-url = "{project.indexes.pypi}"
+        find-links = ["wheels"]
+
+        [accelerators.cpu]
+
+        [accelerators.cu128]
+        cuda = "12.8"
+        inputs = ["inputs/cu128.in"]
+        """,
+    )
+    project.write("inputs/base.in", "tool\nhelper==1.0\n")
+    project.write("inputs/cu128.in", "torch\n")
+    assert project.run("compile").exit_code == 0
+    return project
+
+
+def installed(project: Project) -> dict[str, str]:
+    venv = project.root / ".venv"
+    return environment.installed(environment.Target(prefix=venv, python=MINOR, source="", exists=True))
+
+
+def test_sync_creates_the_venv_and_installs_exactly_the_lock(synced: Project) -> None:
+    result = synced.run("sync")
+    assert result.exit_code == 0, result.output
+    assert f"{TAG}-cpu: locks/pylock.{TAG}-cpu.toml" in result.output
+    assert installed(synced) == {"tool": "1.0", "helper": "1.0"}
+    again = synced.run("sync")
+    assert again.exit_code == 0 and "already in sync" in again.output
+
+
+def test_sync_removes_what_the_lock_lacks_and_keeps_the_installers_own(synced: Project, indexes) -> None:
+    venv = synced.root / ".venv"
+    subprocess.run([uv.binary(), "venv", str(venv), "--python", sys.executable, "--seed", "-q"], check=True)
+    subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(venv / "bin/python"), "--no-index",
+                    "--find-links", str(Path(indexes.pypi[7:]).parent / "files/pypi"), "helper==2.0", "numpy==1.26.4"], check=True)  # fmt: skip
+    seeds = {n: v for n, v in installed(synced).items() if n in environment.SEEDS}
+    assert "pip" in seeds
+    dry = synced.run("sync", "--dry-run")
+    assert dry.exit_code == 0
+    assert "+ tool==1.0" in dry.output and "~ helper 2.0 -> 1.0" in dry.output and "- numpy==1.26.4" in dry.output
+    assert installed(synced)["helper"] == "2.0"  # dry run changed nothing
+    result = synced.run("sync")
+    assert result.exit_code == 0, result.output
+    assert installed(synced) == {"tool": "1.0", "helper": "1.0", **seeds}
+
+
+def test_a_tampered_hash_is_refused_and_the_environment_is_unchanged(synced: Project) -> None:
+    assert synced.run("sync").exit_code == 0
+    before = installed(synced)
+    synced.write("inputs/base.in", "tool\nhelper==2.0\n")
+    assert synced.run("compile").exit_code == 0
+    lock = synced.lock(f"{TAG}-cpu")
+    text = lock.read_text()
+    start = text.index('name = "helper"')
+    sha = text.index('sha256 = "', start) + len('sha256 = "')
+    lock.write_text(text[:sha] + ("0" if text[sha] != "0" else "1") + text[sha + 1 :])
+    result = synced.run("sync")
+    assert result.exit_code == 1
+    assert "Hash mismatch" in result.output and "environment is unchanged" in result.output
+    assert installed(synced) == before
+
+
+def test_a_stale_lock_is_refused_unless_allowed(synced: Project) -> None:
+    synced.write("inputs/base.in", "tool\nhelper==1.0\nnumpy\n")
+    result = synced.run("sync")
+    assert result.exit_code == 1
+    assert "stale" in result.output and "--allow-stale" in result.output
+    assert not (synced.root / ".venv").exists()
+    result = synced.run("sync", "--allow-stale")
+    assert result.exit_code == 0
+    assert installed(synced) == {"tool": "1.0", "helper": "1.0"}
+
+
+def test_dry_run_changes_nothing(synced: Project) -> None:
+    result = synced.run("sync", "--dry-run")
+    assert result.exit_code == 0
+    assert "+ helper==1.0" in result.output and "would change: +2 ~0 -0" in result.output
+    assert not (synced.root / ".venv").exists()
+
+
+def test_a_no_op_sync_does_not_call_uv(synced: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert synced.run("sync").exit_code == 0
+    monkeypatch.setattr(uv, "binary", lambda: "/nonexistent/uv")
+    result = synced.run("sync")
+    assert result.exit_code == 0 and "already in sync" in result.output
+
+
+def test_never_installs_into_lockgens_own_environment(synced: Project) -> None:
+    result = synced.run("sync", "--python", sys.executable)
+    assert result.exit_code == 2
+    assert "lockgen's own environment" in result.output
+
+
+def test_torch_build_must_cover_every_visible_gpu(synced: Project) -> None:
+    """The GTX 1080 Ti case: CUDA 12.8's table allows 6.1, this torch build has no sm_61."""
+    gpu = {"LOCKGEN_CUDA": "12.8"}
+    result = synced.run("sync", env={**gpu, "LOCKGEN_GPU_ARCHS": "6.1"})
+    assert result.exit_code == 1
+    assert f"{TAG}-cu128" in result.output
+    assert "torch 2.8.0+cu128 was built for sm_70" in result.output and "GPU 0" in result.output and "(6.1)" in result.output
+    assert not (synced.root / ".venv").exists(), "checked in a staging environment, the target is untouched"
+    assert not list(synced.root.glob(".lockgen-stage-*"))
+    result = synced.run("sync", env={**gpu, "LOCKGEN_GPU_ARCHS": "8.9"})  # sm_86 code runs on 8.9
+    assert result.exit_code == 0, result.output
+    assert installed(synced)["torch"] == "2.8.0+cu128"
+
+
+def test_variant_flag_picks_the_lock(synced: Project) -> None:
+    result = synced.run("sync", "--variant", f"{TAG}-cu128", "--dry-run")
+    assert result.exit_code == 0 and "+ torch==2.8.0+cu128" in result.output
+
+
+@pytest.mark.parametrize(
+    ("archs", "capability", "covered"),
+    [
+        (["sm_80", "sm_90"], "8.6", True),
+        (["sm_80", "sm_90"], "7.5", False),
+        (["sm_90a"], "9.0", True),
+        (["sm_90a"], "9.1", False),
+        (["sm_70", "compute_70"], "12.0", True),
+        (["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"], "6.0", False),  # the H100's torch 2.11
+        (["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"], "9.0", True),
+    ],
+)
+def test_arch_list_coverage(archs: list[str], capability: str, covered: bool) -> None:
+    from lockgen.sync import covers
+
+    assert covers(archs, capability) is covered
