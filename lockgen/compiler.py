@@ -87,12 +87,17 @@ def run(
     inputs = Inputs(config.root)
     digests = {v.name: inputs.digest(v) for v in variants}  # bad intent files stop here, exit 2
     uv.binary()  # find it once, before the threads (sysconfig is not thread-safe)
+    # Every lock as it was before this run: what the threads write must not
+    # become another thread's preference, or the output would depend on timing.
+    olds = {v.name: _read(config, v) for v in variants}
+    if any(old is None for old in olds.values()):
+        olds |= {v.name: _read(config, v) for v in config.variants if v.name not in olds}
     created = not config.locks_dir.exists()
     config.locks_dir.mkdir(parents=True, exist_ok=True)
 
     def one(variant: Variant) -> Result:
         try:
-            result = _compile(config, variant, digests[variant.name], options)
+            result = _compile(config, variant, digests[variant.name], options, olds)
         except LockgenError as exc:
             result = Result(variant=variant.name, status="failed", error=str(exc))
         if progress:
@@ -112,12 +117,18 @@ def run(
     return Report(results=results, orphans=tuple(stray), pruned=prune and not options.dry_run)
 
 
-def _compile(config: Config, variant: Variant, digest: str, options: Options) -> Result:
-    path = config.locks_dir / variant.lock_name
+def _read(config: Config, variant: Variant) -> lockfile.Lock | None:
     try:
-        old = lockfile.read(path)
+        return lockfile.read(config.locks_dir / variant.lock_name)
     except InputError:
-        old = None  # unreadable: resolve afresh, and replace it only on success
+        return None  # unreadable: resolve afresh, and replace it only on success
+
+
+def _compile(
+    config: Config, variant: Variant, digest: str, options: Options, olds: dict[str, lockfile.Lock | None]
+) -> Result:
+    path = config.locks_dir / variant.lock_name
+    old = olds[variant.name]
     upgrading = options.upgrade or bool(options.upgrade_packages)
     if old is not None and old.digest == digest and not upgrading:
         _forbid(config, variant, old.versions, options)
@@ -126,7 +137,7 @@ def _compile(config: Config, variant: Variant, digest: str, options: Options) ->
     tmp = Path(tempfile.mkdtemp(prefix=".lockgen-", dir=config.locks_dir))
     try:
         output = tmp / variant.lock_name
-        preference = old or _sibling(config, variant)
+        preference = old or _sibling(config, variant, olds)
         if preference is not None and not options.upgrade:
             output.write_text(preference.text, encoding="utf-8")
         args = uv.compile_args(
@@ -181,20 +192,13 @@ def _meta(variant: Variant, digest: str) -> dict[str, object]:
     return meta
 
 
-def _sibling(config: Config, variant: Variant) -> lockfile.Lock | None:
-    """For a variant without a lock: a sibling's lock, so it starts from their versions."""
+def _sibling(config: Config, variant: Variant, olds: dict[str, lockfile.Lock | None]) -> lockfile.Lock | None:
+    """For a variant without a lock: the closest sibling's, so it starts from their versions."""
     ranked = sorted(
         (v for v in config.variants if v is not variant),
         key=lambda v: (v.python != variant.python, v.platform != variant.platform, v.accelerator.order),
     )
-    for other in ranked:
-        try:
-            lock = lockfile.read(config.locks_dir / other.lock_name)
-        except InputError:
-            continue
-        if lock is not None:
-            return lock
-    return None
+    return next((lock for v in ranked if (lock := olds.get(v.name)) is not None), None)
 
 
 def _forbid(config: Config, variant: Variant, versions: dict[str, str], options: Options) -> None:
