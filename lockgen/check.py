@@ -31,7 +31,8 @@ def problems(config: Config) -> list[str]:
             out.append(f"{variant.name}: {rel} is stale: its inputs or settings changed (run: lockgen compile {variant.name})")
         hits = config.forbid & lock.versions.keys()
         if hits:
-            chains = graph.explain(config, variant, lock.versions, hits, offline=True)
+            deps = graph.of(config, variant, lock.graph, lock.versions, offline=True)
+            chains = graph.explain(deps, hits)
             out.append(f"{variant.name}: forbidden: " + "; ".join(chains))
         if "requirements" in config.formats:
             out.extend(_requirements(config, variant.name, lock.versions))

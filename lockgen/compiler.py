@@ -131,7 +131,7 @@ def _compile(
     old = olds[variant.name]
     upgrading = options.upgrade or bool(options.upgrade_packages)
     if old is not None and old.digest == digest and not upgrading:
-        _forbid(config, variant, old.versions, options)
+        _forbid(config, variant, old, options)
         return Result(variant=variant.name, status="up to date", packages=len(old.versions))
 
     tmp = Path(tempfile.mkdtemp(prefix=".lockgen-", dir=config.locks_dir))
@@ -153,11 +153,20 @@ def _compile(
             raise CommandError(f"uv could not resolve {variant.name}:\n{exc}") from None
         # uv wrote paths relative to tmp/, one folder below the lock's own.
         body = _UP_PATH.sub(r"\1", output.read_text(encoding="utf-8"))
-        new = lockfile.parse(path, lockfile.render(body, _meta(variant, digest)))
-        _forbid(config, variant, new.versions, options)
+        pinned = lockfile.parse(path, body).versions
+        reuse = old is not None and old.digest == digest and old.versions == pinned
+        if reuse and old is not None and old.graph is not None and "requirements" not in config.formats:
+            deps = old.graph  # same inputs, same pins: same graph, no second uv call
+            requirements = ""
+        else:
+            requirements = graph.requirements(config, variant, pinned, tmp, offline=options.offline)
+            deps = graph.parse(requirements)
+        new = lockfile.parse(path, lockfile.render(body, _meta(variant, digest), deps))
+        _forbid(config, variant, new, options)
         files = {path: new.text}
         if "requirements" in config.formats:
-            files[config.locks_dir / f"requirements.{variant.name}.txt"] = _requirements(config, variant, new, tmp, options)
+            header = REQUIREMENTS_HEADER.format(name=f"requirements.{variant.name}.txt")
+            files[config.locks_dir / f"requirements.{variant.name}.txt"] = header + requirements
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -201,19 +210,8 @@ def _sibling(config: Config, variant: Variant, olds: dict[str, lockfile.Lock | N
     return next((lock for v in ranked if (lock := olds.get(v.name)) is not None), None)
 
 
-def _forbid(config: Config, variant: Variant, versions: dict[str, str], options: Options) -> None:
-    hits = config.forbid & versions.keys()
+def _forbid(config: Config, variant: Variant, lock: lockfile.Lock, options: Options) -> None:
+    hits = config.forbid & lock.versions.keys()
     if hits:
-        lines = graph.explain(config, variant, versions, hits, offline=options.offline)
-        raise LockgenError("forbidden: " + "; ".join(lines))
-
-
-def _requirements(config: Config, variant: Variant, lock: lockfile.Lock, tmp: Path, options: Options) -> str:
-    """``requirements.<variant>.txt``: the same pins, with hashes and ``# via``."""
-    pins = tmp / "pins.txt"
-    pins.write_text("".join(f"{n}=={v}\n" for n, v in sorted(lock.versions.items()) if v), encoding="utf-8")
-    out = tmp / f"requirements.{variant.name}.txt"
-    args = uv.compile_args(variant, output=out, fmt="requirements.txt", offline=options.offline, extra_constraints=[pins])
-    uv.run([*args, "--emit-index-url", "--emit-find-links"], cwd=config.root)
-    header = REQUIREMENTS_HEADER.format(name=out.name)
-    return header + out.read_text(encoding="utf-8").replace(str(tmp) + "/", "")
+        deps = graph.of(config, variant, lock.graph, lock.versions, offline=options.offline)
+        raise LockgenError("forbidden: " + "; ".join(graph.explain(deps, hits)))

@@ -1,4 +1,9 @@
-"""Who pulled a package in: uv's ``# via`` annotations as a graph, and chains through it."""
+"""Who pulled a package in: the dependency graph of a lock, and chains through it.
+
+lockgen records each lock's graph in the lock itself (PEP 751
+``packages.dependencies`` and ``[tool.lockgen.roots]``), from uv's ``# via``
+annotations of the same resolution; reading it needs no uv and no network.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,9 @@ from .config import Config, Variant
 from .exceptions import CommandError
 
 _PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(==|@)")
+PINS = "lockgen-pins.txt"
 
-Graph = Mapping[str, tuple[str, ...]]  # package → what requires it (packages or input files)
+Graph = Mapping[str, tuple[str, ...]]  # package → what requires it (packages or intent files)
 
 
 def parse(requirements: str) -> dict[str, tuple[str, ...]]:
@@ -81,23 +87,41 @@ def format_chain(chain: Iterable[str]) -> str:
     return " <- ".join(chain)
 
 
-def resolve(config: Config, variant: Variant, pins: Mapping[str, str], *, offline: bool) -> Graph:
-    """The dependency graph of a lock: uv re-resolves it, pinned, as requirements."""
-    with tempfile.TemporaryDirectory(prefix="lockgen-graph-") as tmp:
-        constraints = Path(tmp) / "pins.txt"
-        constraints.write_text("".join(f"{n}=={v}\n" for n, v in sorted(pins.items()) if v), encoding="utf-8")
-        out = Path(tmp) / "requirements.txt"
-        args = uv.compile_args(variant, output=out, fmt="requirements.txt", offline=offline, extra_constraints=[constraints])
-        uv.run(args, cwd=config.root)
-        return parse(out.read_text(encoding="utf-8"))
+def requirements(config: Config, variant: Variant, versions: Mapping[str, str], folder: Path, *, offline: bool) -> str:
+    """uv's requirements output for exactly these versions: hashes and ``# via``."""
+    constraints = folder / PINS
+    constraints.write_text("".join(f"{n}=={v}\n" for n, v in sorted(versions.items()) if v), encoding="utf-8")
+    out = folder / "requirements.txt"
+    args = uv.compile_args(variant, output=out, fmt="requirements.txt", offline=offline, extra_constraints=[constraints])
+    uv.run([*args, "--emit-index-url", "--emit-find-links"], cwd=config.root)
+    return _without_pins(out.read_text(encoding="utf-8"))
 
 
-def explain(config: Config, variant: Variant, pins: Mapping[str, str], names: Iterable[str], *, offline: bool) -> list[str]:
-    """For each name, ``name <- parent <- inputs/x.in`` (or the bare name if uv cannot tell)."""
+def _without_pins(text: str) -> str:
+    """Drop the ``-c lockgen-pins.txt`` annotations: the pins are the lock, not a reason."""
+    lines = [line for line in text.splitlines() if not re.fullmatch(rf"\s*#\s+(via )?-c \S*{PINS}", line)]
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if line.strip() == "# via" and not (nxt.strip().startswith("#") and nxt.strip() != "# via"):
+            continue  # a header left with no entries
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def of(config: Config, variant: Variant, lock_graph: Graph | None, versions: Mapping[str, str], *, offline: bool) -> Graph:
+    """A lock's graph: from the lock when it has one, else asked of uv (empty if uv cannot)."""
+    if lock_graph is not None:
+        return lock_graph
     try:
-        graph = resolve(config, variant, pins, offline=offline)
+        with tempfile.TemporaryDirectory(prefix="lockgen-graph-") as tmp:
+            return parse(requirements(config, variant, versions, Path(tmp), offline=offline))
     except CommandError:
-        graph = {}
+        return {}
+
+
+def explain(graph: Graph, names: Iterable[str]) -> list[str]:
+    """For each name, ``name <- parent <- inputs/x.in`` (the bare name if the graph cannot tell)."""
     out = []
     for name in sorted(names):
         found = chains(graph, name, limit=1)
