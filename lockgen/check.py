@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import compiler, graph, lockfile
+from . import compiler, consistency, graph, lockfile
 from .config import Config
 from .exceptions import InputError
 from .intents import Inputs
@@ -14,6 +14,7 @@ def problems(config: Config) -> list[str]:
     """One line per problem; empty when every lock is in order. Never uses the network."""
     inputs = Inputs(config.root)
     out: list[str] = []
+    current = {}
     for variant in config.variants:
         path = config.locks_dir / variant.lock_name
         rel = _rel(config, path)
@@ -25,6 +26,7 @@ def problems(config: Config) -> list[str]:
         if lock is None:
             out.append(f"{variant.name}: {rel} is missing (run: lockgen compile {variant.name})")
             continue
+        current[variant] = lock
         if lock.meta.get("variant") != variant.name:
             out.append(f"{variant.name}: {rel} has no [tool.lockgen] table for this variant")
         elif lock.digest != inputs.digest(variant):
@@ -36,6 +38,7 @@ def problems(config: Config) -> list[str]:
             out.append(f"{variant.name}: forbidden: " + "; ".join(chains))
         if "requirements" in config.formats:
             out.extend(_requirements(config, variant.name, lock.versions))
+    out.extend(consistency.unforced(config, current, consistency.differences(current)))
     for path in compiler.orphans(config):
         out.append(f"{_rel(config, path)}: orphan: no such variant is configured (lockgen compile --prune removes it)")
     return out

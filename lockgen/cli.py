@@ -162,3 +162,44 @@ def sync_command(allow_stale: bool, dry_run: bool, config_path: Path | None, **f
     lock = sync.load_lock(cfg, variant, allow_stale=allow_stale)
     plan = sync.sync(lock, choice.target, choice.facts, variant, dry_run=dry_run)
     click.echo(report.sync_summary(cfg, variant, choice.target, plan, dry_run=dry_run))
+
+
+@main.command("diff")
+@click.option("--base", default="HEAD", show_default=True, help="git ref to compare the working tree's locks with.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@config_option
+@_errors
+def diff_command(base: str, fmt: str, config_path: Path | None) -> None:
+    """What changed in the locks since a git ref, grouped across variants."""
+    from . import diff
+
+    cfg = _load(config_path)
+    d = diff.compare(base, diff.at_ref(cfg, base), diff.working_tree(cfg))
+    output = {"text": diff.text, "markdown": diff.markdown}.get(fmt)
+    click.echo(json.dumps(diff.to_json(d), indent=2) if output is None else output(d))
+
+
+@main.command("why")
+@click.argument("package")
+@click.option("--variant", help="Only this variant.")
+@config_option
+@_errors
+def why_command(package: str, variant: str | None, config_path: Path | None) -> None:
+    """The chains of requirements from the intent files to PACKAGE, per variant."""
+    from . import graph, lockfile
+
+    cfg = _load(config_path)
+    found = False
+    for v in [cfg.variant(variant)] if variant else cfg.variants:
+        lock = lockfile.read(cfg.locks_dir / v.lock_name)
+        name = graph.canonical(package)
+        if lock is None or name not in lock.versions:
+            click.echo(f"{v.name}: {'no lock' if lock is None else 'not in this lock'}")
+            continue
+        found = True
+        click.echo(f"{v.name}: {name} {lock.versions[name]}")
+        deps = graph.of(cfg, v, lock.graph, lock.versions, offline=True)
+        for chain in graph.chains(deps, name, limit=10) or [[name, "(unknown: the lock has no graph)"]]:
+            click.echo(f"  {graph.format_chain(chain)}")
+    if not found:
+        sys.exit(1)

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import graph, lockfile, uv
+from . import consistency, graph, lockfile, uv
 from .config import Config, Variant
 from .exceptions import CommandError, InputError, LockgenError
 from .intents import Inputs
@@ -45,6 +45,7 @@ class Report:
     results: tuple[Result, ...]
     orphans: tuple[Path, ...]
     pruned: bool
+    differences: tuple[consistency.Difference, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -95,9 +96,11 @@ def run(
     created = not config.locks_dir.exists()
     config.locks_dir.mkdir(parents=True, exist_ok=True)
 
+    news: dict[str, lockfile.Lock] = {}
+
     def one(variant: Variant) -> Result:
         try:
-            result = _compile(config, variant, digests[variant.name], options, olds)
+            result, news[variant.name] = _compile(config, variant, digests[variant.name], options, olds)
         except LockgenError as exc:
             result = Result(variant=variant.name, status="failed", error=str(exc))
         if progress:
@@ -114,7 +117,23 @@ def run(
     if prune and not options.dry_run:
         for path in stray:
             path.unlink()
-    return Report(results=results, orphans=tuple(stray), pruned=prune and not options.dry_run)
+    return Report(
+        results=results,
+        orphans=tuple(stray),
+        pruned=prune and not options.dry_run,
+        differences=tuple(_differences(config, olds, news, results)),
+    )
+
+
+def _differences(
+    config: Config, olds: dict[str, lockfile.Lock | None], news: dict[str, lockfile.Lock], results: tuple[Result, ...]
+) -> list[consistency.Difference]:
+    """Version differences across variants of one python that involve a variant compiled now."""
+    compiled = {r.variant for r in results if r.status in ("updated", "unchanged")}
+    if not compiled:
+        return []
+    current = {v: lock for v in config.variants if (lock := news.get(v.name) or olds.get(v.name) or _read(config, v))}
+    return [d for d in consistency.differences(current) if any(v in compiled for vs in d.versions.values() for v in vs)]
 
 
 def _read(config: Config, variant: Variant) -> lockfile.Lock | None:
@@ -126,20 +145,21 @@ def _read(config: Config, variant: Variant) -> lockfile.Lock | None:
 
 def _compile(
     config: Config, variant: Variant, digest: str, options: Options, olds: dict[str, lockfile.Lock | None]
-) -> Result:
+) -> tuple[Result, lockfile.Lock]:
     path = config.locks_dir / variant.lock_name
     old = olds[variant.name]
     upgrading = options.upgrade or bool(options.upgrade_packages)
     if old is not None and old.digest == digest and not upgrading:
         _forbid(config, variant, old, options)
-        return Result(variant=variant.name, status="up to date", packages=len(old.versions))
+        return Result(variant=variant.name, status="up to date", packages=len(old.versions)), old
 
     tmp = Path(tempfile.mkdtemp(prefix=".lockgen-", dir=config.locks_dir))
     try:
         output = tmp / variant.lock_name
-        preference = old or _sibling(config, variant, olds)
-        if preference is not None and not options.upgrade:
-            output.write_text(preference.text, encoding="utf-8")
+        if not options.upgrade:
+            preferences = _preferences(old, _siblings(config, variant, olds))
+            if preferences:
+                output.write_text(preferences, encoding="utf-8")
         args = uv.compile_args(
             variant,
             output=output,
@@ -176,7 +196,7 @@ def _compile(
     if changed and not options.dry_run:
         for p, text in files.items():
             lockfile.write_atomic(p, text)
-    return Result(
+    result = Result(
         variant=variant.name,
         status="updated" if changed else "unchanged",
         packages=len(after),
@@ -184,6 +204,7 @@ def _compile(
         changed=sum(1 for n in after.keys() & before.keys() if after[n] != before[n]),
         removed=len(before.keys() - after.keys()),
     )
+    return result, new
 
 
 def _meta(variant: Variant, digest: str) -> dict[str, object]:
@@ -201,13 +222,38 @@ def _meta(variant: Variant, digest: str) -> dict[str, object]:
     return meta
 
 
-def _sibling(config: Config, variant: Variant, olds: dict[str, lockfile.Lock | None]) -> lockfile.Lock | None:
-    """For a variant without a lock: the closest sibling's, so it starts from their versions."""
+def _siblings(config: Config, variant: Variant, olds: dict[str, lockfile.Lock | None]) -> list[lockfile.Lock]:
+    """Other variants' locks, closest first: same python, same platform, file order."""
     ranked = sorted(
         (v for v in config.variants if v is not variant),
         key=lambda v: (v.python != variant.python, v.platform != variant.platform, v.accelerator.order),
     )
-    return next((lock for v in ranked if (lock := olds.get(v.name)) is not None), None)
+    return [lock for v in ranked if (lock := olds.get(v.name)) is not None]
+
+
+def _preferences(own: lockfile.Lock | None, siblings: list[lockfile.Lock]) -> str:
+    """The preference file uv reads: this variant's own pins, then for any package it
+    lacks, the closest sibling's, so variants agree on versions unless inputs force
+    otherwise (and a new variant starts from its siblings' versions, not the newest)."""
+    blocks: dict[str, str] = {}
+    for lock in [own] if own else []:
+        blocks |= _blocks(lock.text)
+    for lock in siblings:
+        for name, block in _blocks(lock.text).items():
+            blocks.setdefault(name, block)
+    if not blocks:
+        return ""
+    return 'lock-version = "1.0"\ncreated-by = "lockgen"\n\n' + "\n".join(blocks.values())
+
+
+def _blocks(text: str) -> dict[str, str]:
+    """``{name: "[[packages]] ..." text}`` of a lock lockgen (or uv) wrote."""
+    out = {}
+    for chunk in text.split("\n[[packages]]\n")[1:]:
+        chunk = chunk.split("\n[tool", 1)[0].rstrip("\n")
+        name = chunk.split("\n", 1)[0].removeprefix('name = "').removesuffix('"')
+        out.setdefault(name, f"[[packages]]\n{chunk}\n")
+    return out
 
 
 def _forbid(config: Config, variant: Variant, lock: lockfile.Lock, options: Options) -> None:

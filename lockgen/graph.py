@@ -83,6 +83,10 @@ def chains(graph: Graph, package: str, *, limit: int = 3) -> list[list[str]]:
     return found
 
 
+def canonical(name: str) -> str:
+    return canonicalize_name(name)
+
+
 def format_chain(chain: Iterable[str]) -> str:
     return " <- ".join(chain)
 
@@ -98,14 +102,26 @@ def requirements(config: Config, variant: Variant, versions: Mapping[str, str], 
 
 
 def _without_pins(text: str) -> str:
-    """Drop the ``-c lockgen-pins.txt`` annotations: the pins are the lock, not a reason."""
+    """Drop the ``-c lockgen-pins.txt`` annotations (the pins are the lock, not a
+    reason) and write a single remaining reason on one line: ``# via tool``."""
     lines = [line for line in text.splitlines() if not re.fullmatch(rf"\s*#\s+(via )?-c \S*{PINS}", line)]
     out: list[str] = []
-    for i, line in enumerate(lines):
-        nxt = lines[i + 1] if i + 1 < len(lines) else ""
-        if line.strip() == "# via" and not (nxt.strip().startswith("#") and nxt.strip() != "# via"):
-            continue  # a header left with no entries
-        out.append(line)
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.strip() == "# via":
+            entries = []
+            while i + 1 < len(lines) and re.match(r"\s*#\s{3}\S", lines[i + 1]):
+                entries.append(lines[i + 1].strip().lstrip("#").strip())
+                i += 1
+            indent = line[: len(line) - len(line.lstrip())]
+            if len(entries) == 1:
+                out.append(f"{indent}# via {entries[0]}")
+            elif entries:
+                out += [line, *(f"{indent}#   {e}" for e in entries)]
+        else:
+            out.append(line)
+        i += 1
     return "\n".join(out) + "\n"
 
 

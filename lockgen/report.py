@@ -47,6 +47,9 @@ def compile_table(config: Config, report: Report, *, dry_run: bool) -> str:
     for path in report.orphans:
         verb = "pruned" if report.pruned else "orphan (no such variant; --prune deletes it)"
         lines.append(f"{rel(config, path)}: {verb}")
+    if report.differences:
+        lines.append("\nversions that differ across variants of one python:")
+        lines.extend(f"  {d.line()}" for d in report.differences)
     if dry_run:
         lines.append("dry run: no file was written")
     return "\n".join(lines)

@@ -1,0 +1,107 @@
+"""Versions across variants of one python: what differs, why, and what nothing forces."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import lockfile, uv
+from .config import Config, Variant
+from .exceptions import CommandError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Difference:
+    package: str
+    python: str
+    versions: dict[str, tuple[str, ...]]  # version → variants holding it
+    requirers: dict[str, tuple[str, ...]]  # variant → "torch 2.7.1" / "inputs/cu126.in"
+
+    def line(self) -> str:
+        parts = []
+        for version, variants in self.versions.items():
+            why = sorted({r for v in variants for r in self.requirers[v]})
+            parts.append(f"{version} in {', '.join(variants)} (required by {', '.join(why) or '?'})")
+        return f"{self.package}: " + "; ".join(parts)
+
+
+def differences(locks: Mapping[Variant, lockfile.Lock]) -> list[Difference]:
+    """Packages whose version differs between variants of the same python."""
+    by_python: dict[str, list[Variant]] = {}
+    for variant in locks:
+        by_python.setdefault(variant.python, []).append(variant)
+    found = []
+    for python, variants in by_python.items():
+        names = sorted({n for v in variants for n in locks[v].versions})
+        for name in names:
+            versions: dict[str, list[str]] = {}
+            for v in variants:
+                if name in locks[v].versions:
+                    versions.setdefault(locks[v].versions[name], []).append(v.name)
+            if len(versions) > 1:
+                holders = [v for v in variants if name in locks[v].versions]
+                found.append(
+                    Difference(
+                        package=name,
+                        python=python,
+                        versions={k: tuple(vs) for k, vs in versions.items()},
+                        requirers={v.name: requirers(locks[v], name) for v in holders},
+                    )
+                )
+    return found
+
+
+def requirers(lock: lockfile.Lock, package: str) -> tuple[str, ...]:
+    """What requires ``package`` in this lock: ``"torch 2.7.1"`` or an intent file."""
+    graph = lock.graph or {}
+    versions = lock.versions
+    return tuple(f"{p} {versions[p]}" if p in versions else p for p in graph.get(package, ()))
+
+
+def unforced(config: Config, locks: Mapping[Variant, lockfile.Lock], diffs: list[Difference]) -> list[str]:
+    """Differences nothing forces: the same requirers at the same versions, the same
+    platform and constraints, and uv (offline) confirms the other version resolves."""
+    by_name = {v.name: v for v in locks}
+    out = []
+    for d in diffs:
+        groups = list(d.versions.items())
+        for i, (version_a, holders_a) in enumerate(groups):
+            for version_b, holders_b in groups[i + 1 :]:
+                pair = _comparable(by_name, d, holders_a, holders_b)
+                if pair is None:
+                    continue
+                a, b = pair
+                if _resolves_with(config, a, locks[a], d.package, version_b):
+                    out.append(
+                        f"{a.name}: {d.package} {version_a} differs from {version_b} in {b.name}, and nothing forces it "
+                        f"(run: lockgen compile -P {d.package} {a.name})"
+                    )
+    return out
+
+
+def _comparable(
+    by_name: Mapping[str, Variant], d: Difference, holders_a: tuple[str, ...], holders_b: tuple[str, ...]
+) -> tuple[Variant, Variant] | None:
+    for name_a in holders_a:
+        for name_b in holders_b:
+            a, b = by_name[name_a], by_name[name_b]
+            same = (a.platform == b.platform and a.constraints == b.constraints
+                    and d.requirers[name_a] == d.requirers[name_b])  # fmt: skip
+            if same:
+                return a, b
+    return None
+
+
+def _resolves_with(config: Config, variant: Variant, lock: lockfile.Lock, package: str, version: str) -> bool:
+    with tempfile.TemporaryDirectory(prefix="lockgen-consistency-") as tmp:
+        pin = Path(tmp) / "pin.txt"
+        pin.write_text(f"{package}=={version}\n", encoding="utf-8")
+        output = Path(tmp) / variant.lock_name
+        output.write_text(lock.text, encoding="utf-8")
+        try:
+            uv.run(uv.compile_args(variant, output=output, offline=True, extra_constraints=[pin]), cwd=config.root)
+        except CommandError:
+            return False
+    return True

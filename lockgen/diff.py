@@ -1,0 +1,199 @@
+"""``lockgen diff``: the locks in the working tree against those at a git ref (SPEC §9).
+
+:func:`compare` is pure (two mappings of variant → lock); :func:`at_ref` reads
+the old side out of git; the renderers turn a :class:`Diff` into text,
+markdown for a pull-request comment, or JSON (schema in the README).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.pylock import Package
+from packaging.utils import canonicalize_name
+
+from . import command, lockfile
+from .config import Config
+from .exceptions import CommandError, InputError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    package: str
+    old: str | None  # None: added
+    new: str | None  # None: removed
+    variants: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HashChange:
+    package: str
+    version: str
+    artifact: str
+    old: str
+    new: str
+    variants: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Diff:
+    base: str
+    variants_added: tuple[str, ...] = ()
+    variants_removed: tuple[str, ...] = ()
+    changed: tuple[Change, ...] = ()
+    added: tuple[Change, ...] = ()
+    removed: tuple[Change, ...] = ()
+    hash_changes: tuple[HashChange, ...] = ()
+    unchanged: tuple[str, ...] = field(default=())
+
+    @property
+    def empty(self) -> bool:
+        return not (self.variants_added or self.variants_removed or self.changed or self.added or self.removed or self.hash_changes)
+
+
+def _artifacts(package: Package) -> dict[str, str]:
+    """``{file name: sha256}`` of a package's wheels, sdist and archive."""
+    out = {}
+    items: list[Any] = [*(package.wheels or ()), package.sdist, package.archive]
+    for item in items:
+        if item is None or not item.hashes:
+            continue
+        where = getattr(item, "name", None) or getattr(item, "url", None) or getattr(item, "path", None) or "archive"
+        out[str(where).rsplit("/", 1)[-1]] = item.hashes.get("sha256") or sorted(item.hashes.items())[0][1]
+    return out
+
+
+def _index(lock: lockfile.Lock) -> dict[str, tuple[str, dict[str, str]]]:
+    return {canonicalize_name(p.name): (str(p.version or ""), _artifacts(p)) for p in lock.pylock.packages}
+
+
+def compare(base: str, old: Mapping[str, lockfile.Lock], new: Mapping[str, lockfile.Lock]) -> Diff:
+    groups: dict[tuple[str, str | None, str | None], list[str]] = {}
+    hashes: dict[tuple[str, str, str, str, str], list[str]] = {}
+    unchanged = []
+    for variant in sorted(old.keys() & new.keys()):
+        a, b = _index(old[variant]), _index(new[variant])
+        if a == b:
+            unchanged.append(variant)
+        for name in sorted(a.keys() | b.keys()):
+            va, arts_a = a.get(name, (None, {}))
+            vb, arts_b = b.get(name, (None, {}))
+            if va != vb:
+                groups.setdefault((name, va, vb), []).append(variant)
+                continue
+            for artifact in sorted(arts_a.keys() & arts_b.keys()):
+                if arts_a[artifact] != arts_b[artifact]:
+                    hashes.setdefault((name, va or "", artifact, arts_a[artifact], arts_b[artifact]), []).append(variant)
+    changes = [Change(package=n, old=o, new=v, variants=tuple(vs)) for (n, o, v), vs in groups.items()]
+    return Diff(
+        base=base,
+        variants_added=tuple(sorted(new.keys() - old.keys())),
+        variants_removed=tuple(sorted(old.keys() - new.keys())),
+        changed=tuple(c for c in changes if c.old and c.new),
+        added=tuple(c for c in changes if not c.old),
+        removed=tuple(c for c in changes if not c.new),
+        hash_changes=tuple(
+            HashChange(package=n, version=v, artifact=art, old=ho, new=hn, variants=tuple(vs))
+            for (n, v, art, ho, hn), vs in hashes.items()
+        ),
+        unchanged=tuple(unchanged),
+    )
+
+
+def working_tree(config: Config) -> dict[str, lockfile.Lock]:
+    out = {}
+    for path in sorted(config.locks_dir.glob("pylock.*.toml")):
+        lock = lockfile.read(path)
+        if lock is not None:
+            out[path.name.removeprefix("pylock.").removesuffix(".toml")] = lock
+    return out
+
+
+def at_ref(config: Config, ref: str) -> dict[str, lockfile.Lock]:
+    """The locks as they were at git ``ref`` (none if the folder did not exist there)."""
+    try:
+        top = Path(command.run(["git", "rev-parse", "--show-toplevel"], cwd=config.root).strip())
+        command.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=config.root)
+    except CommandError as exc:
+        raise InputError(f"--base: {ref!r} is not a commit of the git repository at {config.root}: {exc}") from None
+    rel = config.locks_dir.resolve().relative_to(top.resolve()).as_posix()
+    listing = command.run(["git", "ls-tree", "--name-only", f"{ref}:{rel}"], cwd=top) if _exists(top, ref, rel) else ""
+    out = {}
+    for name in sorted(listing.split()):
+        if name.startswith("pylock.") and name.endswith(".toml"):
+            text = command.run(["git", "show", f"{ref}:{rel}/{name}"], cwd=top)
+            out[name.removeprefix("pylock.").removesuffix(".toml")] = lockfile.parse(Path(f"{ref}:{rel}/{name}"), text)
+    return out
+
+
+def _exists(top: Path, ref: str, rel: str) -> bool:
+    try:
+        command.run(["git", "cat-file", "-e", f"{ref}:{rel}"], cwd=top)
+    except CommandError:
+        return False
+    return True
+
+
+def _in(variants: Iterable[str]) -> str:
+    return ", ".join(variants)
+
+
+def text(d: Diff) -> str:
+    lines = []
+    if d.hash_changes:
+        lines.append("!! ARTIFACTS CHANGED HASH WITHOUT A VERSION CHANGE: the same release now has other bytes !!")
+        lines += [f"!! {h.package} {h.version}: {h.artifact} {h.old[:12]}… → {h.new[:12]}… in {_in(h.variants)}" for h in d.hash_changes]
+        lines.append("")
+    lines += [f"variant added: {v}" for v in d.variants_added]
+    lines += [f"variant removed: {v}" for v in d.variants_removed]
+    lines += [f"{c.package} {c.old} → {c.new} in {_in(c.variants)}" for c in d.changed]
+    lines += [f"+ {c.package} {c.new} in {_in(c.variants)}" for c in d.added]
+    lines += [f"- {c.package} {c.old} in {_in(c.variants)}" for c in d.removed]
+    return "\n".join(lines) if lines else f"no lock changes since {d.base}"
+
+
+def markdown(d: Diff) -> str:
+    out = [f"### lockgen: lock changes since `{d.base}`", ""]
+    if d.empty:
+        return "\n".join([*out, "No lock changes."])
+    if d.hash_changes:
+        out += [
+            "> [!CAUTION]",
+            "> **Artifacts changed hash while their version did not.** The same release now has other bytes:",
+            "> verify the index before merging.",
+            "",
+            "| package | version | artifact | old sha256 | new sha256 | variants |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        out += [f"| {h.package} | {h.version} | `{h.artifact}` | `{h.old[:16]}` | `{h.new[:16]}` | {_in(h.variants)} |" for h in d.hash_changes]
+        out.append("")
+    if d.variants_added or d.variants_removed:
+        out += [f"- variant added: `{v}`" for v in d.variants_added]
+        out += [f"- variant removed: `{v}`" for v in d.variants_removed]
+        out.append("")
+    rows = (
+        [(c.package, c.old, c.new, c.variants) for c in d.changed]
+        + [(c.package, "—", c.new, c.variants) for c in d.added]
+        + [(c.package, c.old, "—", c.variants) for c in d.removed]
+    )
+    if rows:
+        out += ["| package | old | new | variants |", "| --- | --- | --- | --- |"]
+        out += [f"| {p} | {o} | {n} | {_in(f'`{v}`' for v in vs)} |" for p, o, n, vs in rows]
+    return "\n".join(out)
+
+
+def to_json(d: Diff) -> dict[str, Any]:
+    return {
+        "base": d.base,
+        "variants": {"added": list(d.variants_added), "removed": list(d.variants_removed)},
+        "hash_changes": [
+            {"package": h.package, "version": h.version, "artifact": h.artifact, "old": h.old, "new": h.new, "variants": list(h.variants)}
+            for h in d.hash_changes
+        ],
+        "changed": [{"package": c.package, "old": c.old, "new": c.new, "variants": list(c.variants)} for c in d.changed],
+        "added": [{"package": c.package, "version": c.new, "variants": list(c.variants)} for c in d.added],
+        "removed": [{"package": c.package, "version": c.old, "variants": list(c.variants)} for c in d.removed],
+    }

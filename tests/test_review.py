@@ -1,0 +1,165 @@
+"""The review workflow: diff against git, versions kept consistent, why, requirements files."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import Project
+from test_compile import versions
+
+
+def git(root: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+           "HOME": str(root), "GIT_CONFIG_NOSYSTEM": "1"}  # fmt: skip
+    return subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def repo(project: Project) -> Project:
+    project.write("inputs/base.in", "app\nhelper==1.0\n")
+    assert project.run("compile").exit_code == 0
+    git(project.root, "init", "-q", "-b", "main")
+    git(project.root, "add", "-A")
+    git(project.root, "commit", "-qm", "locks")
+    return project
+
+
+def diff_json(project: Project, *args: str) -> dict:
+    result = project.run("diff", "--format", "json", *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_a_version_bump_is_grouped_across_variants(repo: Project) -> None:
+    repo.write("inputs/base.in", "app\nhelper==2.0\n")
+    assert repo.run("compile").exit_code == 0
+    data = diff_json(repo)
+    assert data["changed"] == [
+        {"package": "helper", "old": "1.0", "new": "2.0", "variants": ["py311-cpu", "py311-cu124", "py312-cpu", "py312-cu124"]}
+    ]
+    assert data["added"] == data["removed"] == data["hash_changes"] == []
+    assert data["variants"] == {"added": [], "removed": []}
+    text = repo.run("diff").output
+    assert "helper 1.0 → 2.0 in py311-cpu, py311-cu124, py312-cpu, py312-cu124" in text
+    md = repo.run("diff", "--format", "markdown").output
+    assert "| helper | 1.0 | 2.0 | `py311-cpu`, `py311-cu124`, `py312-cpu`, `py312-cu124` |" in md
+
+
+def test_added_removed_packages_and_variants(repo: Project) -> None:
+    repo.write("inputs/cu124.in", "torch==2.6.*\ntool\n")
+    text = repo.config.read_text().replace('python = ["3.11", "3.12"]', 'python = ["3.12"]')
+    repo.config.write_text(text)
+    assert repo.run("compile", "--prune").exit_code == 0
+    data = diff_json(repo)
+    assert data["added"] == [{"package": "tool", "version": "1.0", "variants": ["py312-cu124"]}]
+    assert data["variants"] == {"added": [], "removed": ["py311-cpu", "py311-cu124"]}
+    repo.write("inputs/cu124.in", "torch==2.6.*\n")
+    git(repo.root, "add", "-A")
+    git(repo.root, "commit", "-qm", "tool")
+    assert repo.run("compile").exit_code == 0
+    assert diff_json(repo)["removed"] == [{"package": "tool", "version": "1.0", "variants": ["py312-cu124"]}]
+
+
+def test_hash_change_without_version_change_is_loud(repo: Project) -> None:
+    lock = repo.lock("py312-cpu")
+    text = lock.read_text()
+    at = text.index('sha256 = "', text.index('name = "helper"')) + len('sha256 = "')
+    lock.write_text(text[:at] + ("f" if text[at] != "f" else "e") + text[at + 1 :])
+    data = diff_json(repo)
+    assert [(h["package"], h["version"], h["variants"]) for h in data["hash_changes"]] == [("helper", "1.0", ["py312-cpu"])]
+    assert data["hash_changes"][0]["artifact"] == "helper-1.0-py3-none-any.whl"
+    text_out = repo.run("diff").output
+    assert text_out.startswith("!! ARTIFACTS CHANGED HASH WITHOUT A VERSION CHANGE")
+    md = repo.run("diff", "--format", "markdown").output
+    assert md.index("[!CAUTION]") < md.index("| helper | 1.0 | `helper-1.0-py3-none-any.whl`")
+
+
+def test_diff_when_locks_are_new_at_ref(project: Project) -> None:
+    project.write("README", "x\n")
+    git(project.root, "init", "-q", "-b", "main")
+    git(project.root, "add", "README")
+    git(project.root, "commit", "-qm", "first")
+    assert project.run("compile").exit_code == 0
+    data = diff_json(project)
+    assert data["variants"]["added"] == ["py311-cpu", "py311-cu124", "py312-cpu", "py312-cu124"]
+    assert project.run("diff", "--base", "no-such-ref").exit_code == 2
+
+
+def test_a_new_accelerator_stays_on_its_siblings_versions(repo: Project) -> None:
+    # Siblings hold helper 1.0; the pin goes, and a new accelerator arrives: 2.0 exists,
+    # but nothing forces it, so the newcomer takes its siblings' 1.0.
+    repo.write("inputs/base.in", "app\nhelper\n")
+    text = repo.config.read_text() + f'\n[accelerators.cu126]\ncuda = "12.6"\ninputs = ["inputs/cu126.in"]\nindex-url = "{repo.indexes.cu126}"\nextra-index-urls = ["{repo.indexes.pypi}"]\n'
+    repo.config.write_text(text)
+    repo.write("inputs/cu126.in", "torch\n")
+    result = repo.run("compile")
+    assert result.exit_code == 0, result.output
+    assert versions(repo.lock("py312-cu126"))["helper"] == "1.0"
+    assert versions(repo.lock("py312-cpu"))["helper"] == "1.0"
+    assert versions(repo.lock("py312-cu126"))["torch"] == "2.7.1+cu126"
+    # compile reports what differs, and why
+    assert re.search(r"torch: .*2\.6\.0\+cu124 in py312-cu124 \(required by app 1\.0, inputs/cu124\.in\)", result.output)
+    # and a new python follows the other python's versions too
+    repo.config.write_text(repo.config.read_text().replace('python = ["3.11", "3.12"]', 'python = ["3.11", "3.12", "3.13"]'))
+    assert repo.run("compile").exit_code == 0
+    assert versions(repo.lock("py313-cpu"))["helper"] == "1.0"
+    assert repo.run("check").exit_code == 0
+
+
+def test_check_reports_a_difference_nothing_forces(repo: Project) -> None:
+    repo.write("inputs/base.in", "app\ntool\n")
+    assert repo.run("compile").exit_code == 0
+    assert {versions(repo.lock(v))["helper"] for v in ("py312-cpu", "py312-cu124")} == {"1.0"}
+    assert repo.run("check").exit_code == 0
+    assert repo.run("compile", "-P", "helper", "py312-cpu").exit_code == 0
+    assert versions(repo.lock("py312-cpu"))["helper"] == "2.0"
+    result = repo.run("check")
+    assert result.exit_code == 1
+    assert "helper" in result.output and "nothing forces it" in result.output
+    assert all("py311" not in line for line in result.output.splitlines())
+
+
+def test_why_prints_the_chains_per_variant(project: Project) -> None:
+    project.write("inputs/base.in", "app\ntool\nhelper\n")
+    assert project.run("compile").exit_code == 0
+    result = project.run("why", "Helper", "--variant", "py312-cpu")
+    assert result.exit_code == 0
+    assert result.output.splitlines() == ["py312-cpu: helper 2.0", "  helper <- inputs/base.in", "  helper <- tool <- inputs/base.in"]
+    result = project.run("why", "triton")
+    assert "py312-cu124: triton 3.2.0\n  triton <- torch <- inputs/cu124.in\n  triton <- torch <- app <- inputs/base.in" in result.output
+    assert "py312-cpu: not in this lock" in result.output
+    assert project.run("why", "nothing-like-it").exit_code == 1
+    assert project.run("why", "helper", "--variant", "py27-cpu").exit_code == 2
+
+
+def test_requirements_format_is_installable_with_pip_require_hashes(project: Project, tmp_path: Path) -> None:
+    project.config.write_text('formats = ["pylock", "requirements"]\n' + project.config.read_text())
+    project.write("inputs/base.in", "tool\n")
+    assert project.run("compile").exit_code == 0
+    req = project.locks / "requirements.py312-cpu.txt"
+    text = req.read_text()
+    assert "helper==2.0 \\\n    --hash=sha256:" in text
+    assert "# via tool" in text and "lockgen-pins" not in text and "-c " not in text
+    assert project.run("check").exit_code == 0
+    req.write_text(text.replace("helper==2.0", "helper==1.0"))
+    assert "does not match" in project.run("check").output
+    req.write_text(text)
+    if f"{sys.version_info[0]}.{sys.version_info[1]}" not in ("3.11", "3.12"):
+        pytest.skip("the fixture project locks 3.11 and 3.12")
+    minor = f"{sys.version_info[0]}{sys.version_info[1]}"
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin/python"), "-m", "pip", "install", "-q", "--isolated", "--require-hashes", "-r",
+         str(project.locks / f"requirements.py{minor}-cpu.txt")],
+        check=True,
+    )  # fmt: skip
+    listing = subprocess.run([str(venv / "bin/python"), "-m", "pip", "list", "--format", "json"], capture_output=True, text=True, check=True)
+    got = {p["name"]: p["version"] for p in json.loads(listing.stdout)}
+    assert got["tool"] == "1.0" and got["helper"] == "2.0"
