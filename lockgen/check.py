@@ -30,7 +30,9 @@ def problems(config: Config) -> list[str]:
         if lock.meta.get("variant") != variant.name:
             out.append(f"{variant.name}: {rel} has no [tool.lockgen] table for this variant")
         elif lock.digest != inputs.digest(variant):
-            out.append(f"{variant.name}: {rel} is stale: its inputs or settings changed (run: lockgen compile {variant.name})")
+            out.append(
+                f"{variant.name}: {rel} is stale: its inputs or settings changed (run: lockgen compile {variant.name})"
+            )
         hits = config.forbid & lock.versions.keys()
         if hits:
             deps = graph.of(config, variant, lock.graph, lock.versions, offline=True)

@@ -38,8 +38,9 @@ def _errors(f: F) -> F:
 
 class _Group(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
         try:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(*args, **kwargs)
         except click.exceptions.Abort:
             click.echo("error: interrupted", err=True)
             sys.exit(130)
@@ -73,14 +74,20 @@ def _load(config_path: Path | None) -> Config:
 @main.command("compile")
 @click.argument("patterns", nargs=-1)
 @click.option("-U", "--upgrade", is_flag=True, help="Ignore existing pins: resolve everything afresh.")
-@click.option("-P", "--upgrade-package", "upgrade_packages", multiple=True, metavar="NAME", help="Let NAME move (repeatable).")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Parallel uv processes [default: CPU count].")
+@click.option(
+    "-P", "--upgrade-package", "upgrade_packages", multiple=True, metavar="NAME", help="Let NAME move (repeatable)."
+)
+@click.option(
+    "-j", "--jobs", type=click.IntRange(min=1), default=None, help="Parallel uv processes [default: CPU count]."
+)
 @click.option("--offline", is_flag=True, help="Resolve from uv's cache only.")
 @click.option("--prune", is_flag=True, help="Delete locks of variants no longer configured.")
 @dry_run_option
 @config_option
 @_errors
-def compile_command(patterns: tuple[str, ...], config_path: Path | None, jobs: int | None, prune: bool, **flags: Any) -> None:
+def compile_command(
+    patterns: tuple[str, ...], config_path: Path | None, jobs: int | None, prune: bool, **flags: Any
+) -> None:
     """Resolve each variant (or those matching PATTERN globs) into its lock."""
     from . import compiler, report
 
@@ -106,7 +113,6 @@ def check_command(config_path: Path | None) -> None:
     if found:
         sys.exit(1)
     click.echo("all locks are up to date")
-
 
 
 @main.command("detect")

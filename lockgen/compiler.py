@@ -248,7 +248,7 @@ def _preferences(own: lockfile.Lock | None, siblings: list[lockfile.Lock]) -> st
 
 def _blocks(text: str) -> dict[str, str]:
     """``{name: "[[packages]] ..." text}`` of a lock lockgen (or uv) wrote."""
-    out = {}
+    out: dict[str, str] = {}
     for chunk in text.split("\n[[packages]]\n")[1:]:
         chunk = chunk.split("\n[tool", 1)[0].rstrip("\n")
         name = chunk.split("\n", 1)[0].removeprefix('name = "').removesuffix('"')

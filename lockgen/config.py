@@ -30,6 +30,7 @@ _ACCEL_KEYS = {
     "find-links", "priority", "cuda", "gpu-archs",
 }  # fmt: skip
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,7 +146,7 @@ class _Reader:
     def fail(self, key: str, message: str) -> InputError:
         return InputError(f"{self.path}: {self.prefix}{key}: {message}")
 
-    def get(self, table: Mapping[str, Any], base: str, key: str, kind: Callable[[str, Any], T], default: T) -> T:
+    def get(self, table: Mapping[str, Any], base: str, key: str, kind: Callable[[str, Any], T], default: U) -> T | U:
         if key not in table:
             return default
         return kind(f"{base}{key}", table[key])
@@ -173,7 +174,7 @@ class _Reader:
         versions = self.strings(key, value)
         for v in versions:
             if not _PYTHON.fullmatch(v):
-                raise self.fail(key, f"{v!r} is not a minor version like \"3.12\"")
+                raise self.fail(key, f'{v!r} is not a minor version like "3.12"')
         return versions
 
     def platform_list(self, key: str, value: Any) -> tuple[platforms.Platform, ...]:
@@ -192,7 +193,9 @@ class _Reader:
                 raise self.fail(key, "required key is missing")
         inputs = self.files("inputs", table["inputs"])
         pythons = self.pythons("python", table["python"])
-        plats = self.get(table, "", "platforms", self.platform_list, (platforms.parse(DEFAULT_PLATFORM),))
+        default_platform = platforms.parse(DEFAULT_PLATFORM)
+        assert default_platform is not None
+        plats = self.get(table, "", "platforms", self.platform_list, (default_platform,))
         if not pythons or not plats:
             raise self.fail("python" if not pythons else "platforms", "must not be empty")
         forbid = self.get(table, "", "forbid", self.strings, ())
@@ -264,7 +267,8 @@ class _Reader:
             "inputs": inputs + tuple(i for i in acc_inputs if i not in inputs),
             "constraints": shared["constraints"] + self.get(table, base, "constraints", self.files, ()),
             "index_url": self.get(table, base, "index-url", self.string, shared["index_url"]),
-            "extra_index_urls": shared["extra_index_urls"] + self.get(table, base, "extra-index-urls", self.strings, ()),
+            "extra_index_urls": shared["extra_index_urls"]
+            + self.get(table, base, "extra-index-urls", self.strings, ()),
             "find_links": shared["find_links"] + self.get(table, base, "find-links", self.strings, ()),
             "exclude_newer": shared["exclude_newer"],
         }
@@ -292,7 +296,7 @@ class _Reader:
         except InvalidVersion:
             version = None
         if version is None or len(version.release) != 2 or str(version) != text:
-            raise self.fail(key, f"{text!r} is not a CUDA version like \"12.8\"")
+            raise self.fail(key, f'{text!r} is not a CUDA version like "12.8"')
         if cuda.targets(version) is None:
             raise self.fail(key, f"CUDA {text} is older than lockgen's table (11.0 onward)")
         return version
@@ -309,9 +313,11 @@ class _Reader:
         for arch in archs:
             normal = cuda.normalize_arch(arch)
             if normal is None or normal != arch:
-                raise self.fail(key, f"{arch!r} is not a compute capability like \"8.0\"")
+                raise self.fail(key, f'{arch!r} is not a compute capability like "8.0"')
             if normal not in possible:
-                raise self.fail(key, f"{arch} is not a compute capability CUDA {version} can target ({', '.join(possible)})")
+                raise self.fail(
+                    key, f"{arch} is not a compute capability CUDA {version} can target ({', '.join(possible)})"
+                )
             out.append(normal)
         if not out:
             raise self.fail(key, "must not be empty")
@@ -319,7 +325,7 @@ class _Reader:
 
     def timestamp(self, key: str, value: Any) -> str:
         if isinstance(value, datetime | date):
-            raise self.fail(key, "write it as a quoted string, e.g. \"2026-11-01T00:00:00Z\"")
+            raise self.fail(key, 'write it as a quoted string, e.g. "2026-11-01T00:00:00Z"')
         text = self.string(key, value)
         try:
             if "T" in text:

@@ -87,7 +87,7 @@ def probe_nvml() -> Probe | None:
 
     try:
         ctypes.CDLL("libnvidia-ml.so.1")  # cheap test before importing the binding
-        import pynvml
+        import pynvml  # type: ignore[import-untyped,unused-ignore]
     except (OSError, ImportError):
         return None
     try:
@@ -112,7 +112,9 @@ def _nvml_facts(nvml: Any) -> Probe:
         handle = nvml.nvmlDeviceGetHandleByIndex(i)
         major, minor = nvml.nvmlDeviceGetCudaComputeCapability(handle)
         uuid = text(nvml.nvmlDeviceGetUUID(handle))
-        gpus.append(Gpu(index=i, name=text(nvml.nvmlDeviceGetName(handle)), compute_capability=f"{major}.{minor}", uuid=uuid))
+        gpus.append(
+            Gpu(index=i, name=text(nvml.nvmlDeviceGetName(handle)), compute_capability=f"{major}.{minor}", uuid=uuid)
+        )
         try:
             count = nvml.nvmlDeviceGetMaxMigDeviceCount(handle)
         except nvml.NVMLError:
@@ -144,7 +146,9 @@ def probe_smi() -> Probe | None:
         cells = [c.strip() for c in row.split(",")]
         if len(cells) != 5 or not cells[0].isdigit():
             return None
-        gpus.append(Gpu(index=int(cells[0]), name=cells[1], compute_capability=cuda.normalize_arch(cells[2]), uuid=cells[3]))
+        gpus.append(
+            Gpu(index=int(cells[0]), name=cells[1], compute_capability=cuda.normalize_arch(cells[2]), uuid=cells[3])
+        )
         driver = cells[4]
     header = command.probe([exe, "-q", "-d", "COMPUTE"]) or ""
     m = re.search(r"^\s*CUDA Version\s*:\s*(\d+\.\d+)", header, re.MULTILINE)
@@ -174,8 +178,12 @@ def probe_proc(root: Path | None = None) -> Probe | None:
     found = []
     for info in sorted((root / "gpus").glob("*/information")):
         fields = dict(re.findall(r"^([^:\n]+):\s*(.*)$", info.read_text(), re.MULTILINE))
-        found.append((fields.get("Bus Location", info.parent.name), fields.get("Model", "?"), fields.get("GPU UUID", "")))
-    gpus = tuple(Gpu(index=i, name=name, compute_capability=None, uuid=uuid) for i, (_, name, uuid) in enumerate(sorted(found)))
+        found.append(
+            (fields.get("Bus Location", info.parent.name), fields.get("Model", "?"), fields.get("GPU UUID", ""))
+        )
+    gpus = tuple(
+        Gpu(index=i, name=name, compute_capability=None, uuid=uuid) for i, (_, name, uuid) in enumerate(sorted(found))
+    )
     return Probe(driver=m[1], cuda=cuda.cuda_for_driver(m[1]), gpus=gpus)
 
 
@@ -238,7 +246,9 @@ def _machine() -> tuple[str, str, str | None]:
     return os_name, normalize_arch(os_name, _platform.machine()), libc
 
 
-def detect(*, python: str | None = None, python_source: str = "running interpreter", env: Mapping[str, str] | None = None) -> Facts:
+def detect(
+    *, python: str | None = None, python_source: str = "running interpreter", env: Mapping[str, str] | None = None
+) -> Facts:
     env = os.environ if env is None else env
     cuda_override, archs_override = _overrides(env)
     statuses: dict[str, str] = {}

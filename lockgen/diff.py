@@ -51,7 +51,14 @@ class Diff:
 
     @property
     def empty(self) -> bool:
-        return not (self.variants_added or self.variants_removed or self.changed or self.added or self.removed or self.hash_changes)
+        return not (
+            self.variants_added
+            or self.variants_removed
+            or self.changed
+            or self.added
+            or self.removed
+            or self.hash_changes
+        )
 
 
 def _artifacts(package: Package) -> dict[str, str]:
@@ -86,7 +93,9 @@ def compare(base: str, old: Mapping[str, lockfile.Lock], new: Mapping[str, lockf
                 continue
             for artifact in sorted(arts_a.keys() & arts_b.keys()):
                 if arts_a[artifact] != arts_b[artifact]:
-                    hashes.setdefault((name, va or "", artifact, arts_a[artifact], arts_b[artifact]), []).append(variant)
+                    hashes.setdefault((name, va or "", artifact, arts_a[artifact], arts_b[artifact]), []).append(
+                        variant
+                    )
     changes = [Change(package=n, old=o, new=v, variants=tuple(vs)) for (n, o, v), vs in groups.items()]
     return Diff(
         base=base,
@@ -145,7 +154,10 @@ def text(d: Diff) -> str:
     lines = []
     if d.hash_changes:
         lines.append("!! ARTIFACTS CHANGED HASH WITHOUT A VERSION CHANGE: the same release now has other bytes !!")
-        lines += [f"!! {h.package} {h.version}: {h.artifact} {h.old[:12]}… → {h.new[:12]}… in {_in(h.variants)}" for h in d.hash_changes]
+        lines += [
+            f"!! {h.package} {h.version}: {h.artifact} {h.old[:12]}… → {h.new[:12]}… in {_in(h.variants)}"
+            for h in d.hash_changes
+        ]
         lines.append("")
     lines += [f"variant added: {v}" for v in d.variants_added]
     lines += [f"variant removed: {v}" for v in d.variants_removed]
@@ -168,7 +180,10 @@ def markdown(d: Diff) -> str:
             "| package | version | artifact | old sha256 | new sha256 | variants |",
             "| --- | --- | --- | --- | --- | --- |",
         ]
-        out += [f"| {h.package} | {h.version} | `{h.artifact}` | `{h.old[:16]}` | `{h.new[:16]}` | {_in(h.variants)} |" for h in d.hash_changes]
+        out += [
+            f"| {h.package} | {h.version} | `{h.artifact}` | `{h.old[:16]}` | `{h.new[:16]}` | {_in(h.variants)} |"
+            for h in d.hash_changes
+        ]
         out.append("")
     if d.variants_added or d.variants_removed:
         out += [f"- variant added: `{v}`" for v in d.variants_added]
@@ -190,10 +205,19 @@ def to_json(d: Diff) -> dict[str, Any]:
         "base": d.base,
         "variants": {"added": list(d.variants_added), "removed": list(d.variants_removed)},
         "hash_changes": [
-            {"package": h.package, "version": h.version, "artifact": h.artifact, "old": h.old, "new": h.new, "variants": list(h.variants)}
+            {
+                "package": h.package,
+                "version": h.version,
+                "artifact": h.artifact,
+                "old": h.old,
+                "new": h.new,
+                "variants": list(h.variants),
+            }
             for h in d.hash_changes
         ],
-        "changed": [{"package": c.package, "old": c.old, "new": c.new, "variants": list(c.variants)} for c in d.changed],
+        "changed": [
+            {"package": c.package, "old": c.old, "new": c.new, "variants": list(c.variants)} for c in d.changed
+        ],
         "added": [{"package": c.package, "version": c.new, "variants": list(c.variants)} for c in d.added],
         "removed": [{"package": c.package, "version": c.old, "variants": list(c.variants)} for c in d.removed],
     }

@@ -51,7 +51,7 @@ def parse(requirements: str) -> dict[str, tuple[str, ...]]:
 
 def pins(requirements: str) -> dict[str, str]:
     """``{package: version}`` of the ``name==version`` lines of a requirements file."""
-    out = {}
+    out: dict[str, str] = {}
     for line in requirements.splitlines():
         m = _PIN.match(line)
         if m and m[3] == "==":
@@ -96,7 +96,9 @@ def requirements(config: Config, variant: Variant, versions: Mapping[str, str], 
     constraints = folder / PINS
     constraints.write_text("".join(f"{n}=={v}\n" for n, v in sorted(versions.items()) if v), encoding="utf-8")
     out = folder / "requirements.txt"
-    args = uv.compile_args(variant, output=out, fmt="requirements.txt", offline=offline, extra_constraints=[constraints])
+    args = uv.compile_args(
+        variant, output=out, fmt="requirements.txt", offline=offline, extra_constraints=[constraints]
+    )
     uv.run([*args, "--emit-index-url", "--emit-find-links"], cwd=config.root)
     return _without_pins(out.read_text(encoding="utf-8"))
 
@@ -125,7 +127,9 @@ def _without_pins(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def of(config: Config, variant: Variant, lock_graph: Graph | None, versions: Mapping[str, str], *, offline: bool) -> Graph:
+def of(
+    config: Config, variant: Variant, lock_graph: Graph | None, versions: Mapping[str, str], *, offline: bool
+) -> Graph:
     """A lock's graph: from the lock when it has one, else asked of uv (empty if uv cannot)."""
     if lock_graph is not None:
         return lock_graph

@@ -76,7 +76,7 @@ def parse(name: str, text: str) -> list[str]:
             m = _INCLUDE.match(line)
             if m:
                 includes.append(m["path"])
-            elif not line.split("=")[0].split()[0] in _OPTIONS:
+            elif line.split("=")[0].split()[0] not in _OPTIONS:
                 raise InputError(f"{name}:{number}: unknown option {line.split()[0]!r}")
             continue
         requirement = line.split(" --hash", 1)[0].strip()

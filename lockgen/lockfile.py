@@ -116,7 +116,9 @@ def _with_dependencies(body: str, children: Mapping[str, list[str]]) -> str:
         if m and out[-2:-1] == ["[[packages]]"]:
             current = canonicalize_name(m[1])
     if current is not None and children.get(current):
-        out.append("dependencies = [" + ", ".join(f"{{ name = {json.dumps(d)} }}" for d in sorted(children[current])) + "]")
+        out.append(
+            "dependencies = [" + ", ".join(f"{{ name = {json.dumps(d)} }}" for d in sorted(children[current])) + "]"
+        )
     return "\n".join(out)
 
 

@@ -31,7 +31,9 @@ def selection_options(f: F) -> F:
                 type=click.Path(path_type=Path),
                 help="Interpreter whose version and environment count (default: active venv, else ./.venv).",
             ),
-            click.option("--allow-cpu", is_flag=True, help="With a GPU visible but no GPU variant eligible, take a CPU one."),
+            click.option(
+                "--allow-cpu", is_flag=True, help="With a GPU visible but no GPU variant eligible, take a CPU one."
+            ),
         )
     ):
         f = option(f)

@@ -78,9 +78,7 @@ def facts(f: Facts) -> str:
 
 def explain(selection: Selection) -> str:
     width = max(len(c.variant.name) for c in selection.candidates)
-    return "\n".join(
-        f"{'*' if c.chosen else ' '} {c.variant.name:<{width}}  {c.reason}" for c in selection.candidates
-    )
+    return "\n".join(f"{'*' if c.chosen else ' '} {c.variant.name:<{width}}  {c.reason}" for c in selection.candidates)
 
 
 def selection_json(config: Config, selection: Selection) -> dict[str, object]:

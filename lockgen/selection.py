@@ -71,7 +71,8 @@ def choose(variants: Sequence[Variant], facts: Facts, *, python: str, allow_cpu:
         (v for v in eligible if v.accelerator.cuda is None),
         key=lambda v: (-v.accelerator.priority, v.accelerator.order),
     )
-    chosen = (gpu or cpu or [None])[0]
+    ranked = gpu or cpu
+    chosen = ranked[0] if ranked else None
     candidates = []
     for v in variants:
         reason = reasons[v.name]
@@ -116,7 +117,12 @@ def for_machine(config: Config, *, variant: str | None, python: Path | None, all
     if variant is not None:
         forced = config.variant(variant)
         candidates = tuple(
-            Candidate(variant=v, eligible=v is forced, reason="chosen with --variant" if v is forced else "not --variant", chosen=v is forced)
+            Candidate(
+                variant=v,
+                eligible=v is forced,
+                reason="chosen with --variant" if v is forced else "not --variant",
+                chosen=v is forced,
+            )
             for v in config.variants
         )
         return Choice(selection=Selection(chosen=forced, candidates=candidates), target=target, facts=facts)

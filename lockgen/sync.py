@@ -10,8 +10,8 @@ import json
 import sys
 import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import cuda, environment, lockfile, uv
 from .command import run as run_command

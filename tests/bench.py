@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from wheelmaker import make_index, make_wheel  # noqa: E402
+from wheelmaker import make_index, make_wheel
 
-from lockgen import config, uv  # noqa: E402
+from lockgen import config, uv
 
 REPO = Path(__file__).parents[1]
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -46,8 +46,12 @@ def compile_project(root: Path) -> Path:
     shutil.copytree(REPO / "inputs", root / "inputs")
     text = (REPO / "pyproject.toml").read_text().split("[tool.lockgen]", 1)[1]
     text = "[tool.lockgen]" + text
-    text = text.replace('platforms = ["x86_64-manylinux_2_28", "aarch64-apple-darwin"]', 'platforms = ["x86_64-manylinux_2_28"]')
-    text = text.replace('[tool.lockgen.accelerators.cpu]\nplatforms = ["aarch64-apple-darwin"]\ninputs = ["inputs/cpu.in"]\n', "")
+    text = text.replace(
+        'platforms = ["x86_64-manylinux_2_28", "aarch64-apple-darwin"]', 'platforms = ["x86_64-manylinux_2_28"]'
+    )
+    text = text.replace(
+        '[tool.lockgen.accelerators.cpu]\nplatforms = ["aarch64-apple-darwin"]\ninputs = ["inputs/cpu.in"]\n', ""
+    )
     text = text.replace('platforms = ["x86_64-manylinux_2_28"]\ninputs', "inputs")
     (root / "pyproject.toml").write_text(text)
     return root / "pyproject.toml"
@@ -63,9 +67,7 @@ def bench_compile(rows: list[tuple[str, float, float | None]]) -> None:
         locks = root / "locks"
         out = Path(tmp) / "uv-out"
         out.mkdir()
-        calls = [
-            [uv.binary(), *uv.compile_args(v, output=out / v.lock_name, offline=True)] for v in cfg.variants
-        ]
+        calls = [[uv.binary(), *uv.compile_args(v, output=out / v.lock_name, offline=True)] for v in cfg.variants]
 
         def clear() -> None:
             shutil.rmtree(locks, ignore_errors=True)
@@ -83,7 +85,13 @@ def bench_compile(rows: list[tuple[str, float, float | None]]) -> None:
         rows.append(("compile 6 variants (fresh, offline) vs uv serial", lockgen_full, serial))
         rows.append(("compile 6 variants (fresh, offline) vs uv parallel", lockgen_full, para))
         sh([*LOCKGEN, "compile", "--offline", "--config", str(cfg_path)])
-        rows.append(("no-op compile, 6 variants up to date", median(lambda: sh([*LOCKGEN, "compile", "--config", str(cfg_path)])), None))
+        rows.append(
+            (
+                "no-op compile, 6 variants up to date",
+                median(lambda: sh([*LOCKGEN, "compile", "--config", str(cfg_path)])),
+                None,
+            )
+        )
         rows.append(("check, 6 variants", median(lambda: sh([*LOCKGEN, "check", "--config", str(cfg_path)])), None))
         env = {"LOCKGEN_CUDA": "12.8", "LOCKGEN_GPU_ARCHS": "8.0"}
         rows.append(("detect (no GPU)", median(lambda: sh([*LOCKGEN, "detect"])), None))
@@ -100,12 +108,24 @@ def bench_sync(rows: list[tuple[str, float, float | None]]) -> None:
         index = make_index(Path(tmp) / "simple", wheels)
         (root / "inputs").mkdir(parents=True)
         (root / "inputs/base.in").write_text("pkg0\n")
-        (root / "lockgen.toml").write_text(f'inputs = ["inputs/base.in"]\npython = ["{minor}"]\nindex-url = "{index}"\n[accelerators.cpu]\n')
+        (root / "lockgen.toml").write_text(
+            f'inputs = ["inputs/base.in"]\npython = ["{minor}"]\nindex-url = "{index}"\n[accelerators.cpu]\n'
+        )
         cfg = root / "lockgen.toml"
         sh([*LOCKGEN, "compile", "--config", str(cfg)])
         lock = next((root / "locks").glob("pylock.*.toml"))
         venv = root / ".venv"
-        uv_sync = [uv.binary(), "pip", "sync", str(lock), "--python", str(venv / "bin/python"), "--preview-features", "pylock", "-q"]
+        uv_sync = [
+            uv.binary(),
+            "pip",
+            "sync",
+            str(lock),
+            "--python",
+            str(venv / "bin/python"),
+            "--preview-features",
+            "pylock",
+            "-q",
+        ]
 
         def fresh() -> None:
             shutil.rmtree(venv, ignore_errors=True)
@@ -131,7 +151,9 @@ def main() -> None:
         if theirs is None:
             print(f"{what:<52} {ours * 1000:>7.0f}ms {'':>9} {'':>7} {'':>8}")
         else:
-            print(f"{what:<52} {ours * 1000:>7.0f}ms {theirs * 1000:>7.0f}ms {ours / theirs:>6.2f}x {(ours - theirs) * 1000:>+6.0f}ms")
+            print(
+                f"{what:<52} {ours * 1000:>7.0f}ms {theirs * 1000:>7.0f}ms {ours / theirs:>6.2f}x {(ours - theirs) * 1000:>+6.0f}ms"
+            )
 
 
 if __name__ == "__main__":

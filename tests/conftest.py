@@ -14,9 +14,9 @@ from click.testing import CliRunner, Result
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from wheelmaker import make_index, make_wheel  # noqa: E402
+from wheelmaker import make_index, make_wheel
 
-from lockgen.cli import main  # noqa: E402
+from lockgen.cli import main
 
 LINUX = "py3-none-manylinux_2_28_x86_64"
 
@@ -138,4 +138,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
 
     monkeypatch.setattr(detect, "probe_nvml", lambda: None)
     monkeypatch.setattr(detect, "PROC_NVIDIA", Path("/nonexistent/proc/driver/nvidia"))
-    monkeypatch.setenv("PATH", os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not shutil.which("nvidia-smi", path=p)))
+    monkeypatch.setenv(
+        "PATH",
+        os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not shutil.which("nvidia-smi", path=p)),
+    )

@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import Project
 
 from lockgen import config, lockfile
 from lockgen.intents import Inputs
-
-from conftest import Project
 
 PORTABLE = """
 inputs = ["inputs/base.in"]
@@ -60,9 +59,19 @@ def test_digest_is_pinned_and_portable(portable: Path, tmp_path: Path) -> None:
         (lambda r: (r / "inputs/common.in").write_bytes(b"numpy<2.1\n"), True),  # an included file
         (lambda r: (r / "inputs/cu124.in").write_bytes(b"torch==2.6.*\n# note\n"), True),  # any byte
         (lambda r: (r / "lockgen.toml").write_text(PORTABLE.replace("whl/cu124", "whl/cu124x")), True),
-        (lambda r: (r / "lockgen.toml").write_text(PORTABLE.replace('cuda = "12.4"', 'cuda = "12.4"\ngpu-archs = ["8.0"]')), True),
+        (
+            lambda r: (r / "lockgen.toml").write_text(
+                PORTABLE.replace('cuda = "12.4"', 'cuda = "12.4"\ngpu-archs = ["8.0"]')
+            ),
+            True,
+        ),
         (lambda r: (r / "lockgen.toml").write_text('forbid = ["x"]\n' + PORTABLE), False),  # validity, not resolution
-        (lambda r: (r / "lockgen.toml").write_text(PORTABLE.replace('[accelerators', 'constraints = []\n[accelerators', 1)), False),
+        (
+            lambda r: (r / "lockgen.toml").write_text(
+                PORTABLE.replace("[accelerators", "constraints = []\n[accelerators", 1)
+            ),
+            False,
+        ),
     ],
 )
 def test_digest_follows_what_decides_resolution(portable: Path, change, stale: bool) -> None:
@@ -78,13 +87,17 @@ def test_check_passes_on_fresh_locks_and_names_each_problem(project: Project) ->
     assert result.exit_code == 0, result.output
     project.write("inputs/cu124.in", "torch==2.6.*\nhelper\n")
     project.lock("py311-cpu").unlink()
-    project.lock("py312-cpu").write_text(project.lock("py312-cpu").read_text().replace('lock-version = "1.0"', 'lock-version = "9.0"'))
+    project.lock("py312-cpu").write_text(
+        project.lock("py312-cpu").read_text().replace('lock-version = "1.0"', 'lock-version = "9.0"')
+    )
     shutil.copy(project.lock("py312-cu124"), project.locks / "pylock.py39-cpu.toml")
     result = project.run("check")
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert "py311-cpu: locks/pylock.py311-cpu.toml is missing (run: lockgen compile py311-cpu)" in lines
-    assert any(line.startswith("py312-cpu: ") and "not a valid PEP 751 lock: pylock version 9.0" in line for line in lines)
+    assert any(
+        line.startswith("py312-cpu: ") and "not a valid PEP 751 lock: pylock version 9.0" in line for line in lines
+    )
     assert any(line.startswith("py312-cu124: locks/pylock.py312-cu124.toml is stale") for line in lines)
     assert any(line.startswith("py311-cu124: locks/pylock.py311-cu124.toml is stale") for line in lines)
     assert any(line.startswith("locks/pylock.py39-cpu.toml: orphan") for line in lines)

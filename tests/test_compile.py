@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import Project
 from packaging.pylock import Pylock
 
 from lockgen import _toml, uv
-
-from conftest import Project
 
 VARIANTS = ["py311-cpu", "py312-cpu", "py311-cu124", "py312-cu124"]
 
@@ -175,7 +174,11 @@ def test_requires_python_is_honoured_per_variant(project: Project) -> None:
 def test_find_links_and_constraints(project: Project) -> None:
     project.write("constraints.txt", "numpy<2\n")
     text = project.config.read_text()
-    text = text.replace('index-url = "', f'constraints = ["constraints.txt"]\nfind-links = ["{project.indexes.links}"]\nindex-url = "', 1)
+    text = text.replace(
+        'index-url = "',
+        f'constraints = ["constraints.txt"]\nfind-links = ["{project.indexes.links}"]\nindex-url = "',
+        1,
+    )
     project.config.write_text(text)
     project.write("inputs/base.in", "app\nlocal-only\n")
     assert project.run("compile").exit_code == 0

@@ -6,11 +6,10 @@ import subprocess
 import sys
 
 import pytest
-
-from lockgen import cuda
+from conftest import Project
 from packaging.version import Version
 
-from conftest import Project
+from lockgen import cuda
 
 BASE = 'inputs = ["inputs/base.in"]\npython = ["3.12"]\n'
 CPU = "[accelerators.cpu]\n"
@@ -22,24 +21,57 @@ CASES = {
     "unknown top key": (BASE + 'pythn = ["3.12"]\n' + CPU, "pythn: unknown key"),
     "unknown accelerator key": (BASE + CPU + 'cudaa = "12.4"\n', "accelerators.cpu.cudaa: unknown key"),
     "python not a list": ('inputs = ["inputs/base.in"]\npython = "3.12"\n' + CPU, "python: expected a list"),
-    "python not minor": ('inputs = ["inputs/base.in"]\npython = ["3.12.1"]\n' + CPU, "python: '3.12.1' is not a minor version"),
+    "python not minor": (
+        'inputs = ["inputs/base.in"]\npython = ["3.12.1"]\n' + CPU,
+        "python: '3.12.1' is not a minor version",
+    ),
     "input missing": ('inputs = ["inputs/nope.in"]\npython = ["3.12"]\n' + CPU, "inputs: inputs/nope.in: no such file"),
-    "dotted accelerator": (BASE + '[accelerators."cu12.4"]\ncuda = "12.4"\n', "accelerators.cu12.4: accelerator names are lowercase"),
+    "dotted accelerator": (
+        BASE + '[accelerators."cu12.4"]\ncuda = "12.4"\n',
+        "accelerators.cu12.4: accelerator names are lowercase",
+    ),
     "uppercase accelerator": (BASE + "[accelerators.CPU]\n", "accelerators.CPU: accelerator names are lowercase"),
     "duplicate table": (BASE + CPU + CPU, "invalid TOML"),
-    "impossible gpu-arch": (BASE + '[accelerators.cu124]\ncuda = "12.4"\ngpu-archs = ["8.0", "12.0"]\n', "accelerators.cu124.gpu-archs: 12.0 is not a compute capability CUDA 12.4 can target"),
-    "gpu-arch below CUDA 13": (BASE + '[accelerators.cu130]\ncuda = "13.0"\ngpu-archs = ["7.0"]\n', "gpu-archs: 7.0 is not a compute capability CUDA 13.0 can target"),
-    "gpu-arch spelling": (BASE + '[accelerators.cu128]\ncuda = "12.8"\ngpu-archs = ["sm_80"]\n', "gpu-archs: 'sm_80' is not a compute capability"),
+    "impossible gpu-arch": (
+        BASE + '[accelerators.cu124]\ncuda = "12.4"\ngpu-archs = ["8.0", "12.0"]\n',
+        "accelerators.cu124.gpu-archs: 12.0 is not a compute capability CUDA 12.4 can target",
+    ),
+    "gpu-arch below CUDA 13": (
+        BASE + '[accelerators.cu130]\ncuda = "13.0"\ngpu-archs = ["7.0"]\n',
+        "gpu-archs: 7.0 is not a compute capability CUDA 13.0 can target",
+    ),
+    "gpu-arch spelling": (
+        BASE + '[accelerators.cu128]\ncuda = "12.8"\ngpu-archs = ["sm_80"]\n',
+        "gpu-archs: 'sm_80' is not a compute capability",
+    ),
     "gpu-archs without cuda": (BASE + CPU + 'gpu-archs = ["8.0"]\n', "accelerators.cpu.gpu-archs: needs cuda"),
-    "cuda not major.minor": (BASE + '[accelerators.cu12]\ncuda = "12"\n', "accelerators.cu12.cuda: '12' is not a CUDA version"),
+    "cuda not major.minor": (
+        BASE + '[accelerators.cu12]\ncuda = "12"\n',
+        "accelerators.cu12.cuda: '12' is not a CUDA version",
+    ),
     "cuda too old": (BASE + '[accelerators.cu102]\ncuda = "10.2"\n', "CUDA 10.2 is older than lockgen's table"),
-    "cuda a number": (BASE + "[accelerators.cu128]\ncuda = 12.8\n", "accelerators.cu128.cuda: expected a non-empty string"),
-    "unknown platform": (BASE + 'platforms = ["beos"]\n' + CPU, "platforms: 'beos' is not a uv --python-platform value"),
-    "accelerator python outside": (BASE + CPU + 'python = ["3.11"]\n', "accelerators.cpu.python: 3.11 is not in python"),
+    "cuda a number": (
+        BASE + "[accelerators.cu128]\ncuda = 12.8\n",
+        "accelerators.cu128.cuda: expected a non-empty string",
+    ),
+    "unknown platform": (
+        BASE + 'platforms = ["beos"]\n' + CPU,
+        "platforms: 'beos' is not a uv --python-platform value",
+    ),
+    "accelerator python outside": (
+        BASE + CPU + 'python = ["3.11"]\n',
+        "accelerators.cpu.python: 3.11 is not in python",
+    ),
     "bad format": (BASE + 'formats = ["conda"]\n' + CPU, "formats: 'conda' is not one of"),
     "bad forbid": (BASE + 'forbid = ["not a name"]\n' + CPU, "forbid: 'not a name' is not a package name"),
-    "bad exclude-newer": (BASE + 'exclude-newer = "yesterday"\n' + CPU, "exclude-newer: 'yesterday' is not an RFC 3339"),
-    "bare datetime": (BASE + "exclude-newer = 2026-01-01T00:00:00Z\n" + CPU, "exclude-newer: write it as a quoted string"),
+    "bad exclude-newer": (
+        BASE + 'exclude-newer = "yesterday"\n' + CPU,
+        "exclude-newer: 'yesterday' is not an RFC 3339",
+    ),
+    "bare datetime": (
+        BASE + "exclude-newer = 2026-01-01T00:00:00Z\n" + CPU,
+        "exclude-newer: write it as a quoted string",
+    ),
     "priority not int": (BASE + CPU + 'priority = "high"\n', "accelerators.cpu.priority: expected an integer"),
     "two variants one name": (
         BASE + 'platforms = ["x86_64-manylinux_2_17", "x86_64-manylinux_2_28"]\n' + CPU,
@@ -82,14 +114,18 @@ def test_intent_file_errors(project: Project, name: str) -> None:
 def test_intent_syntax_that_is_fine(project: Project) -> None:
     project.write("inputs/more.in", "helper  # trailing comment\n")
     project.write("c.txt", "numpy<2\n")
-    project.write("inputs/base.in", "# comment\napp[extra] ; python_version >= '3.8'\n-r more.in\n--constraint ../c.txt\ntool\n")
+    project.write(
+        "inputs/base.in", "# comment\napp[extra] ; python_version >= '3.8'\n-r more.in\n--constraint ../c.txt\ntool\n"
+    )
     result = project.run("compile", "py312-cpu")
     assert result.exit_code == 0, result.output
 
 
 def test_no_traceback_from_the_real_command(project: Project) -> None:
     project.config.write_text(BASE + '[accelerators.cu124]\ncuda = "12.4"\ngpu-archs = ["12.0"]\n')
-    proc = subprocess.run([sys.executable, "-m", "lockgen", "check", "--config", str(project.config)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lockgen", "check", "--config", str(project.config)], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
     assert "Traceback" not in proc.stderr
@@ -116,7 +152,9 @@ def test_lockgen_toml_wins_over_pyproject(tmp_path, monkeypatch: pytest.MonkeyPa
 
 
 def test_cuda_table_holds_the_documented_facts() -> None:
-    t = {v: set(cuda.targets(Version(v)) or ()) for v in ("11.8", "12.0", "12.4", "12.7", "12.8", "12.9", "13.0", "13.1")}
+    t = {
+        v: set(cuda.targets(Version(v)) or ()) for v in ("11.8", "12.0", "12.4", "12.7", "12.8", "12.9", "13.0", "13.1")
+    }
     for v in ("12.0", "12.4", "12.7"):
         assert min(t[v], key=cuda.arch_key) == "5.0" and max(t[v], key=cuda.arch_key) == "9.0"
     assert t["12.8"] - t["12.4"] == {"10.0", "10.1", "12.0"}

@@ -26,7 +26,11 @@ def fake_smi(folder: Path, query: str, header: str, listing: str = "", fail: boo
     script = folder / "nvidia-smi"
     script.write_text(
         "#!/bin/sh\n"
-        + ("echo 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.' >&2; exit 9\n" if fail else "")
+        + (
+            "echo 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.' >&2; exit 9\n"
+            if fail
+            else ""
+        )
         + f'case "$1" in --query-gpu=*) cat "{folder}/query.txt";; -q) cat "{folder}/header.txt";; -L) cat "{folder}/listing.txt";; esac\n'
     )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
@@ -36,7 +40,9 @@ def fake_smi(folder: Path, query: str, header: str, listing: str = "", fail: boo
 def smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     folder = tmp_path / "smi"
 
-    def install(query: str = (H100 / "smi-query.txt").read_text(), header: str = (H100 / "smi-q-compute.txt").read_text(), **kw):
+    def install(
+        query: str = (H100 / "smi-query.txt").read_text(), header: str = (H100 / "smi-q-compute.txt").read_text(), **kw
+    ):
         fake_smi(folder, query, header, **kw)
         monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
 
@@ -138,7 +144,7 @@ def test_every_probe_failing_is_reported_not_a_crash(smi) -> None:
 
 
 def test_garbage_from_nvidia_smi_is_unavailable(smi) -> None:
-    smi(query="Field \"compute_cap\" is not a valid field to query.\n")
+    smi(query='Field "compute_cap" is not a valid field to query.\n')
     assert run_json()["sources"]["probes"]["nvidia-smi"] == "unavailable"
 
 

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import Project
 from test_compile import versions
 
@@ -41,7 +40,12 @@ def test_a_version_bump_is_grouped_across_variants(repo: Project) -> None:
     assert repo.run("compile").exit_code == 0
     data = diff_json(repo)
     assert data["changed"] == [
-        {"package": "helper", "old": "1.0", "new": "2.0", "variants": ["py311-cpu", "py311-cu124", "py312-cpu", "py312-cu124"]}
+        {
+            "package": "helper",
+            "old": "1.0",
+            "new": "2.0",
+            "variants": ["py311-cpu", "py311-cu124", "py312-cpu", "py312-cu124"],
+        }
     ]
     assert data["added"] == data["removed"] == data["hash_changes"] == []
     assert data["variants"] == {"added": [], "removed": []}
@@ -72,7 +76,9 @@ def test_hash_change_without_version_change_is_loud(repo: Project) -> None:
     at = text.index('sha256 = "', text.index('name = "helper"')) + len('sha256 = "')
     lock.write_text(text[:at] + ("f" if text[at] != "f" else "e") + text[at + 1 :])
     data = diff_json(repo)
-    assert [(h["package"], h["version"], h["variants"]) for h in data["hash_changes"]] == [("helper", "1.0", ["py312-cpu"])]
+    assert [(h["package"], h["version"], h["variants"]) for h in data["hash_changes"]] == [
+        ("helper", "1.0", ["py312-cpu"])
+    ]
     assert data["hash_changes"][0]["artifact"] == "helper-1.0-py3-none-any.whl"
     text_out = repo.run("diff").output
     assert text_out.startswith("!! ARTIFACTS CHANGED HASH WITHOUT A VERSION CHANGE")
@@ -95,7 +101,10 @@ def test_a_new_accelerator_stays_on_its_siblings_versions(repo: Project) -> None
     # Siblings hold helper 1.0; the pin goes, and a new accelerator arrives: 2.0 exists,
     # but nothing forces it, so the newcomer takes its siblings' 1.0.
     repo.write("inputs/base.in", "app\nhelper\n")
-    text = repo.config.read_text() + f'\n[accelerators.cu126]\ncuda = "12.6"\ninputs = ["inputs/cu126.in"]\nindex-url = "{repo.indexes.cu126}"\nextra-index-urls = ["{repo.indexes.pypi}"]\n'
+    text = (
+        repo.config.read_text()
+        + f'\n[accelerators.cu126]\ncuda = "12.6"\ninputs = ["inputs/cu126.in"]\nindex-url = "{repo.indexes.cu126}"\nextra-index-urls = ["{repo.indexes.pypi}"]\n'
+    )
     repo.config.write_text(text)
     repo.write("inputs/cu126.in", "torch\n")
     result = repo.run("compile")
@@ -104,9 +113,13 @@ def test_a_new_accelerator_stays_on_its_siblings_versions(repo: Project) -> None
     assert versions(repo.lock("py312-cpu"))["helper"] == "1.0"
     assert versions(repo.lock("py312-cu126"))["torch"] == "2.7.1+cu126"
     # compile reports what differs, and why
-    assert re.search(r"torch: .*2\.6\.0\+cu124 in py312-cu124 \(required by app 1\.0, inputs/cu124\.in\)", result.output)
+    assert re.search(
+        r"torch: .*2\.6\.0\+cu124 in py312-cu124 \(required by app 1\.0, inputs/cu124\.in\)", result.output
+    )
     # and a new python follows the other python's versions too
-    repo.config.write_text(repo.config.read_text().replace('python = ["3.11", "3.12"]', 'python = ["3.11", "3.12", "3.13"]'))
+    repo.config.write_text(
+        repo.config.read_text().replace('python = ["3.11", "3.12"]', 'python = ["3.11", "3.12", "3.13"]')
+    )
     assert repo.run("compile").exit_code == 0
     assert versions(repo.lock("py313-cpu"))["helper"] == "1.0"
     assert repo.run("check").exit_code == 0
@@ -130,9 +143,16 @@ def test_why_prints_the_chains_per_variant(project: Project) -> None:
     assert project.run("compile").exit_code == 0
     result = project.run("why", "Helper", "--variant", "py312-cpu")
     assert result.exit_code == 0
-    assert result.output.splitlines() == ["py312-cpu: helper 2.0", "  helper <- inputs/base.in", "  helper <- tool <- inputs/base.in"]
+    assert result.output.splitlines() == [
+        "py312-cpu: helper 2.0",
+        "  helper <- inputs/base.in",
+        "  helper <- tool <- inputs/base.in",
+    ]
     result = project.run("why", "triton")
-    assert "py312-cu124: triton 3.2.0\n  triton <- torch <- inputs/cu124.in\n  triton <- torch <- app <- inputs/base.in" in result.output
+    assert (
+        "py312-cu124: triton 3.2.0\n  triton <- torch <- inputs/cu124.in\n  triton <- torch <- app <- inputs/base.in"
+        in result.output
+    )
     assert "py312-cpu: not in this lock" in result.output
     assert project.run("why", "nothing-like-it").exit_code == 1
     assert project.run("why", "helper", "--variant", "py27-cpu").exit_code == 2
@@ -160,6 +180,8 @@ def test_requirements_format_is_installable_with_pip_require_hashes(project: Pro
          str(project.locks / f"requirements.py{minor}-cpu.txt")],
         check=True,
     )  # fmt: skip
-    listing = subprocess.run([str(venv / "bin/python"), "-m", "pip", "list", "--format", "json"], capture_output=True, text=True, check=True)
+    listing = subprocess.run(
+        [str(venv / "bin/python"), "-m", "pip", "list", "--format", "json"], capture_output=True, text=True, check=True
+    )
     got = {p["name"]: p["version"] for p in json.loads(listing.stdout)}
     assert got["tool"] == "1.0" and got["helper"] == "2.0"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from lockgen import config, selection
 from lockgen.cli import main
@@ -99,12 +99,16 @@ cuda = "12.6"
     cfg = load(tmp_path, text)
     assert selection.choose(cfg.variants, facts("12.8", "8.0"), python="3.12").chosen.name == "py312-newer"  # type: ignore[union-attr]
     assert selection.choose(cfg.variants, facts("12.4", "8.0"), python="3.12").chosen.name == "py312-narrow"  # type: ignore[union-attr]
-    cfg = load(tmp_path, text.replace('[accelerators.wide]\ncuda = "12.4"', '[accelerators.wide]\ncuda = "12.4"\npriority = 5'))
+    cfg = load(
+        tmp_path, text.replace('[accelerators.wide]\ncuda = "12.4"', '[accelerators.wide]\ncuda = "12.4"\npriority = 5')
+    )
     assert selection.choose(cfg.variants, facts("12.8", "8.0"), python="3.12").chosen.name == "py312-wide"  # type: ignore[union-attr]
 
 
 def test_python_and_platform_decide_the_candidates(tmp_path: Path) -> None:
-    text = ML.replace('python = ["3.12"]', 'python = ["3.11", "3.12"]\nplatforms = ["x86_64-manylinux_2_34", "aarch64-apple-darwin"]')
+    text = ML.replace(
+        'python = ["3.12"]', 'python = ["3.11", "3.12"]\nplatforms = ["x86_64-manylinux_2_34", "aarch64-apple-darwin"]'
+    )
     cfg = load(tmp_path, text)
     sel = selection.choose(cfg.variants, facts(None), python="3.11.9")
     reasons = {c.variant.name: c.reason for c in sel.candidates}
@@ -114,7 +118,9 @@ def test_python_and_platform_decide_the_candidates(tmp_path: Path) -> None:
     assert sel.chosen is not None and sel.chosen.name == "py311-cpu-linux-x86_64"
     old = selection.choose(cfg.variants, facts(None, glibc="glibc 2.31"), python="3.11.9")
     assert old.chosen is None
-    assert {c.variant.name: c.reason for c in old.candidates}["py311-cpu-linux-x86_64"] == "platform needs glibc 2.34, this machine has 2.31"
+    assert {c.variant.name: c.reason for c in old.candidates}[
+        "py311-cpu-linux-x86_64"
+    ] == "platform needs glibc 2.34, this machine has 2.31"
     mac = selection.choose(cfg.variants, facts(None, glibc="", os="macos", arch="arm64"), python="3.12.0")
     assert mac.chosen is not None and mac.chosen.name == "py312-cpu-macos-arm64"
 
@@ -126,7 +132,11 @@ def test_select_cli_with_overrides_json_and_exit_3(tmp_path: Path) -> None:
     (tmp_path / "base.in").write_text("")
     (tmp_path / "lockgen.toml").write_text(ML.replace('["3.12"]', f'["{minor}"]'))
     tag = "py" + minor.replace(".", "")
-    run = lambda *a, **env: CliRunner().invoke(main, ["select", "--config", str(tmp_path / "lockgen.toml"), "--python", sys.executable, *a], env=env)  # noqa: E731
+
+    def run(*args: str, **env: str) -> Result:
+        command = ["select", "--config", str(tmp_path / "lockgen.toml"), "--python", sys.executable, *args]
+        return CliRunner().invoke(main, command, env=env)
+
     r = run("--json", LOCKGEN_CUDA="13.0", LOCKGEN_GPU_ARCHS="9.0,7.0")
     data = json.loads(r.stdout)
     assert r.exit_code == 0
@@ -167,4 +177,6 @@ def test_the_h100_selection_seen_on_the_device(tmp_path: Path) -> None:
     )  # fmt: skip
     sel = selection.choose(cfg.variants, f, python=detected["python"])
     assert sel.chosen is not None and sel.chosen.name == seen["variant"] == "py312-cu130-linux-x86_64"
-    assert [{"variant": c.variant.name, "eligible": c.eligible, "reason": c.reason} for c in sel.candidates] == seen["candidates"]
+    assert [{"variant": c.variant.name, "eligible": c.eligible, "reason": c.reason} for c in sel.candidates] == seen[
+        "candidates"
+    ]

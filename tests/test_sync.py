@@ -7,21 +7,20 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from lockgen import environment, uv
-
 from conftest import Project
 from wheelmaker import make_wheel
 
+from lockgen import environment, uv
+
 MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TAG = "py" + MINOR.replace(".", "")
-FAKE_TORCH = '''
+FAKE_TORCH = """
 __version__ = "2.8.0+cu128"
 class cuda:
     @staticmethod
     def get_arch_list():
         return ["sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
-'''
+"""
 
 
 @pytest.fixture
@@ -132,7 +131,11 @@ def test_torch_build_must_cover_every_visible_gpu(synced: Project) -> None:
     result = synced.run("sync", env={**gpu, "LOCKGEN_GPU_ARCHS": "6.1"})
     assert result.exit_code == 1
     assert f"{TAG}-cu128" in result.output
-    assert "torch 2.8.0+cu128 was built for sm_70" in result.output and "GPU 0" in result.output and "(6.1)" in result.output
+    assert (
+        "torch 2.8.0+cu128 was built for sm_70" in result.output
+        and "GPU 0" in result.output
+        and "(6.1)" in result.output
+    )
     assert not (synced.root / ".venv").exists(), "checked in a staging environment, the target is untouched"
     assert not list(synced.root.glob(".lockgen-stage-*"))
     result = synced.run("sync", env={**gpu, "LOCKGEN_GPU_ARCHS": "8.9"})  # sm_86 code runs on 8.9

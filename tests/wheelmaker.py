@@ -22,7 +22,7 @@ def make_wheel(
     folder.mkdir(parents=True, exist_ok=True)
     module = name.replace("-", "_").lower()
     dist = f"{module}-{version}"
-    meta = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     if python:
         meta.append(f"Requires-Python: {python}")
     meta += [f"Requires-Dist: {r}" for r in requires]
@@ -40,7 +40,9 @@ def make_wheel(
             digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
             record.append(f"{arc},sha256={digest},{len(text.encode())}")
         record.append(f"{dist}.dist-info/RECORD,,")
-        z.writestr(zipfile.ZipInfo(f"{dist}.dist-info/RECORD", date_time=(2020, 1, 1, 0, 0, 0)), "\n".join(record) + "\n")
+        z.writestr(
+            zipfile.ZipInfo(f"{dist}.dist-info/RECORD", date_time=(2020, 1, 1, 0, 0, 0)), "\n".join(record) + "\n"
+        )
     return path
 
 
