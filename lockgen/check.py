@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from . import compiler, consistency, graph, lockfile
@@ -46,7 +47,7 @@ def problems(config: Config) -> list[str]:
     return out
 
 
-def _requirements(config: Config, name: str, versions: dict[str, str]) -> list[str]:
+def _requirements(config: Config, name: str, versions: Mapping[str, str]) -> list[str]:
     path = config.locks_dir / f"requirements.{name}.txt"
     if not path.is_file():
         return [f"{name}: {_rel(config, path)} is missing (run: lockgen compile {name})"]

@@ -52,6 +52,33 @@ def run(
     return proc.stdout
 
 
+def run_many(
+    argvs: Sequence[Sequence[str]], *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> list[str | CommandError]:
+    """Run several commands at once; each one's stdout, or its CommandError."""
+    full_env = None if env is None else {**os.environ, **env}
+    procs = []
+    for argv in argvs:
+        log(f"$ {shlex.join(argv)}")
+        try:
+            procs.append(
+                subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            )
+        except OSError as exc:
+            for p in procs:
+                p.kill()
+                p.wait()
+            raise CommandError(f"{Path(argv[0]).name}: {exc}") from exc
+    out: list[str | CommandError] = []
+    for proc in procs:
+        stdout, stderr = proc.communicate()
+        if proc.returncode == 0:
+            out.append(stdout)
+        else:
+            out.append(CommandError((stderr.strip() or stdout.strip()) or f"exit status {proc.returncode}"))
+    return out
+
+
 def probe(argv: Sequence[str], *, timeout: float = 5.0) -> str | None:
     """Run a hardware probe; ``None`` when the tool is missing or fails."""
     try:

@@ -155,33 +155,11 @@ def _compile(
 
     tmp = Path(tempfile.mkdtemp(prefix=".lockgen-", dir=config.locks_dir))
     try:
-        output = tmp / variant.lock_name
-        if not options.upgrade:
-            preferences = _preferences(old, _siblings(config, variant, olds))
-            if preferences:
-                output.write_text(preferences, encoding="utf-8")
-        args = uv.compile_args(
-            variant,
-            output=output,
-            offline=options.offline,
-            upgrade=options.upgrade,
-            upgrade_packages=options.upgrade_packages,
-        )
-        try:
-            uv.run(args, cwd=config.root)
-        except CommandError as exc:
-            raise CommandError(f"uv could not resolve {variant.name}:\n{exc}") from None
-        # uv wrote paths relative to tmp/, one folder below the lock's own.
-        body = _UP_PATH.sub(r"\1", output.read_text(encoding="utf-8"))
-        pinned = lockfile.parse(path, body).versions
-        reuse = old is not None and old.digest == digest and old.versions == pinned
-        if reuse and old is not None and old.graph is not None and "requirements" not in config.formats:
-            deps = old.graph  # same inputs, same pins: same graph, no second uv call
-            requirements = ""
-        else:
-            requirements = graph.requirements(config, variant, pinned, tmp, offline=options.offline)
-            deps = graph.parse(requirements)
-        new = lockfile.parse(path, lockfile.render(body, _meta(variant, digest), deps))
+        body, requirements = _resolve(config, variant, tmp, options, old, olds)
+        new = lockfile.parse(path, lockfile.render(body, _meta(variant, digest), graph.parse(requirements)))
+        if graph.pins(requirements) != new.versions:  # never seen; then ask again, pinned to the lock
+            requirements = graph.requirements(config, variant, new.versions, tmp, offline=options.offline)
+            new = lockfile.parse(path, lockfile.render(body, _meta(variant, digest), graph.parse(requirements)))
         _forbid(config, variant, new, options)
         files = {path: new.text}
         if "requirements" in config.formats:
@@ -205,6 +183,41 @@ def _compile(
         removed=len(before.keys() - after.keys()),
     )
     return result, new
+
+
+def _resolve(
+    config: Config,
+    variant: Variant,
+    tmp: Path,
+    options: Options,
+    old: lockfile.Lock | None,
+    olds: dict[str, lockfile.Lock | None],
+) -> tuple[str, str]:
+    """uv's pylock for the variant, and its requirements output (pins, hashes, ``# via``).
+
+    Both are resolved at once from the same preferences, so the graph costs no extra
+    wall time; the caller checks that the two agree.
+    """
+    output = tmp / variant.lock_name
+    req = tmp / f"requirements.{variant.name}.txt"
+    if not options.upgrade:
+        text, versions = _preferences(old, _siblings(config, variant, olds))
+        if text:
+            output.write_text(text, encoding="utf-8")
+            req.write_text("".join(f"{n}=={v}\n" for n, v in sorted(versions.items()) if v), encoding="utf-8")
+    common = {"offline": options.offline, "upgrade": options.upgrade, "upgrade_packages": options.upgrade_packages}
+    pylock_run, req_run = uv.run_many(
+        [
+            uv.compile_args(variant, output=output, **common),
+            [*uv.compile_args(variant, output=req, fmt="requirements.txt", **common), *graph.EMIT],
+        ],
+        cwd=config.root,
+    )
+    if isinstance(pylock_run, CommandError):
+        raise CommandError(f"uv could not resolve {variant.name}:\n{pylock_run}")
+    # uv wrote paths relative to tmp/, one folder below the lock's own.
+    body = _UP_PATH.sub(r"\1", output.read_text(encoding="utf-8"))
+    return body, "" if isinstance(req_run, CommandError) else graph.tidy(req.read_text(encoding="utf-8"))
 
 
 def _meta(variant: Variant, digest: str) -> dict[str, object]:
@@ -231,19 +244,23 @@ def _siblings(config: Config, variant: Variant, olds: dict[str, lockfile.Lock | 
     return [lock for v in ranked if (lock := olds.get(v.name)) is not None]
 
 
-def _preferences(own: lockfile.Lock | None, siblings: list[lockfile.Lock]) -> str:
+def _preferences(own: lockfile.Lock | None, siblings: list[lockfile.Lock]) -> tuple[str, dict[str, str]]:
     """The preference file uv reads: this variant's own pins, then for any package it
     lacks, the closest sibling's, so variants agree on versions unless inputs force
     otherwise (and a new variant starts from its siblings' versions, not the newest)."""
     blocks: dict[str, str] = {}
+    versions: dict[str, str] = {}
     for lock in [own] if own else []:
         blocks |= _blocks(lock.text)
+        versions |= lock.versions
     for lock in siblings:
         for name, block in _blocks(lock.text).items():
             blocks.setdefault(name, block)
+        for name, version in lock.versions.items():
+            versions.setdefault(name, version)
     if not blocks:
-        return ""
-    return 'lock-version = "1.0"\ncreated-by = "lockgen"\n\n' + "\n".join(blocks.values())
+        return "", {}
+    return 'lock-version = "1.0"\ncreated-by = "lockgen"\n\n' + "\n".join(blocks.values()), versions
 
 
 def _blocks(text: str) -> dict[str, str]:

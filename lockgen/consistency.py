@@ -88,7 +88,7 @@ def _comparable(
         for name_b in holders_b:
             a, b = by_name[name_a], by_name[name_b]
             same = (a.platform == b.platform and a.constraints == b.constraints
-                    and d.requirers[name_a] == d.requirers[name_b])  # fmt: skip
+                    and bool(d.requirers[name_a]) and d.requirers[name_a] == d.requirers[name_b])  # fmt: skip
             if same:
                 return a, b
     return None

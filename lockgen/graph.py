@@ -21,6 +21,7 @@ from .exceptions import CommandError
 
 _PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(==|@)")
 PINS = "lockgen-pins.txt"
+EMIT = ("--emit-index-url", "--emit-find-links")  # a requirements file pip can install alone
 
 Graph = Mapping[str, tuple[str, ...]]  # package → what requires it (packages or intent files)
 
@@ -99,11 +100,11 @@ def requirements(config: Config, variant: Variant, versions: Mapping[str, str], 
     args = uv.compile_args(
         variant, output=out, fmt="requirements.txt", offline=offline, extra_constraints=[constraints]
     )
-    uv.run([*args, "--emit-index-url", "--emit-find-links"], cwd=config.root)
-    return _without_pins(out.read_text(encoding="utf-8"))
+    uv.run([*args, *EMIT], cwd=config.root)
+    return tidy(out.read_text(encoding="utf-8"))
 
 
-def _without_pins(text: str) -> str:
+def tidy(text: str) -> str:
     """Drop the ``-c lockgen-pins.txt`` annotations (the pins are the lock, not a
     reason) and write a single remaining reason on one line: ``# via tool``."""
     lines = [line for line in text.splitlines() if not re.fullmatch(rf"\s*#\s+(via )?-c \S*{PINS}", line)]

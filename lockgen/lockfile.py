@@ -28,35 +28,30 @@ class Lock:
     text: str
     pylock: Pylock
     meta: Mapping[str, Any]  # the lock's [tool.lockgen] table
-
-    @property
-    def versions(self) -> dict[str, str]:
-        """Canonical package name → version (as written in the lock)."""
-        return {canonicalize_name(p.name): str(p.version) if p.version else "" for p in self.pylock.packages}
-
-    @property
-    def graph(self) -> dict[str, tuple[str, ...]] | None:
-        """``{package: what requires it}`` (packages or intent files), from the lock
-        itself: PEP 751 ``packages.dependencies`` and ``[tool.lockgen.roots]``.
-        None for a lock lockgen did not write."""
-        roots = self.meta.get("roots")
-        if not isinstance(roots, dict):
-            return None
-        parents: dict[str, list[str]] = {canonicalize_name(p.name): [] for p in self.pylock.packages}
-        for p in self.pylock.packages:
-            for dep in p.dependencies or ():
-                name = dep.get("name")
-                if isinstance(name, str) and canonicalize_name(name) in parents:
-                    parents[canonicalize_name(name)].append(canonicalize_name(p.name))
-        for source, names in roots.items():
-            for name in names if isinstance(names, list) else ():
-                parents.setdefault(canonicalize_name(name), []).append(source)
-        return {k: tuple(sorted(v)) for k, v in parents.items()}
+    versions: Mapping[str, str]  # canonical package name → version, as written
+    # {package: what requires it} (packages or intent files), from the lock itself:
+    # PEP 751 packages.dependencies and [tool.lockgen.roots]; None if lockgen did not write it.
+    graph: Mapping[str, tuple[str, ...]] | None
 
     @property
     def digest(self) -> str | None:
         value = self.meta.get("input-digest")
         return value if isinstance(value, str) else None
+
+
+def _graph(pylock: Pylock, roots: object) -> dict[str, tuple[str, ...]] | None:
+    if not isinstance(roots, dict):
+        return None
+    parents: dict[str, list[str]] = {canonicalize_name(p.name): [] for p in pylock.packages}
+    for p in pylock.packages:
+        for dep in p.dependencies or ():
+            name = dep.get("name")
+            if isinstance(name, str) and canonicalize_name(name) in parents:
+                parents[canonicalize_name(name)].append(canonicalize_name(p.name))
+    for source, names in roots.items():
+        for name in names if isinstance(names, list) else ():
+            parents.setdefault(canonicalize_name(name), []).append(source)
+    return {k: tuple(sorted(v)) for k, v in parents.items()}
 
 
 def parse(path: Path, text: str) -> Lock:
@@ -70,7 +65,10 @@ def parse(path: Path, text: str) -> Lock:
     except PylockValidationError as exc:
         raise InputError(f"{path}: not a valid PEP 751 lock: {exc}") from None
     meta = data.get("tool", {}).get("lockgen", {})
-    return Lock(path=path, text=text, pylock=pylock, meta=meta if isinstance(meta, dict) else {})
+    meta = meta if isinstance(meta, dict) else {}
+    versions: dict[str, str] = {canonicalize_name(p.name): str(p.version or "") for p in pylock.packages}
+    graph = _graph(pylock, meta.get("roots"))
+    return Lock(path=path, text=text, pylock=pylock, meta=meta, versions=versions, graph=graph)
 
 
 def read(path: Path) -> Lock | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import command
 from .config import Variant
+from .exceptions import CommandError
 
 
 @functools.cache
@@ -21,6 +22,11 @@ def binary() -> str:
 
 def run(args: Sequence[str], *, cwd: Path | None = None) -> str:
     return command.run([binary(), *args], cwd=cwd, env={"UV_NO_PROGRESS": "1"})
+
+
+def run_many(argss: Sequence[Sequence[str]], *, cwd: Path | None = None) -> list[str | CommandError]:
+    """Several uv commands at once (they share uv's cache, which uv locks itself)."""
+    return command.run_many([[binary(), *args] for args in argss], cwd=cwd, env={"UV_NO_PROGRESS": "1"})
 
 
 def compile_args(

@@ -45,6 +45,8 @@ def indexes(tmp_path_factory: pytest.TempPathFactory) -> Indexes:
         make_wheel(files / "pypi", "tool", "1.0", ["helper"]),
         make_wheel(files / "pypi", "pins-numpy2", "1.0", ["numpy>=2"]),
         make_wheel(files / "pypi", "py312only", "1.0", python=">=3.12"),
+        make_wheel(files / "pypi", "torch", "2.6.0"),  # as on PyPI: must never win over an accelerator's index
+        make_wheel(files / "pypi", "torch", "2.7.1"),
     ]
     cu124 = [
         make_wheel(files / "cu124", "torch", "2.6.0+cu124", ["triton==3.2.0"], tag=LINUX),
@@ -103,14 +105,12 @@ index-url = "{pypi}"
 
 [accelerators.cpu]
 inputs = ["inputs/cpu.in"]
-index-url = "{cpu}"
-extra-index-urls = ["{pypi}"]
+extra-index-urls = ["{cpu}"]
 
 [accelerators.cu124]
 cuda = "12.4"
 inputs = ["inputs/cu124.in"]
-index-url = "{cu124}"
-extra-index-urls = ["{pypi}"]
+extra-index-urls = ["{cu124}"]
 """
 
 

@@ -103,7 +103,7 @@ def test_a_new_accelerator_stays_on_its_siblings_versions(repo: Project) -> None
     repo.write("inputs/base.in", "app\nhelper\n")
     text = (
         repo.config.read_text()
-        + f'\n[accelerators.cu126]\ncuda = "12.6"\ninputs = ["inputs/cu126.in"]\nindex-url = "{repo.indexes.cu126}"\nextra-index-urls = ["{repo.indexes.pypi}"]\n'
+        + f'\n[accelerators.cu126]\ncuda = "12.6"\ninputs = ["inputs/cu126.in"]\nextra-index-urls = ["{repo.indexes.cu126}"]\n'
     )
     repo.config.write_text(text)
     repo.write("inputs/cu126.in", "torch\n")
