@@ -205,13 +205,15 @@ def _resolve(
         if text:
             output.write_text(text, encoding="utf-8")
             req.write_text("".join(f"{n}=={v}\n" for n, v in sorted(versions.items()) if v), encoding="utf-8")
-    common = {"offline": options.offline, "upgrade": options.upgrade, "upgrade_packages": options.upgrade_packages}
+
+    def args(out: Path, fmt: str) -> list[str]:
+        return uv.compile_args(
+            variant, output=out, fmt=fmt, offline=options.offline,
+            upgrade=options.upgrade, upgrade_packages=options.upgrade_packages,
+        )  # fmt: skip
+
     pylock_run, req_run = uv.run_many(
-        [
-            uv.compile_args(variant, output=output, **common),
-            [*uv.compile_args(variant, output=req, fmt="requirements.txt", **common), *graph.EMIT],
-        ],
-        cwd=config.root,
+        [args(output, "pylock.toml"), [*args(req, "requirements.txt"), *graph.EMIT]], cwd=config.root
     )
     if isinstance(pylock_run, CommandError):
         raise CommandError(f"uv could not resolve {variant.name}:\n{pylock_run}")
