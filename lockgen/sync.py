@@ -79,7 +79,7 @@ def sync(lock: lockfile.Lock, target: environment.Target, facts: Facts, variant:
     check_gpu = "torch" in locked and bool(facts.gpus) and variant.accelerator.cuda is not None
     if dry_run:
         return plan
-    if plan.empty:
+    if plan.empty and target.exists:
         if check_gpu:
             check_torch(target, facts, variant)
         return plan

@@ -164,3 +164,12 @@ def test_arch_list_coverage(archs: list[str], capability: str, covered: bool) ->
     from lockgen.sync import covers
 
     assert covers(archs, capability) is covered
+
+
+def test_an_empty_lock_still_makes_the_environment(synced: Project) -> None:
+    synced.write("inputs/base.in", "# nothing yet\n")
+    assert synced.run("compile").exit_code == 0
+    result = synced.run("sync")
+    assert result.exit_code == 0, result.output
+    assert (synced.root / ".venv" / "pyvenv.cfg").is_file()
+    assert installed(synced) == {}
