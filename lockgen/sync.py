@@ -108,13 +108,30 @@ def _install(lock: lockfile.Lock, target: environment.Target, python: str) -> No
         raise CommandError(f"uv could not install {lock.path.name}; the environment is unchanged:\n{exc}") from None
 
 
+# The build's arch flags need no GPU (a Docker build has none); get_arch_list() needs one.
+TORCH_ARCHS = """
+import json, torch
+built_for = getattr(torch.version, "cuda", None)
+flags = getattr(getattr(torch, "_C", None), "_cuda_getArchFlags", None)
+archs = (flags() or "").split() if flags and built_for else []
+if built_for and not archs:
+    archs = torch.cuda.get_arch_list()
+print(json.dumps([torch.__version__, built_for, archs]))
+"""
+
+
 def check_torch(target: environment.Target, facts: Facts, variant: Variant) -> None:
     """Fail loudly when the lock's torch has no kernels for a visible GPU."""
-    script = "import json, torch; print(json.dumps([torch.__version__, torch.cuda.get_arch_list()]))"
     try:
-        version, archs = json.loads(run_command([str(target.interpreter), "-c", script]).strip().splitlines()[-1])
+        out = run_command([str(target.interpreter), "-c", TORCH_ARCHS])
+        version, built_for, archs = json.loads(out.strip().splitlines()[-1])
     except (CommandError, ValueError) as exc:
         raise LockgenError(f"{variant.name}: could not ask torch which GPUs it supports: {exc}") from None
+    if built_for is None:
+        raise LockgenError(
+            f"{variant.name}: torch {version} is a CPU build, on a CUDA variant with a GPU visible; "
+            "the environment is unchanged. Check this accelerator's index-url / extra-index-urls."
+        )
     for gpu in facts.gpus:
         if gpu.compute_capability and not covers(archs, gpu.compute_capability):
             raise LockgenError(

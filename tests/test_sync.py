@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TAG = "py" + MINOR.replace(".", "")
 FAKE_TORCH = """
 __version__ = "2.8.0+cu128"
+class version:
+    cuda = "12.8"
 class cuda:
     @staticmethod
     def get_arch_list():
@@ -173,3 +176,29 @@ def test_an_empty_lock_still_makes_the_environment(synced: Project) -> None:
     assert result.exit_code == 0, result.output
     assert (synced.root / ".venv" / "pyvenv.cfg").is_file()
     assert installed(synced) == {}
+
+
+def test_a_cpu_torch_on_a_cuda_variant_is_refused(synced: Project) -> None:
+    """pip's classic: the CUDA variant's torch turned out to be a CPU build."""
+    links = synced.root / "wheels"
+    for old in links.glob("torch-*"):
+        old.unlink()
+    make_wheel(links, "torch", "2.8.0+cu128", payload='__version__ = "2.8.0+cpu"\nclass version:\n    cuda = None\n')
+    synced.write("inputs/cu128.in", "torch\n# rebuilt\n")
+    assert synced.run("compile", "-U").exit_code == 0
+    result = synced.run("sync", env={"LOCKGEN_CUDA": "12.8", "LOCKGEN_GPU_ARCHS": "9.0"})
+    assert result.exit_code == 1
+    assert "torch 2.8.0+cpu is a CPU build" in result.output
+    assert not (synced.root / ".venv").exists()
+
+
+def test_the_torch_probe_output_seen_on_the_h100() -> None:
+    """What TORCH_ARCHS printed there, GPU visible or hidden, judged as sync judges it."""
+    from lockgen.sync import covers
+
+    fixtures = Path(__file__).parent / "fixtures" / "h100"
+    seen = [json.loads((fixtures / f"torch-archs-{k}.json").read_text()) for k in ("visible", "hidden")]
+    assert seen[0] == seen[1], "the build's arch flags do not depend on a visible GPU"
+    version, built_for, archs = seen[0]
+    assert (version, built_for) == ("2.11.0+cu130", "13.0")
+    assert covers(archs, "9.0") and covers(archs, "8.9") and not covers(archs, "7.0")
