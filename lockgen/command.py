@@ -31,52 +31,56 @@ def run(
     timeout: float | None = None,
 ) -> str:
     """Run ``argv``; return its stdout, or raise CommandError with its stderr."""
-    args = [os.fspath(a) for a in argv]
-    log(f"$ {shlex.join(args)}")
-    full_env = None if env is None else {**os.environ, **env}
-    try:
-        proc = subprocess.run(
-            args,
-            cwd=cwd,
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise CommandError(f"{Path(args[0]).name}: {exc}") from exc
-    if proc.returncode != 0:
-        message = (proc.stderr.strip() or proc.stdout.strip()) or f"exit status {proc.returncode}"
-        raise CommandError(message)
-    return proc.stdout
+    result = _finish(_start(argv, cwd, env), timeout)
+    if isinstance(result, CommandError):
+        raise result
+    return result
 
 
 def run_many(
     argvs: Sequence[Sequence[str]], *, cwd: Path | None = None, env: Mapping[str, str] | None = None
 ) -> list[str | CommandError]:
     """Run several commands at once; each one's stdout, or its CommandError."""
-    full_env = None if env is None else {**os.environ, **env}
-    procs = []
-    for argv in argvs:
-        log(f"$ {shlex.join(argv)}")
-        try:
-            procs.append(
-                subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            )
-        except OSError as exc:
-            for p in procs:
-                p.kill()
-                p.wait()
-            raise CommandError(f"{Path(argv[0]).name}: {exc}") from exc
-    out: list[str | CommandError] = []
-    for proc in procs:
-        stdout, stderr = proc.communicate()
-        if proc.returncode == 0:
-            out.append(stdout)
-        else:
-            out.append(CommandError((stderr.strip() or stdout.strip()) or f"exit status {proc.returncode}"))
-    return out
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        for argv in argvs:
+            procs.append(_start(argv, cwd, env))
+    except CommandError:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        raise
+    return [_finish(proc, None) for proc in procs]
+
+
+def _start(
+    argv: Sequence[str | os.PathLike[str]], cwd: Path | None, env: Mapping[str, str] | None
+) -> subprocess.Popen[str]:
+    args = [os.fspath(a) for a in argv]
+    log(f"$ {shlex.join(args)}")
+    try:
+        return subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=None if env is None else {**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    except OSError as exc:
+        raise CommandError(f"{Path(args[0]).name}: {exc}") from exc
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float | None) -> str | CommandError:
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return CommandError(f"{Path(str(proc.args[0])).name}: timed out after {timeout} s")  # type: ignore[index]
+    if proc.returncode != 0:
+        return CommandError((stderr.strip() or stdout.strip()) or f"exit status {proc.returncode}")
+    return stdout
 
 
 def probe(argv: Sequence[str], *, timeout: float = 5.0) -> str | None:

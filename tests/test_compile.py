@@ -184,3 +184,21 @@ def test_find_links_and_constraints(project: Project) -> None:
     assert project.run("compile").exit_code == 0
     v = versions(project.lock("py312-cpu"))
     assert v["numpy"] == "1.26.4" and v["local-only"] == "0.1"
+
+
+def test_the_graph_is_asked_again_when_the_concurrent_call_fails(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lockgen import lockfile
+    from lockgen.exceptions import CommandError
+
+    real = uv.run_many
+
+    def second_fails(argss, *, cwd=None):  # type: ignore[no-untyped-def]
+        first, _ = real(argss, cwd=cwd)
+        return [first, CommandError("simulated")]
+
+    monkeypatch.setattr(uv, "run_many", second_fails)
+    assert project.run("compile", "py312-cu124").exit_code == 0
+    lock = lockfile.read(project.lock("py312-cu124"))
+    assert lock is not None and lock.graph is not None
+    assert lock.graph["triton"] == ("torch",)
+    assert lock.graph["torch"] == ("app", "inputs/cu124.in")
