@@ -186,7 +186,9 @@ def test_find_links_and_constraints(project: Project) -> None:
     assert v["numpy"] == "1.26.4" and v["local-only"] == "0.1"
 
 
-def test_the_graph_is_asked_again_when_the_concurrent_call_fails(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_graph_is_asked_again_when_the_concurrent_call_fails(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lockgen import lockfile
     from lockgen.exceptions import CommandError
 
