@@ -133,36 +133,67 @@ def _nvml_facts(nvml: Any) -> Probe:
     )
 
 
+_SMI_FIELDS = ("index", "name", "compute_cap", "uuid", "driver_version")
+
+
 def probe_smi() -> Probe | None:
-    """``nvidia-smi``: the GPU table, and the CUDA version from the ``-q`` header."""
+    """``nvidia-smi``: the GPU table, and the CUDA version from its ``-q`` header."""
     exe = shutil.which("nvidia-smi")
     if exe is None:
         return None
-    table = command.probe([exe, "--query-gpu=index,name,compute_cap,uuid,driver_version", "--format=csv,noheader"])
-    if table is None:
+    fields = list(_SMI_FIELDS)
+    table = command.probe([exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"])
+    if table is None:  # drivers before 510 know no compute_cap field
+        fields.remove("compute_cap")
+        table = command.probe([exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"])
+    gpus = _smi_table(table or "", fields)
+    if not gpus:
         return None
-    gpus, driver = [], None
-    for row in table.strip().splitlines():
+    driver = gpus[0][1].get("driver_version")
+    cuda_version = None
+    for args in (["-q", "-d", "COMPUTE"], []):  # the -q header, else the banner
+        m = re.search(r"CUDA Version\s*:\s*(\d+\.\d+)", command.probe([exe, *args]) or "")
+        if m:
+            cuda_version = m[1]
+            break
+    migs = _smi_migs(exe) if "MIG-" in os.environ.get("CUDA_VISIBLE_DEVICES", "") else {}
+    return Probe(
+        driver=driver,
+        cuda=cuda_version or (cuda.cuda_for_driver(driver) if driver else None),
+        gpus=tuple(gpu for gpu, _ in gpus),
+        migs=migs,
+    )
+
+
+def _smi_table(text: str, fields: list[str]) -> list[tuple[Gpu, dict[str, str]]]:
+    """Rows of ``--query-gpu`` CSV; a header line or garbage yields no row."""
+    out = []
+    for row in text.strip().splitlines():
         cells = [c.strip() for c in row.split(",")]
-        if len(cells) != 5 or not cells[0].isdigit():
-            return None
-        gpus.append(
-            Gpu(index=int(cells[0]), name=cells[1], compute_capability=cuda.normalize_arch(cells[2]), uuid=cells[3])
+        if len(cells) < len(fields) or not cells[0].isdigit():
+            continue
+        extra = len(cells) - len(fields)  # commas inside the name
+        name_at = fields.index("name")
+        cells[name_at : name_at + extra + 1] = [", ".join(cells[name_at : name_at + extra + 1])]
+        row_fields = dict(zip(fields, cells, strict=True))
+        cc = cuda.normalize_arch(row_fields["compute_cap"]) if "compute_cap" in row_fields else None
+        gpu = Gpu(
+            index=int(row_fields["index"]), name=row_fields["name"], compute_capability=cc, uuid=row_fields["uuid"]
         )
-        driver = cells[4]
-    header = command.probe([exe, "-q", "-d", "COMPUTE"]) or ""
-    m = re.search(r"^\s*CUDA Version\s*:\s*(\d+\.\d+)", header, re.MULTILINE)
-    migs = {}
-    if "MIG-" in os.environ.get("CUDA_VISIBLE_DEVICES", ""):
-        listing = command.probe([exe, "-L"]) or ""
-        parent = ""
-        for line in listing.splitlines():
-            found = re.search(r"\(UUID: ((GPU|MIG)-[^)]+)\)", line)
-            if found and found[2] == "GPU":
-                parent = found[1]
-            elif found:
-                migs[found[1]] = parent
-    return Probe(driver=driver, cuda=m[1] if m else None, gpus=tuple(gpus), migs=migs)
+        out.append((gpu, row_fields))
+    return out
+
+
+def _smi_migs(exe: str) -> dict[str, str]:
+    """MIG instance UUID → its parent GPU's UUID, from ``nvidia-smi -L``."""
+    migs, parent = {}, ""
+    for line in (command.probe([exe, "-L"]) or "").splitlines():
+        found = re.search(r"\(UUID: ((GPU|MIG)-[^)]+)\)", line)
+        if found and found[2] == "GPU":
+            parent = found[1]
+        elif found:
+            migs[found[1]] = parent
+    return migs
 
 
 def probe_proc(root: Path | None = None) -> Probe | None:

@@ -74,6 +74,8 @@ def sync(lock: lockfile.Lock, target: environment.Target, facts: Facts, variant:
             f"--python: {target.prefix} is lockgen's own environment; lockgen never installs into it "
             "(install lockgen with pipx or `uv tool`, or point --python elsewhere)"
         )
+    if target.exists and not (target.prefix / "pyvenv.cfg").is_file():
+        raise InputError(f"--python: {target.prefix} is not a virtual environment; lockgen syncs only those")
     locked = lock.versions
     plan = diff(environment.installed(target) if target.exists else {}, locked)
     check_gpu = "torch" in locked and bool(facts.gpus) and variant.accelerator.cuda is not None

@@ -219,3 +219,60 @@ def test_platform_facts() -> None:
     facts = run_json()
     assert facts["platform"]["os"] in ("linux", "macos", "windows")
     assert facts["python"].count(".") == 2
+
+
+def scripted_smi(folder: Path, monkeypatch: pytest.MonkeyPatch, answers: dict[str, tuple[str, int]]) -> None:
+    """A stand-in nvidia-smi answering each exact argument string, else exit 9."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["#!/bin/sh", 'case "$*" in']
+    for i, (args, (out, rc)) in enumerate(answers.items()):
+        (folder / f"{i}.txt").write_text(out)
+        lines.append(f'  "{args}") cat "{folder}/{i}.txt"; exit {rc};;')
+    lines += ["esac", "exit 9"]
+    script = folder / "nvidia-smi"
+    script.write_text("\n".join(lines) + "\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+BANNER = """+-----------------------------------------------------------------------------------------+
+| NVIDIA-SMI 550.54.15              Driver Version: 550.54.15      CUDA Version: 12.4     |
+|-----------------------------------------+------------------------+----------------------+
+"""
+
+
+def test_an_old_driver_without_compute_cap_and_only_a_banner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted_smi(
+        tmp_path / "smi",
+        monkeypatch,
+        {
+            "--query-gpu=index,name,compute_cap,uuid,driver_version --format=csv,noheader": (
+                'Field "compute_cap" is not a valid field to query.\n', 2,
+            ),
+            "--query-gpu=index,name,uuid,driver_version --format=csv,noheader": (
+                "0, Tesla V100-SXM2-16GB, GPU-1111, 470.82.01\n", 0,
+            ),
+            "": (BANNER, 0),
+        },
+    )  # fmt: skip
+    facts = run_json()
+    assert facts["gpus"] == [
+        {"index": 0, "name": "Tesla V100-SXM2-16GB", "compute_capability": None, "uuid": "GPU-1111"}
+    ]
+    assert facts["driver"] == "470.82.01" and facts["cuda"] == "12.4"  # from the banner
+
+
+def test_a_header_line_and_a_comma_in_the_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted_smi(
+        tmp_path / "smi",
+        monkeypatch,
+        {
+            "--query-gpu=index,name,compute_cap,uuid,driver_version --format=csv,noheader": (
+                "index, name, compute_cap, uuid, driver_version\n0, NVIDIA RTX 6000 Ada Generation, rev, 8.9, GPU-2222, 535.104.05\n", 0,
+            ),
+        },
+    )  # fmt: skip
+    facts = run_json()
+    assert facts["gpus"][0]["name"] == "NVIDIA RTX 6000 Ada Generation, rev"
+    assert facts["gpus"][0]["compute_capability"] == "8.9"
+    assert facts["cuda"] == "12.2"  # neither -q nor the banner answered: the driver table (535.54.03+)

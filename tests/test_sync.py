@@ -122,10 +122,15 @@ def test_a_no_op_sync_does_not_call_uv(synced: Project, monkeypatch: pytest.Monk
     assert result.exit_code == 0 and "already in sync" in result.output
 
 
-def test_never_installs_into_lockgens_own_environment(synced: Project) -> None:
+def test_never_installs_into_lockgens_own_environment_or_a_system_python(synced: Project) -> None:
     result = synced.run("sync", "--python", sys.executable)
     assert result.exit_code == 2
     assert "lockgen's own environment" in result.output
+    system = Path(sys.base_prefix) / "bin" / "python3"
+    if sys.prefix == sys.base_prefix or not system.exists():
+        pytest.skip("the tests are not running in a virtual environment")
+    result = synced.run("sync", "--python", str(system))
+    assert result.exit_code == 2 and "is not a virtual environment" in result.output
 
 
 def test_torch_build_must_cover_every_visible_gpu(synced: Project) -> None:
