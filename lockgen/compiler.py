@@ -91,8 +91,9 @@ def run(
     # Every lock as it was before this run: what the threads write must not
     # become another thread's preference, or the output would depend on timing.
     olds = {v.name: _read(config, v) for v in variants}
-    if any(old is None for old in olds.values()):
-        olds |= {v.name: _read(config, v) for v in config.variants if v.name not in olds}
+    upgrading = options.upgrade or bool(options.upgrade_packages)
+    if upgrading or any(old is None or old.digest != digests[name] for name, old in olds.items()):
+        olds |= {v.name: _read(config, v) for v in config.variants if v.name not in olds}  # siblings' pins
     created = not config.locks_dir.exists()
     config.locks_dir.mkdir(parents=True, exist_ok=True)
 
