@@ -7,6 +7,7 @@ same path and stops before uv is called.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -91,9 +92,12 @@ def sync(lock: lockfile.Lock, target: environment.Target, facts: Facts, variant:
             stage = environment.Target(prefix=Path(tmp) / "env", python=target.python, source="staging", exists=True)
             _install(lock, stage, python)
             check_torch(stage, facts, variant)
-    if not target.exists:
-        uv.run(["venv", str(target.prefix), "--python", python, "--no-config", "--quiet"])
-    _install(lock, target, python)
+    try:
+        _install(lock, target, python)
+    except LockgenError:
+        if not target.exists:  # it did not exist before: leave none behind
+            shutil.rmtree(target.prefix, ignore_errors=True)
+        raise
     left = diff(environment.installed(target), locked)
     if not left.empty:
         raise LockgenError(f"after sync the environment differs from {lock.path.name}: " + ", ".join(left.lines()))
@@ -101,13 +105,18 @@ def sync(lock: lockfile.Lock, target: environment.Target, facts: Facts, variant:
 
 
 def _install(lock: lockfile.Lock, target: environment.Target, python: str) -> None:
+    """``uv pip sync``, which downloads and hash-checks every artifact before it
+    changes anything; creates the virtual environment first if there is none."""
     if not target.interpreter.exists():
         uv.run(["venv", str(target.prefix), "--python", python, "--no-config", "--quiet"])
+    before = environment.installed(target)
     try:
         uv.run(["pip", "sync", str(lock.path), "--python", str(target.interpreter), "--preview-features", "pylock",
                 "--no-config", "--quiet", "--color", "never"])  # fmt: skip
     except CommandError as exc:
-        raise CommandError(f"uv could not install {lock.path.name}; the environment is unchanged:\n{exc}") from None
+        after = environment.installed(target)
+        state = "the environment is unchanged" if after == before else "the environment was partly changed"
+        raise CommandError(f"uv could not install {lock.path.name}; {state}:\n{exc}") from None
 
 
 # The build's arch flags need no GPU (a Docker build has none); get_arch_list() needs one.

@@ -97,6 +97,16 @@ def test_a_tampered_hash_is_refused_and_the_environment_is_unchanged(synced: Pro
     assert installed(synced) == before
 
 
+def test_a_failed_first_sync_leaves_no_environment_behind(synced: Project) -> None:
+    lock = synced.lock(f"{TAG}-cpu")
+    text = lock.read_text()
+    at = text.index('sha256 = "') + len('sha256 = "')
+    lock.write_text(text[:at] + ("0" if text[at] != "0" else "1") + text[at + 1 :])
+    result = synced.run("sync")
+    assert result.exit_code == 1 and "Hash mismatch" in result.output
+    assert not (synced.root / ".venv").exists()
+
+
 def test_a_stale_lock_is_refused_unless_allowed(synced: Project) -> None:
     synced.write("inputs/base.in", "tool\nhelper==1.0\nnumpy\n")
     result = synced.run("sync")
