@@ -39,8 +39,8 @@ def compile_table(config: Config, report: Report, *, dry_run: bool) -> str:
         if r.status == "failed":
             lines.append(f"{r.variant:<{width}}  failed")
             continue
-        delta = f"+{r.added} ~{r.changed} -{r.removed}" if r.status != "up to date" else ""
-        lines.append(f"{r.variant:<{width}}  {r.status:<10}  {r.packages:>4} packages  {delta}".rstrip())
+        delta = f"+{r.added} ~{r.changed} -{r.removed}"
+        lines.append(f"{r.variant:<{width}}  {r.status:<10}  {r.packages:>4} packages  {delta}")
     for r in report.results:
         if r.error:
             lines.append(f"\n{r.variant} failed: {r.error}")
