@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 from . import compiler, consistency, graph, lockfile
 from .config import Config
@@ -18,7 +17,7 @@ def problems(config: Config) -> list[str]:
     current = {}
     for variant in config.variants:
         path = config.locks_dir / variant.lock_name
-        rel = _rel(config, path)
+        rel = config.relative(path)
         try:
             lock = lockfile.read(path)
         except InputError as exc:
@@ -43,21 +42,16 @@ def problems(config: Config) -> list[str]:
             out.extend(_requirements(config, variant.name, lock.versions))
     out.extend(consistency.unforced(config, current, consistency.differences(current)))
     for path in compiler.orphans(config):
-        out.append(f"{_rel(config, path)}: orphan: no such variant is configured (lockgen compile --prune removes it)")
+        out.append(
+            f"{config.relative(path)}: orphan: no such variant is configured (lockgen compile --prune removes it)"
+        )
     return out
 
 
 def _requirements(config: Config, name: str, versions: Mapping[str, str]) -> list[str]:
     path = config.locks_dir / f"requirements.{name}.txt"
     if not path.is_file():
-        return [f"{name}: {_rel(config, path)} is missing (run: lockgen compile {name})"]
+        return [f"{name}: {config.relative(path)} is missing (run: lockgen compile {name})"]
     if graph.pins(path.read_text(encoding="utf-8")) != versions:
-        return [f"{name}: {_rel(config, path)} does not match {name}'s pylock (run: lockgen compile {name})"]
+        return [f"{name}: {config.relative(path)} does not match {name}'s pylock (run: lockgen compile {name})"]
     return []
-
-
-def _rel(config: Config, path: Path) -> str:
-    try:
-        return path.relative_to(config.root).as_posix()
-    except ValueError:
-        return str(path)

@@ -149,7 +149,7 @@ def select_command(explain: bool, as_json: bool, config_path: Path | None, **fla
     if explain:
         click.echo(report.explain(choice.selection))
     variant = choice.require()
-    click.echo(f"{variant.name} {report.rel(cfg, cfg.locks_dir / variant.lock_name)}")
+    click.echo(f"{variant.name} {cfg.relative(cfg.locks_dir / variant.lock_name)}")
 
 
 @main.command("sync")
@@ -192,20 +192,10 @@ def diff_command(base: str, fmt: str, config_path: Path | None) -> None:
 @_errors
 def why_command(package: str, variant: str | None, config_path: Path | None) -> None:
     """The chains of requirements from the intent files to PACKAGE, per variant."""
-    from . import graph, lockfile
+    from . import graph
 
     cfg = _load(config_path)
-    found = False
-    for v in [cfg.variant(variant)] if variant else cfg.variants:
-        lock = lockfile.read(cfg.locks_dir / v.lock_name)
-        name = graph.canonical(package)
-        if lock is None or name not in lock.versions:
-            click.echo(f"{v.name}: {'no lock' if lock is None else 'not in this lock'}")
-            continue
-        found = True
-        click.echo(f"{v.name}: {name} {lock.versions[name]}")
-        deps = graph.of(cfg, v, lock.graph, lock.versions, offline=True)
-        for chain in graph.chains(deps, name, limit=10) or [[name, "(unknown: the lock has no graph)"]]:
-            click.echo(f"  {graph.format_chain(chain)}")
+    lines, found = graph.why(cfg, [cfg.variant(variant)] if variant else list(cfg.variants), package)
+    click.echo("\n".join(lines))
     if not found:
         sys.exit(1)

@@ -89,6 +89,10 @@ class Config:
     formats: tuple[str, ...]
     variants: tuple[Variant, ...]
 
+    def relative(self, path: Path) -> str:
+        """``path`` as the project names it: relative to the config's folder when inside it."""
+        return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
+
     def variant(self, name: str) -> Variant:
         for v in self.variants:
             if v.name == name:

@@ -84,10 +84,6 @@ def chains(graph: Graph, package: str, *, limit: int = 3) -> list[list[str]]:
     return found
 
 
-def canonical(name: str) -> str:
-    return canonicalize_name(name)
-
-
 def format_chain(chain: Iterable[str]) -> str:
     return " <- ".join(chain)
 
@@ -148,3 +144,23 @@ def explain(graph: Graph, names: Iterable[str]) -> list[str]:
         found = chains(graph, name, limit=1)
         out.append(format_chain(found[0]) if found else name)
     return out
+
+
+def why(config: Config, variants: list[Variant], package: str) -> tuple[list[str], bool]:
+    """``lockgen why``: per variant, the package's version and the chains to it;
+    and whether any lock holds it."""
+    from . import lockfile
+
+    name = canonicalize_name(package)
+    lines, found = [], False
+    for variant in variants:
+        lock = lockfile.read(config.locks_dir / variant.lock_name)
+        if lock is None or name not in lock.versions:
+            lines.append(f"{variant.name}: {'no lock' if lock is None else 'not in this lock'}")
+            continue
+        found = True
+        lines.append(f"{variant.name}: {name} {lock.versions[name]}")
+        deps = of(config, variant, lock.graph, lock.versions, offline=True)
+        for chain in chains(deps, name, limit=10) or [[name, "(unknown: the lock has no graph)"]]:
+            lines.append(f"  {format_chain(chain)}")
+    return lines, found

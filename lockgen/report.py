@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,17 +45,13 @@ def compile_table(config: Config, report: Report, *, dry_run: bool) -> str:
             lines.append(f"\n{r.variant} failed: {r.error}")
     for path in report.orphans:
         verb = "pruned" if report.pruned else "orphan (no such variant; --prune deletes it)"
-        lines.append(f"{rel(config, path)}: {verb}")
+        lines.append(f"{config.relative(path)}: {verb}")
     if report.differences:
         lines.append("\nversions that differ across variants of one python:")
         lines.extend(f"  {d.line()}" for d in report.differences)
     if dry_run:
         lines.append("dry run: no file was written")
     return "\n".join(lines)
-
-
-def rel(config: Config, path: Path) -> str:
-    return path.relative_to(config.root).as_posix() if path.is_relative_to(config.root) else str(path)
 
 
 def facts(f: Facts) -> str:
@@ -85,7 +80,7 @@ def selection_json(config: Config, selection: Selection) -> dict[str, object]:
     chosen = selection.chosen
     return {
         "variant": chosen.name if chosen else None,
-        "lock": rel(config, config.locks_dir / chosen.lock_name) if chosen else None,
+        "lock": config.relative(config.locks_dir / chosen.lock_name) if chosen else None,
         "candidates": [
             {"variant": c.variant.name, "eligible": c.eligible, "reason": c.reason} for c in selection.candidates
         ],
@@ -93,7 +88,7 @@ def selection_json(config: Config, selection: Selection) -> dict[str, object]:
 
 
 def sync_summary(config: Config, variant: Variant, target: Target, plan: Plan, *, dry_run: bool) -> str:
-    lock = rel(config, config.locks_dir / variant.lock_name)
+    lock = config.relative(config.locks_dir / variant.lock_name)
     head = f"{variant.name}: {lock} -> {target.prefix}"
     if plan.empty:
         return f"{head}\nalready in sync"
