@@ -9,8 +9,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
-
 from .config import Variant
 from .exceptions import InputError
 
@@ -29,6 +27,7 @@ class Inputs:
     """Reads each intent file once; keyed by path relative to the project root."""
 
     root: Path
+    validate: bool = True  # check every requirement line (compile, check); sync only needs the digest
     _files: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def digest(self, variant: Variant) -> str:
@@ -57,7 +56,10 @@ class Inputs:
                 data = path.read_bytes()
             except OSError as exc:
                 raise InputError(f"{rel}: cannot read: {exc.strerror}") from None
-            includes = tuple(self._rel(path.parent / inc) for inc in parse(rel, data.decode("utf-8", "replace")))
+            includes = tuple(
+                self._rel(path.parent / inc)
+                for inc in parse(rel, data.decode("utf-8", "replace"), validate=self.validate)
+            )
             self._files[rel] = (hashlib.sha256(data).hexdigest(), includes)
         return self._files[rel]
 
@@ -65,8 +67,8 @@ class Inputs:
         return Path(os.path.relpath(path, self.root)).as_posix()
 
 
-def parse(name: str, text: str) -> list[str]:
-    """Validate one intent file; return the files it includes (``-r``/``-c``)."""
+def parse(name: str, text: str, *, validate: bool = True) -> list[str]:
+    """The files one intent file includes (``-r``/``-c``), validating it on the way."""
     includes = []
     for number, line in _logical_lines(text):
         line = _COMMENT.sub("", line).strip()
@@ -79,14 +81,20 @@ def parse(name: str, text: str) -> list[str]:
             elif line.split("=")[0].split()[0] not in _OPTIONS:
                 raise InputError(f"{name}:{number}: unknown option {line.split()[0]!r}")
             continue
-        requirement = line.split(" --hash", 1)[0].strip()
-        try:
-            Requirement(requirement)
-        except InvalidRequirement as exc:
-            if not _looks_like_location(requirement):
-                reason = str(exc).splitlines()[0]
-                raise InputError(f"{name}:{number}: invalid requirement {requirement!r}: {reason}") from None
+        if validate:
+            _check_requirement(f"{name}:{number}", line.split(" --hash", 1)[0].strip())
     return includes
+
+
+def _check_requirement(where: str, requirement: str) -> None:
+    from packaging.requirements import InvalidRequirement, Requirement  # 15 ms: only when validating
+
+    try:
+        Requirement(requirement)
+    except InvalidRequirement as exc:
+        if not _looks_like_location(requirement):
+            reason = str(exc).splitlines()[0]
+            raise InputError(f"{where}: invalid requirement {requirement!r}: {reason}") from None
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
