@@ -33,10 +33,8 @@ def problems(config: Config) -> list[str]:
             out.append(
                 f"{variant.name}: {rel} is stale: its inputs or settings changed (run: lockgen compile {variant.name})"
             )
-        hits = config.forbid & lock.versions.keys()
-        if hits:
-            deps = graph.of(config, variant, lock.graph, lock.versions, offline=True)
-            chains = graph.explain(deps, hits)
+        chains = graph.forbidden(config, variant, lock, offline=True)
+        if chains:
             out.append(f"{variant.name}: forbidden: " + "; ".join(chains))
         if "requirements" in config.formats:
             out.extend(_requirements(config, variant.name, lock.versions))

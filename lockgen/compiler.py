@@ -205,7 +205,7 @@ def _resolve(
         text, versions = _preferences(old, _siblings(config, variant, olds))
         if text:
             output.write_text(text, encoding="utf-8")
-            req.write_text("".join(f"{n}=={v}\n" for n, v in sorted(versions.items()) if v), encoding="utf-8")
+            req.write_text(graph.pin_lines(versions), encoding="utf-8")
 
     def args(out: Path, fmt: str) -> list[str]:
         return uv.compile_args(
@@ -277,7 +277,6 @@ def _blocks(text: str) -> dict[str, str]:
 
 
 def _forbid(config: Config, variant: Variant, lock: lockfile.Lock, options: Options) -> None:
-    hits = config.forbid & lock.versions.keys()
-    if hits:
-        deps = graph.of(config, variant, lock.graph, lock.versions, offline=options.offline)
-        raise LockgenError("forbidden: " + "; ".join(graph.explain(deps, hits)))
+    chains = graph.forbidden(config, variant, lock, offline=options.offline)
+    if chains:
+        raise LockgenError("forbidden: " + "; ".join(chains))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from . import uv
+from . import lockfile, uv
 from .config import Config, Variant
 from .exceptions import CommandError
 
@@ -60,6 +60,11 @@ def pins(requirements: str) -> dict[str, str]:
     return out
 
 
+def pin_lines(versions: Mapping[str, str]) -> str:
+    """``name==version`` lines, the inverse of :func:`pins`."""
+    return "".join(f"{n}=={v}\n" for n, v in sorted(versions.items()) if v)
+
+
 def _parent(text: str) -> str:
     text = text.strip()
     if text.startswith("-r "):
@@ -91,7 +96,7 @@ def format_chain(chain: Iterable[str]) -> str:
 def requirements(config: Config, variant: Variant, versions: Mapping[str, str], folder: Path, *, offline: bool) -> str:
     """uv's requirements output for exactly these versions: hashes and ``# via``."""
     constraints = folder / PINS
-    constraints.write_text("".join(f"{n}=={v}\n" for n, v in sorted(versions.items()) if v), encoding="utf-8")
+    constraints.write_text(pin_lines(versions), encoding="utf-8")
     out = folder / "requirements.txt"
     args = uv.compile_args(
         variant, output=out, fmt="requirements.txt", offline=offline, extra_constraints=[constraints]
@@ -146,11 +151,17 @@ def explain(graph: Graph, names: Iterable[str]) -> list[str]:
     return out
 
 
+def forbidden(config: Config, variant: Variant, lock: lockfile.Lock, *, offline: bool) -> list[str]:
+    """The chain to each ``forbid`` name the lock holds; empty when it holds none."""
+    hits = config.forbid & lock.versions.keys()
+    if not hits:
+        return []
+    return explain(of(config, variant, lock.graph, lock.versions, offline=offline), hits)
+
+
 def why(config: Config, variants: list[Variant], package: str) -> tuple[list[str], bool]:
     """``lockgen why``: per variant, the package's version and the chains to it;
     and whether any lock holds it."""
-    from . import lockfile
-
     name = canonicalize_name(package)
     lines, found = [], False
     for variant in variants:

@@ -105,19 +105,22 @@ def _with_dependencies(body: str, children: Mapping[str, list[str]]) -> str:
     current: str | None = None
     for line in body.rstrip("\n").split("\n"):
         if current is not None and not line.startswith("version = "):
-            deps = sorted(children.get(current, ()))
-            if deps:
-                out.append("dependencies = [" + ", ".join(f"{{ name = {json.dumps(d)} }}" for d in deps) + "]")
+            out.extend(_dependencies(children.get(current, ())))
             current = None
         out.append(line)
         m = _NAME.match(line)
         if m and out[-2:-1] == ["[[packages]]"]:
             current = canonicalize_name(m[1])
-    if current is not None and children.get(current):
-        out.append(
-            "dependencies = [" + ", ".join(f"{{ name = {json.dumps(d)} }}" for d in sorted(children[current])) + "]"
-        )
+    if current is not None:
+        out.extend(_dependencies(children.get(current, ())))
     return "\n".join(out)
+
+
+def _dependencies(names: Sequence[str]) -> list[str]:
+    """The ``dependencies = [...]`` line for these names, or none."""
+    if not names:
+        return []
+    return ["dependencies = [" + ", ".join(f"{{ name = {json.dumps(n)} }}" for n in sorted(names)) + "]"]
 
 
 def write_atomic(path: Path, text: str) -> None:
