@@ -1,3 +1,3 @@
-from .cli import main
+from lockgen.cli import main
 
 main()

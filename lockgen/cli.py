@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from . import __version__
-from .exceptions import LockgenError
-from .options import config_option, dry_run_option, json_option, selection_options
+from lockgen import __version__
+from lockgen.exceptions import LockgenError
+from lockgen.options import config_option, dry_run_option, json_option, selection_options
 
 if TYPE_CHECKING:
-    from .config import Config
+    from lockgen.project.config import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,13 +60,13 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Log every uv command lockgen runs.")
 def main(verbose: bool) -> None:
     """Compile intent files into one PEP 751 lock per hardware variant, and install the right one."""
-    from . import command
+    from lockgen import command
 
     command.VERBOSE = verbose
 
 
 def _load(config_path: Path | None) -> Config:
-    from .config import load
+    from lockgen.project.config import load
 
     return load(Path.cwd(), config_path)
 
@@ -89,7 +89,8 @@ def compile_command(
     patterns: tuple[str, ...], config_path: Path | None, jobs: int | None, prune: bool, **flags: Any
 ) -> None:
     """Resolve each variant (or those matching PATTERN globs) into its lock."""
-    from . import compiler, report
+    from lockgen import report
+    from lockgen.compile import compiler
 
     cfg = _load(config_path)
     options = compiler.Options(jobs=jobs or os.cpu_count() or 1, **flags)
@@ -105,7 +106,7 @@ def compile_command(
 @_errors
 def check_command(config_path: Path | None) -> None:
     """Exit 0 when every lock is present, valid, current and clean; 1 otherwise."""
-    from . import check
+    from lockgen.review import check
 
     found = check.problems(_load(config_path))
     for line in found:
@@ -120,7 +121,9 @@ def check_command(config_path: Path | None) -> None:
 @_errors
 def detect_command(as_json: bool) -> None:
     """Facts about this machine: python, platform, driver, CUDA, GPUs, and their sources."""
-    from . import detect, environment, report
+    from lockgen import report
+    from lockgen.install import environment
+    from lockgen.machine import detect
 
     target = environment.find(Path.cwd(), None)
     facts = detect.detect(python=target.python, python_source=target.source)
@@ -137,7 +140,8 @@ def detect_command(as_json: bool) -> None:
 @_errors
 def select_command(explain: bool, as_json: bool, config_path: Path | None, **flags: Any) -> None:
     """Print the variant this machine should use, and its lock."""
-    from . import report, selection
+    from lockgen import report
+    from lockgen.machine import selection
 
     cfg = _load(config_path)
     choice = selection.for_machine(cfg, **flags)
@@ -160,7 +164,9 @@ def select_command(explain: bool, as_json: bool, config_path: Path | None, **fla
 @_errors
 def sync_command(allow_stale: bool, dry_run: bool, config_path: Path | None, **flags: Any) -> None:
     """Install the lock that fits this machine into the environment, exactly."""
-    from . import report, selection, sync
+    from lockgen import report
+    from lockgen.install import sync
+    from lockgen.machine import selection
 
     cfg = _load(config_path)
     choice = selection.for_machine(cfg, **flags)
@@ -177,7 +183,7 @@ def sync_command(allow_stale: bool, dry_run: bool, config_path: Path | None, **f
 @_errors
 def diff_command(base: str, fmt: str, config_path: Path | None) -> None:
     """What changed in the locks since a git ref, grouped across variants."""
-    from . import diff
+    from lockgen.review import diff
 
     cfg = _load(config_path)
     d = diff.compare(base, diff.at_ref(cfg, base), diff.working_tree(cfg))
@@ -192,7 +198,7 @@ def diff_command(base: str, fmt: str, config_path: Path | None) -> None:
 @_errors
 def why_command(package: str, variant: str | None, config_path: Path | None) -> None:
     """The chains of requirements from the intent files to PACKAGE, per variant."""
-    from . import graph
+    from lockgen.locks import graph
 
     cfg = _load(config_path)
     lines, found = graph.why(cfg, [cfg.variant(variant)] if variant else list(cfg.variants), package)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .exceptions import CommandError
+from lockgen.exceptions import CommandError
 
 VERBOSE = False  # set by ``lockgen -v``; logging itself costs 8 ms of start-up
 

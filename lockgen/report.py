@@ -7,12 +7,12 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .compiler import Report, Result
-    from .config import Config, Variant
-    from .detect import Facts
-    from .environment import Target
-    from .selection import Selection
-    from .sync import Plan
+    from lockgen.compile.compiler import Report, Result
+    from lockgen.install.environment import Target
+    from lockgen.install.sync import Plan
+    from lockgen.machine.detect import Facts
+    from lockgen.machine.selection import Selection
+    from lockgen.project.config import Config, Variant
 
 
 class Progress:

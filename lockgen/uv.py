@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import command
-from .config import Variant
-from .exceptions import CommandError
+from lockgen import command
+from lockgen.exceptions import CommandError
+from lockgen.project.config import Variant
 
 
 @functools.cache

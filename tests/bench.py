@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from wheelmaker import make_index, make_wheel
 
-from lockgen import config, uv
+from lockgen import uv
+from lockgen.project import config
 
 REPO = Path(__file__).parents[1]
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))

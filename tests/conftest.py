@@ -134,7 +134,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
         if var.startswith("UV_") and var != "UV_CACHE_DIR":
             monkeypatch.delenv(var)
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "uv-cache"))
-    from lockgen import detect
+    from lockgen.machine import detect
 
     monkeypatch.setattr(detect, "probe_nvml", lambda: None)
     monkeypatch.setattr(detect, "PROC_NVIDIA", Path("/nonexistent/proc/driver/nvidia"))

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import Project
 
-from lockgen import config, lockfile
-from lockgen.intents import Inputs
+from lockgen.locks import pylock as lockfile
+from lockgen.project import config
+from lockgen.project.intents import Inputs
 
 PORTABLE = """
 inputs = ["inputs/base.in"]

@@ -191,8 +191,8 @@ def test_find_links_and_constraints(project: Project) -> None:
 def test_the_graph_is_asked_again_when_the_concurrent_call_fails(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lockgen import lockfile
     from lockgen.exceptions import CommandError
+    from lockgen.locks import pylock as lockfile
 
     real = uv.run_many
 

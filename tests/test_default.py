@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lockgen import config
 from lockgen.cli import main
+from lockgen.project import config
 
 REPO = Path(__file__).parents[1]
 
@@ -24,7 +24,7 @@ def test_embedded_default_has_at_least_four_variants_and_clean_locks() -> None:
 
 
 def test_embedded_default_torch_follows_pypi_cuda_generations() -> None:
-    from lockgen import lockfile
+    from lockgen.locks import pylock as lockfile
 
     torch = {}
     for path in sorted((REPO / "locks").glob("pylock.*.toml")):

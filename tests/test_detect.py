@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lockgen import detect
 from lockgen.cli import main
+from lockgen.machine import detect
 
 H100 = Path(__file__).parent / "fixtures" / "h100"
 SEEN = json.loads((H100 / "detect.json").read_text())

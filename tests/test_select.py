@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from lockgen import config, selection
 from lockgen.cli import main
-from lockgen.detect import Facts, Gpu
+from lockgen.machine import selection
+from lockgen.machine.detect import Facts, Gpu
+from lockgen.project import config
 
 H100 = Path(__file__).parent / "fixtures" / "h100"
 

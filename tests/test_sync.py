@@ -11,7 +11,8 @@ import pytest
 from conftest import Project
 from wheelmaker import make_wheel
 
-from lockgen import environment, uv
+from lockgen import uv
+from lockgen.install import environment
 
 MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TAG = "py" + MINOR.replace(".", "")
@@ -179,7 +180,7 @@ def test_variant_flag_picks_the_lock(synced: Project) -> None:
     ],
 )
 def test_arch_list_coverage(archs: list[str], capability: str, covered: bool) -> None:
-    from lockgen.sync import covers
+    from lockgen.install.sync import covers
 
     assert covers(archs, capability) is covered
 
@@ -209,7 +210,7 @@ def test_a_cpu_torch_on_a_cuda_variant_is_refused(synced: Project) -> None:
 
 def test_the_torch_probe_output_seen_on_the_h100() -> None:
     """What TORCH_ARCHS printed there, GPU visible or hidden, judged as sync judges it."""
-    from lockgen.sync import covers
+    from lockgen.install.sync import covers
 
     fixtures = Path(__file__).parent / "fixtures" / "h100"
     seen = [json.loads((fixtures / f"torch-archs-{k}.json").read_text()) for k in ("visible", "hidden")]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import compiler, consistency, graph, lockfile
-from .config import Config
-from .exceptions import InputError
-from .intents import Inputs
+from lockgen.compile import compiler, consistency
+from lockgen.exceptions import InputError
+from lockgen.locks import graph
+from lockgen.locks import pylock as lockfile
+from lockgen.project.config import Config
+from lockgen.project.intents import Inputs
 
 
 def problems(config: Config) -> list[str]:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from . import detect, environment, platforms
-from .config import Config, Variant
-from .detect import Facts
-from .exceptions import NoVariantError
+from lockgen.exceptions import NoVariantError
+from lockgen.install import environment
+from lockgen.machine import detect
+from lockgen.machine.detect import Facts
+from lockgen.project import platforms
+from lockgen.project.config import Config, Variant
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

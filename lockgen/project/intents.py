@@ -9,8 +9,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Variant
-from .exceptions import InputError
+from lockgen.exceptions import InputError
+from lockgen.project.config import Variant
 
 DIGEST_SCHEME = 1
 _COMMENT = re.compile(r"(^|\s+)#.*$")

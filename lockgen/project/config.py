@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from . import cuda, platforms
-from ._toml import TOMLDecodeError, loads
-from .exceptions import InputError
+from lockgen import cuda
+from lockgen._toml import TOMLDecodeError, loads
+from lockgen.exceptions import InputError
+from lockgen.project import platforms
 
 DEFAULT_PLATFORM = "x86_64-manylinux_2_28"
 FORMATS = ("pylock", "requirements")

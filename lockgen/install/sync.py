@@ -14,12 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cuda, environment, lockfile, uv
-from .command import run as run_command
-from .config import Config, Variant
-from .detect import Facts
-from .exceptions import CommandError, InputError, LockgenError
-from .intents import Inputs
+from lockgen import cuda, uv
+from lockgen.command import run as run_command
+from lockgen.exceptions import CommandError, InputError, LockgenError
+from lockgen.install import environment
+from lockgen.locks import pylock as lockfile
+from lockgen.machine.detect import Facts
+from lockgen.project.config import Config, Variant
+from lockgen.project.intents import Inputs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

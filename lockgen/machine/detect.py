@@ -17,9 +17,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import command, cuda
-from .exceptions import InputError
-from .platforms import normalize_arch
+from lockgen import command, cuda
+from lockgen.exceptions import InputError
+from lockgen.project.platforms import normalize_arch
 
 PROC_NVIDIA = Path("/proc/driver/nvidia")
 

@@ -15,9 +15,10 @@ from typing import Any
 from packaging.pylock import Package
 from packaging.utils import canonicalize_name
 
-from . import command, lockfile
-from .config import Config
-from .exceptions import CommandError, InputError
+from lockgen import command
+from lockgen.exceptions import CommandError, InputError
+from lockgen.locks import pylock as lockfile
+from lockgen.project.config import Config
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

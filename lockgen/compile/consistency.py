@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import lockfile, uv
-from .config import Config, Variant
-from .exceptions import CommandError
+from lockgen import uv
+from lockgen.exceptions import CommandError
+from lockgen.locks import pylock as lockfile
+from lockgen.project.config import Config, Variant
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from . import command
-from .exceptions import InputError
+from lockgen import command
+from lockgen.exceptions import InputError
 
 SEEDS = frozenset({"pip", "setuptools", "wheel"})  # the installer's own; uv pip sync keeps them
 

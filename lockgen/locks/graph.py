@@ -15,9 +15,10 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from . import lockfile, uv
-from .config import Config, Variant
-from .exceptions import CommandError
+from lockgen import uv
+from lockgen.exceptions import CommandError
+from lockgen.locks import pylock as lockfile
+from lockgen.project.config import Config, Variant
 
 _PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(==|@)")
 PINS = "lockgen-pins.txt"
