@@ -1,0 +1,253 @@
+"""Writing files so that no failure or kill leaves a half-written one.
+
+* :func:`write_atomic`: one file, old or new at every instant (temp file,
+  fsync, rename, fsync of the folder).
+* :class:`FileSet`: several files of one folder that must change together (a
+  compile's locks). Each is written beside its target, then a journal naming
+  every rename is made durable, then the renames run. A run killed after the
+  journal is written is finished by the next one (:func:`recover`): the set is
+  old or new, never a mix.
+* :func:`run_lock`: one lockgen run at a time per project or environment.
+* :func:`clean_stale`: what killed runs left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from lockgen.exceptions import LockgenError
+
+PREFIX = ".lockgen-"  # every temporary name lockgen makes in a project's folders
+JOURNAL = f"{PREFIX}commit.json"
+
+
+def failure(exc: OSError, doing: str) -> LockgenError:
+    """One clear line for a filesystem error: what failed, on which path, and why."""
+    where = exc.filename or ""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        reason = "no space left on the device"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        reason = f"not writable ({exc.strerror})"
+    return LockgenError(f"cannot {doing}{f' {where}' if where else ''}: {reason}")
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "nt":  # pragma: no cover - Windows has no directory fsync
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_temp(path: Path, text: str) -> Path:
+    """``text`` in a new temporary file beside ``path``, flushed to disk."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{PREFIX}{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step: readers see old or new, never half."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _write_temp(path, text)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise failure(exc, "write") from None
+
+
+class FileSet:
+    """Files of one folder that are replaced together, or not at all."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.pending: list[tuple[Path, Path]] = []  # (temporary, target)
+
+    def add(self, path: Path, text: str) -> None:
+        try:
+            self.pending.append((_write_temp(path, text), path))
+        except OSError as exc:
+            self.discard()
+            raise failure(exc, "write") from None
+
+    def discard(self) -> None:
+        for tmp, _ in self.pending:
+            tmp.unlink(missing_ok=True)
+        self.pending.clear()
+
+    def commit(self) -> None:
+        if not self.pending:
+            return
+        journal = self.folder / JOURNAL
+        renames = [[tmp.name, target.name] for tmp, target in self.pending]
+        try:
+            tmp = _write_temp(journal, json.dumps({"renames": renames}))
+            os.replace(tmp, journal)
+            _fsync_dir(self.folder)
+        except OSError as exc:
+            self.discard()
+            raise failure(exc, "write") from None
+        _finish(self.folder, renames)
+        self.pending.clear()
+
+
+def _finish(folder: Path, renames: list[list[str]]) -> None:
+    """Carry out a journal's renames (those not done yet), then remove it."""
+    try:
+        for tmp, target in renames:
+            if (folder / tmp).exists():
+                os.replace(folder / tmp, folder / target)
+        _fsync_dir(folder)
+        (folder / JOURNAL).unlink(missing_ok=True)
+        _fsync_dir(folder)
+    except OSError as exc:
+        raise failure(exc, "finish writing") from None
+
+
+def interrupted(folder: Path) -> bool:
+    """Did a run die between writing its journal and finishing its renames?"""
+    return (folder / JOURNAL).is_file()
+
+
+def recover(folder: Path) -> bool:
+    """Finish an interrupted commit in ``folder``; True when there was one."""
+    journal = folder / JOURNAL
+    try:
+        data = json.loads(journal.read_text(encoding="utf-8"))
+        renames = [[str(a), str(b)] for a, b in data["renames"]]
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError, KeyError, TypeError):
+        journal.unlink(missing_ok=True)  # torn before it was made durable: nothing was renamed
+        return False
+    _finish(folder, renames)
+    return True
+
+
+def clean_stale(folder: Path) -> None:
+    """Remove what killed runs left in ``folder``: temporary files and folders.
+    Call it only while holding the folder's run lock."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if not entry.name.startswith(PREFIX) or entry.name == JOURNAL:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+# --- one run at a time ----------------------------------------------------------
+
+
+def _lock_folder() -> Path:
+    """Where run locks live: the user's cache folder, else a private temp folder."""
+    candidates = []
+    with contextlib.suppress(Exception):
+        import platformdirs
+
+        candidates.append(platformdirs.user_cache_path("lockgen") / "runs")
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    candidates.append(Path(tempfile.gettempdir()) / f"lockgen-{uid}")
+    for folder in candidates:
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            probe = folder / ".probe"
+            probe.touch()
+            return folder
+        except OSError:
+            continue
+    raise LockgenError(f"no writable folder for lockgen's run locks (tried {', '.join(map(str, candidates))})")
+
+
+@contextlib.contextmanager
+def run_lock(kind: str, key: Path, *, say: Callable[[str], None]) -> Iterator[None]:
+    """Hold the ``kind`` lock (``compile`` or ``sync``) of ``key`` (a project's locks
+    folder, an environment). A second run waits, saying once whom it waits for."""
+    resolved = os.path.realpath(key)
+    name = f"{kind}-{hashlib.sha256(resolved.encode()).hexdigest()[:20]}.lock"
+    path = _lock_folder() / name
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if not _try_lock(fd):
+            holder = _read_holder(fd) or "another lockgen process"
+            say(f"waiting for {holder} to finish with {resolved}")
+            _lock(fd)
+        me = f"process {os.getpid()} (lockgen {kind}, since {time.strftime('%H:%M:%S')})"
+        _write_holder(fd, me)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock, also when the process is killed
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    _HOLDER_AT = 1  # byte 0 is the lock; the holder's description follows it
+
+    def _try_lock(fd: int) -> bool:
+        os.lseek(fd, 0, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _lock(fd: int) -> None:
+        while not _try_lock(fd):
+            time.sleep(0.1)
+
+else:
+    import fcntl
+
+    _HOLDER_AT = 0
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        return os.pread(fd, 400, _HOLDER_AT).decode("utf-8", "replace").strip("\0 \n")
+    except (OSError, AttributeError):
+        return ""
+
+
+def _write_holder(fd: int, text: str) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        os.ftruncate(fd, _HOLDER_AT)
+        os.pwrite(fd, text.encode(), _HOLDER_AT)

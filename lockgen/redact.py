@@ -1,0 +1,24 @@
+"""Credentials never leave lockgen: every URL's user name and password become ``***``.
+
+Index URLs may carry credentials (``https://user:token@host/simple``) in the
+configuration, an intent file or uv's environment. lockgen passes them to uv as
+given, but whatever it prints, logs or writes goes through :func:`redact` first.
+"""
+
+from __future__ import annotations
+
+import re
+
+# scheme://userinfo@ — userinfo stops at the first '/', '@' or whitespace.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s\"'<>]+)@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the user name and password of every URL shown as ``***``."""
+    if "@" not in text:  # the common case costs one scan
+        return text
+    return _USERINFO.sub(r"\g<scheme>***@", text)
+
+
+def has_credentials(url: str) -> bool:
+    return _USERINFO.search(url) is not None
