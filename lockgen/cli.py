@@ -1,4 +1,9 @@
-"""The command line: parses flags, calls the core, prints, maps errors to exit codes."""
+"""The command line: parses flags, calls the core, prints, maps errors to exit codes.
+
+Exit codes: 0 success; 1 a resolution, install or check failed; 2 bad input; 3 no
+variant fits this machine. Whatever is printed passes through ``redact``: no
+index credential reaches the terminal or a log.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ import click
 
 from lockgen import __version__
 from lockgen.exceptions import LockgenError
-from lockgen.options import config_option, dry_run_option, json_option, selection_options
+from lockgen.options import ENVIRONMENT_HELP, config_option, dry_run_option, json_option, selection_options
+from lockgen.redact import redact
 
 if TYPE_CHECKING:
     from lockgen.project.config import Config
@@ -22,16 +28,35 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def out(text: str) -> None:
+    click.echo(redact(text))
+
+
+def err(text: str) -> None:
+    click.echo(redact(text), err=True)
+
+
 def _errors(f: F) -> F:
-    """Turn lockgen's errors into ``error:`` lines and SPEC §8 exit codes."""
+    """Turn every failure into one ``error:`` line and its exit code; never a traceback."""
 
     @wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return f(*args, **kwargs)
         except LockgenError as exc:
-            click.echo(f"error: {exc}", err=True)
+            err(f"error: {exc}")
             sys.exit(exc.exit_code)
+        except OSError as exc:  # a filesystem failure no module expected: still one line
+            where = f"{exc.filename}: " if exc.filename else ""
+            err(f"error: {where}{exc.strerror or exc}")
+            sys.exit(1)
+        except (KeyboardInterrupt, SystemExit, click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("LOCKGEN_DEBUG"):
+                raise
+            err(f"error: internal error: {type(exc).__name__}: {exc} (LOCKGEN_DEBUG=1 shows where; please report it)")
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 
@@ -42,22 +67,22 @@ class _Group(click.Group):
         try:
             return super().main(*args, **kwargs)
         except click.exceptions.Abort:
-            click.echo("error: interrupted", err=True)
+            err("error: interrupted")
             sys.exit(130)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else "lockgen"
-            click.echo(f"error: {where}: {exc.format_message()}", err=True)
+            err(f"error: {where}: {exc.format_message()}")
             sys.exit(2)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
-            click.echo(f"error: {exc.format_message()}", err=True)
+            err(f"error: {exc.format_message()}")
             sys.exit(2)
 
 
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="lockgen")
-@click.option("-v", "--verbose", is_flag=True, help="Log every uv command lockgen runs.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every command lockgen runs (credentials shown as ***).")
 def main(verbose: bool) -> None:
     """Compile intent files into one PEP 751 lock per hardware variant, and install the right one."""
     from lockgen import command
@@ -71,6 +96,10 @@ def _load(config_path: Path | None) -> Config:
     return load(Path.cwd(), config_path)
 
 
+def _say(text: str) -> None:
+    err(f"lockgen: {text}")
+
+
 @main.command("compile")
 @click.argument("patterns", nargs=-1)
 @click.option("-U", "--upgrade", is_flag=True, help="Ignore existing pins: resolve everything afresh.")
@@ -78,15 +107,16 @@ def _load(config_path: Path | None) -> Config:
     "-P", "--upgrade-package", "upgrade_packages", multiple=True, metavar="NAME", help="Let NAME move (repeatable)."
 )
 @click.option(
-    "-j", "--jobs", type=click.IntRange(min=1), default=None, help="Parallel uv processes [default: CPU count]."
+    "-j", "--jobs", type=click.IntRange(min=1), default=None, help="Parallel offline resolutions [default: CPU count]."
 )
 @click.option("--offline", is_flag=True, help="Resolve from uv's cache only.")
 @click.option("--prune", is_flag=True, help="Delete locks of variants no longer configured.")
+@click.option("--details", is_flag=True, help="List every package whose version differs across variants.")
 @dry_run_option
 @config_option
 @_errors
 def compile_command(
-    patterns: tuple[str, ...], config_path: Path | None, jobs: int | None, prune: bool, **flags: Any
+    patterns: tuple[str, ...], config_path: Path | None, jobs: int | None, prune: bool, details: bool, **flags: Any
 ) -> None:
     """Resolve each variant (or those matching PATTERN globs) into its lock."""
     from lockgen import report
@@ -95,44 +125,61 @@ def compile_command(
     cfg = _load(config_path)
     options = compiler.Options(jobs=jobs or os.cpu_count() or 1, **flags)
     progress = report.Progress(len(compiler.select(cfg, patterns))) if sys.stderr.isatty() else None
-    result = compiler.run(cfg, patterns, options, prune=prune, progress=progress)
-    click.echo(report.compile_table(cfg, result, dry_run=options.dry_run))
+    result = compiler.run(cfg, patterns, options, prune=prune, progress=progress, say=_say)
+    out(report.compile_table(cfg, result, dry_run=options.dry_run, details=details))
+    for line in report.compile_warnings(result):
+        err(line)
     if result.failed:
         sys.exit(1)
 
 
 @main.command("check")
+@click.option("--resolve", is_flag=True, help="Also resolve every variant again; any difference from its lock fails.")
 @config_option
 @_errors
-def check_command(config_path: Path | None) -> None:
-    """Exit 0 when every lock is present, valid, current and clean; 1 otherwise."""
-    from lockgen.review import check
+def check_command(config_path: Path | None, resolve: bool) -> None:
+    """Exit 0 when every lock is present, valid, current, truthful and clean; 1 otherwise."""
+    from lockgen.review import check, recheck
 
-    found = check.problems(_load(config_path))
-    for line in found:
-        click.echo(line)
-    if found:
+    cfg = _load(config_path)
+    found = check.problems(cfg, confirm=recheck.confirmer(cfg))
+    problems = list(found.problems)
+    for line in found.warnings:
+        err(f"warning: {line}")
+    if resolve:
+        again = recheck.resolve_locks(cfg, found.locks)
+        problems += again.problems
+        err(f"resolved again: {len(again.verified)} of {len(found.locks)} locks equal a fresh resolution")
+        for line in again.unverified:
+            err(f"not verified: {line}")
+        if again.unverified:
+            problems.append(f"{len(again.unverified)} lock(s) could not be verified (see above)")
+    for line in problems:
+        out(line)
+    if problems:
         sys.exit(1)
-    click.echo("all locks are up to date")
+    out("all locks are up to date")
 
 
-@main.command("detect")
+@main.command("detect", epilog=ENVIRONMENT_HELP)
 @json_option
+@config_option
 @_errors
-def detect_command(as_json: bool) -> None:
+def detect_command(as_json: bool, config_path: Path | None) -> None:
     """Facts about this machine: python, platform, driver, CUDA, GPUs, and their sources."""
     from lockgen import report
     from lockgen.install import environment
     from lockgen.machine import detect
 
-    target = environment.find(Path.cwd(), None)
+    root = _load(config_path).root if config_path else Path.cwd()
+    target = environment.find(root, None)
     facts = detect.detect(python=target.python, python_source=target.source)
-    click.echo(json.dumps(facts.to_json(), indent=2) if as_json else report.facts(facts))
+    out(json.dumps(facts.to_json(), indent=2) if as_json else report.facts(facts))
     for warning in facts.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        err(f"warning: {warning}")
 
 
-@main.command("select")
+@main.command("select", epilog=ENVIRONMENT_HELP)
 @click.option("--explain", is_flag=True, help="Say for every variant why it was or was not chosen.")
 @json_option
 @selection_options
@@ -141,22 +188,26 @@ def detect_command(as_json: bool) -> None:
 def select_command(explain: bool, as_json: bool, config_path: Path | None, **flags: Any) -> None:
     """Print the variant this machine should use, and its lock."""
     from lockgen import report
+    from lockgen.locks import pylock
     from lockgen.machine import selection
 
     cfg = _load(config_path)
     choice = selection.for_machine(cfg, **flags)
     if as_json:
-        click.echo(json.dumps(report.selection_json(cfg, choice.selection), indent=2))
+        out(json.dumps(report.selection_json(cfg, choice.selection), indent=2))
         if choice.selection.chosen is None:
             sys.exit(3)
         return
     if explain:
-        click.echo(report.explain(choice.selection))
+        out(report.explain(choice.selection))
+        if choice.selection.chosen is None:
+            err(f"error: no variant fits this machine (reasons above)\n{selection.HINT}")
+            sys.exit(3)
     variant = choice.require()
-    click.echo(f"{variant.name} {cfg.relative(cfg.locks_dir / variant.lock_name)}")
+    out(f"{variant.name} {cfg.relative(pylock.lock_file(cfg.locks_dir, variant.name))}")
 
 
-@main.command("sync")
+@main.command("sync", epilog=ENVIRONMENT_HELP)
 @click.option("--allow-stale", is_flag=True, help="Install a lock whose inputs changed since it was compiled.")
 @dry_run_option
 @selection_options
@@ -173,7 +224,7 @@ def sync_command(allow_stale: bool, dry_run: bool, config_path: Path | None, **f
     variant = choice.require()
     lock = sync.load_lock(cfg, variant, allow_stale=allow_stale)
     plan = sync.sync(lock, choice.target, choice.facts, variant, dry_run=dry_run)
-    click.echo(report.sync_summary(cfg, variant, choice.target, plan, dry_run=dry_run))
+    out(report.sync_summary(cfg, variant, choice.target, plan, dry_run=dry_run))
 
 
 @main.command("diff")
@@ -188,7 +239,7 @@ def diff_command(base: str, fmt: str, config_path: Path | None) -> None:
     cfg = _load(config_path)
     d = diff.compare(base, diff.at_ref(cfg, base), diff.working_tree(cfg))
     output = {"text": diff.text, "markdown": diff.markdown}.get(fmt)
-    click.echo(json.dumps(diff.to_json(d), indent=2) if output is None else output(d))
+    out(json.dumps(diff.to_json(d), indent=2) if output is None else output(d))
 
 
 @main.command("why")
@@ -198,10 +249,10 @@ def diff_command(base: str, fmt: str, config_path: Path | None) -> None:
 @_errors
 def why_command(package: str, variant: str | None, config_path: Path | None) -> None:
     """The chains of requirements from the intent files to PACKAGE, per variant."""
-    from lockgen.locks import graph
+    from lockgen.review import why
 
     cfg = _load(config_path)
-    lines, found = graph.why(cfg, [cfg.variant(variant)] if variant else list(cfg.variants), package)
-    click.echo("\n".join(lines))
+    lines, found = why.why(cfg, [cfg.variant(variant)] if variant else list(cfg.variants), package)
+    out("\n".join(lines))
     if not found:
         sys.exit(1)

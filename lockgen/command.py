@@ -1,7 +1,8 @@
 """The one place lockgen runs a subprocess.
 
-Every command is logged (``lockgen -v`` shows it), its output captured, and a
-non-zero exit becomes a :class:`CommandError` carrying the program's own message.
+Every command is logged (``lockgen -v`` shows it, credentials redacted), its
+output captured, and a non-zero exit becomes a :class:`CommandError` carrying the
+program's own message.
 """
 
 from __future__ import annotations
@@ -11,16 +12,24 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from lockgen.exceptions import CommandError
+from lockgen.redact import redact
 
 VERBOSE = False  # set by ``lockgen -v``; logging itself costs 8 ms of start-up
 
 
 def log(message: str) -> None:
     if VERBOSE:
-        print(f"lockgen: {message}", file=sys.stderr)
+        print(f"lockgen: {redact(message)}", file=sys.stderr)
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    stdout: str
+    stderr: str
 
 
 def run(
@@ -31,56 +40,54 @@ def run(
     timeout: float | None = None,
 ) -> str:
     """Run ``argv``; return its stdout, or raise CommandError with its stderr."""
-    result = _finish(_start(argv, cwd, env), timeout)
-    if isinstance(result, CommandError):
-        raise result
-    return result
+    return run_full(argv, cwd=cwd, env=env, timeout=timeout).stdout
 
 
-def run_many(
-    argvs: Sequence[Sequence[str]], *, cwd: Path | None = None, env: Mapping[str, str] | None = None
-) -> list[str | CommandError]:
-    """Run several commands at once; each one's stdout, or its CommandError."""
-    procs: list[subprocess.Popen[str]] = []
-    try:
-        for argv in argvs:
-            procs.append(_start(argv, cwd, env))
-    except CommandError:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
-        raise
-    return [_finish(proc, None) for proc in procs]
+def run_full(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    message: str = "",
+) -> Output:
+    """Run ``argv``; return stdout and stderr, or raise CommandError.
 
-
-def _start(
-    argv: Sequence[str | os.PathLike[str]], cwd: Path | None, env: Mapping[str, str] | None
-) -> subprocess.Popen[str]:
+    ``message`` filters the error text: lines of stderr starting with it are kept
+    out of the error (uv's debug lines, when lockgen asked for them).
+    """
     args = [os.fspath(a) for a in argv]
     log(f"$ {shlex.join(args)}")
     try:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             args,
             cwd=cwd,
             env=None if env is None else {**os.environ, **env},
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            encoding="utf-8",
+            errors="replace",
         )
     except OSError as exc:
-        raise CommandError(f"{Path(args[0]).name}: {exc}") from exc
-
-
-def _finish(proc: subprocess.Popen[str], timeout: float | None) -> str | CommandError:
+        raise CommandError(f"{Path(args[0]).name}: {exc.strerror or exc}") from None
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        return CommandError(f"{Path(str(proc.args[0])).name}: timed out after {timeout} s")  # type: ignore[index]
+        raise CommandError(f"{Path(args[0]).name}: timed out after {timeout} s") from None
+    except BaseException:  # KeyboardInterrupt, a signal: the child goes too
+        proc.kill()
+        proc.wait()
+        raise
     if proc.returncode != 0:
-        return CommandError((stderr.strip() or stdout.strip()) or f"exit status {proc.returncode}")
-    return stdout
+        text = stderr
+        if message:
+            text = "\n".join(line for line in stderr.splitlines() if not line.startswith(message))
+        raise CommandError(redact(text.strip() or stdout.strip() or f"exit status {proc.returncode}"))
+    return Output(stdout, stderr)
 
 
 def probe(argv: Sequence[str], *, timeout: float = 5.0) -> str | None:

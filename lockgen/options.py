@@ -10,6 +10,15 @@ import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+ENVIRONMENT_HELP = """\b
+Environment:
+  LOCKGEN_VARIANT       use this variant's lock (as --variant)
+  LOCKGEN_CUDA          the driver's CUDA version ("12.8"), or "none": no GPU
+  LOCKGEN_GPU_ARCHS     compute capabilities, one per visible GPU ("8.0,9.0")
+  CUDA_VISIBLE_DEVICES  which GPUs count, as CUDA reads it
+On a machine without the GPU (a Docker build), name the lock with --variant,
+or describe the target with LOCKGEN_CUDA and LOCKGEN_GPU_ARCHS."""
+
 config_option = click.option(
     "--config",
     "config_path",

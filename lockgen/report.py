@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
+
+from lockgen.locks import pylock
 
 if TYPE_CHECKING:
     from lockgen.compile.compiler import Report, Result
+    from lockgen.compile.consistency import Difference
     from lockgen.install.environment import Target
     from lockgen.install.sync import Plan
     from lockgen.machine.detect import Facts
@@ -31,9 +35,11 @@ class Progress:
             sys.stderr.flush()
 
 
-def compile_table(config: Config, report: Report, *, dry_run: bool) -> str:
+def compile_table(config: Config, report: Report, *, dry_run: bool, details: bool = False) -> str:
     width = max((len(r.variant) for r in report.results), default=0)
     lines = []
+    if report.recovered:
+        lines.append("finished writing the locks of an interrupted compile first")
     for r in report.results:
         if r.status == "failed":
             lines.append(f"{r.variant:<{width}}  failed")
@@ -46,12 +52,53 @@ def compile_table(config: Config, report: Report, *, dry_run: bool) -> str:
     for path in report.orphans:
         verb = "pruned" if report.pruned else "orphan (no such variant; --prune deletes it)"
         lines.append(f"{config.relative(path)}: {verb}")
-    if report.differences:
-        lines.append("\nversions that differ across variants of one python:")
+    if details and report.differences:
+        lines.append("\nversions that differ across variants of one python, and what requires each:")
         lines.extend(f"  {d.line()}" for d in report.differences)
+    elif report.new_differences:
+        lines.append("\nnew version differences across variants of one python (lockgen compile --details says why):")
+        lines.extend(f"  {line}" for line in _grouped(report.new_differences))
     if dry_run:
         lines.append("dry run: no file was written")
     return "\n".join(lines)
+
+
+def _grouped(differences: Sequence[Difference]) -> list[str]:
+    """One line per python: packages by family (``nvidia-*``), each with its versions."""
+    by_python: dict[str, list[Difference]] = {}
+    for d in differences:
+        by_python.setdefault(d.python, []).append(d)
+    out = []
+    for python, diffs in by_python.items():
+        families: dict[str, list[Difference]] = {}
+        for d in diffs:
+            prefix = d.package.split("-", 1)[0]
+            family = f"{prefix}-*" if sum(1 for x in diffs if x.package.startswith(prefix + "-")) >= 3 else d.package
+            families.setdefault(family, []).append(d)
+        parts = []
+        for family, members in families.items():
+            if len(members) == 1:
+                parts.append(f"{family} {' / '.join(_by_version(members[0].versions))}")
+            else:
+                parts.append(f"{family} ({len(members)} packages)")
+        out.append(f"python {python}: " + ", ".join(parts))
+    return out
+
+
+def _by_version(versions: Iterable[str]) -> list[str]:
+    from packaging.version import InvalidVersion, Version
+
+    def key(v: str) -> tuple[int, Version | str]:
+        try:
+            return 0, Version(v)
+        except InvalidVersion:
+            return 1, v
+
+    return sorted(versions, key=key)
+
+
+def compile_warnings(report: Report) -> list[str]:
+    return [f"warning: {r.variant}: {w}" for r in report.results for w in r.warnings]
 
 
 def facts(f: Facts) -> str:
@@ -80,7 +127,7 @@ def selection_json(config: Config, selection: Selection) -> dict[str, object]:
     chosen = selection.chosen
     return {
         "variant": chosen.name if chosen else None,
-        "lock": config.relative(config.locks_dir / chosen.lock_name) if chosen else None,
+        "lock": config.relative(pylock.lock_file(config.locks_dir, chosen.name)) if chosen else None,
         "candidates": [
             {"variant": c.variant.name, "eligible": c.eligible, "reason": c.reason} for c in selection.candidates
         ],
@@ -88,7 +135,7 @@ def selection_json(config: Config, selection: Selection) -> dict[str, object]:
 
 
 def sync_summary(config: Config, variant: Variant, target: Target, plan: Plan, *, dry_run: bool) -> str:
-    lock = config.relative(config.locks_dir / variant.lock_name)
+    lock = config.relative(pylock.lock_file(config.locks_dir, variant.name))
     head = f"{variant.name}: {lock} -> {target.prefix}"
     if plan.empty:
         return f"{head}\nalready in sync"

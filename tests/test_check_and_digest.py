@@ -31,7 +31,7 @@ index-url = "https://example.invalid/whl/cu124"
 
 def digest_of(root: Path, variant: str = "py312-cu124") -> str:
     cfg = config.load(root, root / "lockgen.toml")
-    return Inputs(cfg.root).digest(cfg.variant(variant))
+    return Inputs.of(cfg).digest(cfg.variant(variant))
 
 
 @pytest.fixture

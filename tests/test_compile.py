@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 from conftest import Project
@@ -175,34 +176,33 @@ def test_requires_python_is_honoured_per_variant(project: Project) -> None:
 
 def test_find_links_and_constraints(project: Project) -> None:
     project.write("constraints.txt", "numpy<2\n")
+    shutil.copytree(project.indexes.links, project.root / "wheels")
     text = project.config.read_text()
-    text = text.replace(
-        'index-url = "',
-        f'constraints = ["constraints.txt"]\nfind-links = ["{project.indexes.links}"]\nindex-url = "',
-        1,
-    )
+    text = text.replace('index-url = "', 'constraints = ["constraints.txt"]\nfind-links = ["wheels"]\nindex-url = "', 1)
     project.config.write_text(text)
     project.write("inputs/base.in", "app\nlocal-only\n")
     assert project.run("compile").exit_code == 0
     v = versions(project.lock("py312-cpu"))
     assert v["numpy"] == "1.26.4" and v["local-only"] == "0.1"
+    # A folder outside the project would make the lock unreproducible from a clone.
+    project.config.write_text(text.replace('find-links = ["wheels"]', f'find-links = ["{project.indexes.links}"]'))
+    result = project.run("compile")
+    assert result.exit_code == 2 and "outside the project's repository" in result.output
 
 
-def test_the_graph_is_asked_again_when_the_concurrent_call_fails(
+def test_the_graph_is_asked_of_uv_again_when_its_log_does_not_explain_the_lock(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lockgen.exceptions import CommandError
+    from lockgen.compile import resolver
     from lockgen.locks import pylock as lockfile
 
-    real = uv.run_many
-
-    def second_fails(argss, *, cwd=None):  # type: ignore[no-untyped-def]
-        first, _ = real(argss, cwd=cwd)
-        return [first, CommandError("simulated")]
-
-    monkeypatch.setattr(uv, "run_many", second_fails)
+    assert project.run("compile", "py312-cu124").exit_code == 0
+    from_log = lockfile.read(project.lock("py312-cu124"))
+    project.lock("py312-cu124").unlink()
+    monkeypatch.setattr(resolver, "from_log", lambda log, versions, roots: (None, frozenset(versions)))
     assert project.run("compile", "py312-cu124").exit_code == 0
     lock = lockfile.read(project.lock("py312-cu124"))
     assert lock is not None and lock.graph is not None
     assert lock.graph["triton"] == ("torch",)
     assert lock.graph["torch"] == ("app", "inputs/cu124.in")
+    assert from_log is not None and lock.text == from_log.text  # both ways give the same bytes

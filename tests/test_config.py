@@ -96,7 +96,7 @@ def test_configuration_errors(project: Project, name: str) -> None:
 INTENT_CASES = {
     "bad requirement": ("app\ntorch>>2\n", "inputs/base.in:2: invalid requirement 'torch>>2'"),
     "unknown option": ("--frobnicate\n", "inputs/base.in:1: unknown option '--frobnicate'"),
-    "missing include": ("-r other.in\n", "inputs/base.in: includes inputs/other.in, which does not exist"),
+    "missing include": ("-r other.in\n", "inputs/base.in:1: includes other.in, which does not exist"),
 }
 
 

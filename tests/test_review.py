@@ -107,7 +107,7 @@ def test_a_new_accelerator_stays_on_its_siblings_versions(repo: Project) -> None
     )
     repo.config.write_text(text)
     repo.write("inputs/cu126.in", "torch\n")
-    result = repo.run("compile")
+    result = repo.run("compile", "--details")
     assert result.exit_code == 0, result.output
     assert versions(repo.lock("py312-cu126"))["helper"] == "1.0"
     assert versions(repo.lock("py312-cpu"))["helper"] == "1.0"

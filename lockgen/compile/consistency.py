@@ -1,16 +1,12 @@
-"""Versions across variants of one python: what differs, why, and what nothing forces."""
+"""Versions across variants of one python: what differs, why, and what nothing forces (pure)."""
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
-from lockgen import uv
-from lockgen.exceptions import CommandError
 from lockgen.locks import pylock as lockfile
-from lockgen.project.config import Config, Variant
+from lockgen.project.config import Variant
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,9 +57,12 @@ def requirers(lock: lockfile.Lock, package: str) -> tuple[str, ...]:
     return tuple(f"{p} {versions[p]}" if p in versions else p for p in graph.get(package, ()))
 
 
-def unforced(config: Config, locks: Mapping[Variant, lockfile.Lock], diffs: list[Difference]) -> list[str]:
+Confirm = Callable[[Variant, lockfile.Lock, str, str], bool]  # does the variant resolve with package==version?
+
+
+def unforced(locks: Mapping[Variant, lockfile.Lock], diffs: list[Difference], confirm: Confirm) -> list[str]:
     """Differences nothing forces: the same requirers at the same versions, the same
-    platform and constraints, and uv (offline) confirms the other version resolves."""
+    platform and constraints, and ``confirm`` (uv, offline) finds the other version resolves."""
     by_name = {v.name: v for v in locks}
     out = []
     for d in diffs:
@@ -74,7 +73,7 @@ def unforced(config: Config, locks: Mapping[Variant, lockfile.Lock], diffs: list
                 if pair is None:
                     continue
                 a, b = pair
-                if _resolves_with(config, a, locks[a], d.package, version_b):
+                if confirm(a, locks[a], d.package, version_b):
                     out.append(
                         f"{a.name}: {d.package} {version_a} differs from {version_b} in {b.name}, and nothing forces it "
                         f"(run: lockgen compile -P {d.package} {a.name})"
@@ -93,16 +92,3 @@ def _comparable(
             if same:
                 return a, b
     return None
-
-
-def _resolves_with(config: Config, variant: Variant, lock: lockfile.Lock, package: str, version: str) -> bool:
-    with tempfile.TemporaryDirectory(prefix="lockgen-consistency-") as tmp:
-        pin = Path(tmp) / "pin.txt"
-        pin.write_text(f"{package}=={version}\n", encoding="utf-8")
-        output = Path(tmp) / variant.lock_name
-        output.write_text(lock.text, encoding="utf-8")
-        try:
-            uv.run(uv.compile_args(variant, output=output, offline=True, extra_constraints=[pin]), cwd=config.root)
-        except CommandError:
-            return False
-    return True

@@ -52,11 +52,11 @@ def diff(installed: Mapping[str, str], locked: Mapping[str, str]) -> Plan:
 
 
 def load_lock(config: Config, variant: Variant, *, allow_stale: bool) -> lockfile.Lock:
-    path = config.locks_dir / variant.lock_name
+    path = lockfile.lock_file(config.locks_dir, variant.name)
     lock = lockfile.read(path)
     if lock is None:
         raise InputError(f"{path}: no lock for {variant.name} (run: lockgen compile {variant.name})")
-    if not allow_stale and lock.digest != Inputs(config.root, validate=False).digest(variant):
+    if not allow_stale and lock.digest != Inputs.of(config, validate=False).digest(variant):
         raise LockgenError(
             f"{path}: stale: its inputs changed since it was compiled "
             f"(run: lockgen compile {variant.name}, or pass --allow-stale)"

@@ -1,30 +1,28 @@
 """Who pulled a package in: the dependency graph of a lock, and chains through it.
 
 lockgen records each lock's graph in the lock itself (PEP 751
-``packages.dependencies`` and ``[tool.lockgen.roots]``), from uv's ``# via``
-annotations of the same resolution; reading it needs no uv and no network.
+``packages.dependencies`` and ``[tool.lockgen.roots]``); everything here is pure:
+reading that graph needs no uv and no network.
 """
 
 from __future__ import annotations
 
 import re
-import tempfile
 from collections import deque
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from lockgen import uv
-from lockgen.exceptions import CommandError
-from lockgen.locks import pylock as lockfile
-from lockgen.project.config import Config, Variant
+Graph = Mapping[str, tuple[str, ...]]  # package → what requires it (packages or intent files)
 
 _PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(==|@)")
-PINS = "lockgen-pins.txt"
-EMIT = ("--emit-index-url", "--emit-find-links")  # a requirements file pip can install alone
+_PACKAGE = re.compile(r'^\[\[packages\]\]\nname = "(?P<name>[^"]+)"\n(?:version = "(?P<version>[^"]*)"\n)?', re.M)
 
-Graph = Mapping[str, tuple[str, ...]]  # package → what requires it (packages or intent files)
+
+def versions_of(pylock: str) -> dict[str, str]:
+    """``{canonical name: version}`` of a lock as uv or lockgen writes it, without a
+    TOML parse (a package without a version maps to "")."""
+    return {canonicalize_name(m["name"]): m["version"] or "" for m in _PACKAGE.finditer(pylock)}
 
 
 def parse(requirements: str) -> dict[str, tuple[str, ...]]:
@@ -48,7 +46,7 @@ def parse(requirements: str) -> dict[str, tuple[str, ...]]:
         parent = body[4:] if body.startswith("via ") else body if in_via else ""
         if parent and not parent.startswith("-c "):  # a constraint limits, it pulls nothing in
             graph[current].append(_parent(parent))
-    return {k: tuple(v) for k, v in graph.items()}
+    return {k: tuple(sorted(set(v))) for k, v in graph.items()}
 
 
 def pins(requirements: str) -> dict[str, str]:
@@ -73,43 +71,10 @@ def _parent(text: str) -> str:
     return canonicalize_name(text)
 
 
-def chains(graph: Graph, package: str, *, limit: int = 3) -> list[list[str]]:
-    """Shortest chains from ``package`` up to an intent file, shortest first."""
-    start = canonicalize_name(package)
-    found: list[list[str]] = []
-    queue: deque[list[str]] = deque([[start]])
-    while queue and len(found) < limit:
-        path = queue.popleft()
-        for parent in graph.get(path[-1], ()):
-            if parent in path:
-                continue
-            if parent not in graph:  # an intent file: the chain is complete
-                found.append([*path, parent])
-            else:
-                queue.append([*path, parent])
-    return found
-
-
-def format_chain(chain: Iterable[str]) -> str:
-    return " <- ".join(chain)
-
-
-def requirements(config: Config, variant: Variant, versions: Mapping[str, str], folder: Path, *, offline: bool) -> str:
-    """uv's requirements output for exactly these versions: hashes and ``# via``."""
-    constraints = folder / PINS
-    constraints.write_text(pin_lines(versions), encoding="utf-8")
-    out = folder / "requirements.txt"
-    args = uv.compile_args(
-        variant, output=out, fmt="requirements.txt", offline=offline, extra_constraints=[constraints]
-    )
-    uv.run([*args, *EMIT], cwd=config.root)
-    return tidy(out.read_text(encoding="utf-8"))
-
-
-def tidy(text: str) -> str:
-    """Drop the ``-c lockgen-pins.txt`` annotations (the pins are the lock, not a
-    reason) and write a single remaining reason on one line: ``# via tool``."""
-    lines = [line for line in text.splitlines() if not re.fullmatch(rf"\s*#\s+(via )?-c \S*{PINS}", line)]
+def tidy(text: str, *, pins: str) -> str:
+    """Drop the ``-c <pins>`` annotations (the pins are the lock, not a reason) and
+    write a single remaining reason on one line: ``# via tool``."""
+    lines = [line for line in text.splitlines() if not re.fullmatch(rf"\s*#\s+(via )?-c \S*{re.escape(pins)}", line)]
     out: list[str] = []
     i = 0
     while i < len(lines):
@@ -130,49 +95,60 @@ def tidy(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def of(
-    config: Config, variant: Variant, lock_graph: Graph | None, versions: Mapping[str, str], *, offline: bool
-) -> Graph:
-    """A lock's graph: from the lock when it has one, else asked of uv (empty if uv cannot)."""
-    if lock_graph is not None:
-        return lock_graph
-    try:
-        with tempfile.TemporaryDirectory(prefix="lockgen-graph-") as tmp:
-            return parse(requirements(config, variant, versions, Path(tmp), offline=offline))
-    except CommandError:
-        return {}
+def chains(graph: Graph, package: str, *, limit: int | None = 3) -> list[list[str]]:
+    """Shortest chains from ``package`` up to an intent file, shortest first
+    (all of them when ``limit`` is None)."""
+    start = canonicalize_name(package)
+    found: list[list[str]] = []
+    queue: deque[list[str]] = deque([[start]])
+    while queue and (limit is None or len(found) < limit):
+        path = queue.popleft()
+        for parent in graph.get(path[-1], ()):
+            if parent in path:
+                continue
+            if parent not in graph:  # an intent file: the chain is complete
+                found.append([*path, parent])
+            else:
+                queue.append([*path, parent])
+    return found
 
 
-def explain(graph: Graph, names: Iterable[str]) -> list[str]:
-    """For each name, ``name <- parent <- inputs/x.in`` (the bare name if the graph cannot tell)."""
+def format_chain(chain: Iterable[str]) -> str:
+    return " <- ".join(chain)
+
+
+def explain(graph: Graph, names: Iterable[str], versions: Mapping[str, str] | None = None) -> list[str]:
+    """For each name, ``name version <- parent version <- inputs/x.in`` (the bare name
+    if the graph cannot tell)."""
     out = []
     for name in sorted(names):
         found = chains(graph, name, limit=1)
-        out.append(format_chain(found[0]) if found else name)
+        chain = found[0] if found else [name]
+        if versions:
+            chain = [f"{n} {versions[n]}" if versions.get(n) else n for n in chain]
+        out.append(format_chain(chain))
     return out
 
 
-def forbidden(config: Config, variant: Variant, lock: lockfile.Lock, *, offline: bool) -> list[str]:
-    """The chain to each ``forbid`` name the lock holds; empty when it holds none."""
-    hits = config.forbid & lock.versions.keys()
-    if not hits:
-        return []
-    return explain(of(config, variant, lock.graph, lock.versions, offline=offline), hits)
+def reachable(graph: Graph) -> set[str]:
+    """The packages reachable from the intent files through ``graph``."""
+    children: dict[str, list[str]] = {}
+    for name, parents in graph.items():
+        for p in parents:
+            children.setdefault(p, []).append(name)
+    queue = deque(p for p in children if p not in graph)  # intent files
+    seen: set[str] = set()
+    while queue:
+        for child in children.get(queue.popleft(), ()):
+            if child not in seen:
+                seen.add(child)
+                queue.append(child)
+    return seen
 
 
-def why(config: Config, variants: list[Variant], package: str) -> tuple[list[str], bool]:
-    """``lockgen why``: per variant, the package's version and the chains to it;
-    and whether any lock holds it."""
-    name = canonicalize_name(package)
-    lines, found = [], False
-    for variant in variants:
-        lock = lockfile.read(config.locks_dir / variant.lock_name)
-        if lock is None or name not in lock.versions:
-            lines.append(f"{variant.name}: {'no lock' if lock is None else 'not in this lock'}")
-            continue
-        found = True
-        lines.append(f"{variant.name}: {name} {lock.versions[name]}")
-        deps = of(config, variant, lock.graph, lock.versions, offline=True)
-        for chain in chains(deps, name, limit=10) or [[name, "(unknown: the lock has no graph)"]]:
-            lines.append(f"  {format_chain(chain)}")
-    return lines, found
+def only_needed_by(graph: Graph, names: Iterable[str]) -> set[str]:
+    """``names`` and the packages reachable from the intent files only through them."""
+    removed = set(names)
+    pruned = {n: tuple(p for p in ps if p not in removed) for n, ps in graph.items() if n not in removed}
+    still = reachable(pruned)
+    return {n for n in graph if n not in still}

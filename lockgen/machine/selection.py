@@ -1,19 +1,27 @@
-"""Choosing the variant for a machine (SPEC §7): a pure function of facts and config."""
+"""Choosing the variant for a machine: a pure function of facts, configuration and
+what each lock records it needs (its ``cuda-runtime``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.version import Version
 
-from lockgen.exceptions import NoVariantError
+from lockgen.exceptions import InputError, NoVariantError
 from lockgen.install import environment
+from lockgen.locks import pylock
 from lockgen.machine import detect
 from lockgen.machine.detect import Facts
 from lockgen.project import platforms
 from lockgen.project.config import Config, Variant
+
+HINT = (
+    "hint: on a machine without the target's GPU (a Docker build, CI), name the lock with --variant NAME "
+    "(or LOCKGEN_VARIANT), or describe the target: LOCKGEN_CUDA=12.8 LOCKGEN_GPU_ARCHS=9.0; "
+    "with a GPU but no fitting CUDA variant, --allow-cpu takes a CPU one"
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,15 +38,21 @@ class Selection:
     candidates: tuple[Candidate, ...]
 
 
-def _gpu_reason(variant: Variant, facts: Facts) -> str | None:
+def _gpu_reason(variant: Variant, facts: Facts, runtime: Version | None) -> str | None:
     acc = variant.accelerator
     assert acc.cuda is not None
     if not facts.gpus:
         return "no NVIDIA GPU is visible"
     if facts.cuda is None:
         return f"the driver's CUDA version is unknown (needs {acc.cuda}; set LOCKGEN_CUDA)"
-    if Version(facts.cuda) < acc.cuda:
+    driver = Version(facts.cuda)
+    if driver < acc.cuda:
         return f"the driver supports CUDA {facts.cuda}, the variant needs {acc.cuda}"
+    if runtime is not None and driver.major < runtime.major:
+        return (
+            f"the driver supports CUDA {facts.cuda}, the lock's packages need CUDA {runtime} "
+            f"(its cuda-runtime; a CUDA {runtime.major} driver is needed)"
+        )
     for gpu in facts.gpus:
         if gpu.compute_capability is None:
             return f"GPU {gpu.index}'s compute capability is unknown (set LOCKGEN_GPU_ARCHS)"
@@ -47,8 +61,17 @@ def _gpu_reason(variant: Variant, facts: Facts) -> str | None:
     return None
 
 
-def choose(variants: Sequence[Variant], facts: Facts, *, python: str, allow_cpu: bool = False) -> Selection:
-    """Candidates, eligibility and ranking; ``python`` is the target's version."""
+def choose(
+    variants: Sequence[Variant],
+    facts: Facts,
+    *,
+    python: str,
+    allow_cpu: bool = False,
+    runtimes: Mapping[str, Version | None] | None = None,
+) -> Selection:
+    """Candidates, eligibility and ranking; ``python`` is the target's version and
+    ``runtimes`` the CUDA runtime each variant's lock records it needs."""
+    runtimes = runtimes or {}
     minor = ".".join(python.split(".")[:2])
     reasons: dict[str, str | None] = {}
     for v in variants:
@@ -59,7 +82,7 @@ def choose(variants: Sequence[Variant], facts: Facts, *, python: str, allow_cpu:
         if plat is not None:
             reasons[v.name] = plat
         elif v.accelerator.cuda is not None:
-            reasons[v.name] = _gpu_reason(v, facts)
+            reasons[v.name] = _gpu_reason(v, facts, runtimes.get(v.name))
         elif facts.gpus and not allow_cpu:
             reasons[v.name] = "a GPU is visible: a CPU variant only with --allow-cpu"
         else:
@@ -67,7 +90,12 @@ def choose(variants: Sequence[Variant], facts: Facts, *, python: str, allow_cpu:
     eligible = [v for v in variants if reasons[v.name] is None]
     gpu = sorted(
         (v for v in eligible if v.accelerator.cuda is not None),
-        key=lambda v: (-v.accelerator.priority, -_cuda_key(v), len(v.accelerator.gpu_archs), v.accelerator.order),
+        key=lambda v: (
+            -v.accelerator.priority,
+            -_cuda_key(v, runtimes.get(v.name)),
+            len(v.accelerator.gpu_archs),
+            v.accelerator.order,
+        ),
     )
     cpu = sorted(
         (v for v in eligible if v.accelerator.cuda is None),
@@ -84,10 +112,12 @@ def choose(variants: Sequence[Variant], facts: Facts, *, python: str, allow_cpu:
     return Selection(chosen=chosen, candidates=tuple(candidates))
 
 
-def _cuda_key(v: Variant) -> float:
+def _cuda_key(v: Variant, runtime: Version | None) -> int:
+    """The stronger of the declared ``cuda`` and what the lock records it needs."""
     cuda = v.accelerator.cuda
     assert cuda is not None
-    return cuda.major * 1000 + cuda.minor
+    strongest = max(cuda, runtime) if runtime is not None else cuda
+    return strongest.major * 1000 + strongest.minor
 
 
 def _libc_kind(facts: Facts) -> str | None:
@@ -108,8 +138,26 @@ class Choice:
         """The chosen variant, or NoVariantError listing why each was passed over."""
         if self.selection.chosen is None:
             lines = [f"{c.variant.name}: {c.reason}" for c in self.selection.candidates]
-            raise NoVariantError("no variant fits this machine\n" + "\n".join(lines))
+            raise NoVariantError("no variant fits this machine\n" + "\n".join(lines) + f"\n{HINT}")
         return self.selection.chosen
+
+
+def recorded_runtimes(config: Config) -> dict[str, Version | None]:
+    """What each variant's lock records it needs, read from its ``[tool.lockgen]`` alone."""
+    out: dict[str, Version | None] = {}
+    for v in config.variants:
+        if v.accelerator.cuda is None:
+            continue
+        try:
+            meta = pylock.read_meta(pylock.lock_file(config.locks_dir, v.name))
+        except InputError:
+            meta = None
+        value = meta.get("cuda-runtime") if meta else None
+        try:
+            out[v.name] = Version(value) if isinstance(value, str) else None
+        except ValueError:
+            out[v.name] = None
+    return out
 
 
 def for_machine(config: Config, *, variant: str | None, python: Path | None, allow_cpu: bool) -> Choice:
@@ -118,6 +166,7 @@ def for_machine(config: Config, *, variant: str | None, python: Path | None, all
     facts = detect.detect(python=target.python, python_source=target.source)
     if variant is not None:
         forced = config.variant(variant)
+        _fits_target(forced, target, facts)
         candidates = tuple(
             Candidate(
                 variant=v,
@@ -128,5 +177,20 @@ def for_machine(config: Config, *, variant: str | None, python: Path | None, all
             for v in config.variants
         )
         return Choice(selection=Selection(chosen=forced, candidates=candidates), target=target, facts=facts)
-    selection = choose(config.variants, facts, python=target.python, allow_cpu=allow_cpu)
+    runtimes = recorded_runtimes(config)
+    selection = choose(config.variants, facts, python=target.python, allow_cpu=allow_cpu, runtimes=runtimes)
     return Choice(selection=selection, target=target, facts=facts)
+
+
+def _fits_target(variant: Variant, target: environment.Target, facts: Facts) -> None:
+    """A named variant must still match the environment's python and this machine's platform."""
+    minor = ".".join(target.python.split(".")[:2])
+    if variant.python != minor:
+        where = "the environment" if target.exists else "the interpreter lockgen would create .venv with"
+        raise InputError(
+            f"--variant {variant.name}: it is for Python {variant.python}, {where} ({target.prefix}) has {target.python}; "
+            "point --python at a matching interpreter or environment"
+        )
+    plat = platforms.why_not(variant.platform, os=facts.os, arch=facts.arch, libc=_libc_kind(facts), glibc=facts.glibc)
+    if plat is not None:
+        raise InputError(f"--variant {variant.name}: {plat}")

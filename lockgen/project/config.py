@@ -16,11 +16,15 @@ from lockgen import cuda
 from lockgen._toml import TOMLDecodeError, loads
 from lockgen.exceptions import InputError
 from lockgen.project import platforms
+from lockgen.redact import redact
 
 DEFAULT_PLATFORM = "x86_64-manylinux_2_28"
 FORMATS = ("pylock", "requirements")
 _NAME = re.compile(r"[a-z0-9]+")
-_PYTHON = re.compile(r"3\.\d+")
+_PYTHON = re.compile(r"3\.(0|[1-9][0-9]?)")
+# CPython minors lockgen resolves for: 3.15 was released in October 2026 and 3.16 is
+# in development; anything newer is a typo, not an upcoming release.
+NEWEST_PYTHON_MINOR = 16
 _PACKAGE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _TOP_KEYS = {
     "inputs", "python", "platforms", "locks-dir", "constraints", "forbid", "index-url",
@@ -28,8 +32,9 @@ _TOP_KEYS = {
 }  # fmt: skip
 _ACCEL_KEYS = {
     "inputs", "python", "platforms", "constraints", "index-url", "extra-index-urls",
-    "find-links", "priority", "cuda", "gpu-archs",
+    "find-links", "priority", "cuda", "gpu-archs", "base",
 }  # fmt: skip
+_URL = re.compile(r"(https?://[^\s/@]+(@[^\s/@]+)?(/\S*)?|file://\S+)")
 T = TypeVar("T")
 U = TypeVar("U")
 
@@ -57,10 +62,7 @@ class Variant:
     extra_index_urls: tuple[str, ...]
     find_links: tuple[str, ...]
     exclude_newer: str | None
-
-    @property
-    def lock_name(self) -> str:
-        return f"pylock.{self.name}.toml"
+    base: str | None = None  # a freeze of the preinstalled environment this variant overlays
 
     def settings(self) -> dict[str, Any]:
         """Everything besides file contents that decides this variant's resolution."""
@@ -78,13 +80,14 @@ class Variant:
             "extra-index-urls": list(self.extra_index_urls),
             "find-links": list(self.find_links),
             "exclude-newer": self.exclude_newer,
-        }
+        } | ({"base": self.base} if self.base is not None else {})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     path: Path
-    root: Path
+    root: Path  # the configuration's folder: relative paths start here
+    boundary: Path  # the project's repository root (git top level, else ``root``)
     locks_dir: Path
     forbid: frozenset[str]
     formats: tuple[str, ...]
@@ -105,6 +108,8 @@ class Config:
 def find(start: Path, explicit: Path | None = None) -> tuple[Path, Mapping[str, Any], str]:
     """The config file, its lockgen table and the key prefix used in messages."""
     if explicit is not None:
+        if explicit.is_dir():
+            raise InputError(f"{explicit}: --config: is a folder; name lockgen.toml or pyproject.toml")
         if not explicit.is_file():
             raise InputError(f"{explicit}: --config: no such file")
         return _table(explicit, required=True)
@@ -127,12 +132,23 @@ def _table(path: Path, *, required: bool) -> tuple[Path, Any, str]:
         raise InputError(f"{path}: invalid TOML: {exc}") from exc
     if path.name != "pyproject.toml":
         return path, data, ""
-    table = data.get("tool", {}).get("lockgen")
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise InputError(f"{path}: tool: expected a table")
+    table = tool.get("lockgen")
     if table is None and required:
         raise InputError(f"{path}: tool.lockgen: missing table")
     if table is not None and not isinstance(table, dict):
         raise InputError(f"{path}: tool.lockgen: expected a table")
     return path, table, "tool.lockgen."
+
+
+def repository_root(folder: Path) -> Path:
+    """The git top level above ``folder`` (a ``.git`` folder or file), else ``folder``."""
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return folder
 
 
 def load(start: Path, explicit: Path | None = None) -> Config:
@@ -146,6 +162,7 @@ class _Reader:
     def __init__(self, path: Path, prefix: str) -> None:
         self.path = path
         self.root = path.resolve().parent
+        self.boundary = repository_root(self.root)
         self.prefix = prefix
 
     def fail(self, key: str, message: str) -> InputError:
@@ -171,15 +188,60 @@ class _Reader:
     def files(self, key: str, value: Any) -> tuple[str, ...]:
         paths = self.strings(key, value)
         for p in paths:
-            if not (self.root / p).is_file():
-                raise self.fail(key, f"{p}: no such file")
+            self.file(key, p)
         return paths
+
+    def file(self, key: str, value: Any) -> str:
+        p = self.string(key, value)
+        path = self.inside(key, p)
+        if path.is_dir():
+            raise self.fail(key, f"{p}: is a folder, not a file")
+        if not path.is_file():
+            raise self.fail(key, f"{p}: no such file")
+        return p
+
+    def inside(self, key: str, p: str) -> Path:
+        """``p`` under the configuration's folder, refused when it leaves the repository."""
+        from lockgen.project.intents import inside
+
+        path = self.root / p
+        if not inside(path, self.boundary):
+            raise self.fail(
+                key,
+                f"{p} is outside the project's repository ({self.boundary}); "
+                "a lock must be reproducible from a fresh clone",
+            )
+        return path
+
+    def url(self, key: str, value: Any) -> str:
+        text = self.string(key, value)
+        if not _URL.fullmatch(text):
+            raise self.fail(key, f"{redact(text)!r} is not an http(s):// or file:// URL")
+        return text
+
+    def urls(self, key: str, value: Any) -> tuple[str, ...]:
+        out = self.strings(key, value)
+        for v in out:
+            self.url(key, v)
+        return out
+
+    def links(self, key: str, value: Any) -> tuple[str, ...]:
+        """find-links: URLs, or folders inside the project."""
+        out = self.strings(key, value)
+        for v in out:
+            if "://" in v:
+                self.url(key, v)
+            elif not self.inside(key, v).is_dir():
+                raise self.fail(key, f"{v}: no such folder")
+        return out
 
     def pythons(self, key: str, value: Any) -> tuple[str, ...]:
         versions = self.strings(key, value)
         for v in versions:
             if not _PYTHON.fullmatch(v):
                 raise self.fail(key, f'{v!r} is not a minor version like "3.12"')
+            if int(v[2:]) > NEWEST_PYTHON_MINOR:
+                raise self.fail(key, f"{v} is not a released or upcoming CPython (newest: 3.{NEWEST_PYTHON_MINOR})")
         return versions
 
     def platform_list(self, key: str, value: Any) -> tuple[platforms.Platform, ...]:
@@ -213,9 +275,9 @@ class _Reader:
                 raise self.fail("formats", f"{f!r} is not one of {', '.join(map(repr, FORMATS))}")
         shared = {
             "constraints": self.get(table, "", "constraints", self.files, ()),
-            "index_url": self.get(table, "", "index-url", self.string, None),
-            "extra_index_urls": self.get(table, "", "extra-index-urls", self.strings, ()),
-            "find_links": self.get(table, "", "find-links", self.strings, ()),
+            "index_url": self.get(table, "", "index-url", self.url, None),
+            "extra_index_urls": self.get(table, "", "extra-index-urls", self.urls, ()),
+            "find_links": self.get(table, "", "find-links", self.links, ()),
             "exclude_newer": self.get(table, "", "exclude-newer", self.timestamp, None),
         }
         accelerators = table["accelerators"]
@@ -227,11 +289,14 @@ class _Reader:
                 if variant.name in variants:
                     raise self.fail(f"accelerators.{name}", f"two variants are named {variant.name}")
                 variants[variant.name] = variant
-        locks_dir = self.get(table, "", "locks-dir", self.string, "locks")
+        locks_dir = self.inside("locks-dir", self.get(table, "", "locks-dir", self.string, "locks"))
+        if locks_dir.exists() and not locks_dir.is_dir():
+            raise self.fail("locks-dir", f"{locks_dir.name} is a file, not a folder")
         return Config(
             path=self.path,
             root=self.root,
-            locks_dir=self.root / locks_dir,
+            boundary=self.boundary,
+            locks_dir=locks_dir,
             forbid=frozenset(canonicalize_name(n) for n in forbid),
             formats=tuple(sorted(set(formats) | {"pylock"}, key=FORMATS.index)),
             variants=tuple(variants.values()),
@@ -271,12 +336,16 @@ class _Reader:
             "accelerator": acc,
             "inputs": inputs + tuple(i for i in acc_inputs if i not in inputs),
             "constraints": shared["constraints"] + self.get(table, base, "constraints", self.files, ()),
-            "index_url": self.get(table, base, "index-url", self.string, shared["index_url"]),
-            "extra_index_urls": shared["extra_index_urls"]
-            + self.get(table, base, "extra-index-urls", self.strings, ()),
-            "find_links": shared["find_links"] + self.get(table, base, "find-links", self.strings, ()),
+            "index_url": self.get(table, base, "index-url", self.url, shared["index_url"]),
+            "extra_index_urls": shared["extra_index_urls"] + self.get(table, base, "extra-index-urls", self.urls, ()),
+            "find_links": shared["find_links"] + self.get(table, base, "find-links", self.links, ()),
             "exclude_newer": shared["exclude_newer"],
+            "base": self.get(table, base, "base", self.file, None),
         }
+        if not common["inputs"]:
+            raise self.fail(
+                base + "inputs", "no intent file: set inputs here or at the top level (an empty file is fine)"
+            )
         out = []
         for py in own_py:
             for plat in own_plats:
@@ -304,6 +373,11 @@ class _Reader:
             raise self.fail(key, f'{text!r} is not a CUDA version like "12.8"')
         if cuda.targets(version) is None:
             raise self.fail(key, f"CUDA {text} is older than lockgen's table (11.0 onward)")
+        if not cuda.known(version):
+            newest = max(cuda.RELEASES)
+            raise self.fail(
+                key, f"CUDA {text} is not a CUDA release lockgen knows (11.0 … {newest}; there was no 12.7)"
+            )
         return version
 
     def archs(self, key: str, version: Version | None, archs: tuple[str, ...] | None) -> tuple[str, ...]:

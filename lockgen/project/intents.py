@@ -1,4 +1,11 @@
-"""Intent files (pip-compile ``.in`` syntax) and the input digest (SPEC §3)."""
+"""Intent files (pip-compile ``.in`` syntax) and the input digest.
+
+Files are read as pip and uv read them: a UTF-8 BOM, CRLF line ends and ``\\``
+continuations are accepted; ``-r``/``-c`` paths are relative to the file that
+names them. Reading is linear in the file's size: a requirement line is checked
+by one regular expression, and only lines it cannot vouch for go to
+``packaging``'s full parser.
+"""
 
 from __future__ import annotations
 
@@ -6,111 +13,281 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lockgen.exceptions import InputError
-from lockgen.project.config import Variant
+from lockgen.project.config import Config, Variant
 
 DIGEST_SCHEME = 1
-_COMMENT = re.compile(r"(^|\s+)#.*$")
-_INCLUDE = re.compile(r"^(-r|--requirement|-c|--constraint)(?:\s*=?\s*|\s+)(?P<path>\S+)$")
+_INCLUDE = re.compile(r"(?P<flag>-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+|(?=[^\s-]))(?P<path>\S+)")
 # Options pip and uv accept inside requirement files; their text is digested as written.
-_OPTIONS = (
+_OPTIONS = frozenset((
     "-e", "--editable", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
     "--no-index", "--no-binary", "--only-binary", "--pre", "--prefer-binary", "--trusted-host",
-)  # fmt: skip
+))  # fmt: skip
+# name[extras] specifiers — the shape of nearly every line; anything else is parsed in full.
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_SIMPLE = re.compile(
+    rf"(?P<name>{_NAME})\s*(?:\[\s*(?:{_NAME}\s*(?:,\s*{_NAME}\s*)*)?\])?\s*"
+    r"(?P<specs>(?:===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+\s*(?:,\s*(?:===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+\s*)*)?"
+)
+_SPEC = re.compile(r"(===|==|!=|~=|<=|>=|<|>)\s*([A-Za-z0-9.*+!_-]+)")
+_LEADING_NAME = re.compile(rf"\s*(?P<name>{_NAME})\s*(?:\[[^\]]*\])?\s*(?:@|;|$|[<>=!~(])")
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True, slots=True)
+class IntentFile:
+    """One intent file, read once."""
+
+    rel: str  # relative to the project root, posix
+    sha256: str
+    requires: tuple[str | None, ...]  # canonical names; None for a URL or path uv names
+    includes: tuple[str, ...]  # -r files, relative to the project root
+    constraints: tuple[str, ...]  # -c files
 
 
 @dataclass(slots=True)
 class Inputs:
-    """Reads each intent file once; keyed by path relative to the project root."""
+    """Reads each intent file once; keyed by path relative to the project root.
+
+    ``boundary`` is the project's repository root (git top level, else the
+    configuration's folder): nothing outside it may be read, so that a fresh
+    clone reproduces every lock.
+    """
 
     root: Path
+    boundary: Path | None = None
     validate: bool = True  # check every requirement line (compile, check); sync only needs the digest
-    _files: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    _files: dict[str, IntentFile] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, config: Config, *, validate: bool = True) -> Inputs:
+        return cls(config.root, config.boundary, validate)
 
     def digest(self, variant: Variant) -> str:
         """sha256 over the variant's settings and every file it reads."""
-        files: dict[str, str] = {}
-        for path in (*variant.inputs, *variant.constraints):
-            self._walk(path, files)
-        payload = {"scheme": DIGEST_SCHEME, "settings": variant.settings(), "files": sorted(files.items())}
+        files = {f.rel: f.sha256 for f in self.closure(variant)}
+        settings = variant.settings()
+        if variant.base is not None:
+            files[variant.base] = self._base_sha(variant.base)
+        payload = {"scheme": DIGEST_SCHEME, "settings": settings, "files": sorted(files.items())}
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def _walk(self, rel: str, seen: dict[str, str]) -> None:
-        if rel in seen:
-            return
-        sha, includes = self._read(rel)
-        seen[rel] = sha
-        for inc in includes:
-            if not (self.root / inc).is_file():
-                raise InputError(f"{rel}: includes {inc}, which does not exist")
-            self._walk(inc, seen)
+    def closure(self, variant: Variant) -> list[IntentFile]:
+        """Every file the variant reads: its inputs and constraints and what they include."""
+        seen: dict[str, IntentFile] = {}
+        for start in (*variant.inputs, *variant.constraints):
+            self._walk(start, seen)
+        return list(seen.values())
 
-    def _read(self, rel: str) -> tuple[str, tuple[str, ...]]:
+    def roots(self, variant: Variant) -> tuple[dict[str, frozenset[str]], bool]:
+        """``{intent file: names it requires}`` over the variant's requirement files
+        (inputs and their ``-r`` includes, not constraints); and whether every
+        requirement's name is known before resolution (a bare URL's is not)."""
+        out: dict[str, frozenset[str]] = {}
+        complete = True
+        stack = list(reversed(variant.inputs))
+        while stack:
+            rel = stack.pop()
+            if rel in out:
+                continue
+            intent = self.file(rel)
+            complete &= None not in intent.requires
+            out[rel] = frozenset(n for n in intent.requires if n is not None)
+            stack.extend(reversed(intent.includes))
+        return out, complete
+
+    def _walk(self, start: str, seen: dict[str, IntentFile]) -> None:
+        """Depth-first over includes without recursion (a chain may be thousands deep),
+        refusing a cycle with the files in it."""
+        path: list[str] = []  # the chain from ``start`` to the file being read
+        stack: list[tuple[str, Iterator[str]]] = []
+        if start in seen:
+            return
+        intent = self.file(start)
+        seen[start] = intent
+        path.append(start)
+        stack.append((start, iter((*intent.includes, *intent.constraints))))
+        while stack:
+            rel, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.pop()
+                continue
+            if child in path:
+                cycle = [*path[path.index(child) :], child]
+                raise InputError(f"{rel}: include cycle: {' -> '.join(cycle)}")
+            if child in seen:
+                continue
+            intent = self.file(child)
+            seen[child] = intent
+            path.append(child)
+            stack.append((child, iter((*intent.includes, *intent.constraints))))
+
+    def file(self, rel: str) -> IntentFile:
         if rel not in self._files:
-            path = self.root / rel
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise InputError(f"{rel}: cannot read: {exc.strerror}") from None
-            includes = tuple(
-                self._rel(path.parent / inc)
-                for inc in parse(rel, data.decode("utf-8", "replace"), validate=self.validate)
-            )
-            self._files[rel] = (hashlib.sha256(data).hexdigest(), includes)
+            self._files[rel] = self._read(rel)
         return self._files[rel]
 
-    def _rel(self, path: Path) -> str:
-        return Path(os.path.relpath(path, self.root)).as_posix()
+    def _read(self, rel: str) -> IntentFile:
+        path = self.root / rel
+        try:
+            data = path.read_bytes()
+        except IsADirectoryError:
+            raise InputError(f"{rel}: is a folder, not an intent file") from None
+        except FileNotFoundError:
+            raise InputError(f"{rel}: no such file") from None
+        except OSError as exc:
+            raise InputError(f"{rel}: cannot read: {exc.strerror}") from None
+        text = _decode(rel, data)
+        requires: list[str | None] = []
+        includes: list[str] = []
+        constraints: list[str] = []
+        for number, line in _logical_lines(text):
+            line = _strip_comment(line).strip()
+            if not line:
+                continue
+            if line.startswith("-"):
+                m = _INCLUDE.fullmatch(line)
+                if m:
+                    target = self._include(rel, number, m["path"])
+                    (includes if m["flag"] in ("-r", "--requirement") else constraints).append(target)
+                    continue
+                option = line.split("=")[0].split()[0]
+                if option not in _OPTIONS:
+                    raise InputError(f"{rel}:{number}: unknown option {option!r}")
+                if option in ("-e", "--editable"):
+                    requires.append(None)
+                continue
+            requires.append(self._requirement(rel, number, line))
+        return IntentFile(
+            rel=rel,
+            sha256=hashlib.sha256(data).hexdigest(),
+            requires=tuple(requires),
+            includes=tuple(includes),
+            constraints=tuple(constraints),
+        )
+
+    def _include(self, rel: str, number: int, target: str) -> str:
+        if "://" in target:
+            raise InputError(f"{rel}:{number}: includes a URL ({target}); lockgen reads only files in the project")
+        resolved = (self.root / rel).parent / target
+        normal = Path(os.path.normpath(resolved))
+        if self.boundary is not None and not inside(normal, self.boundary):
+            raise InputError(
+                f"{rel}:{number}: includes {target}, outside the project's repository ({self.boundary}); "
+                "a lock must be reproducible from a fresh clone"
+            )
+        if not normal.is_file():
+            raise InputError(f"{rel}:{number}: includes {target}, which does not exist")
+        return Path(os.path.relpath(normal, self.root)).as_posix()
+
+    def _requirement(self, rel: str, number: int, line: str) -> str | None:
+        requirement = line.split(" --hash", 1)[0].strip()
+        m = _SIMPLE.fullmatch(requirement)
+        if m and (m["specs"] is None or _plain_specifiers(m["specs"])):
+            return canonical(m["name"])
+        if _looks_like_location(requirement):
+            return None
+        if self.validate:
+            _check_requirement(f"{rel}:{number}", requirement)
+        found = _LEADING_NAME.match(requirement)
+        return canonical(found["name"]) if found else None
+
+    def _base_sha(self, rel: str) -> str:
+        try:
+            return hashlib.sha256((self.root / rel).read_bytes()).hexdigest()
+        except OSError as exc:
+            raise InputError(f"{rel}: cannot read: {exc.strerror}") from None
 
 
-def parse(name: str, text: str, *, validate: bool = True) -> list[str]:
-    """The files one intent file includes (``-r``/``-c``), validating it on the way."""
-    includes = []
-    for number, line in _logical_lines(text):
-        line = _COMMENT.sub("", line).strip()
-        if not line:
-            continue
-        if line.startswith("-"):
-            m = _INCLUDE.match(line)
-            if m:
-                includes.append(m["path"])
-            elif line.split("=")[0].split()[0] not in _OPTIONS:
-                raise InputError(f"{name}:{number}: unknown option {line.split()[0]!r}")
-            continue
-        if validate:
-            _check_requirement(f"{name}:{number}", line.split(" --hash", 1)[0].strip())
-    return includes
+def inside(path: Path, boundary: Path) -> bool:
+    """Is ``path`` inside ``boundary``, as written and once symlinks are followed?"""
+    normal, top = Path(os.path.normpath(path)), Path(os.path.normpath(boundary))
+    if not normal.is_relative_to(top):
+        return False
+    real, real_top = Path(os.path.realpath(normal)), Path(os.path.realpath(top))
+    return real.is_relative_to(real_top)
 
 
-def _check_requirement(where: str, requirement: str) -> None:
-    from packaging.requirements import InvalidRequirement, Requirement  # 15 ms: only when validating
-
+def _decode(rel: str, data: bytes) -> str:
     try:
-        Requirement(requirement)
-    except InvalidRequirement as exc:
-        if not _looks_like_location(requirement):
-            reason = str(exc).splitlines()[0]
-            raise InputError(f"{where}: invalid requirement {requirement!r}: {reason}") from None
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{rel}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
 
 
-def _logical_lines(text: str) -> list[tuple[int, str]]:
-    out: list[tuple[int, str]] = []
-    pending, start = "", 0
+def _strip_comment(line: str) -> str:
+    """pip's rule: ``#`` starts a comment at the line's start or after whitespace."""
+    at = line.find("#")
+    while at != -1:
+        if at == 0 or line[at - 1].isspace():
+            return line[:at]
+        at = line.find("#", at + 1)
+    return line
+
+
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """Lines with ``\\`` continuations joined, each with the number it starts on."""
+    pending: list[str] = []
+    start = 0
     for number, raw in enumerate(text.splitlines(), 1):
         if not pending:
             start = number
         if raw.endswith("\\"):
-            pending += raw[:-1]
+            pending.append(raw[:-1])
             continue
-        out.append((start, pending + raw))
-        pending = ""
+        pending.append(raw)
+        yield start, "".join(pending)
+        pending = []
     if pending:
-        out.append((start, pending))
-    return out
+        yield start, "".join(pending)
+
+
+_VERSION: re.Pattern[str] | None = None
+
+
+def _plain_specifiers(specs: str) -> bool:
+    """True when every specifier is one ``packaging`` accepts; False sends the line
+    to the full parser (which then accepts it or says what is wrong)."""
+    global _VERSION
+    if _VERSION is None:
+        from packaging.version import VERSION_PATTERN
+
+        _VERSION = re.compile(VERSION_PATTERN, re.VERBOSE | re.IGNORECASE)
+    for op, version in _SPEC.findall(specs):
+        if op == "===":
+            return False
+        if version.endswith(".*"):
+            if op not in ("==", "!=") or "+" in version:
+                return False
+            version = version[:-2]
+        elif "+" in version and op not in ("==", "!="):
+            return False
+        if op == "~=" and "." not in version:
+            return False
+        if _VERSION.fullmatch(version) is None:
+            return False
+    return True
+
+
+def _check_requirement(where: str, requirement: str) -> None:
+    from packaging.requirements import InvalidRequirement, Requirement  # 15 ms: only for unusual lines
+
+    try:
+        Requirement(requirement)
+    except InvalidRequirement as exc:
+        reason = str(exc).splitlines()[0]
+        raise InputError(f"{where}: invalid requirement {requirement!r}: {reason}") from None
 
 
 def _looks_like_location(text: str) -> bool:

@@ -1,24 +1,43 @@
-"""``lockgen check``: are the committed locks valid, current and clean? (SPEC §5)"""
+"""``lockgen check``: are the committed locks valid, current, truthful and clean?
+
+Everything here reads files and decides; nothing calls uv. The two questions
+only uv can answer (does a variant resolve with its sibling's version? does the
+lock equal a fresh resolution?) are asked through :mod:`lockgen.review.recheck`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 
-from lockgen.compile import compiler, consistency
+from lockgen import files
+from lockgen.compile import compiler, consistency, rules
 from lockgen.exceptions import InputError
 from lockgen.locks import graph
 from lockgen.locks import pylock as lockfile
-from lockgen.project.config import Config
+from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
 
 
-def problems(config: Config) -> list[str]:
-    """One line per problem; empty when every lock is in order. Never uses the network."""
-    inputs = Inputs(config.root)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Findings:
+    problems: list[str]
+    warnings: list[str]
+    locks: dict[Variant, lockfile.Lock]  # the locks that could be read
+
+
+def problems(config: Config, *, confirm: consistency.Confirm | None = None) -> Findings:
+    """One line per problem; empty when every lock is in order."""
+    inputs = Inputs.of(config)
     out: list[str] = []
-    current = {}
+    warnings: list[str] = []
+    current: dict[Variant, lockfile.Lock] = {}
+    if files.interrupted(config.locks_dir):
+        out.append(
+            f"{config.relative(config.locks_dir)}: a compile was interrupted while writing; "
+            "some locks may be new and others old (run: lockgen compile)"
+        )
     for variant in config.variants:
-        path = config.locks_dir / variant.lock_name
+        path = lockfile.lock_file(config.locks_dir, variant.name)
         rel = config.relative(path)
         try:
             lock = lockfile.read(path)
@@ -29,29 +48,34 @@ def problems(config: Config) -> list[str]:
             out.append(f"{variant.name}: {rel} is missing (run: lockgen compile {variant.name})")
             continue
         current[variant] = lock
-        if lock.meta.get("variant") != variant.name:
-            out.append(f"{variant.name}: {rel} has no [tool.lockgen] table for this variant")
-        elif lock.digest != inputs.digest(variant):
+        if lock.digest != inputs.digest(variant):
             out.append(
                 f"{variant.name}: {rel} is stale: its inputs or settings changed (run: lockgen compile {variant.name})"
             )
-        chains = graph.forbidden(config, variant, lock, offline=True)
-        if chains:
-            out.append(f"{variant.name}: forbidden: " + "; ".join(chains))
+        for problem in rules.integrity(variant, lock, inputs, file_variant=variant.name):
+            out.append(f"{variant.name}: {rel}: {problem}")
+        verdict = rules.judge(config, variant, lock)
+        out.extend(f"{variant.name}: {e}" for e in verdict.errors)
+        warnings.extend(f"{variant.name}: {w}" for w in verdict.warnings)
         if "requirements" in config.formats:
-            out.extend(_requirements(config, variant.name, lock.versions))
-    out.extend(consistency.unforced(config, current, consistency.differences(current)))
+            out.extend(_requirements(config, variant.name, lock))
+    if confirm is not None:
+        out.extend(consistency.unforced(current, consistency.differences(current), confirm))
     for path in compiler.orphans(config):
         out.append(
             f"{config.relative(path)}: orphan: no such variant is configured (lockgen compile --prune removes it)"
         )
-    return out
+    return Findings(problems=out, warnings=warnings, locks=current)
 
 
-def _requirements(config: Config, name: str, versions: Mapping[str, str]) -> list[str]:
-    path = config.locks_dir / f"requirements.{name}.txt"
-    if not path.is_file():
+def _requirements(config: Config, name: str, lock: lockfile.Lock) -> list[str]:
+    path = lockfile.requirements_file(config.locks_dir, name)
+    try:
+        text = lockfile.read_text(path)
+    except InputError as exc:
+        return [f"{name}: {exc}"]
+    if text is None:
         return [f"{name}: {config.relative(path)} is missing (run: lockgen compile {name})"]
-    if graph.pins(path.read_text(encoding="utf-8")) != versions:
+    if graph.pins(text) != lock.versions:
         return [f"{name}: {config.relative(path)} does not match {name}'s pylock (run: lockgen compile {name})"]
     return []

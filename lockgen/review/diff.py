@@ -115,10 +115,10 @@ def compare(base: str, old: Mapping[str, lockfile.Lock], new: Mapping[str, lockf
 
 def working_tree(config: Config) -> dict[str, lockfile.Lock]:
     out = {}
-    for path in sorted(config.locks_dir.glob("pylock.*.toml")):
-        lock = lockfile.read(path)
-        if lock is not None:
-            out[path.name.removeprefix("pylock.").removesuffix(".toml")] = lock
+    for path in lockfile.lock_files(config.locks_dir):
+        variant = lockfile.variant_of(path)
+        if path.suffix == ".toml" and variant and (lock := lockfile.read(path)) is not None:
+            out[variant] = lock
     return out
 
 
@@ -133,9 +133,10 @@ def at_ref(config: Config, ref: str) -> dict[str, lockfile.Lock]:
     listing = command.run(["git", "ls-tree", "--name-only", f"{ref}:{rel}"], cwd=top) if _exists(top, ref, rel) else ""
     out = {}
     for name in sorted(listing.split()):
-        if name.startswith("pylock.") and name.endswith(".toml"):
+        variant = lockfile.variant_of(Path(name))
+        if name.endswith(".toml") and variant:
             text = command.run(["git", "show", f"{ref}:{rel}/{name}"], cwd=top)
-            out[name.removeprefix("pylock.").removesuffix(".toml")] = lockfile.parse(Path(f"{ref}:{rel}/{name}"), text)
+            out[variant] = lockfile.parse(Path(f"{ref}:{rel}/{name}"), text)
     return out
 
 

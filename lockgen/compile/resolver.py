@@ -1,0 +1,213 @@
+"""The resolver seam: the only code that asks uv to resolve.
+
+``resolve(request)`` runs one ``uv pip compile`` and returns a :class:`Resolution`:
+uv's PEP 751 lock and the dependency graph of that same resolution. The graph is
+read from uv's own account of the resolution (its ``uv_resolver`` debug lines,
+``Adding transitive dependency for torch==2.8.0: triton...``), which uv writes in the
+same call; where that account does not explain every package (a bare URL
+requirement, a uv that words it differently), lockgen asks uv once more, offline
+and pinned to the lock's versions, for the ``# via`` annotations instead.
+
+``resolve_all`` shares the network work between variants: see :mod:`.strategy`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from lockgen import uv
+from lockgen.exceptions import CommandError, LockgenError
+from lockgen.locks import graph as graphs
+from lockgen.project.intents import canonical
+
+# uv_resolver's debug lines: the one part of its log lockgen reads.
+_DIRECT = re.compile(r"^DEBUG Adding direct dependency: (?P<dep>[A-Za-z0-9][A-Za-z0-9._-]*)", re.M)
+_EDGE = re.compile(
+    r"^DEBUG Adding transitive dependency for (?P<pkg>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?(?:\{[^}]*\})?"
+    r"==(?P<ver>\S+): (?P<dep>[A-Za-z0-9][A-Za-z0-9._-]*)",
+    re.M,
+)
+_LOG_ENV = {"RUST_LOG": "uv_resolver=debug", "UV_NO_PROGRESS": "1"}
+_UP_PATH = re.compile(r'(\bpath = ")\.\./')
+_PIN_FILE = "lockgen-pins.txt"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request:
+    """What to resolve, in uv's terms: nothing here knows about accelerators."""
+
+    name: str  # the lock's name (``pylock.<name>.toml``) and what messages call it
+    project: Path  # where uv runs: the intent and constraint paths are relative to it
+    output_dir: Path  # the lock's folder: artifact paths come back relative to it
+    inputs: tuple[str, ...]
+    constraints: tuple[str, ...] = ()
+    python: str
+    platform: str
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    exclude_newer: str | None = None
+    roots: Mapping[str, frozenset[str]] = field(default_factory=dict)  # names each intent file requires
+    roots_complete: bool = True  # False: some requirement's name is known only after resolving
+    preferences: str = ""  # a pylock whose pins uv keeps unless the inputs force a change
+    upgrade: bool = False
+    upgrade_packages: tuple[str, ...] = ()
+    requirements: bool = False  # also the requirements.txt form: pins, hashes, ``# via``
+
+    @property
+    def indexes(self) -> tuple[object, ...]:
+        """Everything that decides which index pages the resolution reads."""
+        return (self.index_url, self.extra_index_urls, self.find_links)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolution:
+    pylock: str  # uv's lock body; artifact paths relative to ``output_dir``
+    graph: dict[str, tuple[str, ...]]  # package → what requires it (packages or intent files)
+    versions: dict[str, str]  # canonical name → version
+    read: frozenset[str]  # every package whose index page the resolution may have read
+    requirements: str | None = None
+    online: bool = False
+
+
+class ResolveError(LockgenError):
+    """uv could not resolve a request; carries uv's explanation."""
+
+
+def uv_args(request: Request, output: Path, *, fmt: str, offline: bool) -> list[str]:
+    """``uv pip compile`` for ``request``, run from ``request.project``."""
+    args = ["pip", "compile", *request.inputs]
+    for c in request.constraints:
+        args += ["--constraint", c]
+    args += [
+        "--output-file", str(output), "--format", fmt,
+        "--python-version", request.python, "--python-platform", request.platform,
+        # Resolving for a version needs no interpreter of it: hand uv ours so it
+        # never searches for (or downloads) one.
+        "--python", sys.executable, "--no-python-downloads",
+        "--generate-hashes", "--no-header", "--no-config", "--quiet", "--color", "never",
+    ]  # fmt: skip
+    if fmt == "requirements.txt":
+        args += ["--annotation-style", "split", "--emit-index-url", "--emit-find-links"]
+    if request.index_url:
+        args += ["--default-index", request.index_url]
+    for url in request.extra_index_urls:
+        args += ["--index", url]
+    for link in request.find_links:
+        args += ["--find-links", link]
+    if request.exclude_newer:
+        args += ["--exclude-newer", request.exclude_newer]
+    if offline:
+        args.append("--offline")
+    if request.upgrade:
+        args.append("--upgrade")
+    for name in request.upgrade_packages:
+        args += ["--upgrade-package", name]
+    return args
+
+
+def resolve(request: Request, *, offline: bool) -> Resolution:
+    """One resolution of ``request``; ResolveError with uv's reason when there is none."""
+    with _workspace(request.output_dir) as tmp:
+        output = tmp / f"pylock.{request.name}.toml"
+        if request.preferences and not request.upgrade:
+            output.write_text(request.preferences, encoding="utf-8")
+        try:
+            run = uv.run_full(uv_args(request, output, fmt="pylock.toml", offline=offline), cwd=request.project,
+                              env=_LOG_ENV, message="DEBUG ")  # fmt: skip
+        except CommandError as exc:
+            raise ResolveError(f"uv could not resolve {request.name}:\n{exc}") from None
+        # uv wrote paths relative to tmp/, one folder below the lock's own.
+        body = _UP_PATH.sub(r"\1", output.read_text(encoding="utf-8"))
+        versions = graphs.versions_of(body)
+        graph, read = from_log(run.stderr, versions, request.roots)
+        requirements = None
+        if request.requirements or not request.roots_complete or graph is None:
+            requirements = _requirements(request, versions, tmp, offline=offline)
+            graph = graphs.parse(requirements)
+        return Resolution(
+            pylock=body, graph=graph, versions=versions, read=read, requirements=requirements, online=not offline
+        )
+
+
+def from_log(
+    log: str, versions: Mapping[str, str], roots: Mapping[str, frozenset[str]]
+) -> tuple[dict[str, tuple[str, ...]] | None, frozenset[str]]:
+    """The graph of the resolved ``versions`` from uv's debug lines, and every package
+    name the resolver took up (so whose index page it may have read).
+
+    The graph is None when the lines do not explain the lock: some package is
+    unreachable from the intent files through them.
+    """
+    from packaging.version import InvalidVersion, Version
+
+    parents: dict[str, set[str]] = {name: set() for name in versions}
+    read = {canonical(m["dep"]) for m in _DIRECT.finditer(log)}
+    chosen: dict[str, Version | None] = {}
+    for m in _EDGE.finditer(log):
+        pkg, dep = canonical(m["pkg"]), canonical(m["dep"])
+        read.add(dep)
+        if pkg not in versions or dep not in versions or dep == pkg:
+            continue
+        if pkg not in chosen:
+            try:
+                chosen[pkg] = Version(versions[pkg])
+            except InvalidVersion:
+                chosen[pkg] = None
+        try:
+            same = chosen[pkg] == Version(m["ver"])
+        except InvalidVersion:
+            same = False
+        if same:
+            parents[dep].add(pkg)
+    for source, names in roots.items():
+        for name in names & parents.keys():
+            parents[name].add(source)
+    graph = {name: tuple(sorted(ps)) for name, ps in parents.items()}
+    complete = versions.keys() <= read and graphs.reachable(graph) == versions.keys()
+    return (graph if complete else None), frozenset(read | versions.keys())
+
+
+def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, *, offline: bool) -> str:
+    """uv's requirements.txt form of exactly these versions: hashes and ``# via``.
+    Pinned, it reads only what the resolution just read: offline first."""
+    pins = tmp / _PIN_FILE
+    pins.write_text(graphs.pin_lines(versions), encoding="utf-8")
+    pinned = replace(request, constraints=(*request.constraints, str(pins)), upgrade=False, upgrade_packages=())
+    out = tmp / "requirements.txt"
+    for attempt_offline in dict.fromkeys((True, offline)):
+        try:
+            uv.run(uv_args(pinned, out, fmt="requirements.txt", offline=attempt_offline), cwd=request.project)
+            break
+        except CommandError as exc:
+            if attempt_offline == offline:
+                raise ResolveError(f"uv could not write the requirements form of {request.name}:\n{exc}") from None
+    return graphs.tidy(out.read_text(encoding="utf-8"), pins=_PIN_FILE)
+
+
+class _workspace:
+    """A temporary folder inside the lock's folder (so relative paths stay right),
+    named so that the next compile removes it should this process be killed."""
+
+    def __init__(self, parent: Path) -> None:
+        self.parent = parent
+        self.path: Path | None = None
+
+    def __enter__(self) -> Path:
+        try:
+            self.path = Path(tempfile.mkdtemp(prefix=".lockgen-tmp-", dir=self.parent))
+        except OSError as exc:
+            from lockgen.files import failure
+
+            raise failure(exc, "create a temporary folder in") from None
+        return self.path
+
+    def __exit__(self, *exc: object) -> None:
+        if self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)

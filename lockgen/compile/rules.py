@@ -1,0 +1,199 @@
+"""The rules every lock is held to, new or committed: pure functions of the
+configuration, the intent files and the lock.
+
+* :func:`judge` — what the lock *contains*: no forbidden package, a CUDA runtime
+  its accelerator can run (a CUDA major newer than the label is an error, a newer
+  minor a warning, a CPU variant needs none), the base environment untouched.
+* :func:`integrity` — whether the lock is *what lockgen wrote* for this variant:
+  its label matches the configuration and its file name, it records what it
+  needs truthfully, and every package is reachable from the intent files through
+  its dependency graph (a package added by hand is not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from packaging.utils import canonicalize_name
+
+from lockgen.compile.resolver import Resolution
+from lockgen.locks import graph as graphs
+from lockgen.locks import pylock, runtime
+from lockgen.project.config import Config, Variant
+from lockgen.project.intents import Inputs
+
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def meta(variant: Variant, digest: str, resolution: Resolution) -> dict[str, object]:
+    """The ``[tool.lockgen]`` table of a new lock (``roots`` and the version are added on rendering)."""
+    acc = variant.accelerator
+    out: dict[str, object] = {
+        "variant": variant.name,
+        "python": variant.python,
+        "platform": variant.platform.uv,
+        "accelerator": acc.name,
+    }
+    if acc.cuda is not None:
+        out["cuda"] = str(acc.cuda)
+    out["gpu-archs"] = list(acc.gpu_archs)
+    needs = runtime.infer(resolution.versions).cuda
+    if needs is not None:
+        out["cuda-runtime"] = str(needs)
+    out["input-digest"] = digest
+    return out
+
+
+def judge(config: Config, variant: Variant, lock: pylock.Lock) -> Verdict:
+    errors: list[str] = []
+    warnings: list[str] = []
+    graph = lock.graph or {}
+    hits = config.forbid & lock.versions.keys()
+    if hits:
+        errors.append("forbidden: " + "; ".join(graphs.explain(graph, hits)))
+    needs = runtime.infer(lock.versions)
+    declared = variant.accelerator.cuda
+    if declared is None:
+        if needs.any:
+            errors.append(_cpu_with_cuda(lock, needs))
+    elif (found := needs.cuda) is not None:
+        if found.major > declared.major:
+            errors.append(_newer_major(lock, needs, found, str(declared)))
+        elif found.major == declared.major and found.minor > declared.minor:
+            warnings.append(
+                f"needs CUDA {found}, newer than its cuda = {str(declared)!r}: it runs on a CUDA {declared} driver "
+                "through CUDA's minor-version compatibility (PTX and APIs newer than the driver are unavailable); "
+                f'declare cuda = "{found}" to require a driver that supports it'
+            )
+    return Verdict(tuple(errors), tuple(warnings))
+
+
+def _chains(lock: pylock.Lock, names: list[str], limit: int = 3) -> str:
+    shown = graphs.explain(lock.graph or {}, names[:limit], lock.versions)
+    more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
+    return "; ".join(shown) + more
+
+
+def _order(evidence: list[runtime.Evidence]) -> list[str]:
+    """Package names, the runtime itself first."""
+    ranked = sorted(evidence, key=lambda e: (not e.runtime, e.package))
+    return [e.package for e in ranked]
+
+
+def _newer_major(lock: pylock.Lock, needs: runtime.Needs, found: runtime.Cuda, declared: str) -> str:
+    culprits = [e for e in needs.evidence if e.needs is not None and e.needs.major == found.major]
+    names = _order(culprits)
+    top = _top_requirer(lock, names)
+    pin = f"pin {top} to a build for CUDA {declared.split('.')[0]}" if top else "pin what pulls them"
+    return (
+        f"needs CUDA {found}, a newer major than its cuda = {declared!r}: {_chains(lock, names)}. "
+        f"A CUDA {declared.split('.')[0]} driver cannot run these: {pin} (or take it from this accelerator's index), "
+        f'or declare cuda = "{found}"'
+    )
+
+
+def _cpu_with_cuda(lock: pylock.Lock, needs: runtime.Needs) -> str:
+    names = _order(list(needs.evidence))
+    heavy = graphs.only_needed_by(lock.graph or {}, names) | set(names)
+    size = _size(lock, heavy)
+    top = _top_requirer(lock, names)
+    which = f"take {top} from a CPU index (extra-index-urls = [{CPU_INDEX!r}])" if top else "use a CPU index"
+    return (
+        f"a CPU variant, but the lock pulls {len(names)} CUDA package{'s' if len(names) != 1 else ''} "
+        f"({_human(size)}): {_chains(lock, names)}. To keep them out, {which} or constrain it to a CPU build"
+    )
+
+
+def _top_requirer(lock: pylock.Lock, names: list[str]) -> str | None:
+    """The package an intent file asks for that pulls ``names`` in (torch, most often)."""
+    for name in names:
+        found = graphs.chains(lock.graph or {}, name, limit=1)
+        if found and len(found[0]) >= 3:
+            return found[0][-2]
+    return None
+
+
+def _size(lock: pylock.Lock, names: set[str]) -> int:
+    """Bytes to download for these packages: the largest artifact of each."""
+    sizes: dict[str, int] = {}
+    for a in lock.artifacts():
+        if a.package in names and a.size:
+            sizes[a.package] = max(sizes.get(a.package, 0), a.size)
+    return sum(sizes.values())
+
+
+def _human(size: int) -> str:
+    if size >= 10**9:
+        return f"{size / 10**9:.1f} GB"
+    if size >= 10**6:
+        return f"{size / 10**6:.0f} MB"
+    return f"{size / 10**3:.0f} kB"
+
+
+# --- integrity --------------------------------------------------------------------
+
+
+def integrity(variant: Variant, lock: pylock.Lock, inputs: Inputs, *, file_variant: str | None = None) -> list[str]:
+    """How the lock differs from what lockgen writes for ``variant``; empty when it does not."""
+    found: list[str] = []
+    expected = _label(variant)
+    m = lock.meta
+    if file_variant is not None and m.get("variant") not in (None, file_variant):
+        found.append(f"its [tool.lockgen] names variant {m.get('variant')!r}, its file name {file_variant!r}")
+    for key, value in expected.items():
+        if m.get(key) != value:
+            found.append(f"{key} = {_show(m.get(key))} in the lock, {_show(value)} in the configuration")
+    needs = runtime.infer(lock.versions).cuda
+    recorded = m.get("cuda-runtime")
+    if (str(needs) if needs else None) != recorded:
+        found.append(f"cuda-runtime = {_show(recorded)} is recorded, but its packages need {needs or 'no CUDA'}")
+    roots, complete = inputs.roots(variant)
+    graph = _graph_with_roots(lock, roots if complete else _recorded_roots(lock))
+    stray = sorted(lock.versions.keys() - graphs.reachable(graph))
+    if stray:
+        shown = ", ".join(f"{n} {lock.versions[n]}" for n in stray[:5]) + (" …" if len(stray) > 5 else "")
+        found.append(f"not required by the intent files through the lock's own graph (added by hand?): {shown}")
+    return found
+
+
+def _label(variant: Variant) -> dict[str, object]:
+    acc = variant.accelerator
+    return {
+        "variant": variant.name,
+        "python": variant.python,
+        "platform": variant.platform.uv,
+        "accelerator": acc.name,
+        "cuda": str(acc.cuda) if acc.cuda is not None else None,
+        "gpu-archs": list(acc.gpu_archs),
+    }
+
+
+def _show(value: object) -> str:
+    return "(none)" if value is None else repr(value) if isinstance(value, str) else str(value)
+
+
+def _recorded_roots(lock: pylock.Lock) -> dict[str, frozenset[str]]:
+    return {k: frozenset(v) for k, v in lock.roots.items()}
+
+
+def _graph_with_roots(lock: pylock.Lock, roots: Mapping[str, frozenset[str]]) -> dict[str, tuple[str, ...]]:
+    """The lock's package-to-package edges, with the intent files' own requirements as roots."""
+    edges: dict[str, list[str]] = {name: [] for name in lock.versions}
+    for p in lock.pylock.packages:
+        for dep in p.dependencies or ():
+            name = dep.get("name")
+            if isinstance(name, str):
+                child = canonicalize_name(name)
+                if child in edges:
+                    edges[child].append(canonicalize_name(p.name))
+    for source, names in roots.items():
+        for name in names & edges.keys():
+            edges[name].append(source)
+    return {k: tuple(v) for k, v in edges.items()}

@@ -1,0 +1,32 @@
+"""``lockgen why``: the chains of requirements from the intent files to a package."""
+
+from __future__ import annotations
+
+from packaging.utils import canonicalize_name
+
+from lockgen.locks import graph, pylock
+from lockgen.project.config import Config, Variant
+
+LIMIT = 10
+
+
+def why(config: Config, variants: list[Variant], package: str) -> tuple[list[str], bool]:
+    """Per variant, the package's version and the chains to it (read from each lock's
+    own graph); and whether any lock holds it."""
+    name = canonicalize_name(package)
+    lines, found = [], False
+    for variant in variants:
+        lock = pylock.read(pylock.lock_file(config.locks_dir, variant.name))
+        if lock is None or name not in lock.versions:
+            lines.append(f"{variant.name}: {'no lock' if lock is None else 'not in this lock'}")
+            continue
+        found = True
+        lines.append(f"{variant.name}: {name} {lock.versions[name]}")
+        if lock.graph is None:
+            lines.append(f"  {name} <- (unknown: the lock has no graph)")
+            continue
+        every = graph.chains(lock.graph, name, limit=None)
+        lines.extend(f"  {graph.format_chain(chain)}" for chain in every[:LIMIT])
+        if len(every) > LIMIT:
+            lines.append(f"  … and {len(every) - LIMIT} more chains")
+    return lines, found
