@@ -209,12 +209,19 @@ def select_command(explain: bool, as_json: bool, config_path: Path | None, **fla
 
 @main.command("sync", epilog=ENVIRONMENT_HELP)
 @click.option("--allow-stale", is_flag=True, help="Install a lock whose inputs changed since it was compiled.")
+@click.option(
+    "--wheelhouse",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Install from this folder (made by lockgen wheelhouse) with no network access.",
+)
 @dry_run_option
 @selection_options
 @config_option
 @_errors
-def sync_command(allow_stale: bool, dry_run: bool, config_path: Path | None, **flags: Any) -> None:
-    """Install the lock that fits this machine into the environment, exactly."""
+def sync_command(
+    allow_stale: bool, dry_run: bool, wheelhouse: Path | None, config_path: Path | None, **flags: Any
+) -> None:
+    """Install the lock that fits this machine into the environment, exactly, and verify it."""
     from lockgen import report
     from lockgen.install import sync
     from lockgen.machine import selection
@@ -223,8 +230,38 @@ def sync_command(allow_stale: bool, dry_run: bool, config_path: Path | None, **f
     choice = selection.for_machine(cfg, **flags)
     variant = choice.require()
     lock = sync.load_lock(cfg, variant, allow_stale=allow_stale)
-    plan = sync.sync(lock, choice.target, choice.facts, variant, dry_run=dry_run)
+    plan = sync.sync(cfg, lock, choice.target, choice.facts, variant, dry_run=dry_run, wheelhouse=wheelhouse, say=_say)
     out(report.sync_summary(cfg, variant, choice.target, plan, dry_run=dry_run))
+
+
+@main.command("verify", epilog=ENVIRONMENT_HELP)
+@click.option("--hashes", is_flag=True, help="Also compare every file's sha256 with its RECORD (reads every byte).")
+@json_option
+@selection_options
+@config_option
+@_errors
+def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flags: Any) -> None:
+    """Is the environment exactly the lock sync would choose, every file as its RECORD says?"""
+    import time
+
+    from lockgen import report
+    from lockgen.install import sync, verify
+    from lockgen.machine import selection
+
+    cfg = _load(config_path)
+    choice = selection.for_machine(cfg, **flags)
+    variant = choice.require()
+    lock = sync.load_lock(cfg, variant, allow_stale=True)
+    start = time.perf_counter()
+    found = verify.inspect(choice.target, hashes=hashes)
+    problems = verify.problems(found, lock) if choice.target.exists else [f"{choice.target.prefix} does not exist"]
+    seconds = time.perf_counter() - start
+    if as_json:
+        out(json.dumps(report.verify_json(cfg, variant, choice.target, found, problems, seconds, hashes), indent=2))
+    else:
+        out(report.verify_text(cfg, variant, choice.target, found, problems, seconds, hashes))
+    if problems:
+        sys.exit(1)
 
 
 @main.command("diff")

@@ -150,13 +150,14 @@ def recover(folder: Path) -> bool:
     return True
 
 
-def clean_stale(folder: Path) -> None:
-    """Remove what killed runs left in ``folder``: temporary files and folders.
-    Call it only while holding the folder's run lock."""
+def clean_stale(folder: Path, *, prefix: str | tuple[str, ...] = PREFIX) -> None:
+    """Remove what killed runs left in ``folder``: temporary files and folders whose
+    names start with ``prefix``. Call it only while holding the run lock that
+    guards those names."""
     if not folder.is_dir():
         return
     for entry in folder.iterdir():
-        if not entry.name.startswith(PREFIX) or entry.name == JOURNAL:
+        if not entry.name.startswith(prefix) or entry.name == JOURNAL:
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from lockgen.compile.consistency import Difference
     from lockgen.install.environment import Target
     from lockgen.install.sync import Plan
+    from lockgen.install.verify import Inspection
     from lockgen.machine.detect import Facts
     from lockgen.machine.selection import Selection
     from lockgen.project.config import Config, Variant
@@ -137,7 +138,53 @@ def selection_json(config: Config, selection: Selection) -> dict[str, object]:
 def sync_summary(config: Config, variant: Variant, target: Target, plan: Plan, *, dry_run: bool) -> str:
     lock = config.relative(pylock.lock_file(config.locks_dir, variant.name))
     head = f"{variant.name}: {lock} -> {target.prefix}"
+    kept = f"kept (the installer's own, not in the lock): {', '.join(plan.kept)}" if plan.kept else ""
     if plan.empty:
-        return f"{head}\nalready in sync"
+        return "\n".join(
+            x for x in (head, "already in sync: every package and file as the lock and RECORD say", kept) if x
+        )
     verb = "would change" if dry_run else "changed"
-    return "\n".join([head, *plan.lines(), f"{verb}: +{len(plan.install)} ~{len(plan.change)} -{len(plan.remove)}"])
+    counts = f"+{len(plan.install)} ~{len(plan.change)} !{len(plan.reinstall)} -{len(plan.remove)}"
+    return "\n".join(x for x in (head, *plan.lines(), kept, f"{verb}: {counts}") if x)
+
+
+def verify_text(
+    config: Config,
+    variant: Variant,
+    target: Target,
+    found: Inspection,
+    problems: list[str],
+    seconds: float,
+    hashes: bool,
+) -> str:
+    lock = config.relative(pylock.lock_file(config.locks_dir, variant.name))
+    what = "sha256" if hashes else "size"
+    head = f"{variant.name}: {lock} vs {target.prefix}"
+    stats = f"{len(found.installed)} packages, {found.files} files ({what}) in {seconds * 1000:.0f} ms"
+    if not problems:
+        return f"{head}\nok: {stats}"
+    return "\n".join([head, *problems, f"{len(problems)} problem(s): {stats}"])
+
+
+def verify_json(
+    config: Config,
+    variant: Variant,
+    target: Target,
+    found: Inspection,
+    problems: list[str],
+    seconds: float,
+    hashes: bool,
+) -> dict[str, object]:
+    return {
+        "variant": variant.name,
+        "lock": config.relative(pylock.lock_file(config.locks_dir, variant.name)),
+        "environment": str(target.prefix),
+        "ok": not problems,
+        "problems": problems,
+        "interrupted": found.journal is not None,
+        "packages": len(found.installed),
+        "files": found.files,
+        "hashes": hashes,
+        "bytes_hashed": found.bytes_hashed,
+        "seconds": round(seconds, 4),
+    }

@@ -22,6 +22,8 @@ from lockgen.locks import pylock
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
 
+# What a killed compile leaves in the locks folder: resolver workspaces, files not yet renamed.
+STALE = (".lockgen-tmp-", ".lockgen-pylock.", ".lockgen-requirements.", ".lockgen-commit.json.")
 _PACKAGE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 
@@ -104,7 +106,7 @@ def run(
         recovered = False
         if not options.dry_run:
             recovered = files.recover(config.locks_dir)
-            files.clean_stale(config.locks_dir)
+            files.clean_stale(config.locks_dir, prefix=STALE)
         # Every lock as it was before this run: what this run writes must not become
         # another variant's preference, or the output would depend on timing.
         olds = {v.name: _read(config, v) for v in config.variants}

@@ -1,76 +1,118 @@
-"""The environment ``select`` and ``sync`` act on, and what is installed in it."""
+"""The environment ``select``, ``sync`` and ``verify`` act on.
+
+``--python`` (an interpreter, or an environment's folder), else the active
+virtual environment (``VIRTUAL_ENV``), else ``.venv`` in the project; with none of
+them, the interpreter running lockgen decides the version and ``sync`` creates
+``.venv``. A virtual environment is read from disk without starting Python; any
+other interpreter is asked once for its folders.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
-
 from lockgen import command
-from lockgen.exceptions import InputError
+from lockgen.exceptions import CommandError, InputError
 
-SEEDS = frozenset({"pip", "setuptools", "wheel"})  # the installer's own; uv pip sync keeps them
+SEEDS = frozenset({"pip", "setuptools", "wheel"})  # the installer's own: sync never removes them
+_ASK = "import json, platform, sys, sysconfig; print(json.dumps([sys.prefix, platform.python_version(), sorted({sysconfig.get_paths()['purelib'], sysconfig.get_paths()['platlib']})]))"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
     prefix: Path  # the environment's folder (may not exist yet)
     python: str  # full version, e.g. "3.12.1"
-    source: str  # why this one: "--python", "VIRTUAL_ENV", ".venv", "running interpreter"
+    source: str  # where it came from: "--python", "VIRTUAL_ENV", ".venv", "running interpreter …"
     exists: bool
+    virtual: bool = True  # a virtual environment (pyvenv.cfg), not an interpreter's own prefix
+    executable: Path | None = None  # the interpreter, when it is not the venv's bin/python
+    sites: tuple[Path, ...] = ()  # site-packages folders of a non-virtual interpreter
 
     @property
     def interpreter(self) -> Path:
+        if self.executable is not None:
+            return self.executable
         return self.prefix / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
     def site_packages(self) -> list[Path]:
+        if self.sites:
+            return list(self.sites)
         if os.name == "nt":
             return [self.prefix / "Lib" / "site-packages"]
         return sorted((self.prefix / "lib").glob("python*/site-packages"))
+
+    @property
+    def where(self) -> str:
+        """How messages name it: the path and where lockgen got it from."""
+        return f"{self.prefix} (from {self.source})"
 
 
 def find(root: Path, python: Path | None) -> Target:
     """``--python``, else the active virtual environment, else ``.venv`` in the project."""
     if python is not None:
-        prefix = _prefix_of(python)
-        return Target(prefix=prefix, python=_version(prefix, python), source="--python", exists=True)
+        return _explicit(python)
     active = os.environ.get("VIRTUAL_ENV")
     if active:
         prefix = Path(active)
-        return Target(prefix=prefix, python=_version(prefix, None), source="VIRTUAL_ENV", exists=True)
+        if not (prefix / "pyvenv.cfg").is_file():
+            raise InputError(f"VIRTUAL_ENV: {prefix} is not a virtual environment (no pyvenv.cfg); deactivate it")
+        return Target(prefix=prefix, python=_venv_version(prefix, "VIRTUAL_ENV"), source="VIRTUAL_ENV", exists=True)
     venv = root / ".venv"
     if (venv / "pyvenv.cfg").is_file():
-        return Target(prefix=venv, python=_version(venv, None), source=".venv", exists=True)
+        return Target(prefix=venv, python=_venv_version(venv, ".venv"), source=".venv", exists=True)
+    if venv.exists():
+        raise InputError(f"{venv}: exists but is not a virtual environment (no pyvenv.cfg); move it away")
     version = ".".join(map(str, sys.version_info[:3]))
     return Target(prefix=venv, python=version, source="running interpreter (sync creates .venv)", exists=False)
 
 
-def _prefix_of(python: Path) -> Path:
-    if python.is_dir():
-        return python
+def _explicit(python: Path) -> Target:
+    """``--python``: an environment's folder or an interpreter; anything else is bad input."""
     if not python.exists():
-        raise InputError(f"--python: {python}: no such interpreter")
-    # .../env/bin/python → .../env when it is a virtual environment
-    if (python.parent.parent / "pyvenv.cfg").is_file():
-        return python.parent.parent
-    out = command.run([str(python), "-c", "import sys; print(sys.prefix)"])
-    return Path(out.strip())
+        raise InputError(f"--python: {python}: no such file or folder")
+    if python.is_dir():
+        if (python / "pyvenv.cfg").is_file():
+            return Target(prefix=python, python=_venv_version(python, "--python"), source="--python", exists=True)
+        raise InputError(f"--python: {python} is a folder but not a virtual environment (no pyvenv.cfg)")
+    if (python.parent.parent / "pyvenv.cfg").is_file():  # .../env/bin/python
+        prefix = python.parent.parent
+        return Target(prefix=prefix, python=_venv_version(prefix, "--python"), source="--python", exists=True)
+    if not os.access(python, os.X_OK):
+        raise InputError(f"--python: {python} is not an executable interpreter")
+    try:
+        prefix, version, sites = json.loads(command.run([str(python), "-c", _ASK], timeout=30).strip().splitlines()[-1])
+    except (CommandError, ValueError, IndexError):
+        raise InputError(f"--python: {python} is not a Python interpreter lockgen can run") from None
+    return Target(
+        prefix=Path(prefix),
+        python=version,
+        source="--python",
+        exists=True,
+        virtual=False,
+        executable=python,
+        sites=tuple(Path(s) for s in sites),
+    )
 
 
-def _version(prefix: Path, python: Path | None) -> str:
+def _venv_version(prefix: Path, source: str) -> str:
     cfg = prefix / "pyvenv.cfg"
-    if cfg.is_file():
-        m = re.search(r"^version(?:_info)?\s*=\s*(\d+\.\d+(?:\.\d+)?)", cfg.read_text(), re.MULTILINE)
-        if m:
-            return m[1]
-    exe = python or prefix / "bin/python"
-    if not exe.exists():
-        raise InputError(f"--python: {prefix}: not a Python environment")
-    return command.run([str(exe), "-c", "import platform; print(platform.python_version())"]).strip()
+    try:
+        text = cfg.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read {cfg}: {exc.strerror}") from None
+    m = re.search(r"^version(?:_info)?\s*=\s*(\d+\.\d+(?:\.\d+)?)", text, re.MULTILINE)
+    if m:
+        return m[1]
+    exe = prefix / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    try:
+        return command.run([str(exe), "-c", "import platform; print(platform.python_version())"], timeout=30).strip()
+    except CommandError:
+        raise InputError(f"{source}: {prefix} is a virtual environment whose python does not run") from None
 
 
 def is_own(target: Target) -> bool:
@@ -79,22 +121,3 @@ def is_own(target: Target) -> bool:
         return target.prefix.resolve() == Path(sys.prefix).resolve()
     except OSError:
         return False
-
-
-def installed(target: Target) -> dict[str, str]:
-    """Canonical name → version of every distribution in the environment (read from disk)."""
-    found: dict[str, str] = {}
-    for site in target.site_packages():
-        for meta in site.glob("*.dist-info/METADATA"):
-            name = version = None
-            with meta.open(encoding="utf-8", errors="replace") as f:
-                for line in f:
-                    if line.startswith("Name:"):
-                        name = line[5:].strip()
-                    elif line.startswith("Version:"):
-                        version = line[8:].strip()
-                    if (name and version) or line in ("\n", "\r\n"):
-                        break
-            if name and version:
-                found[canonicalize_name(name)] = version
-    return found

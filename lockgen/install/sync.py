@@ -1,61 +1,132 @@
-"""``lockgen sync``: install the chosen lock exactly, hash-checked, and verify (SPEC §7).
+"""``lockgen sync``: install the chosen lock exactly, hash-checked, verified, and
+repairable whatever interrupts it.
 
 :func:`diff` is pure; :func:`sync` acts on its result, so ``--dry-run`` walks the
-same path and stops before uv is called.
+same path and stops before anything changes. The order of the acting part:
+
+1. refuse what cannot work, before touching anything: a lock for another
+   variant, an artifact path outside the project, a lock that needs a newer CUDA
+   major than the driver, lockgen's own environment;
+2. take the environment's run lock (one sync per environment at a time);
+3. with a GPU, install the lock into a staging environment beside the target and
+   ask its torch whether it runs here;
+4. write the journal (:mod:`.state`), install (uv checks every hash before it
+   changes a file), then uninstall what the lock lacks — never the installer's
+   own pip, setuptools and wheel;
+5. verify every package and every file against RECORD; only then write the
+   record of what was installed and remove the journal.
+
+Killed anywhere in 4–5, the journal stays, and the next sync reinstalls every
+package the interrupted plan touched plus any whose files fail RECORD.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from lockgen import cuda, uv
-from lockgen.command import run as run_command
+from packaging.version import InvalidVersion, Version
+
+from lockgen import files
 from lockgen.exceptions import CommandError, InputError, LockgenError
-from lockgen.install import environment
-from lockgen.locks import pylock as lockfile
+from lockgen.install import dists, installer, kernels, state, verify
+from lockgen.install.environment import Target, is_own
+from lockgen.locks import pylock, runtime
 from lockgen.machine.detect import Facts
 from lockgen.project.config import Config, Variant
-from lockgen.project.intents import Inputs
+from lockgen.project.intents import Inputs, inside
+
+STAGE = ".lockgen-stage-"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     install: dict[str, str]
-    remove: dict[str, str]
     change: dict[str, tuple[str, str]]
+    reinstall: dict[str, str]  # name → why (same version)
+    remove: dict[str, str]
+    kept: tuple[str, ...] = ()  # installed, not in the lock, and left alone (the installer's own)
 
     @property
     def empty(self) -> bool:
-        return not (self.install or self.remove or self.change)
+        return not (self.install or self.change or self.reinstall or self.remove)
+
+    @property
+    def touched(self) -> set[str]:
+        return {*self.install, *self.change, *self.reinstall, *self.remove}
 
     def lines(self) -> list[str]:
         return (
             [f"+ {n}=={v}" for n, v in sorted(self.install.items())]
             + [f"~ {n} {a} -> {b}" for n, (a, b) in sorted(self.change.items())]
+            + [f"! {n} reinstalled: {why}" for n, why in sorted(self.reinstall.items())]
             + [f"- {n}=={v}" for n, v in sorted(self.remove.items())]
         )
 
 
-def diff(installed: Mapping[str, str], locked: Mapping[str, str]) -> Plan:
-    """What turns ``installed`` into exactly ``locked`` (the installer's seeds stay)."""
+def diff(
+    installed: Mapping[str, str],
+    locked: Mapping[str, str],
+    *,
+    keep: Iterable[str] = (),
+    reinstall: Mapping[str, str] | None = None,
+    overlay: bool = False,
+) -> Plan:
+    """What turns ``installed`` into exactly ``locked``: what ``keep`` names stays, and
+    ``reinstall`` (name → why) is installed again even at the same version. An
+    ``overlay`` removes nothing."""
+    reinstall = reinstall or {}
+    keep = set(keep)
     return Plan(
         install={n: v for n, v in locked.items() if n not in installed},
-        remove={n: v for n, v in installed.items() if n not in locked and n not in environment.SEEDS},
         change={n: (installed[n], v) for n, v in locked.items() if n in installed and installed[n] != v},
+        reinstall={n: why for n, why in reinstall.items() if n in locked and installed.get(n) == locked[n]},
+        remove={} if overlay else {n: v for n, v in installed.items() if n not in locked and n not in keep},
+        kept=tuple(sorted(n for n in installed if n not in locked and n in keep)),
     )
 
 
-def load_lock(config: Config, variant: Variant, *, allow_stale: bool) -> lockfile.Lock:
-    path = lockfile.lock_file(config.locks_dir, variant.name)
-    lock = lockfile.read(path)
+def plan_for(found: verify.Inspection, lock: pylock.Lock, *, provided: Iterable[str] = ()) -> Plan:
+    """The plan for this environment: versions, plus every package to install again —
+    files that fail RECORD, other artifacts than the lock's, an interrupted sync's."""
+    base = set(provided)
+    locked = {n: v for n, v in lock.versions.items() if n not in base}
+    again = dict(verify.other_artifacts(found, lock))
+    for name in found.broken:
+        again.setdefault(name, "its files do not match its RECORD")
+    if found.journal is not None:
+        for name in found.journal.touched:
+            again.setdefault(name, "an interrupted sync was changing it")
+    plan = diff(found.installed, locked, keep=found.seeds | base, reinstall=again, overlay=bool(base))
+    keep = found.seeds | base
+    broken_extras = {
+        n: found.installed[n] for n in found.broken if n not in lock.versions and n not in plan.remove and n not in keep
+    }
+    if broken_extras and not base:  # a broken package the lock does not want: remove it all the same
+        plan = Plan(install=plan.install, change=plan.change, reinstall=plan.reinstall,
+                    remove={**plan.remove, **broken_extras}, kept=plan.kept)  # fmt: skip
+    return plan
+
+
+def load_lock(config: Config, variant: Variant, *, allow_stale: bool) -> pylock.Lock:
+    """The variant's lock, refused when it is stale, labelled for another variant, or
+    names a file outside the project."""
+    path = pylock.lock_file(config.locks_dir, variant.name)
+    lock = pylock.read(path)
     if lock is None:
         raise InputError(f"{path}: no lock for {variant.name} (run: lockgen compile {variant.name})")
+    named = lock.meta.get("variant")
+    if named != variant.name:
+        raise InputError(f"{path}: its [tool.lockgen] names variant {named!r}, not {variant.name!r}; refusing it")
+    for artifact in lock.artifacts():
+        if artifact.path is not None and not inside(path.parent / artifact.path, config.boundary):
+            raise InputError(
+                f"{path}: {artifact.package}: path {artifact.path!r} is outside the project ({config.boundary}); refusing it"
+            )
     if not allow_stale and lock.digest != Inputs.of(config, validate=False).digest(variant):
         raise LockgenError(
             f"{path}: stale: its inputs changed since it was compiled "
@@ -64,112 +135,214 @@ def load_lock(config: Config, variant: Variant, *, allow_stale: bool) -> lockfil
     return lock
 
 
-def sync(lock: lockfile.Lock, target: environment.Target, facts: Facts, variant: Variant, *, dry_run: bool) -> Plan:
-    """Install ``lock`` into ``target``; returns the plan it carried out.
-
-    Nothing is changed unless everything checks out first: uv prepares and
-    hash-checks every artifact before it touches the environment, and when a GPU
-    needs torch's kernels verified, the lock is first installed into a staging
-    environment beside the target and checked there.
-    """
-    if environment.is_own(target):
+def refuse_target(target: Target, *, overlay: bool, system: bool) -> None:
+    """lockgen's own environment never; an interpreter's own (non-virtual) prefix only
+    as an overlay of a base environment, and only when ``--system`` says so."""
+    if is_own(target):
         raise InputError(
-            f"--python: {target.prefix} is lockgen's own environment; lockgen never installs into it "
+            f"{target.source}: {target.prefix} is lockgen's own environment; lockgen never installs into it "
             "(install lockgen with pipx or `uv tool`, or point --python elsewhere)"
         )
-    if target.exists and not (target.prefix / "pyvenv.cfg").is_file():
-        raise InputError(f"--python: {target.prefix} is not a virtual environment; lockgen syncs only those")
-    locked = lock.versions
-    plan = diff(environment.installed(target) if target.exists else {}, locked)
-    check_gpu = "torch" in locked and bool(facts.gpus) and variant.accelerator.cuda is not None
-    if dry_run:
-        return plan
-    if plan.empty and target.exists:
-        if check_gpu:
-            check_torch(target, facts, variant)
-        return plan
-    python = str(target.interpreter) if target.exists else sys.executable
-    if check_gpu:
-        with tempfile.TemporaryDirectory(prefix=".lockgen-stage-", dir=target.prefix.parent) as tmp:
-            stage = environment.Target(prefix=Path(tmp) / "env", python=target.python, source="staging", exists=True)
-            _install(lock, stage, python)
-            check_torch(stage, facts, variant)
-    try:
-        _install(lock, target, python)
-    except LockgenError:
-        if not target.exists:  # it did not exist before: leave none behind
-            shutil.rmtree(target.prefix, ignore_errors=True)
-        raise
-    left = diff(environment.installed(target), locked)
-    if not left.empty:
-        raise LockgenError(f"after sync the environment differs from {lock.path.name}: " + ", ".join(left.lines()))
-    return plan
-
-
-def _install(lock: lockfile.Lock, target: environment.Target, python: str) -> None:
-    """``uv pip sync``, which downloads and hash-checks every artifact before it
-    changes anything; creates the virtual environment first if there is none."""
-    if not target.interpreter.exists():
-        uv.run(["venv", str(target.prefix), "--python", python, "--no-config", "--quiet"])
-    before = environment.installed(target)
-    try:
-        uv.run(["pip", "sync", str(lock.path), "--python", str(target.interpreter), "--preview-features", "pylock",
-                "--no-config", "--quiet", "--color", "never"])  # fmt: skip
-    except CommandError as exc:
-        after = environment.installed(target)
-        state = "the environment is unchanged" if after == before else "the environment was partly changed"
-        raise CommandError(f"uv could not install {lock.path.name}; {state}:\n{exc}") from None
-
-
-# The build's arch flags need no GPU (a Docker build has none); get_arch_list() needs one.
-TORCH_ARCHS = """
-import json, torch
-built_for = getattr(torch.version, "cuda", None)
-flags = getattr(getattr(torch, "_C", None), "_cuda_getArchFlags", None)
-archs = (flags() or "").split() if flags and built_for else []
-if built_for and not archs:
-    archs = torch.cuda.get_arch_list()
-print(json.dumps([torch.__version__, built_for, archs]))
-"""
-
-
-def check_torch(target: environment.Target, facts: Facts, variant: Variant) -> None:
-    """Fail loudly when the lock's torch has no kernels for a visible GPU."""
-    try:
-        out = run_command([str(target.interpreter), "-c", TORCH_ARCHS])
-        version, built_for, archs = json.loads(out.strip().splitlines()[-1])
-    except (CommandError, ValueError) as exc:
-        raise LockgenError(f"{variant.name}: could not ask torch which GPUs it supports: {exc}") from None
-    if built_for is None:
-        raise LockgenError(
-            f"{variant.name}: torch {version} is a CPU build, on a CUDA variant with a GPU visible; "
-            "the environment is unchanged. Check this accelerator's index-url / extra-index-urls."
-        )
-    for gpu in facts.gpus:
-        if gpu.compute_capability and not covers(archs, gpu.compute_capability):
-            raise LockgenError(
-                f"{variant.name}: torch {version} was built for {', '.join(archs) or 'no GPU'}, which cannot run on "
-                f"GPU {gpu.index} {gpu.name} ({gpu.compute_capability}); the environment is unchanged. "
-                "Narrow this accelerator's gpu-archs, or add one whose torch covers this GPU."
+    if target.exists and not target.virtual:
+        if not overlay:
+            raise InputError(
+                f"{target.source}: {target.prefix} is not a virtual environment; an exact sync would remove "
+                "what it holds. lockgen syncs into virtual environments, or overlays a variant with a base "
+                "environment onto an interpreter with --system"
+            )
+        if not system:
+            raise InputError(
+                f"{target.source}: {target.prefix} is not a virtual environment; pass --system to overlay it"
             )
 
 
-def covers(arch_list: list[str], capability: str) -> bool:
-    """Does a torch ``get_arch_list()`` run on a GPU of ``capability``?
+def refuse_runtime(lock: pylock.Lock, facts: Facts) -> None:
+    """A lock whose packages need a newer CUDA major than the driver can never run."""
+    needs = runtime.infer(lock.versions).cuda
+    if needs is None or facts.cuda is None:
+        return
+    try:
+        driver = Version(facts.cuda)
+    except InvalidVersion:
+        return
+    if needs.major > driver.major:
+        raise LockgenError(
+            f"{lock.path.name} needs CUDA {needs} (its packages' runtime), and this machine's driver supports "
+            f"CUDA {facts.cuda} (from {facts.sources.get('cuda', 'the driver')}): a newer CUDA major never runs on it. "
+            "Nothing was changed; update the driver, or choose a variant built for this CUDA."
+        )
 
-    A cubin ``sm_XY`` runs on X.Z for Z ≥ Y (same major; not the ``a``/``f``
-    arch-specific ones elsewhere); PTX ``compute_XY`` JIT-compiles for any later GPU.
-    """
-    major, minor = cuda.arch_key(capability)
-    for entry in arch_list:
-        kind, _, digits = entry.partition("_")
-        specific = digits[-1:] in ("a", "f")
-        arch = cuda.normalize_arch(digits.rstrip("af"))
-        if arch is None:
+
+def sync(
+    config: Config,
+    lock: pylock.Lock,
+    target: Target,
+    facts: Facts,
+    variant: Variant,
+    *,
+    dry_run: bool = False,
+    wheelhouse: Path | None = None,
+    provided: Iterable[str] = (),
+    system: bool = False,
+    say: Callable[[str], None] = lambda _: None,
+) -> Plan:
+    """Install ``lock`` into ``target``; returns the plan it carried out."""
+    refuse_target(target, overlay=bool(set(provided)), system=system)
+    refuse_runtime(lock, facts)
+    source = _wheelhouse_files(lock, wheelhouse) if wheelhouse is not None else None
+    base = set(provided)
+    with files.run_lock("sync", target.prefix, say=say):
+        files.clean_stale(target.prefix.parent, prefix=STAGE)
+        found = verify.inspect(target)
+        plan = plan_for(found, lock, provided=base)
+        if dry_run:
+            return plan
+        check_gpu = "torch" in lock.versions and bool(facts.gpus) and variant.accelerator.cuda is not None
+        wanted = set(lock.versions) - base
+        if plan.empty and target.exists and found.journal is None:
+            passed = _check_in_place(target, lock, facts, found, variant) if check_gpu else {}
+            _record(config, target, lock, variant, passed or (found.record.checked if found.record else {}))
+            return plan
+        with tempfile.TemporaryDirectory(prefix="lockgen-sync-") as tmp:
+            install_from = lock.path
+            if source is not None or base:
+                install_from = installer.rewrite(lock, wanted, Path(tmp), wheelhouse=source)
+            checked: Mapping[str, object] = {}
+            if check_gpu:
+                checked = _check_in_staging(target, lock, install_from, facts, variant, offline=source is not None)
+            target = _apply(target, found, plan, install_from, offline=source is not None)
+        after = verify.inspect(target)
+        left = verify.problems(after, lock, overlay=bool(base), base=base)
+        left = [p for p in left if not p.startswith("a sync of")]  # our own journal
+        if left:
+            raise LockgenError(
+                "after the install the environment still differs from the lock (it stays marked, and the next "
+                "lockgen sync repairs it): " + "; ".join(left[:5])
+            )
+        _record(config, target, lock, variant, checked)
+        state.end(target)
+    return plan
+
+
+def _apply(target: Target, found: verify.Inspection, plan: Plan, install_from: Path, *, offline: bool) -> Target:
+    """Journal, install (hash-checked first), then uninstall; a first sync that fails
+    leaves no environment behind. Returns the target, which exists now."""
+    created = not target.exists
+    if created:
+        installer.create(target.prefix, sys.executable)
+        target = replace(target, exists=True)
+    try:
+        state.begin(target, install_from.name, plan.touched)
+    except LockgenError:
+        if created:
+            shutil.rmtree(target.prefix, ignore_errors=True)
+        raise
+    before = found.installed
+    try:
+        for broken in found.unreadable:  # uv cannot read these; they are reinstalled below if locked
+            dists.remove(broken, within=target.prefix)
+        installer.install(install_from, target, reinstall=plan.reinstall, offline=offline)
+        installer.uninstall(target, plan.remove)
+    except (CommandError, OSError) as exc:
+        if created:
+            shutil.rmtree(target.prefix, ignore_errors=True)
+            raise installer.failed(
+                _as_command_error(exc), f"install {install_from.name}", "no environment was left behind"
+            ) from None
+        now = dists.versions(dists.scan(target.site_packages()))
+        if now == before and not found.unreadable and not plan.reinstall:
+            state.end(target)
+            raise installer.failed(
+                _as_command_error(exc), f"install {install_from.name}", "the environment is unchanged"
+            ) from None
+        raise installer.failed(
+            _as_command_error(exc),
+            f"install {install_from.name}",
+            "the environment was partly changed; it stays marked, and the next lockgen sync repairs it",
+        ) from None
+    return target
+
+
+def _as_command_error(exc: BaseException) -> CommandError:
+    if isinstance(exc, CommandError):
+        return exc
+    if isinstance(exc, OSError):
+        return CommandError(f"{exc.filename or ''}: {exc.strerror or exc}")
+    return CommandError(str(exc))
+
+
+def _check_key(lock: pylock.Lock, facts: Facts) -> dict[str, object]:
+    torch = state.identities(lock).get("torch", ())
+    return {"torch": list(torch), "gpus": sorted(g.compute_capability or "?" for g in facts.gpus), "cuda": facts.cuda}
+
+
+def _check_in_place(
+    target: Target, lock: pylock.Lock, facts: Facts, found: verify.Inspection, variant: Variant
+) -> Mapping[str, object]:
+    key = _check_key(lock, facts)
+    if found.record is not None and dict(found.record.checked) == key:
+        return key  # this torch passed on these GPUs and this driver before
+    _refuse_torch(kernels.ask(target), facts, variant)
+    return key
+
+
+def _check_in_staging(
+    target: Target, lock: pylock.Lock, install_from: Path, facts: Facts, variant: Variant, *, offline: bool
+) -> Mapping[str, object]:
+    """Install the lock beside the target and ask its torch; the target is untouched."""
+    parent = target.prefix.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=STAGE, dir=parent) as tmp:
+        stage = Target(prefix=Path(tmp) / "env", python=target.python, source="staging", exists=True)
+        installer.create(stage.prefix, str(target.interpreter) if target.exists else sys.executable)
+        installer.install(install_from, stage, offline=offline)
+        _refuse_torch(kernels.ask(stage), facts, variant)
+    return _check_key(lock, facts)
+
+
+def _refuse_torch(build: kernels.TorchBuild, facts: Facts, variant: Variant) -> None:
+    found = kernels.problems(build, facts)
+    if found:
+        raise LockgenError(f"{variant.name}: " + "; ".join(found) + "; the environment is unchanged")
+
+
+def _record(config: Config, target: Target, lock: pylock.Lock, variant: Variant, checked: Mapping[str, object]) -> None:
+    ids = state.identities(lock)
+    record = state.Record(
+        lock=config.relative(lock.path),
+        variant=variant.name,
+        packages={name: (version, ids.get(name, ())) for name, version in lock.versions.items()},
+        checked=dict(checked),
+    )
+    old = state.read_record(target)
+    if old != record:
+        state.write_record(target, record)
+
+
+def _wheelhouse_files(lock: pylock.Lock, folder: Path) -> dict[str, Path]:
+    """Every artifact of the lock, found in the wheelhouse with its locked size;
+    an error naming each one that is missing or of another size."""
+    if not folder.is_dir():
+        raise InputError(f"--wheelhouse: {folder}: no such folder")
+    found: dict[str, Path] = {}
+    missing, wrong = [], []
+    for a in lock.artifacts():
+        path = folder / a.filename
+        if not path.is_file():
+            missing.append(a.filename)
             continue
-        a_major, a_minor = cuda.arch_key(arch)
-        if kind == "compute" and (a_major, a_minor) <= (major, minor):
-            return True
-        if kind == "sm" and a_major == major and (a_minor == minor or (a_minor < minor and not specific)):
-            return True
-    return False
+        if a.size is not None and path.stat().st_size != a.size:
+            wrong.append(f"{a.filename} ({path.stat().st_size} bytes, the lock says {a.size})")
+            continue
+        found[a.filename] = path.resolve()
+    if missing or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
+        if wrong:
+            parts.append(f"corrupt: {', '.join(wrong[:5])}")
+        raise LockgenError(
+            f"--wheelhouse {folder} cannot serve {lock.path.name}: {'; '.join(parts)}. Nothing was changed "
+            f"(run: lockgen wheelhouse {folder})"
+        )
+    return found

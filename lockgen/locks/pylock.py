@@ -246,19 +246,19 @@ def requirements_text(variant: str, body: str) -> str:
 def preferences(locks: Sequence[Lock]) -> tuple[str, dict[str, str]]:
     """A pylock uv reads as its preferences: the first lock's pins, then for any
     package it lacks, the next one's, and so on. Also the merged versions."""
-    blocks: dict[str, str] = {}
+    merged: dict[str, str] = {}
     versions: dict[str, str] = {}
     for lock in locks:
-        for name, block in _blocks(lock.text).items():
-            blocks.setdefault(name, block)
+        for name, block in blocks(lock.text).items():
+            merged.setdefault(name, block)
         for name, version in lock.versions.items():
             versions.setdefault(name, version)
-    if not blocks:
+    if not merged:
         return "", {}
-    return 'lock-version = "1.0"\ncreated-by = "lockgen"\n\n' + "\n".join(blocks.values()), versions
+    return 'lock-version = "1.0"\ncreated-by = "lockgen"\n\n' + "\n".join(merged.values()), versions
 
 
-def _blocks(text: str) -> dict[str, str]:
+def blocks(text: str) -> dict[str, str]:
     """``{name: "[[packages]] ..." text}`` of a lock lockgen (or uv) wrote."""
     out: dict[str, str] = {}
     for chunk in text.split("\n[[packages]]\n")[1:]:

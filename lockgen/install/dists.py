@@ -1,0 +1,157 @@
+"""The distributions installed in an environment, read from disk, and their files
+checked against their ``RECORD`` (PEP 376 / PEP 627)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+_DIST_INFO = re.compile(r"(?P<name>.+?)-(?P<version>[^-]+)\.(?:dist|egg)-info")
+_REQUIRES = re.compile(r"^Requires-Dist:\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?P<rest>.*)$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dist:
+    """One installed distribution (a ``.dist-info`` or ``.egg-info``)."""
+
+    name: str  # canonical
+    version: str
+    path: Path  # the metadata folder (or file, for an old egg-info)
+    site: Path  # the folder RECORD paths are relative to
+    requires: tuple[str, ...]  # canonical names of its unconditional Requires-Dist
+    problem: str | None = None  # why the metadata cannot be trusted, if it cannot
+
+
+def scan(sites: Iterable[Path]) -> list[Dist]:
+    """Every distribution in these site-packages folders, broken ones included."""
+    found: list[Dist] = []
+    for site in sites:
+        try:
+            entries = list(os.scandir(site))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.endswith((".dist-info", ".egg-info")):
+                dist = _read(Path(entry.path), site)
+                if dist is not None:
+                    found.append(dist)
+    return found
+
+
+def versions(dists: Iterable[Dist]) -> dict[str, str]:
+    return {d.name: d.version for d in dists}
+
+
+def _read(path: Path, site: Path) -> Dist | None:
+    guess = _DIST_INFO.fullmatch(path.name)
+    meta = path / ("METADATA" if path.name.endswith(".dist-info") else "PKG-INFO") if path.is_dir() else path
+    name = version = None
+    requires: list[str] = []
+    problem = None
+    try:
+        with open(meta, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line in ("\n", "\r\n"):
+                    break
+                if line.startswith("Name:"):
+                    name = line[5:].strip()
+                elif line.startswith("Version:"):
+                    version = line[8:].strip()
+                elif line.startswith("Requires-Dist:"):
+                    m = _REQUIRES.match(line.rstrip())
+                    if m and "extra" not in m["rest"]:
+                        requires.append(canonicalize_name(m["name"]))
+    except FileNotFoundError:
+        problem = f"{path.name} has no {meta.name}"
+    except OSError as exc:
+        problem = f"cannot read {meta}: {exc.strerror}"
+    if not (name and version):
+        if guess is None:
+            return None
+        name, version = name or guess["name"], version or guess["version"]
+        problem = problem or f"{path.name}: its {meta.name} names no package or version"
+    if problem is None and path.name.endswith(".dist-info") and not (path / "RECORD").is_file():
+        problem = f"{path.name} has no RECORD"
+    return Dist(
+        name=canonicalize_name(name),
+        version=version,
+        path=path,
+        site=site,
+        requires=tuple(requires),
+        problem=problem,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FileCheck:
+    problems: list[str]
+    files: int
+    bytes_hashed: int
+
+
+def record_rows(dist: Dist) -> Iterator[tuple[str, str, str]]:
+    """(path, hash, size) of each RECORD row; nothing for a dist without RECORD."""
+    try:
+        with open(dist.path / "RECORD", encoding="utf-8", newline="") as f:
+            for row in csv.reader(f):
+                if row:
+                    yield row[0], row[1] if len(row) > 1 else "", row[2] if len(row) > 2 else ""
+    except (OSError, csv.Error):
+        return
+
+
+def check_files(dist: Dist, *, hashes: bool = False) -> FileCheck:
+    """Every file RECORD lists: present, of its recorded size (and sha256 with ``hashes``)."""
+    problems: list[str] = []
+    files = hashed = 0
+    if dist.problem:
+        return FileCheck([dist.problem], 0, 0)
+    for rel, digest, size in record_rows(dist):
+        files += 1
+        path = os.path.join(dist.site, rel)
+        try:
+            st = os.stat(path)
+        except OSError:
+            problems.append(f"{rel} is missing")
+            continue
+        if size and size.isdigit() and st.st_size != int(size):
+            problems.append(f"{rel} has {st.st_size} bytes, RECORD says {size}")
+            continue
+        if hashes and digest.startswith("sha256="):
+            hashed += st.st_size
+            if _sha256(path) != digest[7:]:
+                problems.append(f"{rel} does not match its sha256 in RECORD")
+    return FileCheck(problems, files, hashed)
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
+
+
+def remove(dist: Dist, *, within: Path) -> None:
+    """Delete a distribution uv cannot (its metadata is broken): the files its RECORD
+    lists inside the environment ``within``, if it has a RECORD, then its metadata."""
+    import shutil
+
+    for rel, _, _ in record_rows(dist):
+        target = Path(os.path.normpath(os.path.join(dist.site, rel)))
+        if not target.is_relative_to(within):
+            continue
+        if target.is_file() or target.is_symlink():
+            target.unlink(missing_ok=True)
+    if dist.path.is_dir():
+        shutil.rmtree(dist.path, ignore_errors=True)
+    else:
+        dist.path.unlink(missing_ok=True)

@@ -1,0 +1,81 @@
+"""uv as the installer: create an environment, install a lock into it, uninstall.
+
+``uv pip install -r pylock.toml`` installs exactly the lock's artifacts, checking
+every hash before it changes anything, and removes nothing; what the lock lacks
+is uninstalled by name, so the installer's own pip, setuptools and wheel are
+never in uv's reach.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from lockgen import uv
+from lockgen.exceptions import CommandError, LockgenError
+from lockgen.install.environment import Target
+from lockgen.locks import pylock
+
+_QUIET = ("--no-config", "--quiet", "--color", "never")
+_LOCATION = re.compile(r'\b(?P<key>url|path) = "(?P<value>[^"]+)"')
+
+
+def create(prefix: Path, python: str) -> None:
+    uv.run(["venv", str(prefix), "--python", python, *_QUIET])
+
+
+def install(lock_file: Path, target: Target, *, reinstall: Iterable[str] = (), offline: bool = False) -> None:
+    args = ["pip", "install", "-r", str(lock_file), "--python", str(target.interpreter), "--preview-features", "pylock"]
+    if not target.virtual:
+        args.append("--break-system-packages")  # the user asked for it with --system
+    if offline:
+        args += ["--offline", "--no-index"]
+    for name in sorted(reinstall):
+        args += ["--reinstall-package", name]
+    uv.run([*args, *_QUIET])
+
+
+def uninstall(target: Target, names: Iterable[str]) -> None:
+    names = sorted(names)
+    if names:
+        args = ["pip", "uninstall", "--python", str(target.interpreter), *names]
+        if not target.virtual:
+            args.append("--break-system-packages")
+        uv.run([*args, *_QUIET])
+
+
+def rewrite(
+    lock: pylock.Lock, keep: Iterable[str], dest: Path, *, wheelhouse: Mapping[str, Path] | None = None
+) -> Path:
+    """A copy of ``lock`` in folder ``dest`` with only the packages ``keep``, every
+    relative artifact path made absolute, and (with ``wheelhouse``, file name →
+    local file) every artifact read from the wheelhouse instead of its URL."""
+    wanted = set(keep)
+    head = lock.text.split("\n[[packages]]\n", 1)[0]
+    body = [block for name, block in pylock.blocks(lock.text).items() if canonicalize_name(name) in wanted]
+    base = lock.path.parent
+
+    def relocate(m: re.Match[str]) -> str:
+        value = m["value"]
+        filename = value.rsplit("/", 1)[-1]
+        if wheelhouse is not None and filename in wheelhouse:
+            return f'path = "{wheelhouse[filename].as_posix()}"'
+        if m["key"] == "path" and not Path(value).is_absolute():
+            return f'path = "{(base / value).resolve().as_posix()}"'
+        return m.group(0)
+
+    text = head.rstrip("\n") + "\n\n" + "\n".join(_LOCATION.sub(relocate, block) for block in body)
+    out = dest / lock.path.name
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+class InstallError(LockgenError):
+    """uv could not install or uninstall; carries uv's reason and what state was left."""
+
+
+def failed(exc: CommandError, what: str, state: str) -> InstallError:
+    return InstallError(f"uv could not {what}; {state}:\n{exc}")

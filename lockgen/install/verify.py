@@ -1,0 +1,110 @@
+"""``lockgen verify``: is the environment exactly the lock, every file as its RECORD says?
+
+:func:`inspect` reads the environment once — its distributions, their files
+against RECORD, lockgen's record of what it installed, an interrupted sync's
+journal — and both ``verify`` and ``sync`` decide from what it found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from lockgen.install import dists, state
+from lockgen.install.environment import SEEDS, Target
+from lockgen.locks import pylock
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inspection:
+    installed: dict[str, str]  # name → version
+    broken: dict[str, list[str]]  # name → what is wrong with its files or metadata
+    unreadable: list[dists.Dist]  # metadata uv cannot read: lockgen removes these itself
+    record: state.Record | None
+    journal: state.Journal | None
+    seeds: frozenset[str]  # the installer's own packages present, with what they need
+    files: int = 0
+    bytes_hashed: int = 0
+    requires: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def inspect(target: Target, *, hashes: bool = False) -> Inspection:
+    found = dists.scan(target.site_packages()) if target.exists else []
+    broken: dict[str, list[str]] = {}
+    unreadable = []
+    files = hashed = 0
+    for d in found:
+        check = dists.check_files(d, hashes=hashes)
+        files += check.files
+        hashed += check.bytes_hashed
+        if check.problems:
+            broken.setdefault(d.name, []).extend(check.problems)
+        if d.problem:
+            unreadable.append(d)
+    requires = {d.name: d.requires for d in found}
+    return Inspection(
+        installed=dists.versions(found),
+        broken=broken,
+        unreadable=unreadable,
+        record=state.read_record(target) if target.exists else None,
+        journal=state.read_journal(target) if target.exists else None,
+        seeds=frozenset(_with_requirements(SEEDS, requires)),
+        files=files,
+        bytes_hashed=hashed,
+        requires=requires,
+    )
+
+
+def _with_requirements(names: Iterable[str], requires: Mapping[str, tuple[str, ...]]) -> set[str]:
+    """``names`` that are installed, and what they need (wheel needs packaging)."""
+    out: set[str] = set()
+    stack = [n for n in names if n in requires]
+    while stack:
+        name = stack.pop()
+        if name in out:
+            continue
+        out.add(name)
+        stack.extend(r for r in requires.get(name, ()) if r in requires)
+    return out
+
+
+def other_artifacts(found: Inspection, lock: pylock.Lock) -> dict[str, str]:
+    """Packages at the locked version whose recorded artifacts are not the locked ones."""
+    if found.record is None:
+        return {}
+    out = {}
+    for name, identity in state.identities(lock).items():
+        recorded = found.record.packages.get(name)
+        if recorded and recorded[0] == lock.versions.get(name) and recorded[1] != identity:
+            out[name] = "installed from other artifacts than the lock names (another hash)"
+    return out
+
+
+def problems(found: Inspection, lock: pylock.Lock, *, overlay: bool = False, base: Iterable[str] = ()) -> list[str]:
+    """One line per difference between the environment and the lock."""
+    out: list[str] = []
+    if found.journal is not None:
+        out.append(
+            f"a sync of {found.journal.lock or 'a lock'} was interrupted (process {found.journal.pid}); "
+            "the environment may be half-changed: run lockgen sync to repair it"
+        )
+    locked = lock.versions
+    provided = set(base)
+    for name, version in sorted(locked.items()):
+        have = found.installed.get(name)
+        if name in provided:
+            continue
+        if have is None:
+            out.append(f"{name} {version} is not installed")
+        elif have != version:
+            out.append(f"{name} is {have}, the lock has {version}")
+    if not overlay:
+        for name, version in sorted(found.installed.items()):
+            if name not in locked and name not in found.seeds:
+                out.append(f"{name} {version} is installed but not in the lock")
+    for name, reason in sorted(other_artifacts(found, lock).items()):
+        out.append(f"{name} {locked[name]}: {reason}")
+    for name, issues in sorted(found.broken.items()):
+        shown = "; ".join(issues[:3]) + (f" (and {len(issues) - 3} more)" if len(issues) > 3 else "")
+        out.append(f"{name}: {shown}")
+    return out
