@@ -17,6 +17,7 @@ def make_wheel(
     tag: str = "py3-none-any",
     python: str | None = None,
     payload: str = "",
+    extras: tuple[str, ...] = (),
 ) -> Path:
     """Write ``name-version-tag.whl`` into ``folder``; returns its path."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -25,6 +26,7 @@ def make_wheel(
     meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     if python:
         meta.append(f"Requires-Python: {python}")
+    meta += [f"Provides-Extra: {e}" for e in extras]
     meta += [f"Requires-Dist: {r}" for r in requires]
     files = {
         f"{module}/__init__.py": payload or f"__version__ = {version!r}\n",

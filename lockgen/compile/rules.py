@@ -140,21 +140,30 @@ def _human(size: int) -> str:
 # --- integrity --------------------------------------------------------------------
 
 
-def integrity(variant: Variant, lock: pylock.Lock, inputs: Inputs, *, file_variant: str | None = None) -> list[str]:
-    """How the lock differs from what lockgen writes for ``variant``; empty when it does not."""
+def integrity(
+    variant: Variant, lock: pylock.Lock, inputs: Inputs, *, file_variant: str | None = None, stale: bool = False
+) -> list[str]:
+    """How the lock differs from what lockgen writes for ``variant``; empty when it does not.
+
+    A lock known to be ``stale`` (its inputs changed since) is held only to what
+    cannot have changed since: its variant's name, its recorded runtime, and the
+    graph from its own recorded roots.
+    """
     found: list[str] = []
     expected = _label(variant)
     m = lock.meta
     if file_variant is not None and m.get("variant") not in (None, file_variant):
         found.append(f"its [tool.lockgen] names variant {m.get('variant')!r}, its file name {file_variant!r}")
     for key, value in expected.items():
+        if stale and key != "variant":
+            continue
         if m.get(key) != value:
             found.append(f"{key} = {_show(m.get(key))} in the lock, {_show(value)} in the configuration")
     needs = runtime.infer(lock.versions).cuda
     recorded = m.get("cuda-runtime")
     if (str(needs) if needs else None) != recorded:
         found.append(f"cuda-runtime = {_show(recorded)} is recorded, but its packages need {needs or 'no CUDA'}")
-    roots, complete = inputs.roots(variant)
+    roots, complete = inputs.roots(variant) if not stale else ({}, False)
     graph = _graph_with_roots(lock, roots if complete else _recorded_roots(lock))
     stray = sorted(lock.versions.keys() - graphs.reachable(graph))
     if stray:

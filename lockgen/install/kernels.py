@@ -40,7 +40,8 @@ def ask(target: Target) -> TorchBuild:
         out = run_command([str(target.interpreter), "-c", TORCH_ARCHS], timeout=600)
         version, built_for, archs = json.loads(out.strip().splitlines()[-1])
     except (CommandError, ValueError, IndexError) as exc:
-        raise LockgenError(f"could not ask torch which GPUs it supports: {exc}") from None
+        last = next((line for line in reversed(str(exc).splitlines()) if line.strip()), str(exc))
+        raise LockgenError(f"could not ask torch which GPUs it supports ({last.strip()})") from None
     return TorchBuild(str(version), built_for, [str(a) for a in archs])
 
 

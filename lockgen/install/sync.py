@@ -32,6 +32,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from lockgen import files
+from lockgen.compile import rules
 from lockgen.exceptions import CommandError, InputError, LockgenError
 from lockgen.install import dists, installer, kernels, state, verify
 from lockgen.install.environment import Target, is_own
@@ -127,10 +128,18 @@ def load_lock(config: Config, variant: Variant, *, allow_stale: bool) -> pylock.
             raise InputError(
                 f"{path}: {artifact.package}: path {artifact.path!r} is outside the project ({config.boundary}); refusing it"
             )
-    if not allow_stale and lock.digest != Inputs.of(config, validate=False).digest(variant):
+    inputs = Inputs.of(config, validate=False)
+    stale = lock.digest != inputs.digest(variant)
+    if stale and not allow_stale:
         raise LockgenError(
             f"{path}: stale: its inputs changed since it was compiled "
             f"(run: lockgen compile {variant.name}, or pass --allow-stale)"
+        )
+    edited = rules.integrity(variant, lock, inputs, file_variant=variant.name, stale=stale)
+    if edited:
+        raise LockgenError(
+            f"{path}: not the lock lockgen wrote for {variant.name}: {'; '.join(edited)} "
+            f"(run: lockgen compile {variant.name})"
         )
     return lock
 
