@@ -47,7 +47,7 @@ def cuda_indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             "2.8.0",
             [f"nvidia-cuda-runtime-cu12==12.8.90; {NV}", f"nvidia-cudnn-cu12==9.10.2.21; {NV}"],
             tag=LINUX,
-        ),  # fmt: skip
+        ),
         make_wheel(
             f / "pypi",
             "torch",
@@ -55,7 +55,7 @@ def cuda_indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             [f"cuda-toolkit[cudart,cublas]==13.2.2; {NV}"],
             tag=LINUX,
             payload=TORCH_2_15_PAYLOAD,
-        ),  # fmt: skip
+        ),
         make_wheel(f / "pypi", "nvidia-cuda-runtime-cu12", "12.8.90", tag=LINUX),
         make_wheel(f / "pypi", "nvidia-cuda-runtime-cu12", "12.4.127", tag=LINUX),
         make_wheel(f / "pypi", "nvidia-cudnn-cu12", "9.10.2.21", ["nvidia-cublas-cu12"], tag=LINUX),
@@ -66,14 +66,16 @@ def cuda_indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             "13.2.2",
             ['nvidia-cuda-runtime==13.2.86.*; extra == "cudart"', 'nvidia-cublas==13.4.1.3.*; extra == "cublas"'],
             extras=("cudart", "cublas"),
-        ),  # fmt: skip
+        ),
         make_wheel(f / "pypi", "nvidia-cuda-runtime", "13.2.86", tag=LINUX),
         make_wheel(f / "pypi", "nvidia-cublas", "13.4.1.3", tag=LINUX),
         make_wheel(f / "pypi", "cupy-cuda12x", "14.2.0", tag=LINUX),
         make_wheel(f / "pypi", "app", "1.0"),
     ]
-    cu130 = [make_wheel(f / "cu130", "torch", "2.9.1+cu130", [f"nvidia-cuda-runtime==13.0.96; {NV}"], tag=LINUX),
-             make_wheel(f / "cu130", "nvidia-cuda-runtime", "13.0.96", tag=LINUX)]  # fmt: skip
+    cu130 = [
+        make_wheel(f / "cu130", "torch", "2.9.1+cu130", [f"nvidia-cuda-runtime==13.0.96; {NV}"], tag=LINUX),
+        make_wheel(f / "cu130", "nvidia-cuda-runtime", "13.0.96", tag=LINUX),
+    ]
     cpu = [make_wheel(f / "cpu", "torch", "2.8.0+cpu")]
     return {
         "pypi": make_index(root / "simple", pypi),
@@ -291,8 +293,17 @@ def test_selection_needs_the_driver_to_have_the_locks_runtime_major() -> None:
 
     root = Path(__file__).parent
     del root
-    facts = Facts(python="3.12.1", os="linux", arch="x86_64", libc="glibc 2.39", driver="575.51.03", cuda="12.9",
-                  gpus=(Gpu(index=0, name="H100", compute_capability="9.0", uuid="GPU-1"),), sources={}, probes={})  # fmt: skip
+    facts = Facts(
+        python="3.12.1",
+        os="linux",
+        arch="x86_64",
+        libc="glibc 2.39",
+        driver="575.51.03",
+        cuda="12.9",
+        gpus=(Gpu(index=0, name="H100", compute_capability="9.0", uuid="GPU-1"),),
+        sources={},
+        probes={},
+    )
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -406,7 +417,7 @@ def test_the_runtime_is_the_runtimes_own_version_not_its_libraries() -> None:
             "nvidia-cublas": "13.4.1.3",
             "nvidia-nvjitlink": "13.5.37",
             "nvidia-cudnn-cu13": "9.26.0.51",
-        }  # fmt: skip
+        }
     )
     assert str(needs.cuda) == "13.2"
     assert str(runtime.infer({"nvidia-nvjitlink-cu12": "12.9.86"}).cuda) == "12.9"  # no runtime package: the rest
