@@ -214,12 +214,13 @@ def select_command(explain: bool, as_json: bool, config_path: Path | None, **fla
     type=click.Path(path_type=Path, file_okay=False),
     help="Install from this folder (made by lockgen wheelhouse) with no network access.",
 )
+@click.option("--system", is_flag=True, help="Allow a non-virtual interpreter (--python): only for a base overlay.")
 @dry_run_option
 @selection_options
 @config_option
 @_errors
 def sync_command(
-    allow_stale: bool, dry_run: bool, wheelhouse: Path | None, config_path: Path | None, **flags: Any
+    allow_stale: bool, dry_run: bool, wheelhouse: Path | None, system: bool, config_path: Path | None, **flags: Any
 ) -> None:
     """Install the lock that fits this machine into the environment, exactly, and verify it."""
     from lockgen import report
@@ -230,7 +231,9 @@ def sync_command(
     choice = selection.for_machine(cfg, **flags)
     variant = choice.require()
     lock = sync.load_lock(cfg, variant, allow_stale=allow_stale)
-    plan = sync.sync(cfg, lock, choice.target, choice.facts, variant, dry_run=dry_run, wheelhouse=wheelhouse, say=_say)
+    plan = sync.sync(
+        cfg, lock, choice.target, choice.facts, variant, dry_run=dry_run, wheelhouse=wheelhouse, system=system, say=_say
+    )
     out(report.sync_summary(cfg, variant, choice.target, plan, dry_run=dry_run))
 
 
@@ -254,7 +257,12 @@ def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flag
     lock = sync.load_lock(cfg, variant, allow_stale=True)
     start = time.perf_counter()
     found = verify.inspect(choice.target, hashes=hashes)
-    problems = verify.problems(found, lock) if choice.target.exists else [f"{choice.target.prefix} does not exist"]
+    provided = sync.provided_by_base(cfg, variant, lock)
+    problems = (
+        verify.problems(found, lock, overlay=bool(provided), base=provided)
+        if choice.target.exists
+        else [f"{choice.target.prefix} does not exist"]
+    )
     seconds = time.perf_counter() - start
     if as_json:
         out(json.dumps(report.verify_json(cfg, variant, choice.target, found, problems, seconds, hashes), indent=2))
@@ -262,6 +270,33 @@ def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flag
         out(report.verify_text(cfg, variant, choice.target, found, problems, seconds, hashes))
     if problems:
         sys.exit(1)
+
+
+@main.command("wheelhouse")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("patterns", nargs=-1)
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=8, show_default=True, help="Parallel downloads.")
+@config_option
+@_errors
+def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, config_path: Path | None) -> None:
+    """Download every artifact of the locks (or those matching PATTERN) into FOLDER, checked."""
+    from lockgen import report
+    from lockgen.compile import compiler
+    from lockgen.install import wheelhouse
+    from lockgen.locks import pylock
+
+    cfg = _load(config_path)
+    variants = compiler.select(cfg, patterns)
+    locks = {}
+    for v in variants:
+        lock = pylock.read(pylock.lock_file(cfg.locks_dir, v.name))
+        if lock is None:
+            raise LockgenError(f"{v.name}: no lock yet (run: lockgen compile {v.name})")
+        locks[v.name] = lock
+    urls = {u for v in variants for u in (v.index_url, *v.extra_index_urls, *v.find_links) if u}
+    progress = err if sys.stderr.isatty() else None
+    summary = wheelhouse.build(folder, wheelhouse.wanted(locks), credentials=urls, jobs=jobs, progress=progress)
+    out(report.wheelhouse_summary(folder, summary))
 
 
 @main.command("diff")

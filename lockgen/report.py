@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lockgen.locks import pylock
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from lockgen.install.environment import Target
     from lockgen.install.sync import Plan
     from lockgen.install.verify import Inspection
+    from lockgen.install.wheelhouse import Summary
     from lockgen.machine.detect import Facts
     from lockgen.machine.selection import Selection
     from lockgen.project.config import Config, Variant
@@ -138,7 +140,8 @@ def selection_json(config: Config, selection: Selection) -> dict[str, object]:
 def sync_summary(config: Config, variant: Variant, target: Target, plan: Plan, *, dry_run: bool) -> str:
     lock = config.relative(pylock.lock_file(config.locks_dir, variant.name))
     head = f"{variant.name}: {lock} -> {target.prefix}"
-    kept = f"kept (the installer's own, not in the lock): {', '.join(plan.kept)}" if plan.kept else ""
+    why = "the base environment's, as it has them" if plan.overlay else "the installer's own, not in the lock"
+    kept = f"kept ({why}): {', '.join(plan.kept)}" if plan.kept else ""
     if plan.empty:
         return "\n".join(
             x for x in (head, "already in sync: every package and file as the lock and RECORD say", kept) if x
@@ -188,3 +191,15 @@ def verify_json(
         "bytes_hashed": found.bytes_hashed,
         "seconds": round(seconds, 4),
     }
+
+
+def wheelhouse_summary(folder: Path, summary: Summary) -> str:
+    lines = [
+        f"{folder}: {len(summary.downloaded) + len(summary.present)} files, {summary.total_bytes / 1e6:.1f} MB "
+        f"({len(summary.downloaded)} fetched, {summary.bytes_downloaded / 1e6:.1f} MB; {len(summary.present)} already there)"
+    ]
+    width = max((len(v) for v in summary.per_variant), default=0)
+    for variant, (count, size) in sorted(summary.per_variant.items()):
+        lines.append(f"  {variant:<{width}}  {count:>4} files  {size / 1e6:>9.1f} MB")
+    lines.append(f"install with: lockgen sync --wheelhouse {folder}  (or uv/pip --no-index --find-links {folder})")
+    return "\n".join(lines)

@@ -19,6 +19,7 @@ from lockgen.compile import consistency, rules, strategy
 from lockgen.compile.resolver import Request, Resolution
 from lockgen.exceptions import InputError, LockgenError
 from lockgen.locks import pylock
+from lockgen.project import bases
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
 
@@ -130,6 +131,8 @@ def run(
 
         def done(request: Request, outcome: strategy.Outcome) -> None:
             variant = by_request[request.name]
+            if isinstance(outcome, LockgenError) and request.pins:
+                outcome = _explain_base(request, outcome, offline=options.offline)
             result, out = _finish(config, variant, digests[variant.name], olds[variant.name], outcome, news)
             if not options.dry_run:
                 for path, text in out.items():
@@ -214,7 +217,8 @@ def request_for(
         project=config.root,
         output_dir=config.locks_dir,
         inputs=variant.inputs,
-        constraints=(*variant.constraints, *([variant.base] if variant.base else []), *extra_constraints),
+        constraints=(*variant.constraints, *extra_constraints),
+        pins=bases.read(config.root, variant.base).pins if variant.base else {},
         python=variant.python,
         platform=variant.platform.uv,
         index_url=variant.index_url,
@@ -240,9 +244,9 @@ def preferences_for(config: Config, variant: Variant, olds: dict[str, pylock.Loc
 def render(config: Config, variant: Variant, digest: str, resolution: Resolution) -> pylock.Lock:
     """The lock lockgen writes for a resolution (InputError if uv wrote an invalid one)."""
     path = pylock.lock_file(config.locks_dir, variant.name)
-    return pylock.parse(
-        path, pylock.render(resolution.pylock, rules.meta(variant, digest, resolution), resolution.graph)
-    )
+    base = bases.read(config.root, variant.base) if variant.base else None
+    table = rules.meta(variant, digest, resolution, base)
+    return pylock.parse(path, pylock.render(resolution.pylock, table, resolution.graph))
 
 
 def _siblings(config: Config, variant: Variant, olds: dict[str, pylock.Lock | None]) -> list[pylock.Lock]:
@@ -298,6 +302,33 @@ def _finish(
         warnings=verdict.warnings,
     )
     return result, out
+
+
+def _explain_base(request: Request, error: LockgenError, *, offline: bool) -> LockgenError:
+    """A variant on a base failed: resolve it without the base, and name the base
+    packages the inputs would change and what requires each change."""
+    from dataclasses import replace
+
+    from lockgen.compile.resolver import resolve
+
+    try:
+        free = resolve(replace(request, pins={}), offline=offline)
+    except LockgenError:
+        return error  # it fails without the base too: uv's own reason says why
+    changed = sorted(n for n, v in request.pins.items() if n in free.versions and free.versions[n] != v)
+    if not changed:
+        return error
+    from lockgen.locks import graph as graphs
+
+    lines = []
+    for name in changed:
+        chain = graphs.explain(free.graph, [name], free.versions)[0]
+        lines.append(f"{name} {request.pins[name]} (the base) would have to be {free.versions[name]}: {chain}")
+    return LockgenError(
+        "the base environment cannot stay as it is: "
+        + "; ".join(lines)
+        + ". Pin what requires it to a version that accepts the base's, or update the base file"
+    )
 
 
 def _make_folder(folder: Path) -> bool:

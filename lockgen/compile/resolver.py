@@ -36,6 +36,7 @@ _EDGE = re.compile(
 _LOG_ENV = {"RUST_LOG": "uv_resolver=debug", "UV_NO_PROGRESS": "1"}
 _UP_PATH = re.compile(r'(\bpath = ")\.\./')
 _PIN_FILE = "lockgen-pins.txt"
+_BASE_FILE = "lockgen-base.txt"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,6 +60,7 @@ class Request:
     upgrade: bool = False
     upgrade_packages: tuple[str, ...] = ()
     requirements: bool = False  # also the requirements.txt form: pins, hashes, ``# via``
+    pins: Mapping[str, str] = field(default_factory=dict)  # name → version every result must keep (a base)
 
     @property
     def indexes(self) -> tuple[object, ...]:
@@ -115,6 +117,7 @@ def uv_args(request: Request, output: Path, *, fmt: str, offline: bool) -> list[
 def resolve(request: Request, *, offline: bool) -> Resolution:
     """One resolution of ``request``; ResolveError with uv's reason when there is none."""
     with _workspace(request.output_dir) as tmp:
+        request = _with_pins(request, tmp)
         output = tmp / f"pylock.{request.name}.toml"
         if request.preferences and not request.upgrade:
             output.write_text(request.preferences, encoding="utf-8")
@@ -174,6 +177,15 @@ def from_log(
     return (graph if complete else None), frozenset(read | versions.keys())
 
 
+def _with_pins(request: Request, tmp: Path) -> Request:
+    """The request with its pins written as a constraints file in the workspace."""
+    if not request.pins:
+        return request
+    path = tmp / _BASE_FILE
+    path.write_text("".join(f"{n}=={v}\n" for n, v in sorted(request.pins.items())), encoding="utf-8")
+    return replace(request, constraints=(*request.constraints, str(path)), pins={})
+
+
 def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, *, offline: bool) -> str:
     """uv's requirements.txt form of exactly these versions: hashes and ``# via``.
     Pinned, it reads only what the resolution just read: offline first."""
@@ -188,7 +200,8 @@ def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, *, o
         except CommandError as exc:
             if attempt_offline == offline:
                 raise ResolveError(f"uv could not write the requirements form of {request.name}:\n{exc}") from None
-    return graphs.tidy(out.read_text(encoding="utf-8"), pins=_PIN_FILE)
+    text = graphs.tidy(out.read_text(encoding="utf-8"), pins=_PIN_FILE)
+    return graphs.tidy(text, pins=_BASE_FILE)
 
 
 class _workspace:

@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 from lockgen.compile.resolver import Resolution
 from lockgen.locks import graph as graphs
 from lockgen.locks import pylock, runtime
+from lockgen.project import bases
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
 
@@ -32,7 +33,7 @@ class Verdict:
     warnings: tuple[str, ...] = ()
 
 
-def meta(variant: Variant, digest: str, resolution: Resolution) -> dict[str, object]:
+def meta(variant: Variant, digest: str, resolution: Resolution, base: bases.Base | None = None) -> dict[str, object]:
     """The ``[tool.lockgen]`` table of a new lock (``roots`` and the version are added on rendering)."""
     acc = variant.accelerator
     out: dict[str, object] = {
@@ -47,8 +48,16 @@ def meta(variant: Variant, digest: str, resolution: Resolution) -> dict[str, obj
     needs = runtime.infer(resolution.versions).cuda
     if needs is not None:
         out["cuda-runtime"] = str(needs)
+    if base is not None:
+        out["base"] = base.rel
+        out["base-packages"] = provided(base, resolution.versions)
     out["input-digest"] = digest
     return out
+
+
+def provided(base: bases.Base, versions: Mapping[str, str]) -> list[str]:
+    """The lock's packages the base environment already has, at the lock's version."""
+    return sorted(n for n, v in versions.items() if base.pins.get(n) == v or n in base.unpinned)
 
 
 def judge(config: Config, variant: Variant, lock: pylock.Lock) -> Verdict:
@@ -58,6 +67,14 @@ def judge(config: Config, variant: Variant, lock: pylock.Lock) -> Verdict:
     hits = config.forbid & lock.versions.keys()
     if hits:
         errors.append("forbidden: " + "; ".join(graphs.explain(graph, hits)))
+    if variant.base is not None:
+        base = bases.read(config.root, variant.base)
+        moved = sorted(n for n, v in lock.versions.items() if n in base.pins and base.pins[n] != v)
+        if moved:
+            errors.append(
+                "changes packages the base environment provides: "
+                + ", ".join(f"{n} {base.pins[n]} -> {lock.versions[n]}" for n in moved)
+            )
     needs = runtime.infer(lock.versions)
     declared = variant.accelerator.cuda
     if declared is None:
@@ -175,6 +192,7 @@ def integrity(
 def _label(variant: Variant) -> dict[str, object]:
     acc = variant.accelerator
     return {
+        "base": variant.base,
         "variant": variant.name,
         "python": variant.python,
         "platform": variant.platform.uv,

@@ -38,6 +38,7 @@ from lockgen.install import dists, installer, kernels, state, verify
 from lockgen.install.environment import Target, is_own
 from lockgen.locks import pylock, runtime
 from lockgen.machine.detect import Facts
+from lockgen.project import bases
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs, inside
 
@@ -51,6 +52,7 @@ class Plan:
     reinstall: dict[str, str]  # name → why (same version)
     remove: dict[str, str]
     kept: tuple[str, ...] = ()  # installed, not in the lock, and left alone (the installer's own)
+    overlay: bool = False  # onto a base environment: nothing is removed
 
     @property
     def empty(self) -> bool:
@@ -88,6 +90,7 @@ def diff(
         reinstall={n: why for n, why in reinstall.items() if n in locked and installed.get(n) == locked[n]},
         remove={} if overlay else {n: v for n, v in installed.items() if n not in locked and n not in keep},
         kept=tuple(sorted(n for n in installed if n not in locked and n in keep)),
+        overlay=overlay,
     )
 
 
@@ -108,8 +111,7 @@ def plan_for(found: verify.Inspection, lock: pylock.Lock, *, provided: Iterable[
         n: found.installed[n] for n in found.broken if n not in lock.versions and n not in plan.remove and n not in keep
     }
     if broken_extras and not base:  # a broken package the lock does not want: remove it all the same
-        plan = Plan(install=plan.install, change=plan.change, reinstall=plan.reinstall,
-                    remove={**plan.remove, **broken_extras}, kept=plan.kept)  # fmt: skip
+        plan = replace(plan, remove={**plan.remove, **broken_extras})
     return plan
 
 
@@ -144,6 +146,13 @@ def load_lock(config: Config, variant: Variant, *, allow_stale: bool) -> pylock.
     return lock
 
 
+def provided_by_base(config: Config, variant: Variant, lock: pylock.Lock) -> set[str]:
+    """The lock's packages its variant's base environment provides (none without a base)."""
+    if variant.base is None:
+        return set()
+    return set(rules.provided(bases.read(config.root, variant.base), lock.versions))
+
+
 def refuse_target(target: Target, *, overlay: bool, system: bool) -> None:
     """lockgen's own environment never; an interpreter's own (non-virtual) prefix only
     as an overlay of a base environment, and only when ``--system`` says so."""
@@ -163,6 +172,20 @@ def refuse_target(target: Target, *, overlay: bool, system: bool) -> None:
             raise InputError(
                 f"{target.source}: {target.prefix} is not a virtual environment; pass --system to overlay it"
             )
+
+
+def refuse_drift(found: verify.Inspection, base: bases.Base, provided: set[str], target: Target) -> None:
+    """An overlay assumes the base's versions: a target that differs is refused."""
+    drift = []
+    for name in sorted(provided & base.pins.keys()):
+        have = found.installed.get(name)
+        if have != base.pins[name]:
+            drift.append(f"{name} is {have or 'not installed'} (the base file says {base.pins[name]})")
+    if drift:
+        raise LockgenError(
+            f"{target.prefix} is not the base environment {base.rel} describes: {'; '.join(drift[:10])}. "
+            "Nothing was changed; refresh the base file from this machine (uv pip freeze) and compile again"
+        )
 
 
 def refuse_runtime(lock: pylock.Lock, facts: Facts) -> None:
@@ -191,18 +214,23 @@ def sync(
     *,
     dry_run: bool = False,
     wheelhouse: Path | None = None,
-    provided: Iterable[str] = (),
     system: bool = False,
     say: Callable[[str], None] = lambda _: None,
 ) -> Plan:
-    """Install ``lock`` into ``target``; returns the plan it carried out."""
-    refuse_target(target, overlay=bool(set(provided)), system=system)
+    """Install ``lock`` into ``target``; returns the plan it carried out. A variant on a
+    base environment is an overlay: only what the base lacks is installed, nothing
+    is removed, and a target whose base packages differ from the base file is refused."""
+    base_file = bases.read(config.root, variant.base) if variant.base else None
+    provided = set(rules.provided(base_file, lock.versions)) if base_file else set()
+    refuse_target(target, overlay=base_file is not None, system=system)
     refuse_runtime(lock, facts)
     source = _wheelhouse_files(lock, wheelhouse) if wheelhouse is not None else None
-    base = set(provided)
+    base = provided
     with files.run_lock("sync", target.prefix, say=say):
         files.clean_stale(target.prefix.parent, prefix=STAGE)
         found = verify.inspect(target)
+        if base_file is not None:
+            refuse_drift(found, base_file, provided, target)
         plan = plan_for(found, lock, provided=base)
         if dry_run:
             return plan
@@ -328,6 +356,16 @@ def _record(config: Config, target: Target, lock: pylock.Lock, variant: Variant,
         state.write_record(target, record)
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _wheelhouse_files(lock: pylock.Lock, folder: Path) -> dict[str, Path]:
     """Every artifact of the lock, found in the wheelhouse with its locked size;
     an error naming each one that is missing or of another size."""
@@ -342,6 +380,9 @@ def _wheelhouse_files(lock: pylock.Lock, folder: Path) -> dict[str, Path]:
             continue
         if a.size is not None and path.stat().st_size != a.size:
             wrong.append(f"{a.filename} ({path.stat().st_size} bytes, the lock says {a.size})")
+            continue
+        if a.size is None and a.sha256 and _sha256(path) != a.sha256:  # no size to compare: the bytes
+            wrong.append(f"{a.filename} (its sha256 is not the lock's)")
             continue
         found[a.filename] = path.resolve()
     if missing or wrong:

@@ -1,0 +1,326 @@
+"""``lockgen wheelhouse DIR``: every artifact of the locks, in one folder that serves them.
+
+The folder is flat (``uv pip install --no-index --find-links DIR``, ``pip install
+--no-index --find-links DIR``) and holds a PEP 503 simple index under ``simple/``
+(``--index-url file:///…/DIR/simple`` or any static web server). A file shared by
+several variants is stored once.
+
+Downloads use Python's own ``urllib`` (no new dependency; proxies from the
+environment, the system's certificates): uv has no download command, and its
+cache keeps unpacked wheels, not the files. Credentials come from the
+configuration's index URLs (matched by host) and ``~/.netrc``. Each file is
+streamed to ``<name>.lockgen-part``, hashed on the way, checked against the
+lock's sha256 and size, then renamed into place: a file in the folder is always
+whole and right. An interrupted download resumes where it stopped (HTTP Range).
+``.lockgen-wheelhouse.json`` remembers the size, mtime and sha256 of every file
+it verified, so a second run re-hashes nothing that did not change.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import html
+import http.client
+import json
+import netrc
+import os
+import shutil
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from lockgen import files
+from lockgen.exceptions import InputError, LockgenError
+from lockgen.locks import pylock
+from lockgen.redact import redact
+
+MANIFEST = ".lockgen-wheelhouse.json"
+PART = ".lockgen-part"
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Wanted:
+    filename: str
+    package: str
+    sha256: str
+    size: int | None
+    source: str  # a URL, or an absolute path for a lock's local artifact
+    variants: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Summary:
+    downloaded: list[str] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)
+    bytes_downloaded: int = 0
+    per_variant: dict[str, tuple[int, int]] = field(default_factory=dict)  # files, bytes
+    total_bytes: int = 0
+
+
+def wanted(locks: Mapping[str, pylock.Lock]) -> list[Wanted]:
+    """Every artifact of these locks (variant → lock), each file once."""
+    found: dict[str, Wanted] = {}
+    for variant, lock in locks.items():
+        for a in lock.artifacts():
+            if not a.sha256:
+                raise InputError(f"{lock.path}: {a.package} {a.filename} has no sha256; lockgen cannot check it")
+            if a.url:
+                source = a.url
+            elif a.path:
+                source = str((lock.path.parent / a.path).resolve())
+            else:
+                continue
+            seen = found.get(a.filename)
+            if seen is not None and seen.sha256 != a.sha256:
+                raise LockgenError(
+                    f"{a.filename} has sha256 {seen.sha256[:12]}… in {seen.variants[0]} and {a.sha256[:12]}… in "
+                    f"{variant}: one folder cannot hold both (the same file name with other bytes)"
+                )
+            variants = (*seen.variants, variant) if seen else (variant,)
+            found[a.filename] = Wanted(filename=a.filename, package=a.package, sha256=a.sha256, size=a.size,
+                                       source=source, variants=variants)  # fmt: skip
+    return sorted(found.values(), key=lambda w: w.filename)
+
+
+def build(
+    folder: Path,
+    items: list[Wanted],
+    *,
+    credentials: Iterable[str] = (),
+    jobs: int = 8,
+    progress: Callable[[str], None] | None = None,
+) -> Summary:
+    """Make ``folder`` hold every wanted file, checked; then write its simple index."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise files.failure(exc, "create") from None
+    manifest = _Manifest(folder)
+    summary = Summary()
+    todo = []
+    for item in items:
+        if manifest.valid(item):
+            summary.present.append(item.filename)
+        else:
+            todo.append(item)
+    auth = _Auth(credentials)
+    done = 0
+    lock = threading.Lock()
+
+    def fetch(item: Wanted) -> tuple[Wanted, int]:
+        nonlocal done
+        size = _download(item, folder, auth)
+        with lock:
+            done += 1
+            if progress:
+                progress(f"[{done}/{len(todo)}] {item.filename} ({_mb(size)})")
+        return item, size
+
+    errors: list[str] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(fetch, item) for item in todo]
+        for future in futures:
+            try:
+                item, size = future.result()
+            except LockgenError as exc:
+                errors.append(str(exc))
+                continue
+            manifest.remember(item)
+            summary.downloaded.append(item.filename)
+            summary.bytes_downloaded += size
+    manifest.save()
+    if errors:
+        raise LockgenError(f"{len(errors)} file(s) could not be fetched:\n" + "\n".join(errors))
+    write_index(folder, items)
+    for item in items:
+        size = item.size or (folder / item.filename).stat().st_size
+        summary.total_bytes += size
+        for variant in item.variants:
+            count, total = summary.per_variant.get(variant, (0, 0))
+            summary.per_variant[variant] = (count + 1, total + size)
+    return summary
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+class _Manifest:
+    """What this folder's files were verified to be: name → [size, mtime_ns, sha256]."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / MANIFEST
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            self.entries: dict[str, list[object]] = data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def valid(self, item: Wanted) -> bool:
+        path = self.folder / item.filename
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        if item.size is not None and st.st_size != item.size:
+            return False
+        if self.entries.get(item.filename) == [st.st_size, st.st_mtime_ns, item.sha256]:
+            return True  # verified before, and unchanged since
+        if _sha256(path) != item.sha256:
+            return False  # corrupt or truncated: fetched again
+        self.remember(item)
+        return True
+
+    def remember(self, item: Wanted) -> None:
+        st = (self.folder / item.filename).stat()
+        self.entries[item.filename] = [st.st_size, st.st_mtime_ns, item.sha256]
+
+    def save(self) -> None:
+        files.write_atomic(self.path, json.dumps(self.entries, sort_keys=True, indent=0) + "\n")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _download(item: Wanted, folder: Path, auth: _Auth) -> int:
+    """Fetch one file into ``folder``, checked; returns its size."""
+    final = folder / item.filename
+    part = folder / (item.filename + PART)
+    try:
+        if item.source.startswith(("http://", "https://")):
+            digest = _fetch_http(item.source, part, auth)
+        else:
+            digest = _copy_local(item.source, part)
+    except _Resumable as exc:
+        raise LockgenError(f"{item.filename}: {exc}") from None
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise LockgenError(f"{item.filename}: {redact(str(exc.strerror or exc))}") from None
+    size = part.stat().st_size
+    if digest != item.sha256 or (item.size is not None and size != item.size):
+        part.unlink(missing_ok=True)
+        raise LockgenError(
+            f"{item.filename}: the download does not match the lock (sha256 {digest[:12]}…, "
+            f"the lock says {item.sha256[:12]}…; {size} bytes); not kept"
+        )
+    try:
+        os.replace(part, final)
+    except OSError as exc:
+        raise files.failure(exc, "write") from None
+    return size
+
+
+def _copy_local(source: str, part: Path) -> str:
+    """A ``file://`` URL or a local path: copied, and hashed on the way."""
+    path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(source).path)) if "://" in source else Path(source)
+    h = hashlib.sha256()
+    with open(path, "rb") as fin, open(part, "wb") as fout:
+        for block in iter(lambda: fin.read(_CHUNK), b""):
+            h.update(block)
+            fout.write(block)
+    return h.hexdigest()
+
+
+class _Resumable(OSError):
+    """A download cut short: its partial file stays for the next run to resume."""
+
+
+def _fetch_http(url: str, part: Path, auth: _Auth) -> str:
+    """Download ``url`` into ``part``, continuing a partial file; its sha256."""
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "lockgen"})
+    auth.apply(request)
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=60)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # the partial file is already whole
+            return _sha256(part)
+        raise OSError(f"HTTP {exc.code} {exc.reason} from {redact(url)}") from None
+    except urllib.error.URLError as exc:
+        raise OSError(f"{exc.reason} ({redact(url)})") from None
+    h = hashlib.sha256()
+    with response:
+        resuming = have > 0 and response.status == 206
+        length = response.headers.get("Content-Length")
+        expected = int(length) if length and length.isdigit() else None
+        received = 0
+        if resuming:
+            with open(part, "rb") as f:  # what an interrupted run already fetched
+                for block in iter(lambda: f.read(_CHUNK), b""):
+                    h.update(block)
+        try:
+            with open(part, "ab" if resuming else "wb") as out:
+                for block in iter(lambda: response.read(_CHUNK), b""):
+                    h.update(block)
+                    out.write(block)
+                    received += len(block)
+        except (OSError, TimeoutError, http.client.HTTPException) as exc:
+            raise _Resumable(f"cut short ({exc}); the next run resumes it") from None
+        if expected is not None and received < expected:
+            raise _Resumable(f"cut short after {received} of {expected} bytes; the next run resumes it")
+    return h.hexdigest()
+
+
+class _Auth:
+    """Basic credentials for a download: from an index URL of the same host, or ~/.netrc."""
+
+    def __init__(self, urls: Iterable[str]) -> None:
+        self.by_host: dict[str, tuple[str, str]] = {}
+        for url in urls:
+            parts = urllib.parse.urlsplit(url)
+            if parts.username and parts.hostname:
+                self.by_host[parts.hostname] = (urllib.parse.unquote(parts.username),
+                                                urllib.parse.unquote(parts.password or ""))  # fmt: skip
+        self.netrc = None
+        with contextlib.suppress(OSError, netrc.NetrcParseError):
+            self.netrc = netrc.netrc()
+
+    def apply(self, request: urllib.request.Request) -> None:
+        host = urllib.parse.urlsplit(request.full_url).hostname or ""
+        found = self.by_host.get(host)
+        if found is None and self.netrc is not None:
+            entry = self.netrc.authenticators(host)
+            if entry:
+                found = (entry[0], entry[2] or "")
+        if found:
+            token = base64.b64encode(f"{found[0]}:{found[1]}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+
+
+def write_index(folder: Path, items: Iterable[Wanted]) -> None:
+    """A PEP 503 simple index under ``folder/simple`` with relative links and hashes."""
+    by_project: dict[str, list[Wanted]] = {}
+    for item in items:
+        by_project.setdefault(canonicalize_name(item.package), []).append(item)
+    simple = folder / "simple"
+    if simple.exists():
+        shutil.rmtree(simple)
+    for project, entries in sorted(by_project.items()):
+        links = "\n".join(
+            f'<a href="../../{html.escape(e.filename)}#sha256={e.sha256}">{html.escape(e.filename)}</a><br/>'
+            for e in sorted(entries, key=lambda e: e.filename)
+        )
+        page = (
+            f"<!DOCTYPE html>\n<html><head><title>Links for {project}</title></head><body>\n{links}\n</body></html>\n"
+        )
+        files.write_atomic(simple / project / "index.html", page)
+    root = "\n".join(f'<a href="{p}/">{p}</a><br/>' for p in sorted(by_project))
+    files.write_atomic(simple / "index.html", f"<!DOCTYPE html>\n<html><body>\n{root}\n</body></html>\n")

@@ -1,0 +1,315 @@
+"""Fleets and base images: a wheelhouse that installs with no network, and an
+overlay that leaves a preinstalled environment's packages untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Project
+from wheelmaker import make_wheel
+
+from lockgen import uv
+from lockgen.install import dists
+from lockgen.locks import pylock
+
+MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
+TAG = "py" + MINOR.replace(".", "")
+
+
+class _Files(http.server.BaseHTTPRequestHandler):
+    """Serves a folder as a PEP 503 index with Range support; can cut one download short."""
+
+    root: Path
+    cut: dict[str, int]  # file name → bytes to send before dropping the connection, once
+    requests: list[tuple[str, str | None]]
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_HEAD(self) -> None:
+        self.do_GET(head=True)
+
+    def do_GET(self, head: bool = False) -> None:
+        path = self.root / self.path.lstrip("/").split("?")[0]
+        if path.is_dir():
+            path = path / "index.html"
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        if not head:
+            self.requests.append((path.name, self.headers.get("Range")))
+        start = 0
+        if self.headers.get("Range", "").startswith("bytes="):
+            start = int(self.headers["Range"][6:].split("-")[0])
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Type", "text/html" if path.suffix == ".html" else "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if head:
+            return
+        limit = self.cut.pop(path.name, None)
+        try:
+            if limit is not None:
+                self.wfile.write(body[:limit])
+                self.wfile.flush()
+                self.connection.shutdown(2)
+                return
+            self.wfile.write(body)
+        except OSError:  # the client went away
+            pass
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, type[_Files], http.server.ThreadingHTTPServer]]:
+    """An HTTP index of fixture wheels: app→helper, tool→helper, big (2 MB)."""
+    root = tmp_path / "www"
+    wheels = root / "files"
+    built = [
+        make_wheel(wheels, "app", "1.0", ["helper"]),
+        make_wheel(wheels, "tool", "1.0", ["helper"]),
+        make_wheel(wheels, "helper", "1.0"),
+        make_wheel(wheels, "big", "1.0", payload="x = '" + "0123456789abcdef" * 131072 + "'\n"),
+    ]
+    for w in built:
+        project = w.name.split("-")[0].replace("_", "-")
+        page = root / "simple" / project
+        page.mkdir(parents=True, exist_ok=True)
+        sha = hashlib.sha256(w.read_bytes()).hexdigest()
+        (page / "index.html").write_text(f'<a href="../../files/{w.name}#sha256={sha}">{w.name}</a>\n')
+    handler = type("Handler", (_Files,), {"root": root, "cut": {}, "requests": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/simple", handler, server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, indexes, served) -> Project:  # type: ignore[no-untyped-def]
+    """Two variants (cpu, gpu) that share helper; locks point at the HTTP index."""
+    url, _, _ = served
+    p = Project(tmp_path / "proj", indexes)
+    p.write(
+        "lockgen.toml",
+        f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\nindex-url = "{url}"\n'
+        '[accelerators.cpu]\ninputs = ["inputs/cpu.in"]\n[accelerators.gpu]\ncuda = "12.8"\ninputs = ["inputs/gpu.in"]\n',
+    )
+    p.write("inputs/base.in", "app\n")
+    p.write("inputs/cpu.in", "tool\n")
+    p.write("inputs/gpu.in", "big\n")
+    result = p.run("compile")
+    assert result.exit_code == 0, result.output
+    return p
+
+
+def test_a_wheelhouse_holds_each_file_once_checked_and_serves_uv_and_pip(fleet: Project, tmp_path: Path) -> None:
+    house = tmp_path / "house"
+    result = fleet.run("wheelhouse", str(house))
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in house.iterdir() if p.suffix == ".whl")
+    assert names == ["app-1.0-py3-none-any.whl", "big-1.0-py3-none-any.whl", "helper-1.0-py3-none-any.whl",
+                     "tool-1.0-py3-none-any.whl"]  # fmt: skip
+    assert "4 files" in result.output and f"{TAG}-cpu" in result.output and f"{TAG}-gpu" in result.output
+    assert (house / "simple" / "helper" / "index.html").read_text().count("helper-1.0") == 2  # href and text
+    # Plain uv, and a recent pip, install from it with no index at all.
+    venv = tmp_path / "plain"
+    subprocess.run([uv.binary(), "venv", "-q", "--seed", str(venv), "--python", sys.executable], check=True)
+    py = str(venv / "bin" / "python")
+    subprocess.run([uv.binary(), "pip", "install", "-q", "--python", py, "--no-index", "--find-links", str(house),
+                    "app==1.0"], check=True)  # fmt: skip
+    subprocess.run([py, "-m", "pip", "install", "-q", "--no-index", "--find-links", str(house), "tool==1.0"],
+                   check=True, env={**os.environ, "PIP_CONFIG_FILE": os.devnull})  # fmt: skip
+    subprocess.run([py, "-m", "pip", "install", "-q", "--index-url", (house / "simple").as_uri(),
+                    "big==1.0"], check=True, env={**os.environ, "PIP_CONFIG_FILE": os.devnull})  # fmt: skip
+    got = dists.versions(dists.scan(sorted((venv / "lib").glob("python*/site-packages"))))
+    assert {got[n] for n in ("app", "helper", "tool", "big")} == {"1.0"}
+
+
+def test_a_second_run_fetches_nothing_and_a_corrupt_file_is_fetched_again(
+    fleet: Project, tmp_path: Path, served
+) -> None:  # type: ignore[no-untyped-def]
+    _, handler, _ = served
+    house = tmp_path / "house"
+    assert fleet.run("wheelhouse", str(house)).exit_code == 0
+    handler.requests.clear()
+    again = fleet.run("wheelhouse", str(house))
+    assert again.exit_code == 0 and "0 fetched" in again.output and "4 already there" in again.output
+    assert handler.requests == []
+    helper = house / "helper-1.0-py3-none-any.whl"
+    good = helper.read_bytes()
+    helper.write_bytes(good[:-10] + b"corrupted!")  # same size, other bytes
+    result = fleet.run("wheelhouse", str(house))
+    assert result.exit_code == 0 and "1 fetched" in result.output
+    assert helper.read_bytes() == good
+
+
+def test_an_interrupted_download_resumes_where_it_stopped(fleet: Project, tmp_path: Path, served) -> None:  # type: ignore[no-untyped-def]
+    _, handler, _ = served
+    house = tmp_path / "house"
+    handler.cut["big-1.0-py3-none-any.whl"] = 500_000
+    result = fleet.run("wheelhouse", str(house))
+    assert result.exit_code == 1 and "big-1.0-py3-none-any.whl" in result.output and "resumes" in result.output
+    assert not (house / "big-1.0-py3-none-any.whl").exists(), "a file in the folder is always whole"
+    assert (house / "big-1.0-py3-none-any.whl.lockgen-part").stat().st_size == 500_000
+    result = fleet.run("wheelhouse", str(house))
+    assert result.exit_code == 0, result.output
+    assert ("big-1.0-py3-none-any.whl", "bytes=500000-") in handler.requests
+    lock = pylock.read(fleet.lock(f"{TAG}-gpu"))
+    assert lock is not None
+    big = next(a for a in lock.artifacts() if a.package == "big")
+    assert hashlib.sha256((house / big.filename).read_bytes()).hexdigest() == big.sha256
+
+
+def test_sync_from_a_wheelhouse_needs_no_network(fleet: Project, tmp_path: Path, served) -> None:  # type: ignore[no-untyped-def]
+    _, _, server = served
+    house = tmp_path / "house"
+    assert fleet.run("wheelhouse", str(house)).exit_code == 0
+    server.shutdown()
+    server.server_close()  # the index is gone: its port is closed
+    env = {"UV_CACHE_DIR": str(tmp_path / "empty-cache")}  # and nothing is cached
+    result = fleet.run("sync", "--wheelhouse", str(house), env=env)
+    assert result.exit_code == 0, result.output
+    site = sorted((fleet.root / ".venv" / "lib").glob("python*/site-packages"))
+    assert dists.versions(dists.scan(site)) == {"app": "1.0", "helper": "1.0", "tool": "1.0"}
+    assert fleet.run("verify").exit_code == 0
+
+
+def test_a_missing_or_corrupt_wheelhouse_file_is_named_and_nothing_changes(fleet: Project, tmp_path: Path) -> None:
+    house = tmp_path / "house"
+    assert fleet.run("wheelhouse", str(house)).exit_code == 0
+    (house / "tool-1.0-py3-none-any.whl").unlink()
+    result = fleet.run("sync", "--wheelhouse", str(house))
+    assert result.exit_code == 1
+    assert "missing: tool-1.0-py3-none-any.whl" in result.output and "Nothing was changed" in result.output
+    assert not (fleet.root / ".venv").exists()
+    assert fleet.run("wheelhouse", str(house)).exit_code == 0
+    helper = house / "helper-1.0-py3-none-any.whl"
+    helper.write_bytes(helper.read_bytes()[:-1])
+    result = fleet.run("sync", "--wheelhouse", str(house))
+    assert result.exit_code == 1 and "corrupt: helper-1.0-py3-none-any.whl" in result.output
+    assert not (fleet.root / ".venv").exists()
+
+
+# --- base environments ----------------------------------------------------------
+
+
+@pytest.fixture
+def image(tmp_path: Path, indexes) -> tuple[Project, Path]:  # type: ignore[no-untyped-def]
+    """A "base image" venv with basepkg 2.3.4 and a stray package, and a project on it."""
+    links = tmp_path / "proj" / "wheels"
+    make_wheel(links, "basepkg", "2.3.4", payload="VERSION = '2.3.4'\n")
+    make_wheel(links, "basepkg", "2.4.0")
+    make_wheel(links, "needs-any", "1.0", ["basepkg>=2.3"])
+    make_wheel(links, "needs-new", "1.0", ["basepkg>=2.4"])
+    make_wheel(links, "stray", "1.0")
+    venv = tmp_path / "image"
+    subprocess.run([uv.binary(), "venv", "-q", str(venv), "--python", sys.executable], check=True)
+    subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(venv / "bin/python"), "--no-index",
+                    "--find-links", str(links), "basepkg==2.3.4", "stray==1.0"], check=True)  # fmt: skip
+    p = Project(tmp_path / "proj", indexes)
+    p.write("bases/image.txt", "basepkg==2.3.4\nstray==1.0\n")
+    p.write(
+        "lockgen.toml",
+        f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\nindex-url = "{indexes.pypi}"\nfind-links = ["wheels"]\n'
+        '[accelerators.cpu]\nbase = "bases/image.txt"\n',
+    )
+    p.write("inputs/base.in", "needs-any\n")
+    return p, venv
+
+
+def _site(venv: Path) -> Path:
+    return next((venv / "lib").glob("python*/site-packages"))
+
+
+def test_an_overlay_installs_what_the_base_lacks_and_touches_nothing_else(image: tuple[Project, Path]) -> None:
+    p, venv = image
+    result = p.run("compile")
+    assert result.exit_code == 0, result.output
+    lock = pylock.read(p.lock(f"{TAG}-cpu"))
+    assert lock is not None and lock.versions["basepkg"] == "2.3.4"
+    assert lock.meta["base"] == "bases/image.txt" and lock.meta["base-packages"] == ["basepkg"]
+    site = _site(venv)
+    before = {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in site.rglob("*") if f.is_file() and "basepkg" in str(f)}
+    result = p.run("sync", "--python", str(venv))
+    assert result.exit_code == 0, result.output
+    changes = [line for line in result.output.splitlines() if line[:2] in ("+ ", "~ ", "! ", "- ")]
+    assert changes == ["+ needs-any==1.0"]
+    assert "kept (the base environment's, as it has them): basepkg" in result.output
+    after = {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in site.rglob("*") if f.is_file() and "basepkg" in str(f)}
+    assert after == before, "the base's files are byte-identical and untouched"
+    assert dists.versions(dists.scan([site])) == {"basepkg": "2.3.4", "stray": "1.0", "needs-any": "1.0"}
+    assert p.run("verify", "--python", str(venv)).exit_code == 0
+
+
+def test_a_lock_that_needs_another_base_version_fails_naming_it_and_its_requirer(image: tuple[Project, Path]) -> None:
+    p, _ = image
+    p.write("inputs/base.in", "needs-new\n")
+    result = p.run("compile")
+    assert result.exit_code == 1
+    assert "basepkg 2.3.4 (the base) would have to be 2.4.0: basepkg 2.4.0 <- needs-new 1.0 <- inputs/base.in" in (
+        result.output
+    )
+    assert not p.lock(f"{TAG}-cpu").exists()
+
+
+def test_a_target_whose_base_drifted_is_refused_and_unchanged(image: tuple[Project, Path]) -> None:
+    p, venv = image
+    assert p.run("compile").exit_code == 0
+    subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(venv / "bin/python"), "--no-index",
+                    "--find-links", str(p.root / "wheels"), "basepkg==2.4.0"], check=True)  # fmt: skip
+    before = dists.versions(dists.scan([_site(venv)]))
+    result = p.run("sync", "--python", str(venv))
+    assert result.exit_code == 1
+    assert "basepkg is 2.4.0 (the base file says 2.3.4)" in result.output and "Nothing was changed" in result.output
+    assert dists.versions(dists.scan([_site(venv)])) == before
+
+
+def test_check_reports_a_base_file_edited_since_the_lock(image: tuple[Project, Path]) -> None:
+    p, _ = image
+    assert p.run("compile").exit_code == 0
+    assert p.run("check").exit_code == 0
+    p.write("bases/image.txt", "basepkg==2.3.4\nstray==1.0\nnew==0.1\n")
+    result = p.run("check")
+    assert result.exit_code == 1 and f"{TAG}-cpu: locks/pylock.{TAG}-cpu.toml is stale" in result.output
+
+
+def test_system_is_only_for_an_overlay(synced_target_guard: None, image: tuple[Project, Path]) -> None:
+    """An exact sync of an interpreter's own packages would remove what it holds."""
+    from lockgen.exceptions import InputError
+    from lockgen.install.environment import Target
+    from lockgen.install.sync import refuse_target
+
+    system = Target(prefix=Path("/usr"), python=MINOR, source="--python", exists=True, virtual=False)
+    with pytest.raises(InputError, match="not a virtual environment; an exact sync"):
+        refuse_target(system, overlay=False, system=True)
+    with pytest.raises(InputError, match="pass --system to overlay it"):
+        refuse_target(system, overlay=True, system=False)
+    refuse_target(system, overlay=True, system=True)  # allowed
+
+
+@pytest.fixture
+def synced_target_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test here may change a real interpreter: the installer is fenced off."""
+    from lockgen.install import installer
+
+    real_install = installer.install
+
+    def guarded(lock_file: Path, target, **kwargs):  # type: ignore[no-untyped-def]
+        assert target.virtual, "a test tried to install into a non-virtual interpreter"
+        return real_install(lock_file, target, **kwargs)
+
+    monkeypatch.setattr(installer, "install", guarded)
