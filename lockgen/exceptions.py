@@ -2,7 +2,7 @@
 
 
 class LockgenError(Exception):
-    """Base: a message for the user and an exit status (SPEC §8)."""
+    """Base: a message for the user and an exit status (README: "Exit codes")."""
 
     exit_code = 1
 

@@ -95,7 +95,10 @@ class Project:
         return result
 
     def snapshot(self) -> dict[str, bytes]:
-        return {p.name: p.read_bytes() for p in sorted(self.locks.glob("*"))} if self.locks.exists() else {}
+        """The lock files (not what a run in progress or a killed one keeps beside them)."""
+        if not self.locks.exists():
+            return {}
+        return {p.name: p.read_bytes() for p in sorted(self.locks.glob("*")) if p.is_file() and p.name[0] != "."}
 
 
 DEFAULT_CONFIG = """

@@ -1,4 +1,4 @@
-"""Selection scenarios against SPEC §7: eligibility, ranking, no silent CPU fallback."""
+"""Selection scenarios (README: "Selection rules"): eligibility, ranking, no silent CPU fallback."""
 
 from __future__ import annotations
 

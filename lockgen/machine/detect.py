@@ -1,4 +1,4 @@
-"""``lockgen detect``: facts about this machine and where each came from (SPEC §6).
+"""``lockgen detect``: facts about this machine and where each came from.
 
 Each probe is a tiny function that returns ``None`` when its tool is missing or
 fails; :func:`detect` takes each fact from the first probe that has it, in the
@@ -222,7 +222,7 @@ def probe_proc(root: Path | None = None) -> Probe | None:
 
 
 def visible(gpus: Sequence[Gpu], spec: str | None, migs: Mapping[str, str]) -> tuple[Gpu, ...]:
-    """The GPUs ``CUDA_VISIBLE_DEVICES`` leaves, as CUDA reads it (SPEC §6)."""
+    """The GPUs ``CUDA_VISIBLE_DEVICES`` leaves, as CUDA reads it."""
     if spec is None:
         return tuple(gpus)
     chosen: list[Gpu] = []

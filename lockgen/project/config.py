@@ -1,4 +1,4 @@
-"""Reading and validating ``[tool.lockgen]`` (SPEC §1–§3) into variants."""
+"""Reading and validating ``[tool.lockgen]`` into variants."""
 
 from __future__ import annotations
 

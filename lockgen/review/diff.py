@@ -1,4 +1,4 @@
-"""``lockgen diff``: the locks in the working tree against those at a git ref (SPEC §9).
+"""``lockgen diff``: the locks in the working tree against those at a git ref.
 
 :func:`compare` is pure (two mappings of variant → lock); :func:`at_ref` reads
 the old side out of git; the renderers turn a :class:`Diff` into text,
