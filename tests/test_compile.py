@@ -206,3 +206,21 @@ def test_the_graph_is_asked_of_uv_again_when_its_log_does_not_explain_the_lock(
     assert lock.graph["triton"] == ("torch",)
     assert lock.graph["torch"] == ("app", "inputs/cu124.in")
     assert from_log is not None and lock.text == from_log.text  # both ways give the same bytes
+
+
+def test_uv_is_found_before_any_thread_starts(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """uv.find_uv_bin() reads sysconfig, which is not thread-safe: found in worker threads at
+    once, it returned None paths now and then (an intermittent TypeError in compile)."""
+    import threading
+
+    calls: list[str] = []
+    real = uv.binary
+    real.cache_clear()
+
+    def recording() -> str:
+        calls.append(threading.current_thread().name)
+        return real()
+
+    monkeypatch.setattr(uv, "binary", recording)
+    assert project.run("compile", "-j", "4").exit_code == 0
+    assert calls and calls[0] == threading.main_thread().name

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from lockgen import uv
 from lockgen.compile.resolver import Request, Resolution, ResolveError, resolve
 from lockgen.exceptions import LockgenError
 
@@ -49,6 +50,7 @@ def resolve_all(
     done: Callable[[Request, Outcome], None] | None = None,
 ) -> list[Outcome]:
     """One outcome per request, in order."""
+    uv.binary()  # find it once, before the threads: sysconfig, which finds it, is not thread-safe
     outcomes: dict[int, Outcome] = {}
 
     def finish(i: int, outcome: Outcome) -> None:
