@@ -139,14 +139,22 @@ def compile_command(
 @_errors
 def check_command(config_path: Path | None, resolve: bool) -> None:
     """Exit 0 when every lock is present, valid, current, truthful and clean; 1 otherwise."""
-    from lockgen.review import check, recheck
+    from lockgen.review import check
 
     cfg = _load(config_path)
-    found = check.problems(cfg, confirm=recheck.confirmer(cfg))
+
+    def confirm(*args: Any) -> bool:  # needs uv: imported only when a difference needs confirming
+        from lockgen.review import recheck
+
+        return recheck.confirmer(cfg)(*args)
+
+    found = check.problems(cfg, confirm=confirm)
     problems = list(found.problems)
     for line in found.warnings:
         err(f"warning: {line}")
     if resolve:
+        from lockgen.review import recheck
+
         again = recheck.resolve_locks(cfg, found.locks)
         problems += again.problems
         err(f"resolved again: {len(again.verified)} of {len(found.locks)} locks equal a fresh resolution")

@@ -168,24 +168,49 @@ def clean_stale(folder: Path, *, prefix: str | tuple[str, ...] = PREFIX) -> None
 # --- one run at a time ----------------------------------------------------------
 
 
-def _lock_folder() -> Path:
-    """Where run locks live: the user's cache folder, else a private temp folder."""
+def cache_folder(name: str) -> Path | None:
+    """A writable folder of lockgen's own: in the user's cache (``LOCKGEN_CACHE_DIR``
+    overrides it), else a private temporary one; None when neither can be made."""
     candidates = []
-    with contextlib.suppress(Exception):
-        import platformdirs
+    if os.environ.get("LOCKGEN_CACHE_DIR"):
+        candidates.append(Path(os.environ["LOCKGEN_CACHE_DIR"]) / name)
+    else:
+        with contextlib.suppress(Exception):
+            import platformdirs
 
-        candidates.append(platformdirs.user_cache_path("lockgen") / "runs")
+            candidates.append(platformdirs.user_cache_path("lockgen") / name)
     uid = os.getuid() if hasattr(os, "getuid") else 0
-    candidates.append(Path(tempfile.gettempdir()) / f"lockgen-{uid}")
+    candidates.append(Path(tempfile.gettempdir()) / f"lockgen-{uid}" / name)
     for folder in candidates:
+        if folder in _FOLDERS:
+            return folder
         try:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            probe = folder / ".probe"
-            probe.touch()
-            return folder
+            if os.access(folder, os.W_OK):
+                _FOLDERS.add(folder)
+                return folder
         except OSError:
             continue
-    raise LockgenError(f"no writable folder for lockgen's run locks (tried {', '.join(map(str, candidates))})")
+    return None
+
+
+_FOLDERS: set[Path] = set()
+
+
+def prune(folder: Path, *, keep: int) -> None:
+    """Keep the ``keep`` newest files of a cache folder (checked now and then, cheaply)."""
+    if hash(os.getpid() + int(time.time())) % 50:  # about one write in fifty looks
+        return
+    entries = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime)
+    for old in entries[: max(0, len(entries) - keep)]:
+        old.unlink(missing_ok=True)
+
+
+def _lock_folder() -> Path:
+    folder = cache_folder("runs")
+    if folder is None:
+        raise LockgenError("no writable folder for lockgen's run locks (set LOCKGEN_CACHE_DIR)")
+    return folder
 
 
 @contextlib.contextmanager

@@ -137,6 +137,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
         if var.startswith("UV_") and var != "UV_CACHE_DIR":
             monkeypatch.delenv(var)
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "uv-cache"))
+    monkeypatch.setenv("LOCKGEN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "lockgen-cache"))
     from lockgen.machine import detect
 
     monkeypatch.setattr(detect, "probe_nvml", lambda: None)

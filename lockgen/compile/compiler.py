@@ -13,15 +13,19 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lockgen import files
-from lockgen.compile import consistency, rules, strategy
-from lockgen.compile.resolver import Request, Resolution
+from lockgen.compile import consistency, rules
 from lockgen.exceptions import InputError, LockgenError
 from lockgen.locks import pylock
 from lockgen.project import bases
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
+
+if TYPE_CHECKING:  # the resolver (and uv) load only when something is resolved
+    from lockgen.compile.resolver import Request, Resolution
+    from lockgen.compile.strategy import Outcome
 
 # What a killed compile leaves in the locks folder: resolver workspaces, files not yet renamed.
 STALE = (".lockgen-tmp-", ".lockgen-pylock.", ".lockgen-requirements.", ".lockgen-commit.json.")
@@ -80,8 +84,7 @@ def select(config: Config, patterns: Sequence[str]) -> list[Variant]:
 
 def orphans(config: Config) -> list[Path]:
     """Lock files in the locks folder of variants no longer configured."""
-    names = {v.name for v in config.variants}
-    return [p for p in pylock.lock_files(config.locks_dir) if pylock.variant_of(p) not in names]
+    return pylock.orphans(config.locks_dir, {v.name for v in config.variants})
 
 
 def check_upgrade_names(names: Sequence[str]) -> None:
@@ -129,7 +132,7 @@ def run(
             requests.append(request)
             by_request[request.name] = variant
 
-        def done(request: Request, outcome: strategy.Outcome) -> None:
+        def done(request: Request, outcome: Outcome) -> None:
             variant = by_request[request.name]
             if isinstance(outcome, LockgenError) and request.pins:
                 outcome = _explain_base(request, outcome, offline=options.offline)
@@ -142,6 +145,8 @@ def run(
                 progress(result)
 
         if requests:
+            from lockgen.compile import strategy
+
             created = _make_folder(config.locks_dir)
             try:
                 strategy.resolve_all(requests, offline=options.offline, jobs=options.jobs, done=done)
@@ -211,6 +216,8 @@ def request_for(
     extra_constraints: tuple[str, ...] = (),
 ) -> Request:
     """The resolver's request for one variant: its settings in uv's terms."""
+    from lockgen.compile.resolver import Request
+
     roots, complete = inputs.roots(variant)
     return Request(
         name=variant.name,
@@ -266,7 +273,7 @@ def _finish(
     variant: Variant,
     digest: str,
     old: pylock.Lock | None,
-    outcome: strategy.Outcome,
+    outcome: Outcome,
     news: dict[str, pylock.Lock],
 ) -> tuple[Result, dict[Path, str]]:
     """Judge a resolution: its result, and the files to write when it passes."""
@@ -361,4 +368,4 @@ def _differences(
     return [d for d in consistency.differences(current) if any(v in compiled for vs in d.versions.values() for v in vs)]
 
 
-__all__ = ["Options", "Report", "Resolution", "Result", "run", "select"]
+__all__ = ["Options", "Report", "Result", "run", "select"]

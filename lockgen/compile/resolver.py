@@ -24,7 +24,7 @@ from pathlib import Path
 from lockgen import uv
 from lockgen.exceptions import CommandError, LockgenError
 from lockgen.locks import graph as graphs
-from lockgen.project.intents import canonical
+from lockgen.names import canonical
 
 # uv_resolver's debug lines: the one part of its log lockgen reads.
 _DIRECT = re.compile(r"^DEBUG Adding direct dependency: (?P<dep>[A-Za-z0-9][A-Za-z0-9._-]*)", re.M)

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from packaging.utils import canonicalize_name
-
-from lockgen.compile.resolver import Resolution
 from lockgen.locks import graph as graphs
 from lockgen.locks import pylock, runtime
 from lockgen.project import bases
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
+
+if TYPE_CHECKING:
+    from lockgen.compile.resolver import Resolution
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
@@ -213,13 +214,10 @@ def _recorded_roots(lock: pylock.Lock) -> dict[str, frozenset[str]]:
 def _graph_with_roots(lock: pylock.Lock, roots: Mapping[str, frozenset[str]]) -> dict[str, tuple[str, ...]]:
     """The lock's package-to-package edges, with the intent files' own requirements as roots."""
     edges: dict[str, list[str]] = {name: [] for name in lock.versions}
-    for p in lock.pylock.packages:
-        for dep in p.dependencies or ():
-            name = dep.get("name")
-            if isinstance(name, str):
-                child = canonicalize_name(name)
-                if child in edges:
-                    edges[child].append(canonicalize_name(p.name))
+    for package, deps in lock.dependencies.items():
+        for child in deps:
+            if child in edges:
+                edges[child].append(package)
     for source, names in roots.items():
         for name in names & edges.keys():
             edges[name].append(source)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
+from lockgen.names import canonical
 
 _DIST_INFO = re.compile(r"(?P<name>.+?)-(?P<version>[^-]+)\.(?:dist|egg)-info")
 _REQUIRES = re.compile(r"^Requires-Dist:\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?P<rest>.*)$")
@@ -68,7 +68,7 @@ def _read(path: Path, site: Path) -> Dist | None:
                 elif line.startswith("Requires-Dist:"):
                     m = _REQUIRES.match(line.rstrip())
                     if m and "extra" not in m["rest"]:
-                        requires.append(canonicalize_name(m["name"]))
+                        requires.append(canonical(m["name"]))
     except FileNotFoundError:
         problem = f"{path.name} has no {meta.name}"
     except OSError as exc:
@@ -81,7 +81,7 @@ def _read(path: Path, site: Path) -> Dist | None:
     if problem is None and path.name.endswith(".dist-info") and not (path / "RECORD").is_file():
         problem = f"{path.name} has no RECORD"
     return Dist(
-        name=canonicalize_name(name),
+        name=canonical(name),
         version=version,
         path=path,
         site=site,

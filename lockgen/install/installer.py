@@ -12,12 +12,11 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
-
 from lockgen import uv
 from lockgen.exceptions import CommandError, LockgenError
 from lockgen.install.environment import Target
 from lockgen.locks import pylock
+from lockgen.names import canonical
 
 _QUIET = ("--no-config", "--quiet", "--color", "never")
 _LOCATION = re.compile(r'\b(?P<key>url|path) = "(?P<value>[^"]+)"')
@@ -55,7 +54,7 @@ def rewrite(
     local file) every artifact read from the wheelhouse instead of its URL."""
     wanted = set(keep)
     head = lock.text.split("\n[[packages]]\n", 1)[0]
-    body = [block for name, block in pylock.blocks(lock.text).items() if canonicalize_name(name) in wanted]
+    body = [block for name, block in pylock.blocks(lock.text).items() if canonical(name) in wanted]
     base = lock.path.parent
 
     def relocate(m: re.Match[str]) -> str:

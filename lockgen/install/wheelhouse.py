@@ -36,11 +36,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
-
 from lockgen import files
 from lockgen.exceptions import InputError, LockgenError
 from lockgen.locks import pylock
+from lockgen.names import canonical
 from lockgen.redact import redact
 
 MANIFEST = ".lockgen-wheelhouse.json"
@@ -309,7 +308,7 @@ def write_index(folder: Path, items: Iterable[Wanted]) -> None:
     """A PEP 503 simple index under ``folder/simple`` with relative links and hashes."""
     by_project: dict[str, list[Wanted]] = {}
     for item in items:
-        by_project.setdefault(canonicalize_name(item.package), []).append(item)
+        by_project.setdefault(canonical(item.package), []).append(item)
     simple = folder / "simple"
     if simple.exists():
         shutil.rmtree(simple)

@@ -11,7 +11,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 
-from packaging.utils import canonicalize_name
+from lockgen.names import canonical
 
 Graph = Mapping[str, tuple[str, ...]]  # package → what requires it (packages or intent files)
 
@@ -22,7 +22,7 @@ _PACKAGE = re.compile(r'^\[\[packages\]\]\nname = "(?P<name>[^"]+)"\n(?:version 
 def versions_of(pylock: str) -> dict[str, str]:
     """``{canonical name: version}`` of a lock as uv or lockgen writes it, without a
     TOML parse (a package without a version maps to "")."""
-    return {canonicalize_name(m["name"]): m["version"] or "" for m in _PACKAGE.finditer(pylock)}
+    return {canonical(m["name"]): m["version"] or "" for m in _PACKAGE.finditer(pylock)}
 
 
 def parse(requirements: str) -> dict[str, tuple[str, ...]]:
@@ -33,7 +33,7 @@ def parse(requirements: str) -> dict[str, tuple[str, ...]]:
     for line in requirements.splitlines():
         m = _PIN.match(line)
         if m:
-            current, in_via = canonicalize_name(m["name"]), False
+            current, in_via = canonical(m["name"]), False
             graph.setdefault(current, [])
             continue
         text = line.strip()
@@ -55,7 +55,7 @@ def pins(requirements: str) -> dict[str, str]:
     for line in requirements.splitlines():
         m = _PIN.match(line)
         if m and m[3] == "==":
-            out[canonicalize_name(m["name"])] = line[m.end() :].split()[0].rstrip("\\").strip()
+            out[canonical(m["name"])] = line[m.end() :].split()[0].rstrip("\\").strip()
     return out
 
 
@@ -68,7 +68,7 @@ def _parent(text: str) -> str:
     text = text.strip()
     if text.startswith("-r "):
         return text[3:].strip()
-    return canonicalize_name(text)
+    return canonical(text)
 
 
 def tidy(text: str, *, pins: str) -> str:
@@ -98,7 +98,7 @@ def tidy(text: str, *, pins: str) -> str:
 def chains(graph: Graph, package: str, *, limit: int | None = 3) -> list[list[str]]:
     """Shortest chains from ``package`` up to an intent file, shortest first
     (all of them when ``limit`` is None)."""
-    start = canonicalize_name(package)
+    start = canonical(package)
     found: list[list[str]] = []
     queue: deque[list[str]] = deque([[start]])
     while queue and (limit is None or len(found) < limit):

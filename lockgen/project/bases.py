@@ -12,9 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
-
 from lockgen.exceptions import InputError
+from lockgen.names import canonical
 
 _PIN = re.compile(r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*===?\s*(?P<version>[^\s;#]+)")
 _AT = re.compile(r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*@\s*\S+")
@@ -45,11 +44,11 @@ def read(root: Path, rel: str) -> Base:
             continue
         m = _PIN.fullmatch(line)
         if m:
-            pins[canonicalize_name(m["name"])] = m["version"]
+            pins[canonical(m["name"])] = m["version"]
             continue
         m = _AT.fullmatch(line)
         if m:
-            unpinned.add(canonicalize_name(m["name"]))
+            unpinned.add(canonical(m["name"]))
             continue
         raise InputError(f"{rel}:{number}: not a freeze line (name==version): {line!r}")
     return Base(rel=rel, pins=pins, unpinned=frozenset(unpinned))

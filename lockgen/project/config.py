@@ -9,12 +9,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from lockgen import cuda
 from lockgen._toml import TOMLDecodeError, loads
 from lockgen.exceptions import InputError
+from lockgen.names import canonical
 from lockgen.project import platforms
 from lockgen.redact import redact
 
@@ -297,7 +297,7 @@ class _Reader:
             root=self.root,
             boundary=self.boundary,
             locks_dir=locks_dir,
-            forbid=frozenset(canonicalize_name(n) for n in forbid),
+            forbid=frozenset(canonical(n) for n in forbid),
             formats=tuple(sorted(set(formats) | {"pylock"}, key=FORMATS.index)),
             variants=tuple(variants.values()),
         )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lockgen.exceptions import InputError
+from lockgen.names import canonical
 from lockgen.project.config import Config, Variant
 
 DIGEST_SCHEME = 1
@@ -35,10 +36,6 @@ _SIMPLE = re.compile(
 )
 _SPEC = re.compile(r"(===|==|!=|~=|<=|>=|<|>)\s*([A-Za-z0-9.*+!_-]+)")
 _LEADING_NAME = re.compile(rf"\s*(?P<name>{_NAME})\s*(?:\[[^\]]*\])?\s*(?:@|;|$|[<>=!~(])")
-
-
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lockgen import files
-from lockgen.compile import compiler, consistency, rules
+from lockgen.compile import consistency, rules
 from lockgen.exceptions import InputError
 from lockgen.locks import graph
 from lockgen.locks import pylock as lockfile
@@ -61,7 +61,7 @@ def problems(config: Config, *, confirm: consistency.Confirm | None = None) -> F
             out.extend(_requirements(config, variant.name, lock))
     if confirm is not None:
         out.extend(consistency.unforced(current, consistency.differences(current), confirm))
-    for path in compiler.orphans(config):
+    for path in lockfile.orphans(config.locks_dir, {v.name for v in config.variants}):
         out.append(
             f"{config.relative(path)}: orphan: no such variant is configured (lockgen compile --prune removes it)"
         )

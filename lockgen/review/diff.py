@@ -12,9 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packaging.pylock import Package
-from packaging.utils import canonicalize_name
-
 from lockgen import command
 from lockgen.exceptions import CommandError, InputError
 from lockgen.locks import pylock as lockfile
@@ -62,20 +59,13 @@ class Diff:
         )
 
 
-def _artifacts(package: Package) -> dict[str, str]:
-    """``{file name: sha256}`` of a package's wheels, sdist and archive."""
-    out = {}
-    items: list[Any] = [*(package.wheels or ()), package.sdist, package.archive]
-    for item in items:
-        if item is None or not item.hashes:
-            continue
-        where = getattr(item, "name", None) or getattr(item, "url", None) or getattr(item, "path", None) or "archive"
-        out[str(where).rsplit("/", 1)[-1]] = item.hashes.get("sha256") or sorted(item.hashes.items())[0][1]
-    return out
-
-
 def _index(lock: lockfile.Lock) -> dict[str, tuple[str, dict[str, str]]]:
-    return {canonicalize_name(p.name): (str(p.version or ""), _artifacts(p)) for p in lock.pylock.packages}
+    """``{package: (version, {file name: sha256})}``."""
+    out: dict[str, tuple[str, dict[str, str]]] = {name: (version, {}) for name, version in lock.versions.items()}
+    for a in lock.artifacts():
+        if a.sha256 and a.package in out:
+            out[a.package][1][a.filename] = a.sha256
+    return out
 
 
 def compare(base: str, old: Mapping[str, lockfile.Lock], new: Mapping[str, lockfile.Lock]) -> Diff:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from packaging.utils import canonicalize_name
-
 from lockgen.locks import graph, pylock
+from lockgen.names import canonical
 from lockgen.project.config import Config, Variant
 
 LIMIT = 10
@@ -13,7 +12,7 @@ LIMIT = 10
 def why(config: Config, variants: list[Variant], package: str) -> tuple[list[str], bool]:
     """Per variant, the package's version and the chains to it (read from each lock's
     own graph); and whether any lock holds it."""
-    name = canonicalize_name(package)
+    name = canonical(package)
     lines, found = [], False
     for variant in variants:
         lock = pylock.read(pylock.lock_file(config.locks_dir, variant.name))
