@@ -44,7 +44,7 @@ def _errors(f: F) -> F:
         try:
             return f(*args, **kwargs)
         except LockgenError as exc:
-            err(f"error: {exc}")
+            err(f"error: {str(exc).removeprefix('error: ')}")
             sys.exit(exc.exit_code)
         except OSError as exc:  # a filesystem failure no module expected: still one line
             where = f"{exc.filename}: " if exc.filename else ""

@@ -31,9 +31,9 @@ PREFIX = ".lockgen-"  # every temporary name lockgen makes in a project's folder
 JOURNAL = f"{PREFIX}commit.json"
 
 
-def failure(exc: OSError, doing: str) -> LockgenError:
+def failure(exc: OSError, doing: str, path: Path | str | None = None) -> LockgenError:
     """One clear line for a filesystem error: what failed, on which path, and why."""
-    where = exc.filename or ""
+    where = str(path) if path is not None else exc.filename or ""
     reason = exc.strerror or str(exc)
     if exc.errno == errno.ENOSPC:
         reason = "no space left on the device"
@@ -79,7 +79,18 @@ def write_atomic(path: Path, text: str) -> None:
             raise
         _fsync_dir(path.parent)
     except OSError as exc:
-        raise failure(exc, "write") from None
+        raise failure(exc, "write", path) from None
+
+
+def probe_writable(folder: Path) -> None:
+    """Fail early, in one line, when ``folder`` cannot take new files."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{PREFIX}probe-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise failure(exc, "write to", folder) from None
 
 
 class FileSet:
@@ -94,7 +105,7 @@ class FileSet:
             self.pending.append((_write_temp(path, text), path))
         except OSError as exc:
             self.discard()
-            raise failure(exc, "write") from None
+            raise failure(exc, "write", path) from None
 
     def discard(self) -> None:
         for tmp, _ in self.pending:
@@ -112,7 +123,7 @@ class FileSet:
             _fsync_dir(self.folder)
         except OSError as exc:
             self.discard()
-            raise failure(exc, "write") from None
+            raise failure(exc, "write", journal) from None
         _finish(self.folder, renames)
         self.pending.clear()
 

@@ -11,13 +11,15 @@ import re
 
 # scheme://userinfo@ — userinfo stops at the first '/', '@' or whitespace.
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s\"'<>]+)@")
+# user:password@host with no scheme (a URL written without one): a colon before the '@'.
+_BARE = re.compile(r"(?<![\w:@.-])(?P<userinfo>[^\s/@:\"'<>=]+:[^\s/@\"'<>]+)@(?=[\w\[])")
 
 
 def redact(text: str) -> str:
     """``text`` with the user name and password of every URL shown as ``***``."""
     if "@" not in text:  # the common case costs one scan
         return text
-    return _USERINFO.sub(r"\g<scheme>***@", text)
+    return _BARE.sub("***@", _USERINFO.sub(r"\g<scheme>***@", text))
 
 
 def has_credentials(url: str) -> bool:

@@ -203,12 +203,21 @@ def test_overrides_replace_only_their_own_fact(smi) -> None:
 
 
 def test_overrides_alone_describe_a_machine_without_a_gpu() -> None:
-    facts = run_json(env={"LOCKGEN_CUDA": "12.6", "LOCKGEN_GPU_ARCHS": "sm_80, 8.6"})
+    facts = run_json(env={"LOCKGEN_CUDA": "12.6", "LOCKGEN_GPU_ARCHS": "8.0, 8.6"})
     assert facts["cuda"] == "12.6"
     assert [g["compute_capability"] for g in facts["gpus"]] == ["8.0", "8.6"]
 
 
-@pytest.mark.parametrize(("var", "value"), [("LOCKGEN_CUDA", "twelve"), ("LOCKGEN_GPU_ARCHS", "8.0,ampere")])
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("LOCKGEN_CUDA", "twelve"),
+        ("LOCKGEN_GPU_ARCHS", "8.0,ampere"),
+        ("LOCKGEN_GPU_ARCHS", "sm_80"),  # spelled as the configuration's gpu-archs are: 8.0
+        ("LOCKGEN_GPU_ARCHS", ",,"),  # not "no GPU": LOCKGEN_CUDA=none says that
+        ("LOCKGEN_GPU_ARCHS", "99.9"),  # no CUDA release targets it
+    ],
+)
 def test_bad_overrides_are_input_errors(var: str, value: str) -> None:
     result = CliRunner().invoke(main, ["detect"], env={var: value})
     assert result.exit_code == 2

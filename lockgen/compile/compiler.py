@@ -22,6 +22,7 @@ from lockgen.locks import pylock
 from lockgen.project import bases
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
+from lockgen.redact import redact
 
 if TYPE_CHECKING:  # the resolver (and uv) load only when something is resolved
     from lockgen.compile.resolver import Request, Resolution
@@ -148,6 +149,7 @@ def run(
             from lockgen.compile import strategy
 
             created = _make_folder(config.locks_dir)
+            files.probe_writable(config.locks_dir)  # one clear line now, not one per variant later
             try:
                 strategy.resolve_all(requests, offline=options.offline, jobs=options.jobs, done=done)
                 staged.commit()
@@ -226,6 +228,7 @@ def request_for(
         inputs=variant.inputs,
         constraints=(*variant.constraints, *extra_constraints),
         pins=bases.read(config.root, variant.base).pins if variant.base else {},
+        sources=inputs.sources(variant),
         python=variant.python,
         platform=variant.platform.uv,
         index_url=variant.index_url,
@@ -253,7 +256,7 @@ def render(config: Config, variant: Variant, digest: str, resolution: Resolution
     path = pylock.lock_file(config.locks_dir, variant.name)
     base = bases.read(config.root, variant.base) if variant.base else None
     table = rules.meta(variant, digest, resolution, base)
-    return pylock.parse(path, pylock.render(resolution.pylock, table, resolution.graph))
+    return pylock.parse(path, pylock.render(redact(resolution.pylock), table, resolution.graph))
 
 
 def _siblings(config: Config, variant: Variant, olds: dict[str, pylock.Lock | None]) -> list[pylock.Lock]:
@@ -294,7 +297,7 @@ def _finish(
     out = {path: new.text}
     if outcome.requirements is not None and "requirements" in config.formats:
         out[pylock.requirements_file(config.locks_dir, variant.name)] = pylock.requirements_text(
-            variant.name, outcome.requirements
+            variant.name, redact(outcome.requirements)
         )
     out = {target: text for target, text in out.items() if pylock.read_text(target) != text}
     before = old.versions if old else {}

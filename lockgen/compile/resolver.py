@@ -13,6 +13,7 @@ and pinned to the lock's versions, for the ``# via`` annotations instead.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -61,6 +62,9 @@ class Request:
     upgrade_packages: tuple[str, ...] = ()
     requirements: bool = False  # also the requirements.txt form: pins, hashes, ``# via``
     pins: Mapping[str, str] = field(default_factory=dict)  # name → version every result must keep (a base)
+    # Copies of the intent files for uv (rel → text, includes as NUL-quoted targets), when
+    # uv cannot read the originals; empty: uv reads the files themselves.
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def indexes(self) -> tuple[object, ...]:
@@ -117,7 +121,7 @@ def uv_args(request: Request, output: Path, *, fmt: str, offline: bool) -> list[
 def resolve(request: Request, *, offline: bool) -> Resolution:
     """One resolution of ``request``; ResolveError with uv's reason when there is none."""
     with _workspace(request.output_dir) as tmp:
-        request = _with_pins(request, tmp)
+        request = _with_sources(_with_pins(request, tmp), tmp)
         output = tmp / f"pylock.{request.name}.toml"
         if request.preferences and not request.upgrade:
             output.write_text(request.preferences, encoding="utf-8")
@@ -186,6 +190,37 @@ def _with_pins(request: Request, tmp: Path) -> Request:
     return replace(request, constraints=(*request.constraints, str(path)), pins={})
 
 
+_SOURCES = "src"
+_UP = "_up_"
+
+
+def _source_path(tmp: Path, rel: str) -> Path:
+    return tmp / _SOURCES / "/".join(_UP if part == ".." else part for part in rel.split("/"))
+
+
+def _with_sources(request: Request, tmp: Path) -> Request:
+    """The request reading the normalized copies of its intent files, where it has some."""
+    if not request.sources:
+        return request
+    for rel, text in request.sources.items():
+        path = _source_path(tmp, rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(re.sub("\0([^\0]*)\0", lambda m: str(_source_path(tmp, m[1])), text), encoding="utf-8")
+
+    def moved(paths: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(str(_source_path(tmp, p)) if p in request.sources else p for p in paths)
+
+    return replace(request, inputs=moved(request.inputs), constraints=moved(request.constraints), sources={})
+
+
+def _unsourced(text: str, tmp: Path, project: Path) -> str:
+    """``# via -r`` annotations naming the copies name the project's files again."""
+    src = tmp / _SOURCES
+    for prefix in (f"{src}/", f"{os.path.relpath(src, project)}/"):
+        text = re.sub(rf"{re.escape(prefix)}(\S+)", lambda m: m[1].replace(_UP, ".."), text)
+    return text
+
+
 def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, *, offline: bool) -> str:
     """uv's requirements.txt form of exactly these versions: hashes and ``# via``.
     Pinned, it reads only what the resolution just read: offline first."""
@@ -201,7 +236,7 @@ def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, *, o
             if attempt_offline == offline:
                 raise ResolveError(f"uv could not write the requirements form of {request.name}:\n{exc}") from None
     text = graphs.tidy(out.read_text(encoding="utf-8"), pins=_PIN_FILE)
-    return graphs.tidy(text, pins=_BASE_FILE)
+    return _unsourced(graphs.tidy(text, pins=_BASE_FILE), tmp, request.project)
 
 
 class _workspace:

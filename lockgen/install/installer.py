@@ -9,7 +9,7 @@ never in uv's reach.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from lockgen import uv
@@ -23,11 +23,28 @@ _LOCATION = re.compile(r'\b(?P<key>url|path) = "(?P<value>[^"]+)"')
 
 
 def create(prefix: Path, python: str) -> None:
-    uv.run(["venv", str(prefix), "--python", python, *_QUIET])
+    try:
+        uv.run(["venv", str(prefix), "--python", python, *_QUIET])
+    except CommandError as exc:
+        reason = " ".join(line.strip() for line in str(exc).removeprefix("error: ").splitlines())
+        raise LockgenError(f"cannot create the virtual environment {prefix}: {reason}") from None
 
 
-def install(lock_file: Path, target: Target, *, reinstall: Iterable[str] = (), offline: bool = False) -> None:
+def install(
+    lock_file: Path,
+    target: Target,
+    *,
+    reinstall: Iterable[str] = (),
+    offline: bool = False,
+    indexes: Sequence[str] = (),
+) -> None:
+    """Install the lock's artifacts. ``indexes`` (the variant's own, credentials
+    included) resolve nothing here: they let uv authenticate to the hosts that serve
+    the lock's files, as they did when it was compiled."""
     args = ["pip", "install", "-r", str(lock_file), "--python", str(target.interpreter), "--preview-features", "pylock"]
+    if not offline:
+        for url in indexes:
+            args += ["--index", url]
     if not target.virtual:
         args.append("--break-system-packages")  # the user asked for it with --system
     if offline:

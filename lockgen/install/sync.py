@@ -245,9 +245,12 @@ def sync(
             if source is not None or base:
                 install_from = installer.rewrite(lock, wanted, Path(tmp), wheelhouse=source)
             checked: Mapping[str, object] = {}
+            indexes = tuple(u for u in (variant.index_url, *variant.extra_index_urls) if u)
             if check_gpu:
-                checked = _check_in_staging(target, lock, install_from, facts, variant, offline=source is not None)
-            target = _apply(target, found, plan, install_from, offline=source is not None)
+                checked = _check_in_staging(
+                    target, lock, install_from, facts, variant, offline=source is not None, indexes=indexes
+                )
+            target = _apply(target, found, plan, install_from, offline=source is not None, indexes=indexes)
         after = verify.inspect(target)
         left = verify.problems(after, lock, overlay=bool(base), base=base)
         left = [p for p in left if not p.startswith("a sync of")]  # our own journal
@@ -261,7 +264,9 @@ def sync(
     return plan
 
 
-def _apply(target: Target, found: verify.Inspection, plan: Plan, install_from: Path, *, offline: bool) -> Target:
+def _apply(
+    target: Target, found: verify.Inspection, plan: Plan, install_from: Path, *, offline: bool, indexes: tuple[str, ...]
+) -> Target:
     """Journal, install (hash-checked first), then uninstall; a first sync that fails
     leaves no environment behind. Returns the target, which exists now."""
     created = not target.exists
@@ -278,7 +283,7 @@ def _apply(target: Target, found: verify.Inspection, plan: Plan, install_from: P
     try:
         for broken in found.unreadable:  # uv cannot read these; they are reinstalled below if locked
             dists.remove(broken, within=target.prefix)
-        installer.install(install_from, target, reinstall=plan.reinstall, offline=offline)
+        installer.install(install_from, target, reinstall=plan.reinstall, offline=offline, indexes=indexes)
         installer.uninstall(target, plan.remove)
     except (CommandError, OSError) as exc:
         if created:
@@ -324,7 +329,14 @@ def _check_in_place(
 
 
 def _check_in_staging(
-    target: Target, lock: pylock.Lock, install_from: Path, facts: Facts, variant: Variant, *, offline: bool
+    target: Target,
+    lock: pylock.Lock,
+    install_from: Path,
+    facts: Facts,
+    variant: Variant,
+    *,
+    offline: bool,
+    indexes: tuple[str, ...],
 ) -> Mapping[str, object]:
     """Install the lock beside the target and ask its torch; the target is untouched."""
     parent = target.prefix.parent
@@ -332,7 +344,7 @@ def _check_in_staging(
     with tempfile.TemporaryDirectory(prefix=STAGE, dir=parent) as tmp:
         stage = Target(prefix=Path(tmp) / "env", python=target.python, source="staging", exists=True)
         installer.create(stage.prefix, str(target.interpreter) if target.exists else sys.executable)
-        installer.install(install_from, stage, offline=offline)
+        installer.install(install_from, stage, offline=offline, indexes=indexes)
         _refuse_torch(kernels.ask(stage), facts, variant)
     return _check_key(lock, facts)
 

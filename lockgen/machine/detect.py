@@ -252,15 +252,26 @@ def _overrides(env: Mapping[str, str]) -> tuple[str | None, tuple[str, ...] | No
     cuda_value = env.get("LOCKGEN_CUDA")
     if cuda_value is not None:
         cuda_value = cuda_value.strip().lower()
-        if cuda_value != "none" and not re.fullmatch(r"\d+\.\d+", cuda_value):
+        if cuda_value != "none" and not re.fullmatch(r"([1-9]|[1-9]\d)\.\d{1,2}", cuda_value):
             raise InputError(f"LOCKGEN_CUDA: {cuda_value!r} is not a CUDA version like 12.4, or none")
-    archs_value = env.get("LOCKGEN_GPU_ARCHS")
+    archs_value = env.get("LOCKGEN_GPU_ARCHS", "").strip()
     archs = None
-    if archs_value is not None:
-        archs = tuple(a.strip() for a in archs_value.split(",") if a.strip())
+    if archs_value:  # set and not empty: one compute capability per visible GPU
+        archs = tuple(a.strip() for a in archs_value.split(","))
+        known = cuda.every_arch()
         for a in archs:
-            if cuda.normalize_arch(a) is None:
-                raise InputError(f"LOCKGEN_GPU_ARCHS: {a!r} is not a compute capability like 8.0")
+            if not a:
+                raise InputError(
+                    f"LOCKGEN_GPU_ARCHS: {archs_value!r} has an empty entry; write one capability per GPU, "
+                    "like 8.0,9.0 (LOCKGEN_CUDA=none says there is no GPU)"
+                )
+            if not re.fullmatch(r"\d+\.\d", a):
+                hint = f" (write {cuda.normalize_arch(a)})" if cuda.normalize_arch(a) else ""
+                raise InputError(f"LOCKGEN_GPU_ARCHS: {a!r} is not a compute capability like 8.0{hint}")
+            if cuda.normalize_arch(a) not in known:
+                raise InputError(
+                    f"LOCKGEN_GPU_ARCHS: {a} is not a compute capability of any CUDA release lockgen knows"
+                )
         archs = tuple(cuda.normalize_arch(a) or a for a in archs)
     return cuda_value, archs
 

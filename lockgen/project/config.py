@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -143,6 +144,11 @@ def _table(path: Path, *, required: bool) -> tuple[Path, Any, str]:
     return path, table, "tool.lockgen."
 
 
+def printable(text: str) -> str:
+    """``text`` as is, or quoted when it holds line breaks or other control characters."""
+    return text if text.isprintable() else json.dumps(text)
+
+
 def repository_root(folder: Path) -> Path:
     """The git top level above ``folder`` (a ``.git`` folder or file), else ``folder``."""
     for candidate in (folder, *folder.parents):
@@ -166,7 +172,7 @@ class _Reader:
         self.prefix = prefix
 
     def fail(self, key: str, message: str) -> InputError:
-        return InputError(f"{self.path}: {self.prefix}{key}: {message}")
+        return InputError(f"{self.path}: {printable(self.prefix + key)}: {message}")
 
     def get(self, table: Mapping[str, Any], base: str, key: str, kind: Callable[[str, Any], T], default: U) -> T | U:
         if key not in table:
@@ -195,9 +201,9 @@ class _Reader:
         p = self.string(key, value)
         path = self.inside(key, p)
         if path.is_dir():
-            raise self.fail(key, f"{p}: is a folder, not a file")
+            raise self.fail(key, f"{printable(p)}: is a folder, not a file")
         if not path.is_file():
-            raise self.fail(key, f"{p}: no such file")
+            raise self.fail(key, f"{printable(p)}: no such file")
         return p
 
     def inside(self, key: str, p: str) -> Path:
@@ -208,7 +214,7 @@ class _Reader:
         if not inside(path, self.boundary):
             raise self.fail(
                 key,
-                f"{p} is outside the project's repository ({self.boundary}); "
+                f"{printable(p)} is outside the project's repository ({self.boundary}); "
                 "a lock must be reproducible from a fresh clone",
             )
         return path
@@ -232,7 +238,7 @@ class _Reader:
             if "://" in v:
                 self.url(key, v)
             elif not self.inside(key, v).is_dir():
-                raise self.fail(key, f"{v}: no such folder")
+                raise self.fail(key, f"{printable(v)}: no such folder")
         return out
 
     def pythons(self, key: str, value: Any) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from lockgen.names import canonical
 from lockgen.project.config import Config, Variant
 
 DIGEST_SCHEME = 1
+MAX_DEPTH = 200  # uv overflows its stack somewhere past 600 nested -r files
 _INCLUDE = re.compile(r"(?P<flag>-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+|(?=[^\s-]))(?P<path>\S+)")
 # Options pip and uv accept inside requirement files; their text is digested as written.
 _OPTIONS = frozenset((
@@ -47,6 +48,12 @@ class IntentFile:
     requires: tuple[str | None, ...]  # canonical names; None for a URL or path uv names
     includes: tuple[str, ...]  # -r files, relative to the project root
     constraints: tuple[str, ...]  # -c files
+    # The file as uv can read it, when uv cannot read the original (pip's ``\``
+    # continuations): logical lines joined; -r/-c targets as INCLUDE markers.
+    normalized: str | None = None
+
+
+INCLUDE = "\0{}\0"  # an include's target (relative to the project root) in ``normalized``
 
 
 @dataclass(slots=True)
@@ -83,6 +90,30 @@ class Inputs:
         for start in (*variant.inputs, *variant.constraints):
             self._walk(start, seen)
         return list(seen.values())
+
+    def sources(self, variant: Variant) -> dict[str, str]:
+        r"""Normalized copies of the variant's files for uv, when uv cannot read one of
+        them as written (``\`` continuations): every file it reads, so that includes
+        stay within the copies; empty when uv reads the originals."""
+        closure = self.closure(variant)
+        if all(f.normalized is None for f in closure):
+            return {}
+        out = {}
+        for f in closure:
+            out[f.rel] = f.normalized if f.normalized is not None else self._plain(f)
+        return out
+
+    def _plain(self, intent: IntentFile) -> str:
+        """An unchanged file, its includes turned into markers."""
+        text = _decode(intent.rel, (self.root / intent.rel).read_bytes())
+        lines = []
+        for number, line in _logical_lines(text):
+            m = _INCLUDE.fullmatch(_strip_comment(line).strip())
+            if m:
+                lines.append(f"{m['flag']} {INCLUDE.format(self._include(intent.rel, number, m['path']))}")
+            else:
+                lines.append(line)
+        return "\n".join(lines) + "\n"
 
     def roots(self, variant: Variant) -> tuple[dict[str, frozenset[str]], bool]:
         """``{intent file: names it requires}`` over the variant's requirement files
@@ -124,6 +155,11 @@ class Inputs:
                 raise InputError(f"{rel}: include cycle: {' -> '.join(cycle)}")
             if child in seen:
                 continue
+            if len(path) >= MAX_DEPTH:
+                raise InputError(
+                    f"{path[0]}: includes nest {len(path)} files deep ({path[0]} -> {path[1]} -> … -> {child}); "
+                    f"uv cannot read chains that deep: keep them under {MAX_DEPTH}"
+                )
             intent = self.file(child)
             seen[child] = intent
             path.append(child)
@@ -148,6 +184,7 @@ class Inputs:
         requires: list[str | None] = []
         includes: list[str] = []
         constraints: list[str] = []
+        lines: list[str] = []  # the normalized form, kept only where it is needed
         for number, line in _logical_lines(text):
             line = _strip_comment(line).strip()
             if not line:
@@ -157,7 +194,9 @@ class Inputs:
                 if m:
                     target = self._include(rel, number, m["path"])
                     (includes if m["flag"] in ("-r", "--requirement") else constraints).append(target)
+                    lines.append(f"{m['flag']} {INCLUDE.format(target)}")
                     continue
+                lines.append(line)
                 option = line.split("=")[0].split()[0]
                 if option not in _OPTIONS:
                     raise InputError(f"{rel}:{number}: unknown option {option!r}")
@@ -165,12 +204,15 @@ class Inputs:
                     requires.append(None)
                 continue
             requires.append(self._requirement(rel, number, line))
+            lines.append(line)
+        joined = "\\\n" in text or "\\\r\n" in text  # uv reads \ continuations only before --hash
         return IntentFile(
             rel=rel,
             sha256=hashlib.sha256(data).hexdigest(),
             requires=tuple(requires),
             includes=tuple(includes),
             constraints=tuple(constraints),
+            normalized="\n".join(lines) + "\n" if joined else None,
         )
 
     def _include(self, rel: str, number: int, target: str) -> str:
@@ -192,8 +234,9 @@ class Inputs:
         m = _SIMPLE.fullmatch(requirement)
         if m and (m["specs"] is None or _plain_specifiers(m["specs"])):
             return canonical(m["name"])
-        if _looks_like_location(requirement):
-            return None
+        named = _LEADING_NAME.match(requirement)
+        if _looks_like_location(requirement) and not (named and "@" in requirement[named.end() - 1 :]):
+            return None  # a bare URL or path: its name is uv's to find out
         if self.validate:
             _check_requirement(f"{rel}:{number}", requirement)
         found = _LEADING_NAME.match(requirement)

@@ -1,0 +1,384 @@
+"""Credentials never leak: not into a written file, not into any output.
+
+A PEP 503 simple index on 127.0.0.1 that answers only with HTTP Basic auth
+``user:s3cret`` stands in for a private index. The configuration names it with
+the credentials in its URLs (``index-url``, ``extra-index-urls``), an intent file
+adds a third with ``--extra-index-url``, and another project takes its index from
+``UV_INDEX_URL``. Every lockgen command runs against it, ``-v`` included, and
+succeeds — which proves the credentials reached uv — while the password appears in
+no file under the project or the environment synced into and in no byte of
+stdout or stderr, error messages included.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import http.server
+import subprocess
+import sys
+import threading
+import traceback
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from wheelmaker import make_wheel
+
+from lockgen import uv
+from lockgen.cli import main
+
+SECRET = "s3cret"
+PAIR = f"user:{SECRET}"
+LEAKS = (SECRET, base64.b64encode(PAIR.encode()).decode().rstrip("="), "//user:", "//user@")
+AUTH = "Basic " + base64.b64encode(PAIR.encode()).decode()
+MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
+VARIANT = "py" + MINOR.replace(".", "") + "-cpu"
+
+# index → {project: [(name, version, requires)]}; files of /private/ need the credentials too.
+SITE = {
+    "simple": {"tool": [("tool", "1.0", ["helper"])], "helper": [("helper", "1.0", []), ("helper", "2.0", [])]},
+    "extra": {"extra-pkg": [("extra-pkg", "1.0", [])]},
+    "third": {"third-pkg": [("third-pkg", "1.0", [])]},
+    "private": {"private-pkg": [("private-pkg", "1.0", [])]},
+}
+PROTECTED_FILES = {"private": "pfiles"}  # index → its files' folder, which asks for the credentials
+
+
+# --- the index server -------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    base: str  # http://127.0.0.1:PORT, no credentials
+    requests: list[tuple[str, bool]] = field(default_factory=list)  # (path, sent the right credentials)
+
+    def url(self, index: str) -> str:
+        return self.base.replace("http://", f"http://{PAIR}@") + f"/{index}"
+
+    def authorized(self, prefix: str) -> bool:
+        return any(path.startswith(prefix) and ok for path, ok in self.requests)
+
+
+def _build_site(root: Path) -> None:
+    for index, projects in SITE.items():
+        files = PROTECTED_FILES.get(index, "files")
+        (root / index).mkdir(parents=True)
+        for project, wheels in projects.items():
+            links = []
+            for name, version, requires in wheels:
+                wheel = make_wheel(root / files, name, version, requires)
+                digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+                links.append(f'<a href="../../{files}/{wheel.name}#sha256={digest}">{wheel.name}</a><br/>')
+            (root / index / project).mkdir()
+            (root / index / project / "index.html").write_text(
+                "<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n"
+            )
+        (root / index / "index.html").write_text(
+            "<!DOCTYPE html><html><body>\n"
+            + "\n".join(f'<a href="{p}/">{p}</a><br/>' for p in projects)
+            + "\n</body></html>\n"
+        )
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    log: list[tuple[str, bool]]
+
+    def _allowed(self) -> bool:
+        ok = self.headers.get("Authorization") == AUTH
+        self.log.append((self.path, ok))
+        if ok or self.path.startswith("/files/"):  # the open files folder, as a CDN would serve it
+            return True
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="private index"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return False
+
+    def do_GET(self) -> None:
+        if self._allowed():
+            super().do_GET()
+
+    def do_HEAD(self) -> None:
+        if self._allowed():
+            super().do_HEAD()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("private-index")
+    _build_site(root)
+    log: list[tuple[str, bool]] = []
+    handler = type("Handler", (_Handler,), {"log": log})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, name="private-index", daemon=True)
+    thread.start()
+    try:
+        yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", log)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+
+
+# --- running lockgen and looking for the password ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    argv: tuple[str, ...]
+    code: int
+    stdout: str
+    stderr: str
+    escaped: str | None
+
+    def show(self) -> str:
+        tb = f"--- escaped exception\n{self.escaped}" if self.escaped else ""
+        return (
+            f"$ lockgen {' '.join(self.argv)}\nexit {self.code}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}{tb}"
+        )
+
+
+class Session:
+    """Runs lockgen on one project and keeps every byte it printed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.config = root / "lockgen.toml"
+        self.runs: list[Run] = []
+
+    def run(self, *args: str, verbose: bool = True, env: Mapping[str, str | None] | None = None) -> Run:
+        command, *rest = args
+        argv = (*(["-v"] if verbose else []), command, "--config", str(self.config), *rest)
+        result = CliRunner().invoke(main, list(argv), env=dict(env or {}))
+        escaped = None
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            assert result.exc_info is not None
+            escaped = "".join(traceback.format_exception(*result.exc_info))
+        run = Run(argv, result.exit_code, result.stdout, result.stderr, escaped)
+        self.runs.append(run)
+        return run
+
+    def ok(self, *args: str, **kwargs: object) -> Run:
+        run = self.run(*args, **kwargs)  # type: ignore[arg-type]
+        assert run.escaped is None and run.code == 0, run.show()
+        return run
+
+
+def leaks_in_output(runs: list[Run]) -> list[str]:
+    return [
+        f"{leak!r} in the output of:\n{run.show()}"
+        for run in runs
+        for leak in LEAKS
+        if leak in run.stdout + run.stderr + (run.escaped or "")
+    ]
+
+
+# What the user wrote, credentials and all: the configuration and the intent files.
+AUTHORED = ("lockgen.toml", "inputs")
+
+
+def leaks_in_files(*folders: Path) -> list[str]:
+    """Every file lockgen or uv wrote under ``folders`` that holds the password (what
+    the user wrote, and git's own folder, aside)."""
+    found = []
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            parts = path.relative_to(folder).parts
+            if parts[0] in (*AUTHORED, ".git") or path.is_symlink() or not path.is_file():
+                continue
+            data = path.read_bytes()
+            for leak in LEAKS:
+                if leak.encode() in data:
+                    lines = [line for line in data.decode("utf-8", "replace").splitlines() if leak in line]
+                    found.append(f"{path}: {leak!r} in {lines[:3]}")
+    return found
+
+
+def assert_no_leak(runs: list[Run], *folders: Path) -> None:
+    found = leaks_in_output(runs) + leaks_in_files(*folders)
+    assert not found, "credentials leaked:\n\n" + "\n\n".join(found)
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-C", str(root), *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def write(root: Path, rel: str, text: str) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@pytest.fixture
+def private_project(tmp_path: Path, server: Server) -> Session:
+    """A git project whose three indexes all carry ``user:s3cret`` in their URLs."""
+    root = tmp_path / "proj"
+    write(
+        root,
+        "lockgen.toml",
+        f"""inputs = ["inputs/base.in"]
+python = ["{MINOR}"]
+index-url = "{server.url("simple")}"
+extra-index-urls = ["{server.url("extra")}"]
+formats = ["pylock", "requirements"]
+
+[accelerators.cpu]
+inputs = ["inputs/cpu.in"]
+""",
+    )
+    write(root, "inputs/base.in", "tool\nextra-pkg\n")
+    write(root, "inputs/cpu.in", f"--extra-index-url {server.url('third')}\nthird-pkg\n")
+    git(root, "init", "-q")
+    return Session(root)
+
+
+@pytest.fixture
+def venv(tmp_path: Path) -> Path:
+    """The environment sync installs into: a fresh venv in tmp_path, never lockgen's own."""
+    path = tmp_path / "venv"
+    subprocess.run([uv.binary(), "venv", "-q", "--python", sys.executable, str(path)], check=True)
+    assert path.resolve() != Path(sys.prefix).resolve()
+    return path
+
+
+# --- the tests ------------------------------------------------------------------------------
+
+
+def test_no_command_leaks_the_credentials(private_project: Session, server: Server, venv: Path) -> None:
+    p = private_project
+    compiled = p.ok("compile")
+    assert VARIANT in compiled.stdout, compiled.show()
+    assert (p.root / "locks" / f"pylock.{VARIANT}.toml").is_file()
+    assert (p.root / "locks" / f"requirements.{VARIANT}.txt").is_file()
+    # The resolution read all three indexes, with the credentials: uv was given them.
+    for index in ("simple", "extra", "third"):
+        assert server.authorized(f"/{index}/"), f"uv never sent the credentials to /{index}/: {server.requests}"
+    lock = (p.root / "locks" / f"pylock.{VARIANT}.toml").read_text()
+    for name in ("tool", "helper", "extra-pkg", "third-pkg"):
+        assert f'name = "{name}"' in lock, lock
+
+    p.ok("compile")  # up to date
+    p.ok("compile", "--dry-run", "-U")
+    p.ok("check")
+    p.ok("check", "--resolve")
+    p.ok("select", "--explain", "--python", str(venv))
+    p.ok("why", "helper")
+    p.ok("sync", "--dry-run", "--python", str(venv))
+    p.ok("sync", "--python", str(venv))
+    p.ok("verify", "--python", str(venv))
+    p.ok("verify", "--hashes", "--json", "--python", str(venv))
+    p.ok("sync", "--python", str(venv))  # already in sync
+
+    git(p.root, "add", "-A")
+    git(p.root, "commit", "-qm", "locks")
+    write(p.root, "inputs/base.in", "tool\nextra-pkg\nhelper==1.0\n")
+    p.ok("compile")
+    for fmt in ("text", "markdown", "json"):
+        d = p.ok("diff", "--format", fmt)
+        assert "helper" in d.stdout, d.show()
+    p.ok("sync", "--allow-stale", "--python", str(venv))
+
+    assert_no_leak(p.runs, p.root, venv)
+
+
+def test_failures_do_not_leak_the_credentials(private_project: Session, server: Server) -> None:
+    p = private_project
+    p.ok("compile")
+    before = {f.name: f.read_bytes() for f in (p.root / "locks").iterdir()}
+
+    # Each failure's exit status is test_bad_inputs.py's concern; here: it fails, and says no secret.
+    write(p.root, "inputs/base.in", "tool\nextra-pkg\nno-such-package-anywhere\n")
+    missing = p.run("compile")
+    assert "no-such-package-anywhere" in missing.stdout + missing.stderr, missing.show()
+
+    write(p.root, "inputs/base.in", "tool\nextra-pkg\n")
+    write(p.root, "inputs/cpu.in", f"--extra-index-url {server.url('third')}\nthird-pkg ; python_version >>> '3'\n")
+    p.run("compile")  # a bad marker after a credentialed index line
+    url = server.url("files") + "/helper-2.0-py3-none-any.whl"
+    write(p.root, "inputs/cpu.in", f"helper @ {url} ; python_version >>> '3'\n")
+    p.run("compile")  # a credentialed URL requirement with a bad marker
+    write(p.root, "inputs/cpu.in", f"helper @ {server.url('files')}/helper-9.9-py3-none-any.whl\n")
+    p.run("compile")  # a credentialed URL that is not there
+    write(p.root, "inputs/cpu.in", f"--extra-indx-url {server.url('third')}\n")
+    p.run("compile")  # a misspelled option
+    write(p.root, "inputs/cpu.in", f"-r {server.url('third')}/x.in\n")
+    p.run("compile")  # an include by URL
+    write(p.root, "inputs/cpu.in", "third-pkg\n")
+    p.run("compile", env={"UV_OFFLINE": "1"})  # the index page is not in uv's cache: uv's own error
+
+    config = p.config.read_text()
+    p.config.write_text(config.replace('formats = ["pylock", "requirements"]', f'bogus = "{server.url("x")}"'))
+    p.run("check")  # an unknown key next to credentialed URLs
+    p.config.write_text(config.replace(server.url("extra"), server.url("extra").replace("http://", "http//")))
+    p.run("check")  # a credentialed URL without its scheme's "://"
+    p.config.write_text(config)
+
+    for run in p.runs[1:]:
+        assert run.code != 0 and run.escaped is None, run.show()
+    # Files are test_no_command_leaks_the_credentials's concern: here, what failures print.
+    assert_no_leak(p.runs)
+    after = {f.name: f.read_bytes() for f in (p.root / "locks").iterdir()}
+    assert after == before, "a failed compile changed the locks"
+
+
+def test_credentials_from_uv_index_url(tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index that only uv's environment names: used (the compile needs it), never written."""
+    root = tmp_path / "proj"
+    write(
+        root,
+        "lockgen.toml",
+        f"""inputs = ["inputs/base.in"]
+python = ["{MINOR}"]
+formats = ["pylock", "requirements"]
+
+[accelerators.cpu]
+""",
+    )
+    write(root, "inputs/base.in", "tool\n")
+    monkeypatch.setenv("UV_INDEX_URL", server.url("simple"))
+    p = Session(root)
+    p.ok("compile")
+    assert 'name = "helper"' in (root / "locks" / f"pylock.{VARIANT}.toml").read_text()
+    p.ok("check")
+    p.ok("compile", "--dry-run", "-U")
+    assert_no_leak(p.runs, root)
+
+
+def test_sync_from_an_index_whose_files_need_the_credentials(
+    tmp_path: Path, server: Server, venv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files of a private index ask for the credentials too: the lock carries none,
+    so sync must get them to uv some other way — and still print and write none."""
+    root = tmp_path / "proj"
+    write(
+        root,
+        "lockgen.toml",
+        f"""inputs = ["inputs/base.in"]
+python = ["{MINOR}"]
+index-url = "{server.url("private")}"
+formats = ["pylock", "requirements"]
+
+[accelerators.cpu]
+""",
+    )
+    write(root, "inputs/base.in", "private-pkg\n")
+    p = Session(root)
+    p.ok("compile")
+    assert server.authorized("/private/")
+    synced = p.run("sync", "--python", str(venv))
+    p.run("verify", "--python", str(venv))
+    assert_no_leak(p.runs, venv)  # the project's files: test_no_command_leaks_the_credentials
+    assert synced.code == 0 and synced.escaped is None, synced.show()
+    assert server.authorized("/pfiles/")
+    p.ok("verify", "--python", str(venv))
