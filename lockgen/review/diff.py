@@ -46,6 +46,7 @@ class Diff:
     removed: tuple[Change, ...] = ()
     hash_changes: tuple[HashChange, ...] = ()
     unchanged: tuple[str, ...] = field(default=())
+    compared: tuple[str, ...] = ()  # the variants present on both sides
 
     @property
     def empty(self) -> bool:
@@ -100,6 +101,7 @@ def compare(base: str, old: Mapping[str, lockfile.Lock], new: Mapping[str, lockf
             for (n, v, art, ho, hn), vs in hashes.items()
         ),
         unchanged=tuple(unchanged),
+        compared=tuple(sorted(old.keys() & new.keys())),
     )
 
 
@@ -138,8 +140,21 @@ def _exists(top: Path, ref: str, rel: str) -> bool:
     return True
 
 
-def _in(variants: Iterable[str]) -> str:
-    return ", ".join(variants)
+def _in(variants: Iterable[str], compared: Iterable[str] = ()) -> str:
+    """``all variants``, ``all py312 variants``, or the names."""
+    names = sorted(variants)
+    every = sorted(compared)
+    if len(every) > 1 and names == every:
+        return "all variants"
+    groups: dict[str, list[str]] = {}
+    for name in every:
+        groups.setdefault(name.split("-", 1)[0], []).append(name)
+    out, rest = [], set(names)
+    for prefix, members in sorted(groups.items()):
+        if len(members) > 1 and set(members) <= rest:
+            out.append(f"all {prefix} variants")
+            rest -= set(members)
+    return ", ".join([*out, *sorted(rest)])
 
 
 def text(d: Diff) -> str:
@@ -147,15 +162,15 @@ def text(d: Diff) -> str:
     if d.hash_changes:
         lines.append("!! ARTIFACTS CHANGED HASH WITHOUT A VERSION CHANGE: the same release now has other bytes !!")
         lines += [
-            f"!! {h.package} {h.version}: {h.artifact} {h.old[:12]}… → {h.new[:12]}… in {_in(h.variants)}"
+            f"!! {h.package} {h.version}: {h.artifact} {h.old[:12]}… → {h.new[:12]}… in {_in(h.variants, d.compared)}"
             for h in d.hash_changes
         ]
         lines.append("")
     lines += [f"variant added: {v}" for v in d.variants_added]
     lines += [f"variant removed: {v}" for v in d.variants_removed]
-    lines += [f"{c.package} {c.old} → {c.new} in {_in(c.variants)}" for c in d.changed]
-    lines += [f"+ {c.package} {c.new} in {_in(c.variants)}" for c in d.added]
-    lines += [f"- {c.package} {c.old} in {_in(c.variants)}" for c in d.removed]
+    lines += [f"{c.package} {c.old} → {c.new} in {_in(c.variants, d.compared)}" for c in d.changed]
+    lines += [f"+ {c.package} {c.new} in {_in(c.variants, d.compared)}" for c in d.added]
+    lines += [f"- {c.package} {c.old} in {_in(c.variants, d.compared)}" for c in d.removed]
     return "\n".join(lines) if lines else f"no lock changes since {d.base}"
 
 
@@ -173,7 +188,7 @@ def markdown(d: Diff) -> str:
             "| --- | --- | --- | --- | --- | --- |",
         ]
         out += [
-            f"| {h.package} | {h.version} | `{h.artifact}` | `{h.old[:16]}` | `{h.new[:16]}` | {_in(h.variants)} |"
+            f"| {h.package} | {h.version} | `{h.artifact}` | `{h.old[:16]}` | `{h.new[:16]}` | {_in(h.variants, d.compared)} |"
             for h in d.hash_changes
         ]
         out.append("")
@@ -188,8 +203,13 @@ def markdown(d: Diff) -> str:
     )
     if rows:
         out += ["| package | old | new | variants |", "| --- | --- | --- | --- |"]
-        out += [f"| {p} | {o} | {n} | {_in(f'`{v}`' for v in vs)} |" for p, o, n, vs in rows]
+        out += [f"| {p} | {o} | {n} | {_md_variants(vs, d.compared)} |" for p, o, n, vs in rows]
     return "\n".join(out)
+
+
+def _md_variants(variants: tuple[str, ...], compared: tuple[str, ...]) -> str:
+    text = _in(variants, compared)
+    return ", ".join(part if part.startswith("all ") else f"`{part}`" for part in text.split(", "))
 
 
 def to_json(d: Diff) -> dict[str, Any]:
