@@ -8,12 +8,12 @@ import http.server
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import Project
+from httpindex import Files, serve, write_page
 from wheelmaker import make_wheel
 
 from lockgen import uv
@@ -24,56 +24,8 @@ MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TAG = "py" + MINOR.replace(".", "")
 
 
-class _Files(http.server.BaseHTTPRequestHandler):
-    """Serves a folder as a PEP 503 index with Range support; can cut one download short."""
-
-    root: Path
-    cut: dict[str, int]  # file name → bytes to send before dropping the connection, once
-    requests: list[tuple[str, str | None]]
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_HEAD(self) -> None:
-        self.do_GET(head=True)
-
-    def do_GET(self, head: bool = False) -> None:
-        path = self.root / self.path.lstrip("/").split("?")[0]
-        if path.is_dir():
-            path = path / "index.html"
-        if not path.is_file():
-            self.send_error(404)
-            return
-        data = path.read_bytes()
-        if not head:
-            self.requests.append((path.name, self.headers.get("Range")))
-        start = 0
-        if self.headers.get("Range", "").startswith("bytes="):
-            start = int(self.headers["Range"][6:].split("-")[0])
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        body = data[start:]
-        self.send_header("Content-Type", "text/html" if path.suffix == ".html" else "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if head:
-            return
-        limit = self.cut.pop(path.name, None)
-        try:
-            if limit is not None:
-                self.wfile.write(body[:limit])
-                self.wfile.flush()
-                self.connection.shutdown(2)
-                return
-            self.wfile.write(body)
-        except OSError:  # the client went away
-            pass
-
-
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, type[_Files], http.server.ThreadingHTTPServer]]:
+def served(tmp_path: Path) -> Iterator[tuple[str, type[Files], http.server.ThreadingHTTPServer]]:
     """An HTTP index of fixture wheels: app→helper, tool→helper, big (2 MB)."""
     root = tmp_path / "www"
     wheels = root / "files"
@@ -85,17 +37,9 @@ def served(tmp_path: Path) -> Iterator[tuple[str, type[_Files], http.server.Thre
     ]
     for w in built:
         project = w.name.split("-")[0].replace("_", "-")
-        page = root / "simple" / project
-        page.mkdir(parents=True, exist_ok=True)
-        sha = hashlib.sha256(w.read_bytes()).hexdigest()
-        (page / "index.html").write_text(f'<a href="../../files/{w.name}#sha256={sha}">{w.name}</a>\n')
-    handler = type("Handler", (_Files,), {"root": root, "cut": {}, "requests": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/simple", handler, server
-    server.shutdown()
-    server.server_close()
+        write_page(root, project, [w])
+    with serve(root) as (url, handler, server):
+        yield f"{url}/simple", handler, server
 
 
 @pytest.fixture

@@ -1,0 +1,141 @@
+"""How compile shares network work between variants, and why it never costs the truth.
+
+A variant resolved offline is kept only when every page its resolver took up was read
+online in this run; a stale page in uv's cache must never change a result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import Project
+from httpindex import serve, write_page
+from wheelmaker import make_wheel
+
+from lockgen.compile import resolver, strategy
+from lockgen.compile.resolver import Request
+from lockgen.locks import pylock
+
+
+@pytest.fixture
+def online(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """Every resolution the strategy asks for: (variant, online?)."""
+    calls: list[tuple[str, bool]] = []
+    real = resolver.resolve
+
+    def spy(request: Request, *, offline: bool) -> resolver.Resolution:
+        calls.append((request.name, not offline))
+        return real(request, offline=offline)
+
+    monkeypatch.setattr(strategy, "resolve", spy)
+    return calls
+
+
+def test_a_stale_cached_page_never_changes_a_result(tmp_path: Path, indexes, online) -> None:  # type: ignore[no-untyped-def]
+    """py311 leads online and refreshes x's page; py312 also needs y, whose cached page is
+    from before y 2.0 was published: its offline result (y 1.0) must not be kept."""
+    www = tmp_path / "www"
+    x = make_wheel(www / "files", "x", "1.0")
+    y1 = make_wheel(www / "files", "y", "1.0")
+    write_page(www, "x", [x])
+    write_page(www, "y", [y1])
+    with serve(www) as (url, _, _):
+        p = Project(tmp_path / "proj", indexes)
+        p.write("in.in", 'x\ny; python_version >= "3.12"\n')
+        p.write(
+            "lockgen.toml",
+            f'inputs = ["in.in"]\npython = ["3.11", "3.12"]\nindex-url = "{url}/simple"\n[accelerators.cpu]\n',
+        )
+        assert p.run("compile").exit_code == 0  # uv's cache now holds y's page with 1.0 only
+        assert pylock.read(p.lock("py312-cpu")).versions["y"] == "1.0"  # type: ignore[union-attr]
+        y2 = make_wheel(www / "files", "y", "2.0")
+        write_page(www, "y", [y1, y2])  # the index moves on
+        online.clear()
+        assert p.run("compile", "-U").exit_code == 0
+        assert pylock.read(p.lock("py312-cpu")).versions["y"] == "2.0"  # type: ignore[union-attr]
+        assert ("py312-cpu", True) in online, "the follower lacked a fresh page of y: it resolved online"
+        assert online[0] == ("py311-cpu", True)
+
+
+def test_a_follower_whose_pages_were_all_read_online_stays_offline(tmp_path: Path, indexes, online) -> None:  # type: ignore[no-untyped-def]
+    www = tmp_path / "www"
+    write_page(www, "x", [make_wheel(www / "files", "x", "1.0", ["z"])])
+    write_page(www, "z", [make_wheel(www / "files", "z", "1.0")])
+    with serve(www) as (url, handler, _):
+        p = Project(tmp_path / "proj", indexes)
+        p.write("in.in", "x\n")
+        p.write(
+            "lockgen.toml",
+            f'inputs = ["in.in"]\npython = ["3.10", "3.11", "3.12"]\nindex-url = "{url}/simple"\n[accelerators.cpu]\n',
+        )
+        assert p.run("compile").exit_code == 0
+        assert [name for name, net in online if net] == ["py310-cpu"]  # one leader; two followers
+        assert sorted(name for name, net in online if not net) == ["py311-cpu", "py312-cpu"]
+        pages = [name for name, _ in handler.requests if name == "index.html"]
+        assert len(pages) == 2, "each page fetched once, not once per variant"
+
+
+def test_offline_compiles_resolve_every_variant_from_the_cache(project: Project, online) -> None:  # type: ignore[no-untyped-def]
+    assert project.run("compile", "--offline").exit_code in (0, 1)  # nothing cached yet may fail
+    online.clear()
+    assert project.run("compile").exit_code == 0
+    online.clear()
+    project.write("inputs/base.in", "app\n# edited\n")
+    assert project.run("compile", "--offline").exit_code == 0
+    assert online and not any(net for _, net in online)
+
+
+def _request(name: str, inputs: tuple[str, ...], indexes: str = "i") -> Request:
+    return Request(name=name, project=Path(), output_dir=Path(), inputs=inputs, python="3.12",
+                   platform="linux", index_url=indexes)  # fmt: skip
+
+
+def test_leaders_are_chosen_to_read_different_pages() -> None:
+    reqs = [
+        _request("py311-cu126", ("base.in", "cu126.in")),
+        _request("py312-cu126", ("base.in", "cu126.in")),
+        _request("py311-cu128", ("base.in", "cu128.in")),
+        _request("py312-cu128", ("base.in", "cu128.in")),
+        _request("py311-cu130", ("base.in", "cu130.in")),
+    ]
+    first = strategy._leaders(reqs, list(range(5)), {}, 3)
+    assert first == [0, 2, 4]  # one per CUDA generation; the other pythons follow
+    assert strategy._leaders(reqs, list(range(5)), {}, 1) == [0]
+    # Later rounds: what the offline tries lacked decides.
+    missing = {1: frozenset({"a"}), 3: frozenset({"b", "c"}), 4: frozenset({"b"})}
+    assert strategy._leaders(reqs, [1, 3, 4], missing, 3) == [3, 1]  # 4 lacks only what 3 will read
+
+
+def test_uv_is_never_run_concurrently_more_than_the_network_limit(project: Project, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    import time
+
+    active = 0
+    peak = 0
+    lock = threading.Lock()
+    real = resolver.resolve
+
+    def counting(request: Request, *, offline: bool) -> resolver.Resolution:
+        nonlocal active, peak
+        if offline:
+            return real(request, offline=offline)
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        try:
+            time.sleep(0.05)
+            return real(request, offline=offline)
+        finally:
+            with lock:
+                active -= 1
+
+    monkeypatch.setattr(strategy, "resolve", counting)
+    monkeypatch.setattr(strategy, "NETWORK_JOBS", 2)
+    for i in range(4):
+        project.write(f"inputs/acc{i}.in", f"# accelerator {i}\n")
+        project.config.write_text(
+            project.config.read_text() + f'\n[accelerators.acc{i}]\ninputs = ["inputs/acc{i}.in"]\n'
+        )
+    assert project.run("compile", "-j", "8").exit_code == 0
+    assert 1 <= peak <= 2
