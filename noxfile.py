@@ -26,6 +26,6 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Times lockgen beside plain uv on the same work (warm cache, offline)."""
-    session.install("-e", ".")
+    """Times lockgen beside plain uv and pip on the same work (``-- compile scale sync wheelhouse``)."""
+    session.install(".")  # installed as users install it: no editable finder in every start-up
     session.run("python", "tests/bench.py", *session.posargs)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lockgen import cuda
 from lockgen.command import run as run_command
 from lockgen.exceptions import CommandError, LockgenError
 from lockgen.install.environment import Target
-from lockgen.machine.detect import Facts
+
+if TYPE_CHECKING:
+    from lockgen.machine.detect import Facts
 
 # The build's arch flags need no GPU (a Docker build has none); get_arch_list() needs one.
 TORCH_ARCHS = """

@@ -22,25 +22,28 @@ package the interrupted plan touched plus any whose files fail RECORD.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
 
 from lockgen import files
-from lockgen.compile import rules
 from lockgen.exceptions import CommandError, InputError, LockgenError
 from lockgen.install import dists, installer, kernels, state, verify
 from lockgen.install.environment import Target, is_own
 from lockgen.locks import pylock, runtime
-from lockgen.machine.detect import Facts
-from lockgen.project import bases
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs, inside
+
+if TYPE_CHECKING:
+    from lockgen.machine.detect import Facts
+    from lockgen.project.bases import Base
 
 STAGE = ".lockgen-stage-"
 
@@ -137,7 +140,7 @@ def load_lock(config: Config, variant: Variant, *, allow_stale: bool) -> pylock.
             f"{path}: stale: its inputs changed since it was compiled "
             f"(run: lockgen compile {variant.name}, or pass --allow-stale)"
         )
-    edited = rules.integrity(variant, lock, inputs, file_variant=variant.name, stale=stale)
+    edited = _integrity(variant, lock, inputs, stale=stale, digest=lock.digest or "")
     if edited:
         raise LockgenError(
             f"{path}: not the lock lockgen wrote for {variant.name}: {'; '.join(edited)} "
@@ -146,11 +149,43 @@ def load_lock(config: Config, variant: Variant, *, allow_stale: bool) -> pylock.
     return lock
 
 
+def _integrity(variant: Variant, lock: pylock.Lock, inputs: Inputs, *, stale: bool, digest: str) -> list[str]:
+    """rules.integrity, remembered: for a current lock it is a function of the lock's text
+    and its input digest alone, so a pair that passed once passes without the work."""
+    import hashlib
+
+    from lockgen import __version__
+
+    key = hashlib.sha256(f"{__version__}\0{digest}\0{stale}\0{lock.text}".encode()).hexdigest()
+    folder = files.cache_folder("intact")
+    if folder is not None and (folder / key).is_file():
+        return []
+    from lockgen.compile import rules
+
+    found = rules.integrity(variant, lock, inputs, file_variant=variant.name, stale=stale)
+    if not found and folder is not None:
+        with contextlib.suppress(OSError):
+            (folder / key).touch()
+            files.prune(folder, keep=2000)
+    return found
+
+
+def _base(config: Config, variant: Variant) -> Base | None:
+    if variant.base is None:
+        return None
+    from lockgen.project import bases
+
+    return bases.read(config.root, variant.base)
+
+
 def provided_by_base(config: Config, variant: Variant, lock: pylock.Lock) -> set[str]:
     """The lock's packages its variant's base environment provides (none without a base)."""
-    if variant.base is None:
+    base = _base(config, variant)
+    if base is None:
         return set()
-    return set(rules.provided(bases.read(config.root, variant.base), lock.versions))
+    from lockgen.compile import rules
+
+    return set(rules.provided(base, lock.versions))
 
 
 def refuse_target(target: Target, *, overlay: bool, system: bool) -> None:
@@ -174,7 +209,7 @@ def refuse_target(target: Target, *, overlay: bool, system: bool) -> None:
             )
 
 
-def refuse_drift(found: verify.Inspection, base: bases.Base, provided: set[str], target: Target) -> None:
+def refuse_drift(found: verify.Inspection, base: Base, provided: set[str], target: Target) -> None:
     """An overlay assumes the base's versions: a target that differs is refused."""
     drift = []
     for name in sorted(provided & base.pins.keys()):
@@ -220,8 +255,8 @@ def sync(
     """Install ``lock`` into ``target``; returns the plan it carried out. A variant on a
     base environment is an overlay: only what the base lacks is installed, nothing
     is removed, and a target whose base packages differ from the base file is refused."""
-    base_file = bases.read(config.root, variant.base) if variant.base else None
-    provided = set(rules.provided(base_file, lock.versions)) if base_file else set()
+    base_file = _base(config, variant)
+    provided = provided_by_base(config, variant, lock)
     refuse_target(target, overlay=base_file is not None, system=system)
     refuse_runtime(lock, facts)
     source = _wheelhouse_files(lock, wheelhouse) if wheelhouse is not None else None
