@@ -447,3 +447,14 @@ def test_real_pypi_torch_builds(tmp_path: Path) -> None:
     for variant, expected in (("py312-cu128", "12.8"), ("py312-cu130", "13.2")):
         lock = pylock.read(root / "locks" / f"pylock.{variant}.toml")
         assert lock is not None and lock.meta["cuda-runtime"] == expected
+
+
+def test_check_resolve_ignores_which_lockgen_version_wrote_a_lock(gpu_project: Project, cuda_indexes) -> None:  # type: ignore[no-untyped-def]
+    """A lock from an older lockgen is not 'edited': only its version lines differ."""
+    configure(gpu_project, cuda_indexes, '[accelerators.cu128]\ncuda = "12.8"\ninputs = ["inputs/cu128.in"]\n')
+    assert gpu_project.run("compile").exit_code == 0
+    path = gpu_project.lock(f"{TAG}-cu128")
+    text = re.sub(r"lockgen \S+ from", "lockgen 0.0.1 from", path.read_text())
+    path.write_text(re.sub(r'lockgen-version = "[^"]*"', 'lockgen-version = "0.0.1"', text))
+    result = gpu_project.run("check", "--resolve")
+    assert result.exit_code == 0, result.output
