@@ -44,7 +44,7 @@ def _errors(f: F) -> F:
         try:
             return f(*args, **kwargs)
         except LockgenError as exc:
-            err(f"error: {str(exc).removeprefix('error: ')}")
+            err(_error_text(str(exc)))
             sys.exit(exc.exit_code)
         except OSError as exc:  # a filesystem failure no module expected: still one line
             where = f"{exc.filename}: " if exc.filename else ""
@@ -59,6 +59,12 @@ def _errors(f: F) -> F:
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _error_text(message: str) -> str:
+    """One ``error:`` line; what follows it (uv's own explanation, reasons) indented."""
+    first, *rest = message.removeprefix("error: ").splitlines() or [""]
+    return "\n".join([f"error: {first}", *(f"  {line}" if line else line for line in rest)])
 
 
 class _Group(click.Group):

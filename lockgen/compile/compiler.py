@@ -105,9 +105,11 @@ def run(
 ) -> Report:
     variants = select(config, patterns)
     check_upgrade_names(options.upgrade_packages)
-    inputs = Inputs.of(config)
-    digests = {v.name: inputs.digest(v) for v in variants}  # bad intent files stop here, exit 2
+    Inputs.of(config).digest(variants[0])  # bad intent files stop here, exit 2, before any wait
     with files.run_lock("compile", config.locks_dir, say=say):
+        # Read inside the lock: a compile that waited resolves the inputs as they are now.
+        inputs = Inputs.of(config)
+        digests = {v.name: inputs.digest(v) for v in variants}
         recovered = False
         if not options.dry_run:
             recovered = files.recover(config.locks_dir)

@@ -155,3 +155,53 @@ def remove(dist: Dist, *, within: Path) -> None:
         shutil.rmtree(dist.path, ignore_errors=True)
     else:
         dist.path.unlink(missing_ok=True)
+
+
+def claimed(dist: Dist) -> set[str]:
+    """The absolute, normalized paths of the files ``dist``'s RECORD names."""
+    return {os.path.normpath(os.path.join(dist.site, rel)) for rel, _, _ in record_rows(dist)}
+
+
+def sweep(paths: Iterable[str], keep: set[str], *, within: Path) -> int:
+    """Delete the files among ``paths`` that no installed RECORD claims (``keep``),
+    inside the environment ``within``, and the folders they leave empty."""
+    removed = 0
+    folders = set()
+    for path in sorted(set(paths) - keep):
+        target = Path(path)
+        if not target.is_relative_to(within) or not (target.is_file() or target.is_symlink()):
+            continue
+        target.unlink(missing_ok=True)
+        removed += 1
+        folders.add(target.parent)
+    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+        while folder.is_relative_to(within) and folder != within:
+            pycache = folder / "__pycache__"
+            if pycache.is_dir() and not any(f.suffix != ".pyc" for f in pycache.iterdir()):
+                import shutil
+
+                shutil.rmtree(pycache, ignore_errors=True)
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+            folder = folder.parent
+    return removed
+
+
+# uv writes each file beside its target as .tmpXXXXXX (Rust's tempfile) and renames it:
+# a kill in between leaves one that no RECORD names.
+_UV_TEMP = re.compile(r"\.tmp[A-Za-z0-9]{6}")
+
+
+def sweep_temporaries(paths: Iterable[str], *, within: Path) -> int:
+    """Delete installer temporaries in the folders of ``paths`` (an interrupted sync's)."""
+    removed = 0
+    for folder in {Path(p).parent for p in paths}:
+        if not folder.is_relative_to(within) or not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if _UV_TEMP.fullmatch(entry.name) and entry.is_file():
+                entry.unlink(missing_ok=True)
+                removed += 1
+    return removed

@@ -40,6 +40,7 @@ class Journal:
     touched: tuple[str, ...]  # every package the interrupted plan meant to change
     pid: int
     started: float
+    files: tuple[str, ...] = ()  # every file those packages' RECORDs named before the change
 
 
 def identities(lock: pylock.Lock) -> dict[str, tuple[str, ...]]:
@@ -100,20 +101,30 @@ def read_journal(target: Target) -> Journal | None:
     touched = data.get("touched")
     # A journal cut short is still a journal: something may have changed, so
     # everything installed is checked and every broken package reinstalled.
+    listed = data.get("files")
     return Journal(
         lock=str(data.get("lock", "")),
         touched=tuple(map(str, touched)) if isinstance(touched, list) else (),
         pid=int(data.get("pid", 0) or 0),
         started=float(data.get("started", 0) or 0),
+        files=tuple(map(str, listed)) if isinstance(listed, list) else (),
     )
 
 
-def begin(target: Target, lock: str, touched: set[str]) -> None:
-    """Say, durably, that a sync is about to change the environment."""
+def begin(target: Target, lock: str, touched: set[str], paths: set[str]) -> None:
+    """Say, durably, that a sync is about to change the environment: which packages,
+    and every file their RECORDs name now (an uninstall cut short can leave files
+    whose RECORD is already gone; the journal still knows them)."""
     where = folder(target)
     if where is None:
         return
-    data = {"lock": lock, "touched": sorted(touched), "pid": os.getpid(), "started": time.time()}
+    data = {
+        "lock": lock,
+        "touched": sorted(touched),
+        "files": sorted(paths),
+        "pid": os.getpid(),
+        "started": time.time(),
+    }
     files.write_atomic(where / "journal.json", json.dumps(data) + "\n")
 
 

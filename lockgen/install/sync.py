@@ -286,15 +286,16 @@ def sync(
                     target, lock, install_from, facts, variant, offline=source is not None, indexes=indexes
                 )
             target = _apply(target, found, plan, install_from, offline=source is not None, indexes=indexes)
-        after = verify.inspect(target)
+        record = _new_record(config, lock, variant, checked)
+        after = replace(verify.inspect(target), record=record, journal=None)  # judged by what was just installed
         left = verify.problems(after, lock, overlay=bool(base), base=base)
-        left = [p for p in left if not p.startswith("a sync of")]  # our own journal
         if left:
             raise LockgenError(
                 "after the install the environment still differs from the lock (it stays marked, and the next "
                 "lockgen sync repairs it): " + "; ".join(left[:5])
             )
-        _record(config, target, lock, variant, checked)
+        if state.read_record(target) != record:
+            state.write_record(target, record)
         state.end(target)
     return plan
 
@@ -308,8 +309,13 @@ def _apply(
     if created:
         installer.create(target.prefix, sys.executable)
         target = replace(target, exists=True)
+    touched = plan.touched | set(found.journal.touched if found.journal else ())
+    files_before = set(found.journal.files if found.journal else ())
+    for dist in found.found:
+        if dist.name in touched:
+            files_before |= dists.claimed(dist)
     try:
-        state.begin(target, install_from.name, plan.touched)
+        state.begin(target, install_from.name, touched, files_before)
     except LockgenError:
         if created:
             shutil.rmtree(target.prefix, ignore_errors=True)
@@ -320,14 +326,20 @@ def _apply(
             dists.remove(broken, within=target.prefix)
         installer.install(install_from, target, reinstall=plan.reinstall, offline=offline, indexes=indexes)
         installer.uninstall(target, plan.remove)
+        now = dists.scan(target.site_packages())  # what no RECORD claims any more is a left-over
+        claimed = set().union(*(dists.claimed(d) for d in now))
+        if found.journal is not None:  # after a kill: uv's half-written temporaries too
+            dists.sweep_temporaries(files_before | {c for d in now if d.name in touched for c in dists.claimed(d)},
+                                    within=target.prefix)  # fmt: skip
+        dists.sweep(files_before, claimed, within=target.prefix)
     except (CommandError, OSError) as exc:
         if created:
             shutil.rmtree(target.prefix, ignore_errors=True)
             raise installer.failed(
                 _as_command_error(exc), f"install {install_from.name}", "no environment was left behind"
             ) from None
-        now = dists.versions(dists.scan(target.site_packages()))
-        if now == before and not found.unreadable and not plan.reinstall:
+        versions_now = dists.versions(dists.scan(target.site_packages()))
+        if versions_now == before and not found.unreadable and not plan.reinstall:
             state.end(target)
             raise installer.failed(
                 _as_command_error(exc), f"install {install_from.name}", "the environment is unchanged"
@@ -390,16 +402,19 @@ def _refuse_torch(build: kernels.TorchBuild, facts: Facts, variant: Variant) -> 
         raise LockgenError(f"{variant.name}: " + "; ".join(found) + "; the environment is unchanged")
 
 
-def _record(config: Config, target: Target, lock: pylock.Lock, variant: Variant, checked: Mapping[str, object]) -> None:
+def _new_record(config: Config, lock: pylock.Lock, variant: Variant, checked: Mapping[str, object]) -> state.Record:
     ids = state.identities(lock)
-    record = state.Record(
+    return state.Record(
         lock=config.relative(lock.path),
         variant=variant.name,
         packages={name: (version, ids.get(name, ())) for name, version in lock.versions.items()},
         checked=dict(checked),
     )
-    old = state.read_record(target)
-    if old != record:
+
+
+def _record(config: Config, target: Target, lock: pylock.Lock, variant: Variant, checked: Mapping[str, object]) -> None:
+    record = _new_record(config, lock, variant, checked)
+    if state.read_record(target) != record:
         state.write_record(target, record)
 
 

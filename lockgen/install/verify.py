@@ -26,6 +26,7 @@ class Inspection:
     files: int = 0
     bytes_hashed: int = 0
     requires: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    found: tuple[dists.Dist, ...] = ()
 
 
 def inspect(target: Target, *, hashes: bool = False) -> Inspection:
@@ -52,6 +53,7 @@ def inspect(target: Target, *, hashes: bool = False) -> Inspection:
         files=files,
         bytes_hashed=hashed,
         requires=requires,
+        found=tuple(found),
     )
 
 
