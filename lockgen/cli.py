@@ -238,13 +238,13 @@ def sync_command(
 ) -> None:
     """Install the lock that fits this machine into the environment, exactly, and verify it."""
     from lockgen import report
-    from lockgen.install import sync
+    from lockgen.install import guards, sync
     from lockgen.machine import selection
 
     cfg = _load(config_path)
     choice = selection.for_machine(cfg, **flags)
     variant = choice.require()
-    lock = sync.load_lock(cfg, variant, allow_stale=allow_stale)
+    lock = guards.load_lock(cfg, variant, allow_stale=allow_stale)
     plan = sync.sync(
         cfg, lock, choice.target, choice.facts, variant, dry_run=dry_run, wheelhouse=wheelhouse, system=system, say=_say
     )
@@ -259,30 +259,20 @@ def sync_command(
 @_errors
 def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flags: Any) -> None:
     """Is the environment exactly the lock sync would choose, every file as its RECORD says?"""
-    import time
-
     from lockgen import report
-    from lockgen.install import sync, verify
+    from lockgen.install import guards, verify
+    from lockgen.locks import pylock
     from lockgen.machine import selection
 
     cfg = _load(config_path)
     choice = selection.for_machine(cfg, **flags)
     variant = choice.require()
-    lock = sync.load_lock(cfg, variant, allow_stale=True)
-    start = time.perf_counter()
-    found = verify.inspect(choice.target, hashes=hashes)
-    provided = sync.provided_by_base(cfg, variant, lock)
-    problems = (
-        verify.problems(found, lock, overlay=bool(provided), base=provided)
-        if choice.target.exists
-        else [f"{choice.target.prefix} does not exist"]
-    )
-    seconds = time.perf_counter() - start
-    if as_json:
-        out(json.dumps(report.verify_json(cfg, variant, choice.target, found, problems, seconds, hashes), indent=2))
-    else:
-        out(report.verify_text(cfg, variant, choice.target, found, problems, seconds, hashes))
-    if problems:
+    lock = guards.load_lock(cfg, variant, allow_stale=True)
+    name = cfg.relative(pylock.lock_file(cfg.locks_dir, variant.name))
+    provided = guards.provided_by_base(cfg, variant, lock)
+    found = verify.report(lock, name, variant.name, choice.target, hashes=hashes, provided=provided)
+    out(json.dumps(report.verify_json(found), indent=2) if as_json else report.verify_text(found))
+    if found.problems:
         sys.exit(1)
 
 

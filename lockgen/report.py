@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from lockgen.compile.consistency import Difference
     from lockgen.install.environment import Target
     from lockgen.install.sync import Plan
-    from lockgen.install.verify import Inspection
+    from lockgen.install.verify import Report as VerifyReport
     from lockgen.install.wheelhouse import Summary
     from lockgen.machine.detect import Facts
     from lockgen.machine.selection import Selection
@@ -151,45 +151,30 @@ def sync_summary(config: Config, variant: Variant, target: Target, plan: Plan, *
     return "\n".join(x for x in (head, *plan.lines(), kept, f"{verb}: {counts}") if x)
 
 
-def verify_text(
-    config: Config,
-    variant: Variant,
-    target: Target,
-    found: Inspection,
-    problems: list[str],
-    seconds: float,
-    hashes: bool,
-) -> str:
-    lock = config.relative(pylock.lock_file(config.locks_dir, variant.name))
-    what = "sha256" if hashes else "size"
-    head = f"{variant.name}: {lock} vs {target.prefix}"
-    stats = f"{len(found.installed)} packages, {found.files} files ({what}) in {seconds * 1000:.0f} ms"
-    if not problems:
+def verify_text(found: VerifyReport) -> str:
+    what = "sha256" if found.hashes else "size"
+    head = f"{found.variant}: {found.lock} vs {found.environment}"
+    stats = (
+        f"{len(found.found.installed)} packages, {found.found.files} files ({what}) in {found.seconds * 1000:.0f} ms"
+    )
+    if not found.problems:
         return f"{head}\nok: {stats}"
-    return "\n".join([head, *problems, f"{len(problems)} problem(s): {stats}"])
+    return "\n".join([head, *found.problems, f"{len(found.problems)} problem(s): {stats}"])
 
 
-def verify_json(
-    config: Config,
-    variant: Variant,
-    target: Target,
-    found: Inspection,
-    problems: list[str],
-    seconds: float,
-    hashes: bool,
-) -> dict[str, object]:
+def verify_json(found: VerifyReport) -> dict[str, object]:
     return {
-        "variant": variant.name,
-        "lock": config.relative(pylock.lock_file(config.locks_dir, variant.name)),
-        "environment": str(target.prefix),
-        "ok": not problems,
-        "problems": problems,
-        "interrupted": found.journal is not None,
-        "packages": len(found.installed),
-        "files": found.files,
-        "hashes": hashes,
-        "bytes_hashed": found.bytes_hashed,
-        "seconds": round(seconds, 4),
+        "variant": found.variant,
+        "lock": found.lock,
+        "environment": str(found.environment),
+        "ok": not found.problems,
+        "problems": found.problems,
+        "interrupted": found.found.journal is not None,
+        "packages": len(found.found.installed),
+        "files": found.found.files,
+        "hashes": found.hashes,
+        "bytes_hashed": found.found.bytes_hashed,
+        "seconds": round(found.seconds, 4),
     }
 
 

@@ -235,7 +235,7 @@ def test_system_is_only_for_an_overlay(synced_target_guard: None, image: tuple[P
     """An exact sync of an interpreter's own packages would remove what it holds."""
     from lockgen.exceptions import InputError
     from lockgen.install.environment import Target
-    from lockgen.install.sync import refuse_target
+    from lockgen.install.guards import refuse_target
 
     system = Target(prefix=Path("/usr"), python=MINOR, source="--python", exists=True, virtual=False)
     with pytest.raises(InputError, match="not a virtual environment; an exact sync"):

@@ -8,16 +8,25 @@ GPU box. It runs in the staging environment, before the target is touched.
 from __future__ import annotations
 
 import json
+import sys
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lockgen import cuda
 from lockgen.command import run as run_command
 from lockgen.exceptions import CommandError, LockgenError
+from lockgen.install import installer, state
 from lockgen.install.environment import Target
+from lockgen.locks import pylock
+from lockgen.project.config import Variant
 
 if TYPE_CHECKING:
     from lockgen.machine.detect import Facts
+
+STAGE = ".lockgen-stage-"  # the staging environment's folder, beside the target
 
 # The build's arch flags need no GPU (a Docker build has none); get_arch_list() needs one.
 TORCH_ARCHS = """
@@ -95,3 +104,45 @@ def covers(arch_list: list[str], capability: str) -> bool:
         if kind == "sm" and a_major == major and (a_minor == minor or (a_minor < minor and not specific)):
             return True
     return False
+
+
+def _key(lock: pylock.Lock, facts: Facts) -> dict[str, object]:
+    torch = state.identities(lock).get("torch", ())
+    return {"torch": list(torch), "gpus": sorted(g.compute_capability or "?" for g in facts.gpus), "cuda": facts.cuda}
+
+
+def check_in_place(
+    target: Target, lock: pylock.Lock, facts: Facts, record: state.Record | None, variant: Variant
+) -> Mapping[str, object]:
+    key = _key(lock, facts)
+    if record is not None and dict(record.checked) == key:
+        return key  # this torch passed on these GPUs and this driver before
+    refuse(ask(target), facts, variant)
+    return key
+
+
+def check_in_staging(
+    target: Target,
+    lock: pylock.Lock,
+    install_from: Path,
+    facts: Facts,
+    variant: Variant,
+    *,
+    offline: bool,
+    indexes: tuple[str, ...],
+) -> Mapping[str, object]:
+    """Install the lock beside the target and ask its torch; the target is untouched."""
+    parent = target.prefix.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=STAGE, dir=parent) as tmp:
+        stage = Target(prefix=Path(tmp) / "env", python=target.python, source="staging", exists=True)
+        installer.create(stage.prefix, str(target.interpreter) if target.exists else sys.executable)
+        installer.install(install_from, stage, offline=offline, indexes=indexes)
+        refuse(ask(stage), facts, variant)
+    return _key(lock, facts)
+
+
+def refuse(build: TorchBuild, facts: Facts, variant: Variant) -> None:
+    found = problems(build, facts)
+    if found:
+        raise LockgenError(f"{variant.name}: " + "; ".join(found) + "; the environment is unchanged")

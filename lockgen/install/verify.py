@@ -7,8 +7,10 @@ journal — and both ``verify`` and ``sync`` decide from what it found.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lockgen.install import dists, state
 from lockgen.install.environment import SEEDS, Target
@@ -110,3 +112,30 @@ def problems(found: Inspection, lock: pylock.Lock, *, overlay: bool = False, bas
         shown = "; ".join(issues[:3]) + (f" (and {len(issues) - 3} more)" if len(issues) > 3 else "")
         out.append(f"{name}: {shown}")
     return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    """``lockgen verify``'s answer for one environment."""
+
+    variant: str
+    lock: str  # as the project names it
+    environment: Path
+    found: Inspection
+    problems: list[str]
+    seconds: float
+    hashes: bool
+
+
+def report(
+    lock: pylock.Lock, lock_name: str, variant: str, target: Target, *, hashes: bool, provided: set[str]
+) -> Report:
+    """Inspect ``target`` and compare it with ``lock`` (an overlay when ``provided``)."""
+    start = time.perf_counter()
+    found = inspect(target, hashes=hashes)
+    if target.exists:
+        found_problems = problems(found, lock, overlay=bool(provided), base=provided)
+    else:
+        found_problems = [f"{target.prefix} does not exist"]
+    return Report(variant=variant, lock=lock_name, environment=target.prefix, found=found, problems=found_problems,
+                  seconds=time.perf_counter() - start, hashes=hashes)  # fmt: skip

@@ -323,3 +323,36 @@ def write_index(folder: Path, items: Iterable[Wanted]) -> None:
         files.write_atomic(simple / project / "index.html", page)
     root = "\n".join(f'<a href="{p}/">{p}</a><br/>' for p in sorted(by_project))
     files.write_atomic(simple / "index.html", f"<!DOCTYPE html>\n<html><body>\n{root}\n</body></html>\n")
+
+
+def serving(lock: pylock.Lock, folder: Path) -> dict[str, Path]:
+    """For ``sync --wheelhouse``: every artifact of the lock, found in the folder with its
+    locked size (its sha256 where the lock has no size);
+    an error naming each one that is missing or of another size."""
+    if not folder.is_dir():
+        raise InputError(f"--wheelhouse: {folder}: no such folder")
+    found: dict[str, Path] = {}
+    missing, wrong = [], []
+    for a in lock.artifacts():
+        path = folder / a.filename
+        if not path.is_file():
+            missing.append(a.filename)
+            continue
+        if a.size is not None and path.stat().st_size != a.size:
+            wrong.append(f"{a.filename} ({path.stat().st_size} bytes, the lock says {a.size})")
+            continue
+        if a.size is None and a.sha256 and _sha256(path) != a.sha256:  # no size to compare: the bytes
+            wrong.append(f"{a.filename} (its sha256 is not the lock's)")
+            continue
+        found[a.filename] = path.resolve()
+    if missing or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
+        if wrong:
+            parts.append(f"corrupt: {', '.join(wrong[:5])}")
+        raise LockgenError(
+            f"--wheelhouse {folder} cannot serve {lock.path.name}: {'; '.join(parts)}. Nothing was changed "
+            f"(run: lockgen wheelhouse {folder})"
+        )
+    return found
