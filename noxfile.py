@@ -12,7 +12,7 @@ nox.options.reuse_existing_virtualenvs = True
 @nox.session
 def tests(session: nox.Session) -> None:
     """The offline test suite; ``nox -s tests -- -m network`` runs the PyPI tests."""
-    session.install("-e", ".", "pytest", "hypothesis")
+    session.install("-e", ".", "pytest", "hypothesis", "tomlkit")
     session.run("pytest", *session.posargs)
 
 

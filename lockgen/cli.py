@@ -113,7 +113,11 @@ def _say(text: str) -> None:
     "-P", "--upgrade-package", "upgrade_packages", multiple=True, metavar="NAME", help="Let NAME move (repeatable)."
 )
 @click.option(
-    "-j", "--jobs", type=click.IntRange(min=1), default=None, help="Parallel offline resolutions [default: CPU count]."
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most offline resolutions at once [default: all, up to 16: uv waits on the disk more than the CPU].",
 )
 @click.option("--offline", is_flag=True, help="Resolve from uv's cache only.")
 @click.option("--prune", is_flag=True, help="Delete locks of variants no longer configured.")
@@ -129,7 +133,7 @@ def compile_command(
     from lockgen.compile import compiler
 
     cfg = _load(config_path)
-    options = compiler.Options(jobs=jobs or os.cpu_count() or 1, **flags)
+    options = compiler.Options(jobs=jobs or compiler.OFFLINE_JOBS, **flags)
     progress = report.Progress(len(compiler.select(cfg, patterns))) if sys.stderr.isatty() else None
     result = compiler.run(cfg, patterns, options, prune=prune, progress=progress, say=_say)
     out(report.compile_table(cfg, result, dry_run=options.dry_run, details=details))

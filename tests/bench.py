@@ -199,7 +199,7 @@ def scale_project(root: Path, index: str, accelerators: int, pythons: list[str],
     text += f'index-url = "{index}"\n'
     for i in range(accelerators):
         (root / f"inputs/acc{i}.in").write_text(f"lib{2 + i}\n")
-        cuda = "" if i == 0 else f'cuda = "12.{4 + i % 5}"\n'
+        cuda = "" if i == 0 else f'cuda = "{("12.4", "12.6", "12.8", "12.9", "13.0", "13.1", "13.2")[i - 1]}"\n'
         text += f'\n[accelerators.acc{i}]\n{cuda}inputs = ["inputs/acc{i}.in"]\n'
     (root / "lockgen.toml").write_text(text)
     return root / "lockgen.toml"

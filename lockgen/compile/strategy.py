@@ -7,7 +7,7 @@ contend for the same cache entries. lockgen therefore resolves in rounds:
 
 1. *Leaders* resolve online (see 4).
 2. After each round of leaders, every waiting variant with the same indexes is
-   tried *offline*, in parallel (CPU-bound, ``jobs`` at once), against the cache
+   tried *offline*, all at once (``jobs`` caps it), against the cache
    the leaders just refreshed.
 3. An offline result is kept only if every package the resolver took up is one
    whose index page a leader of this run read online. Otherwise the pages it

@@ -269,8 +269,6 @@ def read_meta(path: Path) -> Mapping[str, Any] | None:
 def render(uv_output: str, meta: Mapping[str, Any], graph: Mapping[str, Sequence[str]]) -> str:
     """uv's pylock body under lockgen's header, with each package's ``dependencies``
     and the ``[tool.lockgen]`` table (whose ``roots`` name what each intent file requires)."""
-    import tomlkit
-
     children: dict[str, list[str]] = {}
     roots: dict[str, list[str]] = {}
     for package, parents in graph.items():
@@ -278,9 +276,58 @@ def render(uv_output: str, meta: Mapping[str, Any], graph: Mapping[str, Sequence
             (children.setdefault(parent, []) if parent in graph else roots.setdefault(parent, [])).append(package)
     body = _with_dependencies(uv_output.replace('created-by = "uv"', 'created-by = "lockgen"', 1), children)
     lockgen = {**meta, "lockgen-version": __version__, "roots": {k: sorted(v) for k, v in sorted(roots.items())}}
-    table = tomlkit.dumps({"tool": {"lockgen": lockgen}})
+    table = toml_table("tool.lockgen", lockgen)
     header = HEADER.format(version=__version__, variant=meta["variant"])
     return f"{header}{body}\n\n{table.rstrip()}\n"
+
+
+def toml_table(name: str, table: Mapping[str, Any]) -> str:
+    """``[name]`` and its keys as TOML, the way tomlkit writes them (strings, integers,
+    booleans, lists of those, and sub-tables after the plain keys). lockgen's own
+    metadata only holds these; writing them by hand spares every compile tomlkit's
+    30 ms import. A test holds the output to tomlkit's, byte for byte."""
+    plain = [(k, v) for k, v in table.items() if not isinstance(v, Mapping)]
+    lines = [f"[{name}]"] + [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in plain]
+    out = "\n".join(lines) + "\n"
+    for key, sub in table.items():
+        if isinstance(sub, Mapping):
+            out += "\n" + toml_table(f"{name}.{_toml_key(key)}", sub)
+    return out
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch < " " or ch == "\x7f":
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"lockgen writes no {type(value).__name__} into a lock")
 
 
 def _with_dependencies(body: str, children: Mapping[str, list[str]]) -> str:
