@@ -7,7 +7,6 @@ index credential reaches the terminal or a log.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -91,9 +90,9 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Log every command lockgen runs (credentials shown as ***).")
 def main(verbose: bool) -> None:
     """Compile intent files into one PEP 751 lock per hardware variant, and install the right one."""
-    from lockgen import command
+    from lockgen import settings
 
-    command.VERBOSE = verbose
+    settings.verbose = verbose
 
 
 def _load(config_path: Path | None) -> Config:
@@ -185,6 +184,8 @@ def check_command(config_path: Path | None, resolve: bool) -> None:
 @_errors
 def detect_command(as_json: bool, config_path: Path | None) -> None:
     """Facts about this machine: python, platform, driver, CUDA, GPUs, and their sources."""
+    import json
+
     from lockgen import report
     from lockgen.install import environment
     from lockgen.machine import detect
@@ -205,6 +206,8 @@ def detect_command(as_json: bool, config_path: Path | None) -> None:
 @_errors
 def select_command(explain: bool, as_json: bool, config_path: Path | None, **flags: Any) -> None:
     """Print the variant this machine should use, and its lock."""
+    import json
+
     from lockgen import report
     from lockgen.locks import pylock
     from lockgen.machine import selection
@@ -263,6 +266,8 @@ def sync_command(
 @_errors
 def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flags: Any) -> None:
     """Is the environment exactly the lock sync would choose, every file as its RECORD says?"""
+    import json
+
     from lockgen import report
     from lockgen.install import guards, verify
     from lockgen.locks import pylock
@@ -314,6 +319,8 @@ def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, confi
 @_errors
 def diff_command(base: str, fmt: str, config_path: Path | None) -> None:
     """What changed in the locks since a git ref, grouped across variants."""
+    import json
+
     from lockgen.review import diff
 
     cfg = _load(config_path)

@@ -15,14 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lockgen import settings
 from lockgen.exceptions import CommandError
 from lockgen.redact import redact
 
-VERBOSE = False  # set by ``lockgen -v``; logging itself costs 8 ms of start-up
-
 
 def log(message: str) -> None:
-    if VERBOSE:
+    if settings.verbose:
         print(f"lockgen: {redact(message)}", file=sys.stderr)
 
 

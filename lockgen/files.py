@@ -18,7 +18,6 @@ import errno
 import hashlib
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -171,6 +170,8 @@ def clean_stale(folder: Path, *, prefix: str | tuple[str, ...] = PREFIX) -> None
         if not entry.name.startswith(prefix) or entry.name == JOURNAL:
             continue
         if entry.is_dir() and not entry.is_symlink():
+            import shutil
+
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ and ``roots``: what each intent file asks for).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import re
@@ -76,7 +77,7 @@ class Artifact:
     sha256: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)  # not slotted: graph is computed once, on first use
 class Lock:
     path: Path
     text: str
@@ -99,7 +100,7 @@ class Lock:
             k: tuple(canonical(n) for n in v if isinstance(n, str)) for k, v in roots.items() if isinstance(v, list)
         }
 
-    @property
+    @functools.cached_property
     def graph(self) -> dict[str, tuple[str, ...]] | None:
         """{package: what requires it} (packages or intent files), from the lock itself:
         its dependencies and [tool.lockgen.roots]; None if lockgen did not write it."""
