@@ -350,11 +350,11 @@ def _big_wheel(path: Path, size: int) -> Path:
 
 
 def bench_wheelhouse() -> None:
-    print("\nwheelhouse: requests, numpy and friends from PyPI, py3.11 + py3.12 on Linux x86_64", flush=True)
+    print("\nwheelhouse: requests, numpy and friends from PyPI (wheels), py3.11 + py3.12 on Linux x86_64", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "proj"
         (root / "inputs").mkdir(parents=True)
-        (root / "inputs/base.in").write_text("requests\nnumpy<2.5\nclick\npackaging\nrich\n")
+        (root / "inputs/base.in").write_text("--only-binary :all:\nrequests\nnumpy<2.5\nclick\npackaging\nrich\n")
         (root / "lockgen.toml").write_text(
             'inputs = ["inputs/base.in"]\npython = ["3.11", "3.12"]\nexclude-newer = "2026-11-20T00:00:00Z"\n'
             "[accelerators.cpu]\n"
@@ -363,26 +363,40 @@ def bench_wheelhouse() -> None:
         sh([*LOCKGEN, "compile", "--config", str(cfg)])
         from lockgen.locks import pylock
 
-        urls = sorted({a.url for p in (root / "locks").glob("pylock.*.toml")
-                       for a in (pylock.read(p) or _no()).artifacts() if a.url})  # fmt: skip
+        locks = {p.name: pylock.read(p) or _no() for p in sorted((root / "locks").glob("pylock.*.toml"))}
         house = Path(tmp) / "house"
         pipdir = Path(tmp) / "pip"
         ours = median(lambda: sh([*LOCKGEN, "wheelhouse", str(house), "--config", str(cfg)]), runs=3,
                       setup=lambda: shutil.rmtree(house, ignore_errors=True))  # fmt: skip
-        pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-q", "-d", str(pipdir), *urls]
-        print(f"  baseline: pip download --no-deps --no-cache-dir -d DIR <the {len(urls)} artifact URLs of the locks>",
-              flush=True)  # fmt: skip
-        theirs = median(lambda: sh(pip, env={"PIP_CONFIG_FILE": os.devnull}), runs=3,
-                        setup=lambda: shutil.rmtree(pipdir, ignore_errors=True))  # fmt: skip
+        # pip takes one wheel per package and target, from name==version pins: one call per variant.
+        pip_calls = []
+        for name, lock in locks.items():
+            pins = root / f"pins-{name}.txt"
+            pins.write_text("".join(f"{n}=={v}\n" for n, v in lock.versions.items()))
+            python = str(lock.meta["python"])
+            pip_calls.append([sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-q", "-d",
+                              str(pipdir), "--only-binary=:all:", "--implementation", "cp", "--python-version", python,
+                              "--platform", "manylinux_2_28_x86_64", "-r", str(pins)])  # fmt: skip
+        print(f"  baseline, one call per variant: {shlex.join(pip_calls[0])}", flush=True)
+
+        def pip() -> None:
+            for call in pip_calls:
+                sh(call, env={"PIP_CONFIG_FILE": os.devnull})
+
+        theirs = median(pip, runs=3, setup=lambda: shutil.rmtree(pipdir, ignore_errors=True))
+        count = len(list(house.glob("*.whl")))
         size = sum(f.stat().st_size for f in house.glob("*.whl")) / 1e6
-        row(f"wheelhouse, {len(urls)} files ({size:.0f} MB), empty folder, vs pip download", ours, theirs, "<= 0.5x")
+        row(f"wheelhouse, {count} files ({size:.0f} MB; pip: {len(list(pipdir.glob('*.whl')))}), vs pip download",
+            ours, theirs, "<= 0.5x")  # fmt: skip
         row("wheelhouse again, everything present", median(
             lambda: sh([*LOCKGEN, "wheelhouse", str(house), "--config", str(cfg)])), None, "<= 300 ms")  # fmt: skip
         minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
-        tag = f"py{minor.replace('.', '')}"
-        lock = pylock.read(root / "locks" / f"pylock.{tag}-cpu.toml") or _no()
-        pins = root / "pins.txt"
-        pins.write_text("".join(f"{n}=={v}\n" for n, v in lock.versions.items()))
+        lock = locks[f"pylock.py{minor.replace('.', '')}-cpu.toml"]
+        pins = root / "pins.txt"  # with hashes: uv checks every file, as lockgen has it do
+        hashes: dict[str, list[str]] = {}
+        for a in lock.artifacts():
+            hashes.setdefault(a.package, []).append(f"--hash=sha256:{a.sha256}")
+        pins.write_text("".join(f"{n}=={v} {' '.join(hashes[n])}\n" for n, v in lock.versions.items()))
         venv = root / ".venv"
 
         def fresh() -> None:

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING
 from lockgen import files
 from lockgen.exceptions import CommandError, LockgenError
 from lockgen.install import dists, guards, installer, kernels, state, verify
-from lockgen.install import wheelhouse as wheelhouse_files
 from lockgen.install.environment import Target
 from lockgen.locks import pylock
 from lockgen.project.config import Config, Variant
@@ -131,7 +130,11 @@ def sync(
     provided = guards.provided_by_base(config, variant, lock)
     guards.refuse_target(target, overlay=base_file is not None, system=system)
     guards.refuse_runtime(lock, facts)
-    source = wheelhouse_files.serving(lock, wheelhouse) if wheelhouse is not None else None
+    source = None
+    if wheelhouse is not None:
+        from lockgen.install import wheelhouse as house  # urllib and ssl: only for a wheelhouse
+
+        source = house.serving(lock, wheelhouse)
     base = provided
     with files.run_lock("sync", target.prefix, say=say):
         files.clean_stale(target.prefix.parent, prefix=kernels.STAGE)
