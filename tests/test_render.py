@@ -15,7 +15,9 @@ REPO = Path(__file__).parents[1]
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
 scalar = st.one_of(text, st.integers(-(10**6), 10**6), st.booleans())
 key = st.one_of(st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True), text.filter(bool))
-table = st.dictionaries(key, st.one_of(scalar, st.lists(scalar, max_size=4)), min_size=1, max_size=6)  # lockgen always has some
+table = st.dictionaries(
+    key, st.one_of(scalar, st.lists(scalar, max_size=4)), min_size=1, max_size=6
+)  # lockgen always has some
 
 
 @settings(max_examples=300, deadline=None)
