@@ -25,6 +25,7 @@ from pathlib import Path
 from lockgen import uv
 from lockgen.exceptions import CommandError, LockgenError
 from lockgen.locks import graph as graphs
+from lockgen.locks import pylock
 from lockgen.names import canonical
 
 # uv_resolver's debug lines: the one part of its log lockgen reads.
@@ -122,7 +123,7 @@ def resolve(request: Request, *, offline: bool) -> Resolution:
     """One resolution of ``request``; ResolveError with uv's reason when there is none."""
     with _workspace(request.output_dir) as tmp:
         request = _with_sources(_with_pins(request, tmp), tmp)
-        output = tmp / f"pylock.{request.name}.toml"
+        output = pylock.lock_file(tmp, request.name)  # uv wants the name pylock.<name>.toml
         if request.preferences and not request.upgrade:
             output.write_text(request.preferences, encoding="utf-8")
         try:
