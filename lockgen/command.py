@@ -46,7 +46,7 @@ def run_full(
     argv: Sequence[str | os.PathLike[str]],
     *,
     cwd: Path | None = None,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     timeout: float | None = None,
     message: str = "",
 ) -> Output:
@@ -61,7 +61,7 @@ def run_full(
         proc = subprocess.Popen(
             args,
             cwd=cwd,
-            env=None if env is None else {**os.environ, **env},
+            env=None if env is None else _merged(env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -87,6 +87,17 @@ def run_full(
             text = "\n".join(line for line in stderr.splitlines() if not line.startswith(message))
         raise CommandError(redact(text.strip() or stdout.strip() or f"exit status {proc.returncode}"))
     return Output(stdout, stderr)
+
+
+def _merged(env: Mapping[str, str | None]) -> dict[str, str]:
+    """This process's environment with ``env`` applied; a None value unsets a variable."""
+    out = {**os.environ}
+    for key, value in env.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
 
 
 def probe(argv: Sequence[str], *, timeout: float = 5.0) -> str | None:

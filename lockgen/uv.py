@@ -17,12 +17,12 @@ def binary() -> str:
     return find_uv_bin()
 
 
-def run(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> str:
+def run(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str | None] | None = None) -> str:
     return run_full(args, cwd=cwd, env=env).stdout
 
 
 def run_full(
-    args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None, message: str = ""
+    args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str | None] | None = None, message: str = ""
 ) -> command.Output:
     """Run uv; CommandError carries uv's own message (lines starting with ``message`` left out)."""
     return command.run_full([binary(), *args], cwd=cwd, env={"UV_NO_PROGRESS": "1", **(env or {})}, message=message)

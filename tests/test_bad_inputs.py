@@ -272,6 +272,8 @@ CONFIG: dict[str, Case] = {
     "inputs-empty-for-a-variant": Case(
         key("accelerators.cpu.inputs", "no intent file"), config='inputs = []\npython = ["3.12"]\n' + CPU
     ),
+    "accelerator-python-empty": Case(key("accelerators.cpu.python", "empty"), config=acc("python = []")),
+    "accelerator-platforms-empty": Case(key("accelerators.cpu.platforms", "empty"), config=acc("platforms = []")),
     "python-a-string": Case(key("python", "list"), config='inputs = ["inputs/base.in"]\npython = "3.12"\n' + CPU),
     "python-a-number": Case(key("python"), config='inputs = ["inputs/base.in"]\npython = 3.11\n' + CPU),
     "python-a-number-entry": Case(key("python"), config='inputs = ["inputs/base.in"]\npython = [3.11]\n' + CPU),

@@ -224,3 +224,56 @@ def test_uv_is_found_before_any_thread_starts(project: Project, monkeypatch: pyt
     monkeypatch.setattr(uv, "binary", recording)
     assert project.run("compile", "-j", "4").exit_code == 0
     assert calls and calls[0] == threading.main_thread().name
+
+
+def test_a_branch_uv_abandoned_leaves_no_edge_in_the_graph(tmp_path, indexes) -> None:  # type: ignore[no-untyped-def]
+    """uv tries p 2.0 (which wants b[x], so c), meets s's p<2 (q -> r -> s) and settles on
+    p 1.0 (plain b). Its log still says b 1.0 added c: the recorded graph must not."""
+    from conftest import Project
+    from wheelmaker import make_wheel
+
+    p = Project(tmp_path / "proj", indexes)
+    links = p.root / "wheels"
+    make_wheel(links, "p", "2.0", ["b[x]"])
+    make_wheel(links, "p", "1.0", ["b"])
+    make_wheel(links, "b", "1.0", ['c; extra == "x"'], extras=("x",))
+    make_wheel(links, "c", "1.0")
+    make_wheel(links, "q", "1.0", ["r"])
+    make_wheel(links, "r", "1.0", ["s"])
+    make_wheel(links, "s", "1.0", ["p<2", "c"])
+    p.write("in.in", "p\nq\n")
+    p.write("lockgen.toml", 'inputs = ["in.in"]\npython = ["3.12"]\nfind-links = ["wheels"]\n'
+                            f'index-url = "{indexes.pypi}"\n[accelerators.cpu]\n')  # fmt: skip
+    assert p.run("compile").exit_code == 0
+    from lockgen.locks import pylock as lockfile
+
+    lock = lockfile.read(p.lock("py312-cpu"))
+    assert lock is not None and lock.versions["p"] == "1.0"
+    assert lock.graph is not None and lock.graph["c"] == ("s",)
+    assert lock.dependencies["b"] == ()
+
+
+def test_uv_settings_in_the_environment_do_not_change_a_lock(project: Project) -> None:
+    """The configuration decides a resolution: a developer's UV_RESOLUTION or
+    UV_EXCLUDE_NEWER must not give their locks other versions than CI's."""
+    project.write("inputs/base.in", "app\nhelper\n")
+    assert project.run("compile", "py312-cpu").exit_code == 0
+    clean = project.lock("py312-cpu").read_bytes()
+    project.lock("py312-cpu").unlink()
+    env = {"UV_RESOLUTION": "lowest", "UV_EXCLUDE_NEWER": "2001-01-01T00:00:00Z", "UV_PRERELEASE": "allow"}
+    result = project.run("compile", "py312-cpu", env=env)
+    assert result.exit_code == 0, result.output
+    assert versions(project.lock("py312-cpu"))["helper"] == "2.0"
+    assert project.lock("py312-cpu").read_bytes() == clean
+
+
+def test_a_comment_ending_in_a_backslash_does_not_swallow_the_next_line(project: Project) -> None:
+    """As pip and uv read it: a comment line is never continued."""
+    from lockgen.locks import pylock as lockfile
+
+    project.write("inputs/base.in", "app \\\n  >=1.0\n# helper is pinned by ops \\\nhelper\n")
+    result = project.run("compile", "py312-cpu")
+    assert result.exit_code == 0, result.output
+    lock = lockfile.read(project.lock("py312-cpu"))
+    assert lock is not None and lock.graph is not None
+    assert "helper" in versions(project.lock("py312-cpu")) and "inputs/base.in" in lock.graph["helper"]

@@ -35,7 +35,17 @@ _EDGE = re.compile(
     r"==(?P<ver>\S+): (?P<dep>[A-Za-z0-9][A-Za-z0-9._-]*)",
     re.M,
 )
-_LOG_ENV = {"RUST_LOG": "uv_resolver=debug", "UV_NO_PROGRESS": "1"}
+_TRIED = re.compile(r"^DEBUG Tried \d+ versions?: (?P<counts>.*)$", re.M)
+_COUNT = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?(?:\{[^}]*\})? (\d+)")
+# uv's variables that would change a resolution without being in the input digest:
+# the configuration decides these, so every machine resolves alike. (Index URLs and
+# credentials, caches and network settings still come from the environment.)
+UNSET = (
+    "UV_RESOLUTION", "UV_PRERELEASE", "UV_INDEX_STRATEGY", "UV_EXCLUDE_NEWER", "UV_CONSTRAINT", "UV_OVERRIDE",
+    "UV_BUILD_CONSTRAINT", "UV_NO_BINARY", "UV_NO_BINARY_PACKAGE", "UV_NO_BUILD", "UV_NO_BUILD_PACKAGE",
+    "UV_TORCH_BACKEND", "UV_FORK_STRATEGY", "UV_NO_SOURCES", "UV_PYTHON", "UV_CONFIG_FILE",
+)  # fmt: skip
+_LOG_ENV: dict[str, str | None] = {"RUST_LOG": "uv_resolver=debug", "UV_NO_PROGRESS": "1"} | dict.fromkeys(UNSET)
 _UP_PATH = re.compile(r'(\bpath = ")\.\./')
 _PIN_FILE = "lockgen-pins.txt"
 _BASE_FILE = "lockgen-base.txt"
@@ -78,7 +88,7 @@ class Resolution:
     pylock: str  # uv's lock body; artifact paths relative to ``output_dir``
     graph: dict[str, tuple[str, ...]]  # package → what requires it (packages or intent files)
     versions: dict[str, str]  # canonical name → version
-    read: frozenset[str]  # every package whose index page the resolution may have read
+    read: frozenset[str] | None  # every package whose index page it may have read; None: unknown
     requirements: str | None = None
     online: bool = False
 
@@ -121,8 +131,10 @@ def uv_args(request: Request, output: Path, *, fmt: str, offline: bool) -> list[
 
 def resolve(request: Request, *, offline: bool) -> Resolution:
     """One resolution of ``request``; ResolveError with uv's reason when there is none."""
-    with _workspace(request.output_dir) as tmp:
-        request = _with_sources(_with_pins(request, tmp), tmp)
+    with _workspace(request.output_dir) as tmp, tempfile.TemporaryDirectory(prefix="lockgen-src-") as private:
+        # The copies of intent files live outside the project: they may hold credentials.
+        src = Path(private)
+        request = _with_sources(_with_pins(request, tmp), src)
         output = pylock.lock_file(tmp, request.name)  # uv wants the name pylock.<name>.toml
         if request.preferences and not request.upgrade:
             output.write_text(request.preferences, encoding="utf-8")
@@ -135,9 +147,11 @@ def resolve(request: Request, *, offline: bool) -> Resolution:
         body = _UP_PATH.sub(r"\1", output.read_text(encoding="utf-8"))
         versions = graphs.versions_of(body)
         graph, read = from_log(run.stderr, versions, request.roots)
+        if not versions:  # nothing resolved: nothing read, nothing to explain
+            graph, read = {}, frozenset()
         requirements = None
         if request.requirements or not request.roots_complete or graph is None:
-            requirements = _requirements(request, versions, tmp, offline=offline)
+            requirements = _requirements(request, versions, tmp, src, offline=offline)
             graph = graphs.parse(requirements)
         return Resolution(
             pylock=body, graph=graph, versions=versions, read=read, requirements=requirements, online=not offline
@@ -146,17 +160,24 @@ def resolve(request: Request, *, offline: bool) -> Resolution:
 
 def from_log(
     log: str, versions: Mapping[str, str], roots: Mapping[str, frozenset[str]]
-) -> tuple[dict[str, tuple[str, ...]] | None, frozenset[str]]:
+) -> tuple[dict[str, tuple[str, ...]] | None, frozenset[str] | None]:
     """The graph of the resolved ``versions`` from uv's debug lines, and every package
     name the resolver took up (so whose index page it may have read).
 
-    The graph is None when the lines do not explain the lock: some package is
-    unreachable from the intent files through them.
+    Both are None where the log cannot vouch for them. The graph: when uv tried more
+    than one version of anything (lines from an abandoned branch would be mixed in),
+    or when the lines leave a package unreachable from the intent files. The names:
+    when uv's summary line of what it tried is missing (a uv that words its log
+    otherwise), so that no result is trusted on an account lockgen cannot read.
     """
     from packaging.version import InvalidVersion, Version
 
+    tried = _TRIED.search(log)
+    if tried is None:
+        return None, None
+    counts = {canonical(name): int(n) for name, n in _COUNT.findall(tried["counts"])}
     parents: dict[str, set[str]] = {name: set() for name in versions}
-    read = {canonical(m["dep"]) for m in _DIRECT.finditer(log)}
+    read = set(counts) | {canonical(m["dep"]) for m in _DIRECT.finditer(log)}
     chosen: dict[str, Version | None] = {}
     for m in _EDGE.finditer(log):
         pkg, dep = canonical(m["pkg"]), canonical(m["dep"])
@@ -178,7 +199,8 @@ def from_log(
         for name in names & parents.keys():
             parents[name].add(source)
     graph = {name: tuple(sorted(ps)) for name, ps in parents.items()}
-    complete = versions.keys() <= read and graphs.reachable(graph) == versions.keys()
+    single = all(n == 1 for n in counts.values())
+    complete = single and versions.keys() <= read and graphs.reachable(graph) == versions.keys()
     return (graph if complete else None), frozenset(read | versions.keys())
 
 
@@ -195,34 +217,34 @@ _SOURCES = "src"
 _UP = "_up_"
 
 
-def _source_path(tmp: Path, rel: str) -> Path:
-    return tmp / _SOURCES / "/".join(_UP if part == ".." else part for part in rel.split("/"))
+def _source_path(src: Path, rel: str) -> Path:
+    return src / _SOURCES / "/".join(_UP if part == ".." else part for part in rel.split("/"))
 
 
-def _with_sources(request: Request, tmp: Path) -> Request:
+def _with_sources(request: Request, src: Path) -> Request:
     """The request reading the normalized copies of its intent files, where it has some."""
     if not request.sources:
         return request
     for rel, text in request.sources.items():
-        path = _source_path(tmp, rel)
+        path = _source_path(src, rel)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(re.sub("\0([^\0]*)\0", lambda m: str(_source_path(tmp, m[1])), text), encoding="utf-8")
+        path.write_text(re.sub("\0([^\0]*)\0", lambda m: str(_source_path(src, m[1])), text), encoding="utf-8")
 
     def moved(paths: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(str(_source_path(tmp, p)) if p in request.sources else p for p in paths)
+        return tuple(str(_source_path(src, p)) if p in request.sources else p for p in paths)
 
     return replace(request, inputs=moved(request.inputs), constraints=moved(request.constraints), sources={})
 
 
-def _unsourced(text: str, tmp: Path, project: Path) -> str:
+def _unsourced(text: str, src: Path, project: Path) -> str:
     """``# via -r`` annotations naming the copies name the project's files again."""
-    src = tmp / _SOURCES
-    for prefix in (f"{src}/", f"{os.path.relpath(src, project)}/"):
+    copies = src / _SOURCES
+    for prefix in (f"{copies}/", f"{os.path.relpath(copies, project)}/"):
         text = re.sub(rf"{re.escape(prefix)}(\S+)", lambda m: m[1].replace(_UP, ".."), text)
     return text
 
 
-def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, *, offline: bool) -> str:
+def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, src: Path, *, offline: bool) -> str:
     """uv's requirements.txt form of exactly these versions: hashes and ``# via``.
     Pinned, it reads only what the resolution just read: offline first."""
     pins = tmp / _PIN_FILE
@@ -231,13 +253,14 @@ def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, *, o
     out = tmp / "requirements.txt"
     for attempt_offline in dict.fromkeys((True, offline)):
         try:
-            uv.run(uv_args(pinned, out, fmt="requirements.txt", offline=attempt_offline), cwd=request.project)
+            uv.run(uv_args(pinned, out, fmt="requirements.txt", offline=attempt_offline), cwd=request.project,
+                   env=dict.fromkeys(UNSET))  # fmt: skip
             break
         except CommandError as exc:
             if attempt_offline == offline:
                 raise ResolveError(f"uv could not write the requirements form of {request.name}:\n{exc}") from None
     text = graphs.tidy(out.read_text(encoding="utf-8"), pins=_PIN_FILE)
-    return _unsourced(graphs.tidy(text, pins=_BASE_FILE), tmp, request.project)
+    return _unsourced(graphs.tidy(text, pins=_BASE_FILE), src, request.project)
 
 
 class _workspace:

@@ -23,9 +23,10 @@ contend for the same cache entries. lockgen therefore resolves in rounds:
 Why the kept results equal online ones: a resolution depends on the index pages
 of the packages it takes up and on distribution metadata. Metadata belongs to an
 immutable file, so a cached copy equals a fresh one. The set of packages taken
-up is read from uv's own account (``Adding ... dependency`` lines), and it must
-include every package in the result: if uv stopped writing those lines, nothing
-would be kept offline and every variant would go online, slower but never wrong.
+up is read from uv's own account: its summary of every package it tried a
+version of, and its ``Adding ... dependency`` lines. Without that summary line
+(a uv that words its log otherwise) the set is unknown, nothing is kept offline
+and every variant goes online: slower, never wrong.
 Each page in that set was read by an online resolution of this run with the
 same indexes, i.e. it is exactly what a fresh uv run would now see (uv's own
 HTTP caching rules decided that, as they would for plain uv). Indexes served
@@ -90,7 +91,7 @@ def resolve_all(
             for i, outcome in zip(leaders, pool.map(lambda i: attempt(i, True), leaders), strict=True):
                 waiting.remove(i)
                 finish(i, outcome)
-                if isinstance(outcome, Resolution) and _trackable(requests[i]):
+                if isinstance(outcome, Resolution) and _trackable(requests[i]) and outcome.read is not None:
                     fresh.setdefault(requests[i].indexes, set()).update(outcome.read & outcome.versions.keys())
             followers = [
                 i
@@ -101,13 +102,14 @@ def resolve_all(
             ]
             for i, outcome in zip(followers, pool.map(lambda i: attempt(i, False), followers), strict=True):
                 have = fresh[requests[i].indexes]
-                if isinstance(outcome, Resolution) and outcome.read <= have:
+                read = outcome.read if isinstance(outcome, Resolution) else None
+                if read is not None and read <= have:
                     waiting.remove(i)
                     finish(i, outcome)
-                elif isinstance(outcome, Resolution):
-                    missing[i] = frozenset(outcome.read - have)
-                else:
-                    missing.pop(i, None)  # the cache could not answer: only a leader can
+                elif read is not None:
+                    missing[i] = frozenset(read - have)
+                else:  # the cache could not answer, or uv's account is unreadable: only a leader can
+                    missing[i] = frozenset({"(unknown)"})
     return [outcomes[i] for i in range(len(requests))]
 
 

@@ -330,6 +330,9 @@ class _Reader:
         priority = self.get(table, base, "priority", self.integer, 0)
         own_py = self.get(table, base, "python", self.pythons, pythons)
         own_plats = self.get(table, base, "platforms", self.platform_list, plats)
+        for key, values in (("python", own_py), ("platforms", own_plats)):
+            if not values:
+                raise self.fail(base + key, "must not be empty (leave it out to take the top-level list)")
         for v in own_py:
             if v not in pythons:
                 raise self.fail(base + "python", f"{v} is not in python {list(pythons)}")

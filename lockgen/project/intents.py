@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from lockgen.project.config import Config, Variant
 DIGEST_SCHEME = 1
 MAX_DEPTH = 200  # uv overflows its stack somewhere past 600 nested -r files
 _INCLUDE = re.compile(r"(?P<flag>-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+|(?=[^\s-]))(?P<path>\S+)")
+_LOCATIONS = frozenset(("-e", "--editable", "-f", "--find-links"))  # options that name a place
 # Options pip and uv accept inside requirement files; their text is digested as written.
 _OPTIONS = frozenset((
     "-e", "--editable", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
@@ -200,6 +202,9 @@ class Inputs:
                 option = line.split("=")[0].split()[0]
                 if option not in _OPTIONS:
                     raise InputError(f"{rel}:{number}: unknown option {option!r}")
+                if option in _LOCATIONS:
+                    value = line[len(option) :].lstrip(" =").strip()
+                    self._location(rel, number, value)
                 if option in ("-e", "--editable"):
                     requires.append(None)
                 continue
@@ -229,11 +234,30 @@ class Inputs:
             raise InputError(f"{rel}:{number}: includes {target}, which does not exist")
         return Path(os.path.relpath(normal, self.root)).as_posix()
 
+    def _location(self, rel: str, number: int, value: str) -> None:
+        """A folder, file or ``file://`` URL an intent file names must stay in the
+        project's repository, as its includes must: a clone has to reproduce the lock."""
+        if self.boundary is None or not value or ("://" in value and not value.startswith("file:")):
+            return
+        if value.startswith("file:"):
+            value = urllib.parse.unquote(urllib.parse.urlsplit(value).path)
+        path = Path(os.path.normpath((self.root / rel).parent / value.split(";")[0].split("#")[0].strip()))
+        if not inside(path, self.boundary):
+            raise InputError(
+                f"{rel}:{number}: {value} is outside the project's repository ({self.boundary}); "
+                "a lock must be reproducible from a fresh clone"
+            )
+
     def _requirement(self, rel: str, number: int, line: str) -> str | None:
         requirement = line.split(" --hash", 1)[0].strip()
         m = _SIMPLE.fullmatch(requirement)
         if m and (m["specs"] is None or _plain_specifiers(m["specs"])):
             return canonical(m["name"])
+        if "file:" in requirement or requirement.startswith((".", "/")):
+            at = (
+                requirement.split("@", 1)[1].strip() if " @ " in requirement or "@file:" in requirement else requirement
+            )
+            self._location(rel, number, at.split(";")[0].strip())
         named = _LEADING_NAME.match(requirement)
         if _looks_like_location(requirement) and not (named and "@" in requirement[named.end() - 1 :]):
             return None  # a bare URL or path: its name is uv's to find out
@@ -276,19 +300,29 @@ def _strip_comment(line: str) -> str:
     return line
 
 
+_COMMENT_LINE = re.compile(r"(^|\s+)#.*$")
+
+
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """Lines with ``\\`` continuations joined, each with the number it starts on."""
+    """Lines with ``\\`` continuations joined, each with the number it starts on, as
+    pip's ``join_lines`` does: a comment line is never continued (its backslash is
+    part of the comment), and it ends a continuation that reaches it."""
     pending: list[str] = []
     start = 0
     for number, raw in enumerate(text.splitlines(), 1):
+        comment = _COMMENT_LINE.match(raw) is not None
+        if not raw.endswith("\\") or comment:
+            line = " " + raw if comment else raw
+            if pending:
+                pending.append(line)
+                yield start, "".join(pending)
+                pending = []
+            else:
+                yield number, line
+            continue
         if not pending:
             start = number
-        if raw.endswith("\\"):
-            pending.append(raw[:-1])
-            continue
-        pending.append(raw)
-        yield start, "".join(pending)
-        pending = []
+        pending.append(raw.strip("\\"))
     if pending:
         yield start, "".join(pending)
 
