@@ -120,7 +120,8 @@ def check_files(dist: Dist, *, hashes: bool = False) -> FileCheck:
         try:
             st = os.stat(path)
         except OSError:
-            problems.append(f"{rel} is missing")
+            if not rel.endswith(".pyc"):  # bytecode is a cache: deleting it breaks nothing
+                problems.append(f"{rel} is missing")
             continue
         if size and size.isdigit() and st.st_size != int(size):
             problems.append(f"{rel} has {st.st_size} bytes, RECORD says {size}")

@@ -84,6 +84,7 @@ def rewrite(
         return m.group(0)
 
     text = head.rstrip("\n") + "\n\n" + "\n".join(_LOCATION.sub(relocate, block) for block in body)
+    dest.mkdir(parents=True, exist_ok=True)
     out = dest / lock.path.name
     out.write_text(text, encoding="utf-8")
     return out

@@ -26,7 +26,12 @@ from lockgen.project.config import Variant
 if TYPE_CHECKING:
     from lockgen.machine.detect import Facts
 
-STAGE = ".lockgen-stage-"  # the staging environment's folder, beside the target
+
+def stage_prefix(target: Target) -> str:
+    """The staging environment's folder, beside the target and named for it, so that a
+    sync cleans only its own environment's leftovers."""
+    return f".lockgen-stage-{target.prefix.name}-"
+
 
 # The build's arch flags need no GPU (a Docker build has none); get_arch_list() needs one.
 TORCH_ARCHS = """
@@ -134,7 +139,7 @@ def check_in_staging(
     """Install the lock beside the target and ask its torch; the target is untouched."""
     parent = target.prefix.parent
     parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=STAGE, dir=parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=stage_prefix(target), dir=parent) as tmp:
         stage = Target(prefix=Path(tmp) / "env", python=target.python, source="staging", exists=True)
         installer.create(stage.prefix, str(target.interpreter) if target.exists else sys.executable)
         installer.install(install_from, stage, offline=offline, indexes=indexes)

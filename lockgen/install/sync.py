@@ -137,7 +137,9 @@ def sync(
         source = house.serving(lock, wheelhouse)
     base = provided
     with files.run_lock("sync", target.prefix, say=say):
-        files.clean_stale(target.prefix.parent, prefix=kernels.STAGE)
+        # Another sync may have made the environment while this one waited.
+        target = replace(target, exists=target.exists or (target.prefix / "pyvenv.cfg").is_file())
+        files.clean_stale(target.prefix.parent, prefix=kernels.stage_prefix(target))
         found = verify.inspect(target)
         if base_file is not None:
             guards.refuse_drift(found, base_file, provided, target)
@@ -156,14 +158,18 @@ def sync(
                 install_from = installer.rewrite(lock, wanted, Path(tmp), wheelhouse=source)
             checked: Mapping[str, object] = {}
             indexes = tuple(u for u in (variant.index_url, *variant.extra_index_urls) if u)
-            if check_gpu:
+            if check_gpu and "torch" in base:  # the base's own torch: ask it where it is
+                checked = kernels.check_in_place(target, lock, facts, found.record, variant)
+            elif check_gpu:  # staged whole (an overlay's base packages too), then asked
+                whole = install_from if not base else installer.rewrite(lock, lock.versions, Path(tmp) / "whole",
+                                                                        wheelhouse=source)  # fmt: skip
                 checked = kernels.check_in_staging(
-                    target, lock, install_from, facts, variant, offline=source is not None, indexes=indexes
+                    target, lock, whole, facts, variant, offline=source is not None, indexes=indexes
                 )
             target = _apply(target, found, plan, install_from, offline=source is not None, indexes=indexes)
         record = _new_record(config, lock, variant, checked)
         after = replace(verify.inspect(target), record=record, journal=None)  # judged by what was just installed
-        left = verify.problems(after, lock, overlay=bool(base), base=base)
+        left = verify.problems(after, lock, overlay=bool(base), base=base, judge_kept=False)
         if left:
             raise LockgenError(
                 "after the install the environment still differs from the lock (it stays marked, and the next "
@@ -214,7 +220,7 @@ def _apply(
                 _as_command_error(exc), f"install {install_from.name}", "no environment was left behind"
             ) from None
         versions_now = dists.versions(dists.scan(target.site_packages()))
-        if versions_now == before and not found.unreadable and not plan.reinstall:
+        if versions_now == before and not found.unreadable and not plan.reinstall and found.journal is None:
             state.end(target)
             raise installer.failed(
                 _as_command_error(exc), f"install {install_from.name}", "the environment is unchanged"

@@ -79,13 +79,19 @@ def other_artifacts(found: Inspection, lock: pylock.Lock) -> dict[str, str]:
     out = {}
     for name, identity in state.identities(lock).items():
         recorded = found.record.packages.get(name)
-        if recorded and recorded[0] == lock.versions.get(name) and recorded[1] != identity:
+        # Whichever artifact was installed is among the recorded ones: still fine if the
+        # lock still names all of them (a wheel added for another platform changes nothing).
+        if recorded and recorded[0] == lock.versions.get(name) and not set(recorded[1]) <= set(identity):
             out[name] = "installed from other artifacts than the lock names (another hash)"
     return out
 
 
-def problems(found: Inspection, lock: pylock.Lock, *, overlay: bool = False, base: Iterable[str] = ()) -> list[str]:
-    """One line per difference between the environment and the lock."""
+def problems(
+    found: Inspection, lock: pylock.Lock, *, overlay: bool = False, base: Iterable[str] = (), judge_kept: bool = True
+) -> list[str]:
+    """One line per difference between the environment and the lock. ``judge_kept``
+    False leaves aside the files of packages the lock does not name (the installer's
+    own, a base's): sync keeps them as they are and cannot mend them."""
     out: list[str] = []
     if found.journal is not None:
         out.append(
@@ -109,6 +115,8 @@ def problems(found: Inspection, lock: pylock.Lock, *, overlay: bool = False, bas
     for name, reason in sorted(other_artifacts(found, lock).items()):
         out.append(f"{name} {locked[name]}: {reason}")
     for name, issues in sorted(found.broken.items()):
+        if not judge_kept and name not in locked:
+            continue
         shown = "; ".join(issues[:3]) + (f" (and {len(issues) - 3} more)" if len(issues) > 3 else "")
         out.append(f"{name}: {shown}")
     return out

@@ -295,13 +295,14 @@ class _Auth:
     def apply(self, request: urllib.request.Request) -> None:
         host = urllib.parse.urlsplit(request.full_url).hostname or ""
         found = self.by_host.get(host)
-        if found is None and self.netrc is not None:
+        if found is None and self.netrc is not None and host in self.netrc.hosts:  # not netrc's "default"
             entry = self.netrc.authenticators(host)
             if entry:
                 found = (entry[0], entry[2] or "")
         if found:
             token = base64.b64encode(f"{found[0]}:{found[1]}".encode()).decode()
-            request.add_header("Authorization", f"Basic {token}")
+            # Unredirected: a redirect to another host (a CDN, S3) must not carry them.
+            request.add_unredirected_header("Authorization", f"Basic {token}")
 
 
 def write_index(folder: Path, items: Iterable[Wanted]) -> None:
