@@ -198,12 +198,29 @@ def cache_folder(name: str) -> Path | None:
             return folder
         try:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if os.access(folder, os.W_OK):
+            if os.access(folder, os.W_OK) and _private(folder):
                 _FOLDERS.add(folder)
                 return folder
         except OSError:
             continue
     return None
+
+
+def _private(folder: Path) -> bool:
+    """Owned by this user and writable by no one else, up to (not including) the shared
+    temporary folder: what lockgen trusts there (a validated lock, a passed check)
+    must be its own doing."""
+    if not hasattr(os, "getuid"):  # pragma: no cover - Windows: per-user folders
+        return True
+    shared = Path(tempfile.gettempdir())
+    path = folder
+    while True:
+        st = path.lstat()
+        if st.st_uid != os.getuid() or st.st_mode & 0o022:
+            return False
+        if not path.is_relative_to(shared) or path.parent == shared or path.parent == path:
+            return True
+        path = path.parent
 
 
 _FOLDERS: set[Path] = set()

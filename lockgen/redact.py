@@ -16,11 +16,16 @@ _BARE = re.compile(r"(?<![\w:@.-])(?P<userinfo>[^\s/@:\"'<>=]+:[^\s/@\"'<>]+)@(?
 
 
 def redact(text: str) -> str:
-    """``text`` with the user name and password of every URL shown as ``***``."""
+    """``text`` with the user name and password of every URL shown as ``***``. An SSH
+    URL's bare user name (``git+ssh://git@github.com``) is no secret and stays: the
+    lock needs it to clone."""
     if "@" not in text:  # the common case costs one scan
         return text
-    return _BARE.sub("***@", _USERINFO.sub(r"\g<scheme>***@", text))
+    return _BARE.sub("***@", _USERINFO.sub(_hide, text))
 
 
-def has_credentials(url: str) -> bool:
-    return _USERINFO.search(url) is not None
+def _hide(m: re.Match[str]) -> str:
+    scheme, userinfo = m["scheme"], m["userinfo"]
+    if scheme.lower().endswith("ssh://") and ":" not in userinfo:
+        return m.group(0)
+    return f"{scheme}***@"

@@ -194,14 +194,18 @@ def _validate(path: Path, text: str) -> dict[str, Any]:
     }
 
 
-_CACHE_VERSION = "1"
-
-
 def _cache_path(key: str) -> Path | None:
+    """Keyed by the text and by what validated it: another lockgen or packaging
+    validates afresh."""
+    import packaging
+
     from lockgen import files
 
     folder = files.cache_folder("parsed")
-    return None if folder is None else folder / f"{_CACHE_VERSION}-{key}.json"
+    if folder is None:
+        return None
+    validator = hashlib.sha256(f"{__version__} {packaging.__version__}".encode()).hexdigest()[:12]
+    return folder / f"{validator}-{key}.json"
 
 
 def _cache_get(key: str) -> dict[str, Any] | None:

@@ -63,9 +63,11 @@ def resolve_locks(config: Config, locks: dict[Variant, lockfile.Lock]) -> Rechec
         request = compiler.request_for(config, variant, inputs, preferences=lock.text)
         fresh: lockfile.Lock | None = None
         error = ""
+        online = False
         for offline in (True, False):
             try:
                 fresh = compiler.render(config, variant, digest, resolve(request, offline=offline))
+                online = not offline
             except (ResolveError, InputError) as exc:
                 error = str(exc).splitlines()[-1]
                 continue
@@ -75,6 +77,10 @@ def resolve_locks(config: Config, locks: dict[Variant, lockfile.Lock]) -> Rechec
             unverified.append(f"{variant.name}: could not resolve ({error})")
         elif _same(fresh.text, lock.text):
             verified.append(variant.name)
+        elif not online:  # only the cache answered, and it may be older than the lock
+            unverified.append(
+                f"{variant.name}: uv's cache gives another result and the index could not be asked ({error})"
+            )
         else:
             problems.append(
                 f"{variant.name}: the lock differs from a fresh resolution of its inputs: {_explain(fresh, lock)}"
