@@ -30,7 +30,7 @@ dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would c
 
 
 def selection_options(f: F) -> F:
-    """Flags shared by ``select`` and ``sync``."""
+    """Flags shared by ``select``, ``sync`` and ``verify``."""
     for option in reversed(
         (
             click.option("--variant", envvar="LOCKGEN_VARIANT", help="Use this variant's lock [env: LOCKGEN_VARIANT]."),

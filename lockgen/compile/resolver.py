@@ -90,7 +90,6 @@ class Resolution:
     versions: dict[str, str]  # canonical name → version
     read: frozenset[str] | None  # every package whose index page it may have read; None: unknown
     requirements: str | None = None
-    online: bool = False
 
 
 class ResolveError(LockgenError):
@@ -153,9 +152,7 @@ def resolve(request: Request, *, offline: bool) -> Resolution:
         if request.requirements or not request.roots_complete or graph is None:
             requirements = _requirements(request, versions, tmp, src, offline=offline)
             graph = graphs.parse(requirements)
-        return Resolution(
-            pylock=body, graph=graph, versions=versions, read=read, requirements=requirements, online=not offline
-        )
+        return Resolution(pylock=body, graph=graph, versions=versions, read=read, requirements=requirements)
 
 
 def from_log(

@@ -39,7 +39,6 @@ class Journal:
     lock: str
     touched: tuple[str, ...]  # every package the interrupted plan meant to change
     pid: int
-    started: float
     files: tuple[str, ...] = ()  # every file those packages' RECORDs named before the change
 
 
@@ -106,7 +105,6 @@ def read_journal(target: Target) -> Journal | None:
         lock=str(data.get("lock", "")),
         touched=tuple(map(str, touched)) if isinstance(touched, list) else (),
         pid=int(data.get("pid", 0) or 0),
-        started=float(data.get("started", 0) or 0),
         files=tuple(map(str, listed)) if isinstance(listed, list) else (),
     )
 

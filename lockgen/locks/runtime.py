@@ -132,12 +132,6 @@ class Needs:
     def any(self) -> bool:
         return bool(self.evidence)
 
-    def majors(self) -> set[int]:
-        return {e.needs.major for e in self.evidence if e.needs is not None}
-
-    def packages(self) -> set[str]:
-        return {e.package for e in self.evidence}
-
 
 def _digits(digits: str) -> Cuda:
     """``128`` → 12.8, ``92`` → 9.2, ``12`` → 12.0 (two digits name a major since CUDA 10)."""

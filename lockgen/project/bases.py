@@ -52,7 +52,3 @@ def read(root: Path, rel: str) -> Base:
             continue
         raise InputError(f"{rel}:{number}: not a freeze line (name==version): {line!r}")
     return Base(rel=rel, pins=pins, unpinned=frozenset(unpinned))
-
-
-def constraints(base: Base) -> str:
-    return "".join(f"{name}=={version}\n" for name, version in sorted(base.pins.items()))

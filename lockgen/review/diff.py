@@ -8,7 +8,7 @@ markdown for a pull-request comment, or JSON (schema in the README).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,6 @@ class Diff:
     added: tuple[Change, ...] = ()
     removed: tuple[Change, ...] = ()
     hash_changes: tuple[HashChange, ...] = ()
-    unchanged: tuple[str, ...] = field(default=())
     compared: tuple[str, ...] = ()  # the variants present on both sides
 
     @property
@@ -72,11 +71,8 @@ def _index(lock: lockfile.Lock) -> dict[str, tuple[str, dict[str, str]]]:
 def compare(base: str, old: Mapping[str, lockfile.Lock], new: Mapping[str, lockfile.Lock]) -> Diff:
     groups: dict[tuple[str, str | None, str | None], list[str]] = {}
     hashes: dict[tuple[str, str, str, str, str], list[str]] = {}
-    unchanged = []
     for variant in sorted(old.keys() & new.keys()):
         a, b = _index(old[variant]), _index(new[variant])
-        if a == b:
-            unchanged.append(variant)
         for name in sorted(a.keys() | b.keys()):
             va, arts_a = a.get(name, (None, {}))
             vb, arts_b = b.get(name, (None, {}))
@@ -100,7 +96,6 @@ def compare(base: str, old: Mapping[str, lockfile.Lock], new: Mapping[str, lockf
             HashChange(package=n, version=v, artifact=art, old=ho, new=hn, variants=tuple(vs))
             for (n, v, art, ho, hn), vs in hashes.items()
         ),
-        unchanged=tuple(unchanged),
         compared=tuple(sorted(old.keys() & new.keys())),
     )
 
