@@ -153,6 +153,24 @@ def test_never_installs_into_lockgens_own_environment_or_a_system_python(
     assert result.exit_code == 2 and "is not a virtual environment" in result.output
 
 
+def test_a_sync_cleans_only_its_own_environments_staging_folders(tmp_path: Path) -> None:
+    """Envs ``venv`` and ``venv-2`` side by side: a sync of the first must not take the
+    second's live staging folder for a leftover of its own."""
+    import tempfile
+
+    from lockgen import files
+    from lockgen.install import kernels
+    from lockgen.install.environment import Target
+
+    first, second = (
+        Target(prefix=tmp_path / n, python="3.12.0", source="test", exists=True) for n in ("venv", "venv-2")
+    )
+    live = Path(tempfile.mkdtemp(prefix=kernels.stage_prefix(second), dir=tmp_path))
+    left = Path(tempfile.mkdtemp(prefix=kernels.stage_prefix(first), dir=tmp_path))
+    files.clean_stale(tmp_path, prefix=kernels.stage_prefix(first))
+    assert live.is_dir() and not left.exists()
+
+
 def test_torch_build_must_cover_every_visible_gpu(synced: Project) -> None:
     """The GTX 1080 Ti case: CUDA 12.8's table allows 6.1, this torch build has no sm_61."""
     gpu = {"LOCKGEN_CUDA": "12.8"}

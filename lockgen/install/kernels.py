@@ -29,8 +29,12 @@ if TYPE_CHECKING:
 
 def stage_prefix(target: Target) -> str:
     """The staging environment's folder, beside the target and named for it, so that a
-    sync cleans only its own environment's leftovers."""
-    return f".lockgen-stage-{target.prefix.name}-"
+    sync cleans only its own environment's leftovers (the digest of the full path keeps
+    ``venv`` from claiming ``venv-2``'s folders)."""
+    import hashlib
+
+    tag = hashlib.sha256(str(target.prefix).encode()).hexdigest()[:12]
+    return f".lockgen-stage-{target.prefix.name}-{tag}-"
 
 
 # The build's arch flags need no GPU (a Docker build has none); get_arch_list() needs one.
