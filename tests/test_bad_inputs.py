@@ -251,6 +251,25 @@ def outside_folder(root: Path) -> None:
     (root.parent / "outside-links").mkdir(exist_ok=True)
 
 
+WHEEL = "localpath-1.0-py3-none-any.whl"
+
+
+def outside_sources(root: Path) -> None:
+    """A wheel and a project folder beside the project: real, so that a lockgen that
+    let them through would lock them."""
+    from wheelmaker import make_wheel
+
+    make_wheel(root.parent / "outside", "localpath", "1.0")
+    (root.parent / "outside" / "proj").mkdir(exist_ok=True)
+    (root.parent / "outside" / "proj" / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "1"\n')
+
+
+def outside(line: str) -> Case:
+    """An intent line naming something outside the repository, however it is spelled."""
+    return Case(("inputs/base.in:2:", "outside the project's repository"), files=base_in(f"app\n{line}\n"),
+                setup=outside_sources)  # fmt: skip
+
+
 CONFIG: dict[str, Case] = {
     # wrong types, top level
     "inputs-a-string": Case(key("inputs", "list"), config='inputs = "inputs/base.in"\npython = ["3.12"]\n' + CPU),
@@ -524,6 +543,27 @@ INTENTS: dict[str, Case] = {
         ("inputs/base.in:2:", "../../outside.in", "outside"),
         files=base_in("app\n--constraint ../../outside.in\n"),
         setup=outside_file,
+    ),
+    # uv reads these relative to the project folder (its working folder), -f relative to the file
+    "path-relative-to-the-project": outside(f"../outside/{WHEEL}"),
+    "path-through-the-inputs-folder": outside(f"inputs/../../outside/{WHEEL}"),
+    "path-with-a-marker": outside(f"../outside/{WHEEL} ; python_version >= '3'"),
+    "editable-outside": outside("-e ../outside/proj"),
+    "editable-outside-with-equals": outside("--editable=../outside/proj"),
+    "named-relative-file-url": outside(f"localpath @ file:../outside/{WHEEL}"),
+    "named-path": outside(f"localpath @ ../outside/{WHEEL}"),
+    "named-absolute-file-url-with-tabs": outside(f"localpath\t@\tfile:///srv/wheels/{WHEEL}"),
+    "named-file-url-upper-case-scheme": outside(f"localpath @ FILE:///srv/wheels/{WHEEL}"),
+    "project-root-variable": outside(f"${{PROJECT_ROOT}}/../outside/{WHEEL}"),
+    "git-over-file": outside("localpath @ git+file:///srv/repos/localpath@v1"),
+    "find-links-relative-to-the-file": outside("-f ../../outside"),
+    "find-links-glued": outside("-f../../outside"),
+    "find-links-file-url": outside("--find-links file:///srv/wheels"),
+    "find-links-broken-url": Case(
+        ("inputs/base.in:1:", "not a usable path or URL"), files=base_in("-f file://[oops/x\n")
+    ),
+    "named-broken-file-url": Case(
+        ("inputs/base.in:1:", "not a usable path or URL"), files=base_in("x @ file://[oops/x.whl\n")
     ),
     "include-cycle": Case(
         ("cycle", "inputs/a.in", "inputs/b.in"),
@@ -1075,3 +1115,12 @@ def test_random_configuration_documents_never_crash(project: Project, drawn: tup
     assert outcome.code in (0, 1, 2), outcome.show()
     if outcome.code == 2:
         assert_error(outcome, 2, (f"{path}: ",))
+
+
+@pytest.mark.parametrize("fault", ["wheel-path-climbing-out", "wheel-path-absolute-outside"])
+def test_check_fails_a_lock_edited_to_install_from_outside_the_repository(compiled: Project, fault: str) -> None:
+    LOCK_FAULTS[fault](compiled)
+    outcome = invoke(["check", "--config", str(compiled.config)])
+    assert_clean(outcome)
+    assert outcome.code == 1, outcome.show()
+    assert "outside the project's repository" in outcome.stdout, outcome.show()

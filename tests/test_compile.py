@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 from conftest import Project
@@ -226,22 +227,31 @@ def test_uv_is_found_before_any_thread_starts(project: Project, monkeypatch: pyt
     assert calls and calls[0] == threading.main_thread().name
 
 
-def test_a_branch_uv_abandoned_leaves_no_edge_in_the_graph(tmp_path, indexes) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("build", [False, True], ids=["backtracking", "an-sdist-built-with-b[x]"])
+def test_a_branch_uv_abandoned_leaves_no_edge_in_the_graph(tmp_path, indexes, build) -> None:  # type: ignore[no-untyped-def]
     """uv tries p 2.0 (which wants b[x], so c), meets s's p<2 (q -> r -> s) and settles on
-    p 1.0 (plain b). Its log still says b 1.0 added c: the recorded graph must not."""
+    p 1.0 (plain b). Its log still says b 1.0 added c: the recorded graph must not.
+
+    Built: no backtracking (only p 1.0 exists), but an sdist whose build needs b[x]: uv
+    resolves its build requirements apart, and that resolution's lines (b 1.0 adds c)
+    mix into the log as well."""
     from conftest import Project
-    from wheelmaker import make_wheel
+    from wheelmaker import make_backend, make_sdist, make_wheel
 
     p = Project(tmp_path / "proj", indexes)
     links = p.root / "wheels"
-    make_wheel(links, "p", "2.0", ["b[x]"])
+    if build:
+        make_backend(links)
+        make_sdist(links, "built", "1.0", build_requires=["b[x]"])
+    if not build:
+        make_wheel(links, "p", "2.0", ["b[x]"])
     make_wheel(links, "p", "1.0", ["b"])
     make_wheel(links, "b", "1.0", ['c; extra == "x"'], extras=("x",))
     make_wheel(links, "c", "1.0")
     make_wheel(links, "q", "1.0", ["r"])
     make_wheel(links, "r", "1.0", ["s"])
     make_wheel(links, "s", "1.0", ["p<2", "c"])
-    p.write("in.in", "p\nq\n")
+    p.write("in.in", "p\nq\n" + ("built\n" if build else ""))
     p.write("lockgen.toml", 'inputs = ["in.in"]\npython = ["3.12"]\nfind-links = ["wheels"]\n'
                             f'index-url = "{indexes.pypi}"\n[accelerators.cpu]\n')  # fmt: skip
     assert p.run("compile").exit_code == 0
@@ -251,20 +261,28 @@ def test_a_branch_uv_abandoned_leaves_no_edge_in_the_graph(tmp_path, indexes) ->
     assert lock is not None and lock.versions["p"] == "1.0"
     assert lock.graph is not None and lock.graph["c"] == ("s",)
     assert lock.dependencies["b"] == ()
+    assert ("built" in lock.versions) == build
 
 
-def test_uv_settings_in_the_environment_do_not_change_a_lock(project: Project) -> None:
-    """The configuration decides a resolution: a developer's UV_RESOLUTION or
-    UV_EXCLUDE_NEWER must not give their locks other versions than CI's."""
+def test_uv_settings_in_the_environment_do_not_change_a_lock(project: Project, tmp_path: Path) -> None:
+    """The configuration decides a resolution: a developer's UV_RESOLUTION, an extra
+    index in UV_EXTRA_INDEX_URL or UV_INDEX, must not give their locks other versions
+    than CI's (the input digest would not show it)."""
+    from wheelmaker import make_index, make_wheel
+
+    other = make_index(tmp_path / "other", [make_wheel(tmp_path / "files", "helper", "3.0")])
     project.write("inputs/base.in", "app\nhelper\n")
     assert project.run("compile", "py312-cpu").exit_code == 0
     clean = project.lock("py312-cpu").read_bytes()
     project.lock("py312-cpu").unlink()
-    env = {"UV_RESOLUTION": "lowest", "UV_EXCLUDE_NEWER": "2001-01-01T00:00:00Z", "UV_PRERELEASE": "allow"}
+    env = {"UV_RESOLUTION": "lowest", "UV_EXCLUDE_NEWER": "2001-01-01T00:00:00Z", "UV_PRERELEASE": "allow",
+           "UV_EXTRA_INDEX_URL": other, "UV_INDEX": other, "UV_FIND_LINKS": str(tmp_path / "files"),
+           "UV_INDEX_STRATEGY": "unsafe-best-match"}  # fmt: skip
     result = project.run("compile", "py312-cpu", env=env)
     assert result.exit_code == 0, result.output
     assert versions(project.lock("py312-cpu"))["helper"] == "2.0"
     assert project.lock("py312-cpu").read_bytes() == clean
+    assert "warning: ignored UV_INDEX, UV_EXTRA_INDEX_URL, UV_FIND_LINKS, UV_RESOLUTION" in result.output
 
 
 def test_a_comment_ending_in_a_backslash_does_not_swallow_the_next_line(project: Project) -> None:
@@ -277,3 +295,55 @@ def test_a_comment_ending_in_a_backslash_does_not_swallow_the_next_line(project:
     lock = lockfile.read(project.lock("py312-cpu"))
     assert lock is not None and lock.graph is not None
     assert "helper" in versions(project.lock("py312-cpu")) and "inputs/base.in" in lock.graph["helper"]
+
+
+def test_a_lock_never_installs_from_outside_the_repository(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A path inside the repository is locked (relative to the lock); whatever spelling
+    of a path outside slips past lockgen's reading of the intent files, the lock uv
+    writes is read too, and the variant fails with its old lock kept."""
+    from wheelmaker import make_wheel
+
+    from lockgen.project.intents import Inputs
+
+    make_wheel(project.root / "wheels", "localpath", "1.0")
+    make_wheel(tmp_path / "outside", "localpath", "1.0")
+    project.write("inputs/base.in", "app\n./wheels/localpath-1.0-py3-none-any.whl\n")
+    result = project.run("compile", "py312-cpu")
+    assert result.exit_code == 0, result.output
+    assert 'path = "../wheels/localpath-1.0-py3-none-any.whl"' in project.lock("py312-cpu").read_text()
+    before = project.snapshot()
+
+    monkeypatch.setattr(Inputs, "_location", lambda *args, **kwargs: None)  # a reading that misses it
+    project.write("inputs/base.in", "app\n../outside/localpath-1.0-py3-none-any.whl\n")
+    result = project.run("compile", "py312-cpu")
+    assert result.exit_code == 1
+    assert "installs from ../../outside/localpath-1.0-py3-none-any.whl, outside the project's repository" in (
+        result.output
+    )
+    assert project.snapshot() == before
+
+
+def test_an_intent_file_uv_reads_as_a_copy_behaves_as_the_original(project: Project) -> None:
+    """A ``\\`` continuation (uv's parser does not join it before ``--hash``) sends uv a
+    normalized copy kept outside the project: its ``-f`` folder, relative to the file,
+    is still found; uv's errors name the project's file, not the copy; a backslash
+    ending the file joins nothing, as pip reads it."""
+    from wheelmaker import make_wheel
+
+    make_wheel(project.root / "inputs" / "wheels", "localpkg", "1.0")
+    project.write("inputs/base.in", "app \\\n  >=1.0\n-f wheels\nlocalpkg\n")
+    result = project.run("compile", "py312-cpu")
+    assert result.exit_code == 0, result.output
+    assert versions(project.lock("py312-cpu"))["localpkg"] == "1.0"
+
+    project.write("inputs/base.in", "app \\\n  >=1.0\n-f ./no-such-folder\n")  # uv: "Invalid URL in <file>"
+    result = project.run("compile", "py312-cpu")
+    assert result.exit_code == 1
+    assert "inputs/base.in" in result.output and "lockgen-src" not in result.output, result.output
+
+    (project.root / "inputs/base.in").write_text("app\nhelper \\")
+    result = project.run("compile", "py312-cpu")
+    assert result.exit_code == 0, result.output
+    assert "helper" in versions(project.lock("py312-cpu"))

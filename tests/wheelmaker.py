@@ -68,3 +68,78 @@ def make_index(root: Path, wheels: list[Path]) -> str:
         + "\n</body></html>\n"
     )
     return root.resolve().as_uri()
+
+
+# A PEP 517 backend small enough to ship in a test: it reads the sdist's PKG-INFO
+# and builds a wheel of nothing but that metadata.
+_BACKEND = """
+import os, zipfile
+
+WHEEL = "Wheel-Version: 1.0\\nGenerator: lockgen-tests\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
+
+
+def _dist():
+    meta = open("PKG-INFO").read()
+    fields = dict(line.split(": ", 1) for line in meta.splitlines() if ": " in line)
+    return meta, f"{fields['Name'].replace('-', '_')}-{fields['Version']}"
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def prepare_metadata_for_build_wheel(directory, config_settings=None):
+    meta, dist = _dist()
+    os.makedirs(os.path.join(directory, dist + ".dist-info"))
+    for name, text in (("METADATA", meta), ("WHEEL", WHEEL)):
+        with open(os.path.join(directory, dist + ".dist-info", name), "w") as f:
+            f.write(text)
+    return dist + ".dist-info"
+
+
+def build_wheel(directory, config_settings=None, metadata_directory=None):
+    meta, dist = _dist()
+    with zipfile.ZipFile(os.path.join(directory, dist + "-py3-none-any.whl"), "w") as z:
+        z.writestr(dist + ".dist-info/METADATA", meta)
+        z.writestr(dist + ".dist-info/WHEEL", WHEEL)
+        z.writestr(dist + ".dist-info/RECORD", "")
+    return dist + "-py3-none-any.whl"
+"""
+
+
+def make_backend(folder: Path, name: str = "tinybackend") -> Path:
+    """A wheel of a build backend that :func:`make_sdist` packages can name."""
+    return make_wheel(folder, name, "1.0", payload=_BACKEND)
+
+
+def make_sdist(
+    folder: Path,
+    name: str,
+    version: str,
+    requires: tuple[str, ...] | list[str] = (),
+    *,
+    backend: str = "tinybackend",
+    build_requires: tuple[str, ...] | list[str] = (),
+) -> Path:
+    """``name-version.tar.gz`` built by ``backend``, which uv must find on an index
+    with ``build_requires``."""
+    import io
+    import tarfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    dist = f"{name.replace('-', '_')}-{version}"
+    meta = "\n".join(["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
+                      *(f"Requires-Dist: {r}" for r in requires)]) + "\n\n"  # fmt: skip
+    files = {
+        "PKG-INFO": meta,
+        "pyproject.toml": f"[build-system]\nrequires = {[backend, *build_requires]!r}\n".replace("'", '"')
+        + f'build-backend = "{backend.replace("-", "_")}"\n',
+    }
+    path = folder / f"{dist}.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for arc, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{dist}/{arc}")
+            info.size, info.mtime = len(data), 1577836800
+            tar.addfile(info, io.BytesIO(data))
+    return path

@@ -37,14 +37,25 @@ _EDGE = re.compile(
 )
 _TRIED = re.compile(r"^DEBUG Tried \d+ versions?: (?P<counts>.*)$", re.M)
 _COUNT = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?(?:\{[^}]*\})? (\d+)")
-# uv's variables that would change a resolution without being in the input digest:
-# the configuration decides these, so every machine resolves alike. (Index URLs and
-# credentials, caches and network settings still come from the environment.)
+# uv's variables that would change a resolution without being in the input digest
+# (which indexes, which versions, where relative paths start, whether it may reach the
+# network): the configuration and lockgen's flags decide these, so every machine
+# resolves alike. Credentials (~/.netrc, NETRC, keyring), the cache and network
+# settings still come from the environment.
 UNSET = (
+    "UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_NO_INDEX",
     "UV_RESOLUTION", "UV_PRERELEASE", "UV_INDEX_STRATEGY", "UV_EXCLUDE_NEWER", "UV_CONSTRAINT", "UV_OVERRIDE",
     "UV_BUILD_CONSTRAINT", "UV_NO_BINARY", "UV_NO_BINARY_PACKAGE", "UV_NO_BUILD", "UV_NO_BUILD_PACKAGE",
-    "UV_TORCH_BACKEND", "UV_FORK_STRATEGY", "UV_NO_SOURCES", "UV_PYTHON", "UV_CONFIG_FILE",
+    "UV_NO_BUILD_ISOLATION", "UV_TORCH_BACKEND", "UV_FORK_STRATEGY", "UV_NO_SOURCES", "UV_PYTHON", "UV_CONFIG_FILE",
+    "UV_OFFLINE", "UV_WORKING_DIR", "UV_PROJECT", "UV_SYSTEM_PYTHON", "UV_MANAGED_PYTHON", "UV_NO_MANAGED_PYTHON",
 )  # fmt: skip
+
+
+def ignored(env: Mapping[str, str]) -> list[str]:
+    """The variables set in ``env`` that compile clears for uv."""
+    return [name for name in UNSET if env.get(name)]
+
+
 _LOG_ENV: dict[str, str | None] = {"RUST_LOG": "uv_resolver=debug", "UV_NO_PROGRESS": "1"} | dict.fromkeys(UNSET)
 _UP_PATH = re.compile(r'(\bpath = ")\.\./')
 _PIN_FILE = "lockgen-pins.txt"
@@ -141,7 +152,8 @@ def resolve(request: Request, *, offline: bool) -> Resolution:
             run = uv.run_full(uv_args(request, output, fmt="pylock.toml", offline=offline), cwd=request.project,
                               env=_LOG_ENV, message="DEBUG ")  # fmt: skip
         except CommandError as exc:
-            raise ResolveError(f"uv could not resolve {request.name}:\n{exc}") from None
+            reason = _unsourced(str(exc), src, request.project)
+            raise ResolveError(f"uv could not resolve {request.name}:\n{reason}") from None
         # uv wrote paths relative to tmp/, one folder below the lock's own.
         body = _UP_PATH.sub(r"\1", output.read_text(encoding="utf-8"))
         versions = graphs.versions_of(body)
@@ -163,16 +175,21 @@ def from_log(
 
     Both are None where the log cannot vouch for them. The graph: when uv tried more
     than one version of anything (lines from an abandoned branch would be mixed in),
-    or when the lines leave a package unreachable from the intent files. The names:
-    when uv's summary line of what it tried is missing (a uv that words its log
-    otherwise), so that no result is trusted on an account lockgen cannot read.
+    when it resolved more than once (an sdist's build requirements get a resolver of
+    their own, whose lines mix in too), or when the lines leave a package unreachable
+    from the intent files. The names: when uv's summary line of what it tried is
+    missing (a uv that words its log otherwise), so that no result is trusted on an
+    account lockgen cannot read.
     """
     from packaging.version import InvalidVersion, Version
 
-    tried = _TRIED.search(log)
-    if tried is None:
+    summaries = _TRIED.findall(log)
+    if not summaries:
         return None, None
-    counts = {canonical(name): int(n) for name, n in _COUNT.findall(tried["counts"])}
+    counts: dict[str, int] = {}
+    for summary in summaries:
+        for name, n in _COUNT.findall(summary):
+            counts[canonical(name)] = counts.get(canonical(name), 0) + int(n)
     parents: dict[str, set[str]] = {name: set() for name in versions}
     read = set(counts) | {canonical(m["dep"]) for m in _DIRECT.finditer(log)}
     chosen: dict[str, Version | None] = {}
@@ -196,7 +213,7 @@ def from_log(
         for name in names & parents.keys():
             parents[name].add(source)
     graph = {name: tuple(sorted(ps)) for name, ps in parents.items()}
-    single = all(n == 1 for n in counts.values())
+    single = len(summaries) == 1 and all(n == 1 for n in counts.values())
     complete = single and versions.keys() <= read and graphs.reachable(graph) == versions.keys()
     return (graph if complete else None), frozenset(read | versions.keys())
 
@@ -234,11 +251,16 @@ def _with_sources(request: Request, src: Path) -> Request:
 
 
 def _unsourced(text: str, src: Path, project: Path) -> str:
-    """``# via -r`` annotations naming the copies name the project's files again."""
+    """``# via -r`` annotations (and uv's messages) naming the copies name the
+    project's files again."""
     copies = src / _SOURCES
     for prefix in (f"{copies}/", f"{os.path.relpath(copies, project)}/"):
-        text = re.sub(rf"{re.escape(prefix)}(\S+)", lambda m: m[1].replace(_UP, ".."), text)
+        text = re.sub(rf"{re.escape(prefix)}([^\s`'\"]+)", lambda m: _restored(m[1]), text)
     return text
+
+
+def _restored(rel: str) -> str:
+    return "/".join(".." if part == _UP else part for part in rel.split("/"))
 
 
 def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, src: Path, *, offline: bool) -> str:

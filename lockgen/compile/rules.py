@@ -3,7 +3,8 @@ configuration, the intent files and the lock.
 
 * :func:`judge` — what the lock *contains*: no forbidden package, a CUDA runtime
   its accelerator can run (a CUDA major newer than the label is an error, a newer
-  minor a warning, a CPU variant needs none), the base environment untouched.
+  minor a warning, a CPU variant needs none), the base environment untouched, and
+  nothing installed from a local path outside the repository.
 * :func:`integrity` — whether the lock is *what lockgen wrote* for this variant:
   its label matches the configuration and its file name, it records what it
   needs truthfully, and every package is reachable from the intent files through
@@ -12,15 +13,18 @@ configuration, the intent files and the lock.
 
 from __future__ import annotations
 
+import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lockgen.locks import graph as graphs
 from lockgen.locks import pylock, runtime
 from lockgen.project import bases
 from lockgen.project.config import Config, Variant
-from lockgen.project.intents import Inputs
+from lockgen.project.intents import Inputs, inside
 
 if TYPE_CHECKING:
     from lockgen.compile.resolver import Resolution
@@ -76,6 +80,12 @@ def judge(config: Config, variant: Variant, lock: pylock.Lock) -> Verdict:
                 "changes packages the base environment provides: "
                 + ", ".join(f"{n} {base.pins[n]} -> {lock.versions[n]}" for n in moved)
             )
+    outside = _outside(config, lock)
+    if outside:
+        errors.append(
+            f"installs from {', '.join(outside)}, outside the project's repository ({config.boundary}): "
+            "a lock must be reproducible from a fresh clone"
+        )
     needs = runtime.infer(lock.versions)
     declared = variant.accelerator.cuda
     if declared is None:
@@ -91,6 +101,20 @@ def judge(config: Config, variant: Variant, lock: pylock.Lock) -> Verdict:
                 f'declare cuda = "{found}" to require a driver that supports it'
             )
     return Verdict(tuple(errors), tuple(warnings))
+
+
+def _outside(config: Config, lock: pylock.Lock) -> list[str]:
+    """The lock's local sources that lie outside the repository (however the intent
+    files named them: this reads what uv wrote, not what lockgen parsed)."""
+    found = []
+    for place in lock.places:
+        if place.lower().startswith("file:"):
+            path = Path(urllib.parse.unquote(urllib.parse.urlsplit(place).path))
+        else:
+            path = lock.path.parent / place
+        if not inside(Path(os.path.normpath(path)), config.boundary):
+            found.append(place)
+    return found
 
 
 def _chains(lock: pylock.Lock, names: list[str], limit: int = 3) -> str:

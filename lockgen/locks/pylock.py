@@ -85,6 +85,7 @@ class Lock:
     versions: Mapping[str, str]  # canonical package name → version, as written
     dependencies: Mapping[str, tuple[str, ...]]  # package → the packages it requires (PEP 751 dependencies)
     files: tuple[Artifact, ...]
+    places: tuple[str, ...] = ()  # local paths and file: URLs the lock installs from (not an index's files)
 
     @property
     def digest(self) -> str | None:
@@ -164,6 +165,7 @@ def parse(path: Path, text: str) -> Lock:
         versions=summary["versions"],
         dependencies={k: tuple(v) for k, v in summary["dependencies"].items()},
         files=tuple(Artifact(**a) for a in summary["artifacts"]),
+        places=tuple(summary["places"]),
     )
 
 
@@ -191,7 +193,20 @@ def _validate(path: Path, text: str) -> dict[str, Any]:
         "artifacts": [
             {k: getattr(a, k) for k in Artifact.__dataclass_fields__} for p in lock.packages for a in _artifacts_of(p)
         ],
+        "places": [where for p in lock.packages for where in _places_of(p)],
     }
+
+
+def _places_of(package: Any) -> list[str]:
+    """The local sources a package installs from: every ``path`` (of a wheel, sdist,
+    archive, directory or VCS checkout) and a VCS or archive ``file:`` URL."""
+    items = [*(package.wheels or ()), package.sdist, package.archive, package.directory, package.vcs]
+    out = [item.path for item in items if item is not None and getattr(item, "path", None)]
+    for item in (package.archive, package.vcs):
+        url = getattr(item, "url", None) or ""
+        if url.lower().startswith("file:"):
+            out.append(url)
+    return out
 
 
 def _cache_path(key: str) -> Path | None:
@@ -216,7 +231,11 @@ def _cache_get(key: str) -> dict[str, Any] | None:
         data = json.loads(path.read_bytes())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and {"meta", "versions", "dependencies", "artifacts"} <= data.keys() else None
+    return (
+        data
+        if isinstance(data, dict) and {"meta", "versions", "dependencies", "artifacts", "places"} <= data.keys()
+        else None
+    )
 
 
 def _cache_put(key: str, summary: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from lockgen.exceptions import InputError
 from lockgen.names import canonical
 from lockgen.project.config import Config, Variant
+from lockgen.redact import redact
 
 DIGEST_SCHEME = 1
 MAX_DEPTH = 200  # uv overflows its stack somewhere past 600 nested -r files
@@ -39,6 +40,9 @@ _SIMPLE = re.compile(
 )
 _SPEC = re.compile(r"(===|==|!=|~=|<=|>=|<|>)\s*([A-Za-z0-9.*+!_-]+)")
 _LEADING_NAME = re.compile(rf"\s*(?P<name>{_NAME})\s*(?:\[[^\]]*\])?\s*(?:@|;|$|[<>=!~(])")
+_AT_URL = re.compile(rf"\s*{_NAME}\s*(?:\[[^\]]*\])?\s*@\s*(?P<url>.+)", re.S)  # name @ url
+_SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\ is a path
+_ENV_VAR = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)\}")  # what uv expands in requirement files
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +114,13 @@ class Inputs:
         text = _decode(intent.rel, (self.root / intent.rel).read_bytes())
         lines = []
         for number, line in _logical_lines(text):
-            m = _INCLUDE.fullmatch(_strip_comment(line).strip())
+            bare = _strip_comment(line).strip()
+            m = _INCLUDE.fullmatch(bare)
             if m:
                 lines.append(f"{m['flag']} {INCLUDE.format(self._include(intent.rel, number, m['path']))}")
+            elif bare.startswith("-"):
+                option = bare.split("=")[0].split()[0]
+                lines.append(self._anchored(intent.rel, bare, bare[:2] if option not in _OPTIONS else option))
             else:
                 lines.append(line)
         return "\n".join(lines) + "\n"
@@ -198,19 +206,22 @@ class Inputs:
                     (includes if m["flag"] in ("-r", "--requirement") else constraints).append(target)
                     lines.append(f"{m['flag']} {INCLUDE.format(target)}")
                     continue
-                lines.append(line)
                 option = line.split("=")[0].split()[0]
+                if option not in _OPTIONS and line[:2] in _OPTIONS:  # -fwheels: a short option's value glued on
+                    option = line[:2]
                 if option not in _OPTIONS:
                     raise InputError(f"{rel}:{number}: unknown option {option!r}")
+                lines.append(self._anchored(rel, line, option))
                 if option in _LOCATIONS:
                     value = line[len(option) :].lstrip(" =").strip()
-                    self._location(rel, number, value)
+                    self._location(rel, number, value, from_file=option in ("-f", "--find-links"))
                 if option in ("-e", "--editable"):
                     requires.append(None)
                 continue
             requires.append(self._requirement(rel, number, line))
             lines.append(line)
-        joined = "\\\n" in text or "\\\r\n" in text  # uv reads \ continuations only before --hash
+        # uv reads \ continuations only before --hash (and one at the very end as part of the line)
+        joined = "\\\n" in text or "\\\r\n" in text or text.endswith("\\")
         return IntentFile(
             rel=rel,
             sha256=hashlib.sha256(data).hexdigest(),
@@ -219,6 +230,16 @@ class Inputs:
             constraints=tuple(constraints),
             normalized="\n".join(lines) + "\n" if joined else None,
         )
+
+    def _anchored(self, rel: str, line: str, option: str) -> str:
+        """The option line for a copy of the file kept elsewhere: uv reads a ``-f``
+        folder relative to the file naming it, so a relative one becomes absolute."""
+        if option not in ("-f", "--find-links"):
+            return line
+        value = line[len(option) :].lstrip(" =").strip()
+        if not value or _SCHEME.match(value) or os.path.isabs(value):
+            return line
+        return f"{option} {os.path.normpath((self.root / rel).parent / value)}"
 
     def _include(self, rel: str, number: int, target: str) -> str:
         if "://" in target:
@@ -234,17 +255,37 @@ class Inputs:
             raise InputError(f"{rel}:{number}: includes {target}, which does not exist")
         return Path(os.path.relpath(normal, self.root)).as_posix()
 
-    def _location(self, rel: str, number: int, value: str) -> None:
-        """A folder, file or ``file://`` URL an intent file names must stay in the
-        project's repository, as its includes must: a clone has to reproduce the lock."""
-        if self.boundary is None or not value or ("://" in value and not value.startswith("file:")):
+    def _location(self, rel: str, number: int, value: str, *, from_file: bool = False) -> None:
+        """A folder, file or ``file:`` URL an intent file names must stay in the
+        project's repository, as its includes must: a clone has to reproduce the lock.
+
+        Read as uv reads it: ``${VAR}`` expanded; relative to the project root (uv's
+        working folder), but ``-f`` folders relative to the file. Compile checks the
+        lock uv writes as well, so what slips past this reading is still caught.
+        """
+        if self.boundary is None or not value:
             return
-        if value.startswith("file:"):
-            value = urllib.parse.unquote(urllib.parse.urlsplit(value).path)
-        path = Path(os.path.normpath((self.root / rel).parent / value.split(";")[0].split("#")[0].strip()))
-        if not inside(path, self.boundary):
+        text = _ENV_VAR.sub(
+            lambda m: str(self.root) if m["name"] == "PROJECT_ROOT" else os.environ.get(m["name"], m[0]), value
+        )
+        try:
+            scheme = _SCHEME.match(text)
+            if scheme is not None:
+                kind = scheme["scheme"].lower()
+                if kind != "file" and not kind.endswith("+file"):
+                    return  # an index or a VCS host: a clone reaches it as this machine does
+                where = urllib.parse.unquote(urllib.parse.urlsplit(text).path)
+                if kind != "file":
+                    where = where.rsplit("@", 1)[0]  # git+file:///repo@v1
+            else:
+                where = text.split(";")[0].split("#")[0].strip()
+            base = (self.root / rel).parent if from_file else self.root
+            ok = inside(Path(os.path.normpath(base / where)), self.boundary)
+        except ValueError as exc:  # an IPv6 bracket left open, a NUL byte
+            raise InputError(f"{rel}:{number}: {redact(value)!r} is not a usable path or URL ({exc})") from None
+        if not ok:
             raise InputError(
-                f"{rel}:{number}: {value} is outside the project's repository ({self.boundary}); "
+                f"{rel}:{number}: {redact(value)} is outside the project's repository ({self.boundary}); "
                 "a lock must be reproducible from a fresh clone"
             )
 
@@ -253,11 +294,9 @@ class Inputs:
         m = _SIMPLE.fullmatch(requirement)
         if m and (m["specs"] is None or _plain_specifiers(m["specs"])):
             return canonical(m["name"])
-        if "file:" in requirement or requirement.startswith((".", "/")):
-            at = (
-                requirement.split("@", 1)[1].strip() if " @ " in requirement or "@file:" in requirement else requirement
-            )
-            self._location(rel, number, at.split(";")[0].strip())
+        at = _AT_URL.fullmatch(requirement)
+        if at is not None or _looks_like_location(requirement):
+            self._location(rel, number, re.split(r"\s+;", at["url"] if at else requirement)[0].strip())
         named = _LEADING_NAME.match(requirement)
         if _looks_like_location(requirement) and not (named and "@" in requirement[named.end() - 1 :]):
             return None  # a bare URL or path: its name is uv's to find out
@@ -365,4 +404,11 @@ def _check_requirement(where: str, requirement: str) -> None:
 
 
 def _looks_like_location(text: str) -> bool:
-    return "://" in text or text.startswith((".", "/")) or text.endswith((".whl", ".tar.gz", ".zip"))
+    head = text.split(";")[0].strip()
+    return (
+        "://" in head
+        or head.startswith((".", "/", "~", "${", "file:"))
+        or "/" in head
+        or "\\" in head
+        or head.endswith((".whl", ".tar.gz", ".zip"))
+    )
