@@ -129,14 +129,14 @@ def compile_command(
 ) -> None:
     """Resolve each variant (or those matching PATTERN globs) into its lock."""
     from lockgen import report
-    from lockgen.compile import compiler
+    from lockgen.compile import compiler, resolver
 
     cfg = _load(config_path)
     options = compiler.Options(jobs=jobs or compiler.OFFLINE_JOBS, **flags)
     progress = report.Progress(len(compiler.select(cfg, patterns))) if sys.stderr.isatty() else None
     result = compiler.run(cfg, patterns, options, prune=prune, progress=progress, say=_say)
     out(report.compile_table(cfg, result, dry_run=options.dry_run, details=details))
-    for line in report.compile_warnings(result):
+    for line in report.compile_warnings(result, ignored=resolver.ignored(os.environ)):
         err(line)
     if result.failed:
         sys.exit(1)

@@ -100,8 +100,14 @@ def _by_version(versions: Iterable[str]) -> list[str]:
     return sorted(versions, key=key)
 
 
-def compile_warnings(report: Report) -> list[str]:
-    return [f"warning: {r.variant}: {w}" for r in report.results for w in r.warnings]
+def compile_warnings(report: Report, ignored: Sequence[str] = ()) -> list[str]:
+    lines = [f"warning: {r.variant}: {w}" for r in report.results for w in r.warnings]
+    if ignored:
+        lines.append(
+            f"warning: ignored {', '.join(ignored)}: the configuration decides what uv resolves, on every machine "
+            "alike (index credentials: ~/.netrc, NETRC or a keyring)"
+        )
+    return lines
 
 
 def facts(f: Facts) -> str:

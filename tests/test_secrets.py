@@ -55,6 +55,7 @@ PROTECTED_FILES = {"private": "pfiles"}  # index → its files' folder, which as
 class Server:
     base: str  # http://127.0.0.1:PORT, no credentials
     requests: list[tuple[str, bool]] = field(default_factory=list)  # (path, sent the right credentials)
+    root: Path = Path()  # the folder it serves
 
     def url(self, index: str) -> str:
         return self.base.replace("http://", f"http://{PAIR}@") + f"/{index}"
@@ -99,6 +100,21 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         return False
 
     def do_GET(self) -> None:
+        port = self.server.server_address[1]
+        moved = {"/moved/": "/pfiles/", "/away/": f"http://localhost:{port}/open/"}  # the index's host, and another
+        for prefix, target in moved.items():
+            if self.path.startswith(prefix):
+                self.log.append((self.path, self.headers.get("Authorization") == AUTH))
+                self.send_response(302)
+                self.send_header("Location", target + self.path.removeprefix(prefix))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        if self.path.startswith("/open/"):  # a CDN that must never see the credentials
+            self.log.append((self.path, self.headers.get("Authorization") is not None))
+            self.path = "/pfiles/" + self.path.removeprefix("/open/")
+            super().do_GET()
+            return
         if self._allowed():
             super().do_GET()
 
@@ -120,7 +136,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     thread = threading.Thread(target=httpd.serve_forever, name="private-index", daemon=True)
     thread.start()
     try:
-        yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", log)
+        yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", log, root)
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -332,23 +348,32 @@ def test_failures_do_not_leak_the_credentials(private_project: Session, server: 
     assert after == before, "a failed compile changed the locks"
 
 
-def test_credentials_from_uv_index_url(tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An index that only uv's environment names: used (the compile needs it), never written."""
+def test_index_credentials_from_a_netrc_file(tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The configuration names the private index without credentials and CI gives them in
+    a netrc file (NETRC), as uv and pip read it: used, never written. UV_INDEX_URL is not
+    the way (it would decide which index a machine resolves from): compile says it
+    ignores it."""
     root = tmp_path / "proj"
     write(
         root,
         "lockgen.toml",
         f"""inputs = ["inputs/base.in"]
 python = ["{MINOR}"]
+index-url = "{server.base}/simple"
 formats = ["pylock", "requirements"]
 
 [accelerators.cpu]
 """,
     )
     write(root, "inputs/base.in", "tool\n")
-    monkeypatch.setenv("UV_INDEX_URL", server.url("simple"))
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login user password {SECRET}\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("UV_INDEX_URL", server.url("third"))
     p = Session(root)
-    p.ok("compile")
+    compiled = p.ok("compile")
+    assert "warning: ignored UV_INDEX_URL" in compiled.stderr
+    assert server.authorized("/simple/")
     assert 'name = "helper"' in (root / "locks" / f"pylock.{VARIANT}.toml").read_text()
     p.ok("check")
     p.ok("compile", "--dry-run", "-U")
@@ -382,3 +407,40 @@ formats = ["pylock", "requirements"]
     assert synced.code == 0 and synced.escaped is None, synced.show()
     assert server.authorized("/pfiles/")
     p.ok("verify", "--python", str(venv))
+
+
+def test_wheelhouse_keeps_credentials_within_the_index_host(tmp_path: Path, server: Server) -> None:
+    """A download the index redirects within its own host still carries the credentials;
+    one it redirects to another host (a CDN) carries none."""
+    from lockgen.install import wheelhouse
+
+    wheel = next((server.root / "pfiles").glob("private_pkg-*.whl"))
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+
+    def wanted(prefix: str) -> wheelhouse.Wanted:
+        return wheelhouse.Wanted(filename=wheel.name, package="private-pkg", sha256=digest, size=None,
+                                 source=f"{server.base}/{prefix}/{wheel.name}", variants=("x",))  # fmt: skip
+
+    for prefix in ("moved", "away"):
+        folder = tmp_path / prefix
+        summary = wheelhouse.build(folder, [wanted(prefix)], credentials=[server.url("private")])
+        assert summary.downloaded == [wheel.name] and (folder / wheel.name).read_bytes() == wheel.read_bytes()
+    assert [ok for path, ok in server.requests if path.startswith("/open/")] == [False]
+
+
+def test_wheelhouse_reads_the_netrc_file_uv_reads(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files of a private index, credentials only in the netrc file NETRC names."""
+    root = tmp_path / "proj"
+    write(root, "lockgen.toml", f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\n'
+                                f'index-url = "{server.base}/private"\n[accelerators.cpu]\n')  # fmt: skip
+    write(root, "inputs/base.in", "private-pkg\n")
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login user password {SECRET}\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    p = Session(root)
+    p.ok("compile")
+    p.ok("wheelhouse", str(tmp_path / "wheels"))
+    assert list((tmp_path / "wheels").glob("private_pkg-*.whl"))  # the files' folder answers 401 to anyone else
+    assert_no_leak(p.runs, root)

@@ -244,11 +244,10 @@ def _fetch_http(url: str, part: Path, auth: _Auth) -> str:
     """Download ``url`` into ``part``, continuing a partial file; its sha256."""
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "lockgen"})
-    auth.apply(request)
     if have:
         request.add_header("Range", f"bytes={have}-")
     try:
-        response = urllib.request.urlopen(request, timeout=60)
+        response = auth.opener.open(request, timeout=60)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # the partial file is already whole
             return _sha256(part)
@@ -278,31 +277,49 @@ def _fetch_http(url: str, part: Path, auth: _Auth) -> str:
     return h.hexdigest()
 
 
-class _Auth:
-    """Basic credentials for a download: from an index URL of the same host, or ~/.netrc."""
+_Realm = tuple[str, str, int | None]
+
+
+def _realm(url: str) -> _Realm:
+    """Scheme, host and port: what one set of credentials is good for (as uv keys them)."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+class _Auth(urllib.request.BaseHandler):
+    """Basic credentials for every request, redirected ones included, from an index URL
+    of the same scheme, host and port, or from ~/.netrc for that exact host. Chosen
+    per request by its own URL: a redirect within the index keeps them, one to another
+    host (a CDN, S3) never carries them."""
 
     def __init__(self, urls: Iterable[str]) -> None:
-        self.by_host: dict[str, tuple[str, str]] = {}
+        self.by_realm: dict[_Realm, tuple[str, str]] = {}
         for url in urls:
             parts = urllib.parse.urlsplit(url)
             if parts.username and parts.hostname:
-                self.by_host[parts.hostname] = (urllib.parse.unquote(parts.username),
-                                                urllib.parse.unquote(parts.password or ""))  # fmt: skip
+                self.by_realm[_realm(url)] = (urllib.parse.unquote(parts.username),
+                                              urllib.parse.unquote(parts.password or ""))  # fmt: skip
         self.netrc = None
         with contextlib.suppress(OSError, netrc.NetrcParseError):
-            self.netrc = netrc.netrc()
+            self.netrc = netrc.netrc(os.environ.get("NETRC") or None)  # the file uv and pip read too
+        self.opener = urllib.request.build_opener(self)
 
-    def apply(self, request: urllib.request.Request) -> None:
-        host = urllib.parse.urlsplit(request.full_url).hostname or ""
-        found = self.by_host.get(host)
+    def http_request(self, request: urllib.request.Request) -> urllib.request.Request:
+        realm = _realm(request.full_url)
+        found = self.by_realm.get(realm)
+        host = realm[1]
         if found is None and self.netrc is not None and host in self.netrc.hosts:  # not netrc's "default"
             entry = self.netrc.authenticators(host)
             if entry:
                 found = (entry[0], entry[2] or "")
         if found:
             token = base64.b64encode(f"{found[0]}:{found[1]}".encode()).decode()
-            # Unredirected: a redirect to another host (a CDN, S3) must not carry them.
+            # Unredirected: urllib copies no such header to a redirect; this method decides again.
             request.add_unredirected_header("Authorization", f"Basic {token}")
+        return request
+
+    https_request = http_request
 
 
 def write_index(folder: Path, items: Iterable[Wanted]) -> None:
