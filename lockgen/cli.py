@@ -17,8 +17,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from lockgen import __version__
-from lockgen.exceptions import LockgenError
-from lockgen.options import ENVIRONMENT_HELP, config_option, dry_run_option, json_option, selection_options
+from lockgen.exceptions import InputError, LockgenError
+from lockgen.options import (
+    ENVIRONMENT_HELP,
+    config_option,
+    dry_run_option,
+    hashes_option,
+    json_option,
+    selection_options,
+)
 from lockgen.redact import redact
 
 if TYPE_CHECKING:
@@ -225,7 +232,10 @@ def select_command(explain: bool, as_json: bool, config_path: Path | None, **fla
             err(f"error: no variant fits this machine (reasons above)\n{selection.HINT}")
             sys.exit(3)
     variant = choice.require()
-    out(f"{variant.name} {cfg.relative(pylock.lock_file(cfg.locks_dir, variant.name))}")
+    path = pylock.lock_file(cfg.locks_dir, variant.name)
+    out(f"{variant.name} {cfg.relative(path)}")
+    if not path.is_file():
+        err(f"warning: {cfg.relative(path)} does not exist yet (run: lockgen compile {variant.name})")
 
 
 @main.command("sync", epilog=ENVIRONMENT_HELP)
@@ -236,12 +246,19 @@ def select_command(explain: bool, as_json: bool, config_path: Path | None, **fla
     help="Install from this folder (made by lockgen wheelhouse) with no network access.",
 )
 @click.option("--system", is_flag=True, help="Allow a non-virtual interpreter (--python): only for a base overlay.")
+@hashes_option
 @dry_run_option
 @selection_options
 @config_option
 @_errors
 def sync_command(
-    allow_stale: bool, dry_run: bool, wheelhouse: Path | None, system: bool, config_path: Path | None, **flags: Any
+    allow_stale: bool,
+    dry_run: bool,
+    wheelhouse: Path | None,
+    system: bool,
+    hashes: bool,
+    config_path: Path | None,
+    **flags: Any,
 ) -> None:
     """Install the lock that fits this machine into the environment, exactly, and verify it."""
     from lockgen import report
@@ -251,15 +268,14 @@ def sync_command(
     cfg = _load(config_path)
     choice = selection.for_machine(cfg, **flags)
     variant = choice.require()
-    lock = guards.load_lock(cfg, variant, allow_stale=allow_stale)
-    plan = sync.sync(
-        cfg, lock, choice.target, choice.facts, variant, dry_run=dry_run, wheelhouse=wheelhouse, system=system, say=_say
-    )
-    out(report.sync_summary(cfg, variant, choice.target, plan, dry_run=dry_run))
+    lock = guards.load_lock(cfg, variant, allow_stale=allow_stale, warn=lambda m: err(f"warning: {m}"))
+    plan = sync.sync(cfg, lock, choice.target, choice.facts, variant, dry_run=dry_run, wheelhouse=wheelhouse,
+                     system=system, hashes=hashes, say=_say)  # fmt: skip
+    out(report.sync_summary(cfg, variant, choice.target, plan, dry_run=dry_run, hashes=hashes))
 
 
 @main.command("verify", epilog=ENVIRONMENT_HELP)
-@click.option("--hashes", is_flag=True, help="Also compare every file's sha256 with its RECORD (reads every byte).")
+@hashes_option
 @json_option
 @selection_options
 @config_option
@@ -276,7 +292,7 @@ def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flag
     cfg = _load(config_path)
     choice = selection.for_machine(cfg, **flags)
     variant = choice.require()
-    lock = guards.load_lock(cfg, variant, allow_stale=True)
+    lock = guards.load_lock(cfg, variant, allow_stale=True, warn=lambda m: err(f"warning: {m}"))
     name = cfg.relative(pylock.lock_file(cfg.locks_dir, variant.name))
     provided = guards.provided_by_base(cfg, variant, lock)
     found = verify.report(lock, name, variant.name, choice.target, hashes=hashes, provided=provided)
@@ -303,8 +319,9 @@ def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, confi
     locks = {}
     for v in variants:
         lock = pylock.read(pylock.lock_file(cfg.locks_dir, v.name))
-        if lock is None:
-            raise LockgenError(f"{v.name}: no lock yet (run: lockgen compile {v.name})")
+        if lock is None:  # bad input, as sync and verify call it
+            raise InputError(f"{cfg.relative(pylock.lock_file(cfg.locks_dir, v.name))}: no lock for {v.name} "
+                             f"(run: lockgen compile {v.name})")  # fmt: skip
         locks[v.name] = lock
     urls = {u for v in variants for u in (v.index_url, *v.extra_index_urls, *v.find_links) if u}
     progress = err if sys.stderr.isatty() else None

@@ -27,6 +27,9 @@ config_option = click.option(
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+hashes_option = click.option(
+    "--hashes", is_flag=True, help="Also compare every file's sha256 with its RECORD (reads every byte)."
+)
 
 
 def selection_options(f: F) -> F:

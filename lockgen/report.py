@@ -143,15 +143,17 @@ def selection_json(config: Config, selection: Selection) -> dict[str, object]:
     }
 
 
-def sync_summary(config: Config, variant: Variant, target: Target, plan: Plan, *, dry_run: bool) -> str:
+def sync_summary(
+    config: Config, variant: Variant, target: Target, plan: Plan, *, dry_run: bool, hashes: bool = False
+) -> str:
     lock = config.relative(pylock.lock_file(config.locks_dir, variant.name))
     head = f"{variant.name}: {lock} -> {target.prefix}"
     why = "the base environment's, as it has them" if plan.overlay else "the installer's own, not in the lock"
     kept = f"kept ({why}): {', '.join(plan.kept)}" if plan.kept else ""
     if plan.empty:
-        return "\n".join(
-            x for x in (head, "already in sync: every package and file as the lock and RECORD say", kept) if x
-        )
+        checked = "sizes and sha256" if hashes else "sizes; --hashes compares every byte"
+        done = f"already in sync: every package and file as the lock and RECORD say ({checked})"
+        return "\n".join(x for x in (head, done, kept) if x)
     verb = "would change" if dry_run else "changed"
     counts = f"+{len(plan.install)} ~{len(plan.change)} !{len(plan.reinstall)} -{len(plan.remove)}"
     return "\n".join(x for x in (head, *plan.lines(), kept, f"{verb}: {counts}") if x)

@@ -83,6 +83,21 @@ def test_a_wheelhouse_holds_each_file_once_checked_and_serves_uv_and_pip(fleet: 
     assert {got[n] for n in ("app", "helper", "tool", "big")} == {"1.0"}
 
 
+def test_a_wheelhouse_serves_the_requirements_export_with_its_hashes(fleet: Project, tmp_path: Path) -> None:
+    """What the README offers for installing a whole lock without lockgen: the export."""
+    fleet.config.write_text('formats = ["pylock", "requirements"]\n' + fleet.config.read_text())
+    assert fleet.run("compile").exit_code == 0
+    house = tmp_path / "house"
+    assert fleet.run("wheelhouse", str(house)).exit_code == 0
+    venv = tmp_path / "plain"
+    subprocess.run([uv.binary(), "venv", "-q", str(venv), "--python", sys.executable], check=True)
+    export = fleet.locks / f"requirements.{TAG}-cpu.txt"
+    subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(venv / "bin/python"), "--no-index",
+                    "--find-links", str(house), "--require-hashes", "-r", str(export)], check=True)  # fmt: skip
+    got = dists.versions(dists.scan(sorted((venv / "lib").glob("python*/site-packages"))))
+    assert got == {"app": "1.0", "helper": "1.0", "tool": "1.0"}
+
+
 def test_a_second_run_fetches_nothing_and_a_corrupt_file_is_fetched_again(
     fleet: Project, tmp_path: Path, served
 ) -> None:  # type: ignore[no-untyped-def]
@@ -116,6 +131,17 @@ def test_an_interrupted_download_resumes_where_it_stopped(fleet: Project, tmp_pa
     assert lock is not None
     big = next(a for a in lock.artifacts() if a.package == "big")
     assert hashlib.sha256((house / big.filename).read_bytes()).hexdigest() == big.sha256
+
+
+def test_a_missing_lock_is_bad_input_for_wheelhouse_and_a_warning_for_select(fleet: Project, tmp_path: Path) -> None:
+    fleet.lock(f"{TAG}-gpu").unlink()
+    result = fleet.run("wheelhouse", str(tmp_path / "house"))
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: locks/pylock.{TAG}-gpu.toml: no lock for {TAG}-gpu"), result.output
+    assert not (tmp_path / "house").exists()
+    result = fleet.run("select", env={"LOCKGEN_CUDA": "12.8", "LOCKGEN_GPU_ARCHS": "8.0"})
+    assert result.exit_code == 0
+    assert f"warning: locks/pylock.{TAG}-gpu.toml does not exist yet (run: lockgen compile {TAG}-gpu)" in result.output
 
 
 def test_sync_from_a_wheelhouse_needs_no_network(fleet: Project, tmp_path: Path, served) -> None:  # type: ignore[no-untyped-def]
@@ -220,6 +246,24 @@ def test_a_target_whose_base_drifted_is_refused_and_unchanged(image: tuple[Proje
     assert result.exit_code == 1
     assert "basepkg is 2.4.0 (the base file says 2.3.4)" in result.output and "Nothing was changed" in result.output
     assert dists.versions(dists.scan([_site(venv)])) == before
+
+
+def test_verify_holds_an_overlay_to_the_base_versions_too(image: tuple[Project, Path]) -> None:
+    """What the lock was resolved against must be there: a base package moved or gone
+    is a difference (the lock's other packages may not work without it)."""
+    p, venv = image
+    assert p.run("compile").exit_code == 0
+    assert p.run("sync", "--python", str(venv)).exit_code == 0
+    assert p.run("verify", "--python", str(venv)).exit_code == 0
+    python = str(venv / "bin/python")
+    subprocess.run([uv.binary(), "pip", "install", "-q", "--python", python, "--no-index",
+                    "--find-links", str(p.root / "wheels"), "basepkg==2.4.0"], check=True)  # fmt: skip
+    result = p.run("verify", "--python", str(venv))
+    assert result.exit_code == 1 and "basepkg is 2.4.0, the lock (from the base environment) has 2.3.4" in result.output
+    subprocess.run([uv.binary(), "pip", "uninstall", "-q", "--python", python, "basepkg"], check=True)
+    result = p.run("verify", "--python", str(venv))
+    assert result.exit_code == 1
+    assert "basepkg 2.3.4 is not installed (the base environment provides it)" in result.output
 
 
 def test_check_reports_a_base_file_edited_since_the_lock(image: tuple[Project, Path]) -> None:

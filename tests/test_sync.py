@@ -98,6 +98,62 @@ def test_a_tampered_hash_is_refused_and_the_environment_is_unchanged(synced: Pro
     assert installed(synced) == before
 
 
+def test_sync_hashes_mends_a_file_changed_in_place(synced: Project) -> None:
+    """A byte changed, the size kept: only the hashes see it. Plain sync says so in its
+    answer (it compared sizes); sync --hashes reinstalls the package."""
+    assert synced.run("sync").exit_code == 0
+    module = next((synced.root / ".venv").glob("lib/python*/site-packages/tool/__init__.py"))
+    text = module.read_text()
+    module.write_text(text.replace("1.0", "6.6"))
+    assert synced.run("verify").exit_code == 0
+    assert synced.run("verify", "--hashes").exit_code == 1
+    plain = synced.run("sync")
+    assert plain.exit_code == 0 and "(sizes; --hashes compares every byte)" in plain.output
+    result = synced.run("sync", "--hashes")
+    assert result.exit_code == 0, result.output
+    assert "! tool reinstalled: its files do not match its RECORD" in result.output
+    assert module.read_text() == text
+    again = synced.run("sync", "--hashes")
+    assert "already in sync" in again.output and "(sizes and sha256)" in again.output
+    assert synced.run("verify", "--hashes").exit_code == 0
+
+
+def test_ctrl_c_in_a_first_sync_leaves_no_environment_behind(synced: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lockgen.install import installer
+
+    real = installer.install
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        real(*args, **kwargs)  # type: ignore[arg-type]
+        raise KeyboardInterrupt  # as SIGINT lands while uv is still at work
+
+    monkeypatch.setattr(installer, "install", interrupted)
+    result = synced.run("sync")
+    assert result.exit_code == 130 and "interrupted" in result.output
+    assert not (synced.root / ".venv").exists()
+
+
+def test_an_environment_pip_installed_verifies(project: Project) -> None:
+    """pip compiles bytecode after unpacking, rewriting the ``.pyc`` a wheel ships (as
+    numpy's does) and listing it in RECORD twice: that is no damage."""
+    tag = f"cpython-{sys.version_info[0]}{sys.version_info[1]}"
+    make_wheel(project.root / "wheels", "shipspyc", "1.0", files={f"shipspyc/__pycache__/__init__.{tag}.pyc": "stale"})
+    project.write("lockgen.toml", f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\n'
+                                  f'index-url = "{project.indexes.pypi}"\nfind-links = ["wheels"]\n[accelerators.cpu]\n')  # fmt: skip
+    project.write("inputs/base.in", "shipspyc\n")
+    assert project.run("compile").exit_code == 0
+    venv = project.root / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q", "--no-index", "--find-links",
+                    str(project.root / "wheels"), "shipspyc==1.0"], check=True)  # fmt: skip
+    pyc = next(venv.glob(f"lib/python*/site-packages/shipspyc/__pycache__/__init__.{tag}.pyc"))
+    assert pyc.read_bytes() != b"stale", "pip compiled over the shipped bytecode"
+    result = project.run("verify")
+    assert result.exit_code == 0, result.output
+    result = project.run("sync")
+    assert result.exit_code == 0 and "already in sync" in result.output, result.output
+
+
 def test_a_failed_first_sync_leaves_no_environment_behind(synced: Project) -> None:
     lock = synced.lock(f"{TAG}-cpu")
     text = lock.read_text()
@@ -117,6 +173,9 @@ def test_a_stale_lock_is_refused_unless_allowed(synced: Project) -> None:
     result = synced.run("sync", "--allow-stale")
     assert result.exit_code == 0
     assert installed(synced) == {"tool": "1.0", "helper": "1.0"}
+    assert f"warning: {synced.lock(f'{TAG}-cpu')}: stale" in result.output
+    verified = synced.run("verify")  # the environment is the lock; the lock is behind its inputs
+    assert verified.exit_code == 0 and f"warning: {synced.lock(f'{TAG}-cpu')}: stale" in verified.output
 
 
 def test_dry_run_changes_nothing(synced: Project) -> None:

@@ -18,8 +18,10 @@ def make_wheel(
     python: str | None = None,
     payload: str = "",
     extras: tuple[str, ...] = (),
+    files: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``name-version-tag.whl`` into ``folder``; returns its path."""
+    """Write ``name-version-tag.whl`` into ``folder`` (with ``files`` besides the usual
+    ones, archive path → text); returns its path."""
     folder.mkdir(parents=True, exist_ok=True)
     module = name.replace("-", "_").lower()
     dist = f"{module}-{version}"
@@ -32,6 +34,7 @@ def make_wheel(
         f"{module}/__init__.py": payload or f"__version__ = {version!r}\n",
         f"{dist}.dist-info/METADATA": "\n".join(meta) + "\n\n",
         f"{dist}.dist-info/WHEEL": f"Wheel-Version: 1.0\nGenerator: lockgen-tests\nRoot-Is-Purelib: true\nTag: {tag}\n",
+        **(files or {}),
     }
     path = folder / f"{dist}-{tag}.whl"
     record = []

@@ -95,6 +95,7 @@ class FileCheck:
     problems: list[str]
     files: int
     bytes_hashed: int
+    altered: bool = False  # a file is there with other contents (not only missing)
 
 
 def record_rows(dist: Dist) -> Iterator[tuple[str, str, str]]:
@@ -109,28 +110,43 @@ def record_rows(dist: Dist) -> Iterator[tuple[str, str, str]]:
 
 
 def check_files(dist: Dist, *, hashes: bool = False) -> FileCheck:
-    """Every file RECORD lists: present, of its recorded size (and sha256 with ``hashes``)."""
+    """Every file RECORD lists: present, of its recorded size (and sha256 with ``hashes``).
+
+    Bytecode is a cache: a missing ``.pyc`` breaks nothing, and one in ``__pycache__``
+    is only looked for, since installers compile it again after unpacking (pip
+    rewrites the ones a wheel ships, leaving their RECORD rows as they were). A path
+    RECORD lists twice with different rows is only looked for too: no row is the truth.
+    """
     problems: list[str] = []
     files = hashed = 0
+    altered = False
     if dist.problem:
         return FileCheck([dist.problem], 0, 0)
+    rows: dict[str, tuple[str, str] | None] = {}
     for rel, digest, size in record_rows(dist):
+        rows[rel] = (digest, size) if rows.get(rel, (digest, size)) == (digest, size) else None
+    for rel, row in rows.items():
         files += 1
         path = os.path.join(dist.site, rel)
         try:
             st = os.stat(path)
         except OSError:
-            if not rel.endswith(".pyc"):  # bytecode is a cache: deleting it breaks nothing
+            if not rel.endswith(".pyc"):
                 problems.append(f"{rel} is missing")
             continue
+        if row is None or (rel.endswith(".pyc") and "__pycache__/" in rel):
+            continue
+        digest, size = row
         if size and size.isdigit() and st.st_size != int(size):
             problems.append(f"{rel} has {st.st_size} bytes, RECORD says {size}")
+            altered = True
             continue
         if hashes and digest.startswith("sha256="):
             hashed += st.st_size
             if _sha256(path) != digest[7:]:
                 problems.append(f"{rel} does not match its sha256 in RECORD")
-    return FileCheck(problems, files, hashed)
+                altered = True
+    return FileCheck(problems, files, hashed, altered)
 
 
 def _sha256(path: str) -> str:

@@ -9,6 +9,7 @@ overlay's base that drifted. Each is refused with nothing changed.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
@@ -26,9 +27,12 @@ if TYPE_CHECKING:
     from lockgen.project.bases import Base
 
 
-def load_lock(config: Config, variant: Variant, *, allow_stale: bool) -> pylock.Lock:
-    """The variant's lock, refused when it is stale, labelled for another variant, or
-    names a file outside the project."""
+def load_lock(
+    config: Config, variant: Variant, *, allow_stale: bool, warn: Callable[[str], None] = lambda _: None
+) -> pylock.Lock:
+    """The variant's lock, refused when it is stale (unless ``allow_stale``, which
+    ``warn`` is told of), labelled for another variant, or names a file outside the
+    project."""
     path = pylock.lock_file(config.locks_dir, variant.name)
     lock = pylock.read(path)
     if lock is None:
@@ -48,6 +52,8 @@ def load_lock(config: Config, variant: Variant, *, allow_stale: bool) -> pylock.
             f"{path}: stale: its inputs changed since it was compiled "
             f"(run: lockgen compile {variant.name}, or pass --allow-stale)"
         )
+    if stale:
+        warn(f"{path}: stale: its inputs changed since it was compiled (run: lockgen compile {variant.name})")
     edited = _integrity(variant, lock, inputs, stale=stale, digest=lock.digest or "")
     if edited:
         raise LockgenError(

@@ -54,6 +54,15 @@ def install(
     uv.run([*args, *_QUIET])
 
 
+def forget(names: Iterable[str]) -> None:
+    """Drop ``names`` from uv's cache. uv installs by hard-linking files from its cache,
+    so a file changed in place in the environment is changed in the cache too, and a
+    reinstall would link the same damaged file again: it must unpack afresh."""
+    names = sorted(names)
+    if names:
+        uv.run(["cache", "clean", *names, *_QUIET])
+
+
 def uninstall(target: Target, names: Iterable[str]) -> None:
     names = sorted(names)
     if names:

@@ -121,6 +121,7 @@ def sync(
     dry_run: bool = False,
     wheelhouse: Path | None = None,
     system: bool = False,
+    hashes: bool = False,
     say: Callable[[str], None] = lambda _: None,
 ) -> Plan:
     """Install ``lock`` into ``target``; returns the plan it carried out. A variant on a
@@ -140,7 +141,7 @@ def sync(
         # Another sync may have made the environment while this one waited.
         target = replace(target, exists=target.exists or (target.prefix / "pyvenv.cfg").is_file())
         files.clean_stale(target.prefix.parent, prefix=kernels.stage_prefix(target))
-        found = verify.inspect(target)
+        found = verify.inspect(target, hashes=hashes)
         if base_file is not None:
             guards.refuse_drift(found, base_file, provided, target)
         plan = plan_for(found, lock, provided=base)
@@ -168,7 +169,9 @@ def sync(
                 )
             target = _apply(target, found, plan, install_from, offline=source is not None, indexes=indexes)
         record = _new_record(config, lock, variant, checked)
-        after = replace(verify.inspect(target), record=record, journal=None)  # judged by what was just installed
+        after = replace(
+            verify.inspect(target, hashes=hashes), record=record, journal=None
+        )  # judged by what was just installed
         left = verify.problems(after, lock, overlay=bool(base), base=base, judge_kept=False)
         if left:
             raise LockgenError(
@@ -186,6 +189,7 @@ def _apply(
 ) -> Target:
     """Journal, install (hash-checked first), then uninstall; a first sync that fails
     leaves no environment behind. Returns the target, which exists now."""
+    installer.forget(found.altered & plan.reinstall.keys())  # before anything in the environment changes
     created = not target.exists
     if created:
         installer.create(target.prefix, sys.executable)
@@ -230,6 +234,10 @@ def _apply(
             f"install {install_from.name}",
             "the environment was partly changed; it stays marked, and the next lockgen sync repairs it",
         ) from None
+    except KeyboardInterrupt:  # Ctrl-C: a first sync leaves nothing, as a failed one does
+        if created:
+            shutil.rmtree(target.prefix, ignore_errors=True)
+        raise
     return target
 
 

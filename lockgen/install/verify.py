@@ -21,6 +21,7 @@ from lockgen.locks import pylock
 class Inspection:
     installed: dict[str, str]  # name → version
     broken: dict[str, list[str]]  # name → what is wrong with its files or metadata
+    altered: frozenset[str] = frozenset()  # broken ones with a file changed in place (not only missing)
     unreadable: list[dists.Dist]  # metadata uv cannot read: lockgen removes these itself
     record: state.Record | None
     journal: state.Journal | None
@@ -34,6 +35,7 @@ class Inspection:
 def inspect(target: Target, *, hashes: bool = False) -> Inspection:
     found = dists.scan(target.site_packages()) if target.exists else []
     broken: dict[str, list[str]] = {}
+    altered = set()
     unreadable = []
     files = hashed = 0
     for d in found:
@@ -42,12 +44,15 @@ def inspect(target: Target, *, hashes: bool = False) -> Inspection:
         hashed += check.bytes_hashed
         if check.problems:
             broken.setdefault(d.name, []).extend(check.problems)
+        if check.altered:
+            altered.add(d.name)
         if d.problem:
             unreadable.append(d)
     requires = {d.name: d.requires for d in found}
     return Inspection(
         installed=dists.versions(found),
         broken=broken,
+        altered=frozenset(altered),
         unreadable=unreadable,
         record=state.read_record(target) if target.exists else None,
         journal=state.read_journal(target) if target.exists else None,
@@ -89,9 +94,12 @@ def other_artifacts(found: Inspection, lock: pylock.Lock) -> dict[str, str]:
 def problems(
     found: Inspection, lock: pylock.Lock, *, overlay: bool = False, base: Iterable[str] = (), judge_kept: bool = True
 ) -> list[str]:
-    """One line per difference between the environment and the lock. ``judge_kept``
-    False leaves aside the files of packages the lock does not name (the installer's
-    own, a base's): sync keeps them as they are and cannot mend them."""
+    """One line per difference between the environment and the lock; in an overlay,
+    the packages the ``base`` provides must be there at the lock's versions too (the
+    lock was resolved against them). ``judge_kept`` False (sync's own check after an
+    install) leaves aside what sync keeps as it is and cannot mend: the files of
+    packages the lock does not name, and the base's packages (whose versions sync
+    checked before it began)."""
     out: list[str] = []
     if found.journal is not None:
         out.append(
@@ -103,6 +111,10 @@ def problems(
     for name, version in sorted(locked.items()):
         have = found.installed.get(name)
         if name in provided:
+            if judge_kept and have is None:
+                out.append(f"{name} {version} is not installed (the base environment provides it)")
+            elif judge_kept and have != version:
+                out.append(f"{name} is {have}, the lock (from the base environment) has {version}")
             continue
         if have is None:
             out.append(f"{name} {version} is not installed")
