@@ -347,3 +347,14 @@ def test_an_intent_file_uv_reads_as_a_copy_behaves_as_the_original(project: Proj
     result = project.run("compile", "py312-cpu")
     assert result.exit_code == 0, result.output
     assert "helper" in versions(project.lock("py312-cpu"))
+
+
+def test_compile_says_when_it_replaces_a_lock_it_cannot_read(project: Project) -> None:
+    """compile is how a broken lock is mended, but its pins are lost: it says so."""
+    assert project.run("compile", "py312-cpu").exit_code == 0
+    project.lock("py312-cpu").write_text("lock-version = [\n")
+    result = project.run("compile", "py312-cpu")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"warning: py312-cpu: .*pylock\.py312-cpu\.toml: invalid TOML.*resolved afresh, without its pins",
+                     result.output)  # fmt: skip
+    assert versions(project.lock("py312-cpu"))["app"] == "1.0"  # a valid lock again

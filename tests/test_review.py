@@ -170,6 +170,14 @@ def test_requirements_format_is_installable_with_pip_require_hashes(project: Pro
     req.write_text(text.replace("helper==2.0", "helper==1.0"))
     assert "does not match" in project.run("check").output
     req.write_text(text)
+    pylock = project.lock("py312-cpu")
+    before = pylock.read_text()
+    sha = re.search(r'name = "helper"\n(?:.*\n)*?.*sha256 = "([0-9a-f]{64})"', before)
+    assert sha is not None
+    pylock.write_text(before.replace(sha[1], "0" * 64))  # a hash edited in one file, not the other
+    result = project.run("check")
+    assert result.exit_code == 1 and "sha256 in the pylock is not among helper's hashes" in result.output
+    pylock.write_text(before)
     if f"{sys.version_info[0]}.{sys.version_info[1]}" not in ("3.11", "3.12"):
         pytest.skip("the fixture project locks 3.11 and 3.12")
     minor = f"{sys.version_info[0]}{sys.version_info[1]}"

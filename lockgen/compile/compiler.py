@@ -11,7 +11,7 @@ import contextlib
 import fnmatch
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -122,7 +122,12 @@ def run(
             files.clean_stale(config.locks_dir, prefix=STALE)
         # Every lock as it was before this run: what this run writes must not become
         # another variant's preference, or the output would depend on timing.
-        olds = {v.name: _read(config, v) for v in config.variants}
+        olds: dict[str, pylock.Lock | None] = {}
+        unreadable: dict[str, str] = {}  # variant → why its lock could not be read
+        for v in config.variants:
+            olds[v.name], problem = _read(config, v)
+            if problem:
+                unreadable[v.name] = problem
         results: dict[str, Result] = {}
         news: dict[str, pylock.Lock] = {}
         staged = files.FileSet(config.locks_dir)
@@ -169,7 +174,7 @@ def run(
         if prune and not options.dry_run:
             for path in stray:
                 path.unlink(missing_ok=True)
-    ordered = tuple(results[v.name] for v in variants)
+    ordered = tuple(_noting(results[v.name], unreadable.get(v.name)) for v in variants)
     after = _differences(config, olds, news, ordered)
     before = {_key(d) for d in _differences(config, olds, {}, ordered)}
     return Report(
@@ -186,11 +191,20 @@ def _key(d: consistency.Difference) -> tuple[str, str, frozenset[tuple[str, tupl
     return d.python, d.package, frozenset(d.versions.items())
 
 
-def _read(config: Config, variant: Variant) -> pylock.Lock | None:
+def _read(config: Config, variant: Variant) -> tuple[pylock.Lock | None, str | None]:
+    """The variant's lock, or why it could not be read (it is resolved afresh then, and
+    replaced only on success)."""
     try:
-        return pylock.read(pylock.lock_file(config.locks_dir, variant.name))
-    except InputError:
-        return None  # unreadable: resolve afresh, and replace it only on success
+        return pylock.read(pylock.lock_file(config.locks_dir, variant.name)), None
+    except InputError as exc:
+        return None, str(exc)
+
+
+def _noting(result: Result, unreadable: str | None) -> Result:
+    if unreadable is None:
+        return result
+    said = f"{unreadable}; resolved afresh, without its pins"
+    return replace(result, warnings=(said, *result.warnings))
 
 
 def _up_to_date(

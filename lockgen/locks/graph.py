@@ -15,6 +15,7 @@ from lockgen.names import canonical
 
 Graph = Mapping[str, tuple[str, ...]]  # package → what requires it (packages or intent files)
 
+_HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 _PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(==|@)")
 _PACKAGE = re.compile(r'^\[\[packages\]\]\nname = "(?P<name>[^"]+)"\n(?:version = "(?P<version>[^"]*)"\n)?', re.M)
 
@@ -56,6 +57,21 @@ def pins(requirements: str) -> dict[str, str]:
         m = _PIN.match(line)
         if m and m[3] == "==":
             out[canonical(m["name"])] = line[m.end() :].split()[0].rstrip("\\").strip()
+    return out
+
+
+def hashes(requirements: str) -> dict[str, set[str]]:
+    """``{package: its sha256 hashes}`` from a requirements file's ``--hash`` options."""
+    out: dict[str, set[str]] = {}
+    current = None
+    for line in requirements.splitlines():
+        m = _PIN.match(line)
+        if m:
+            current = out.setdefault(canonical(m["name"]), set())
+        elif not line.startswith((" ", "\t")):
+            current = None
+        if current is not None:
+            current.update(_HASH.findall(line))
     return out
 
 

@@ -78,4 +78,11 @@ def _requirements(config: Config, name: str, lock: lockfile.Lock) -> list[str]:
         return [f"{name}: {config.relative(path)} is missing (run: lockgen compile {name})"]
     if graph.pins(text) != lock.versions:
         return [f"{name}: {config.relative(path)} does not match {name}'s pylock (run: lockgen compile {name})"]
+    listed = graph.hashes(text)
+    for a in lock.artifacts():
+        if a.sha256 and a.sha256 not in listed.get(a.package, set()):
+            return [
+                f"{name}: {a.filename}'s sha256 in the pylock is not among {a.package}'s hashes in "
+                f"{config.relative(path)} (one of them was edited: lockgen check --resolve tells which)"
+            ]
     return []
