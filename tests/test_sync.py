@@ -133,6 +133,22 @@ def test_ctrl_c_in_a_first_sync_leaves_no_environment_behind(synced: Project, mo
     assert not (synced.root / ".venv").exists()
 
 
+def test_a_record_cut_short_mid_row_is_repaired(synced: Project) -> None:
+    """A kill while the installer writes RECORD leaves a last row of fewer fields,
+    which uv refuses to read (so it cannot reinstall the package): lockgen removes that
+    distribution itself and installs it again."""
+    assert synced.run("sync").exit_code == 0
+    record = next((synced.root / ".venv").glob("lib/python*/site-packages/tool-1.0.dist-info/RECORD"))
+    text = record.read_text()
+    record.write_text(text[: text.index(",", text.index("\n") + 1)])  # the second row, cut after its path
+    result = synced.run("verify")
+    assert result.exit_code == 1 and "tool: RECORD is malformed at row 2 (1 fields, not 3)" in result.output
+    result = synced.run("sync")
+    assert result.exit_code == 0, result.output
+    assert record.read_text() == text
+    assert synced.run("verify", "--hashes").exit_code == 0
+
+
 def test_an_environment_pip_installed_verifies(project: Project) -> None:
     """pip compiles bytecode after unpacking, rewriting the ``.pyc`` a wheel ships (as
     numpy's does) and listing it in RECORD twice: that is no damage."""

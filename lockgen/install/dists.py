@@ -96,16 +96,23 @@ class FileCheck:
     files: int
     bytes_hashed: int
     altered: bool = False  # a file is there with other contents (not only missing)
+    unreadable: bool = False  # RECORD itself is malformed (cut short by a kill): uv cannot read it
 
 
 def record_rows(dist: Dist) -> Iterator[tuple[str, str, str]]:
-    """(path, hash, size) of each RECORD row; nothing for a dist without RECORD."""
+    """(path, hash, size) of each RECORD row, forgiving short rows; nothing for a dist
+    without RECORD."""
+    for row in _raw_rows(dist):
+        yield row[0], row[1] if len(row) > 1 else "", row[2] if len(row) > 2 else ""
+
+
+def _raw_rows(dist: Dist) -> Iterator[list[str]]:
     try:
         with open(dist.path / "RECORD", encoding="utf-8", newline="") as f:
             for row in csv.reader(f):
                 if row:
-                    yield row[0], row[1] if len(row) > 1 else "", row[2] if len(row) > 2 else ""
-    except (OSError, csv.Error):
+                    yield row
+    except (OSError, csv.Error, UnicodeDecodeError):
         return
 
 
@@ -123,7 +130,11 @@ def check_files(dist: Dist, *, hashes: bool = False) -> FileCheck:
     if dist.problem:
         return FileCheck([dist.problem], 0, 0)
     rows: dict[str, tuple[str, str] | None] = {}
-    for rel, digest, size in record_rows(dist):
+    for number, fields in enumerate(_raw_rows(dist), 1):
+        if len(fields) != 3:  # a RECORD cut short mid-row: uv refuses to read it (nor will it uninstall)
+            problems.append(f"RECORD is malformed at row {number} ({len(fields)} fields, not 3)")
+            return FileCheck(problems, files, hashed, altered, unreadable=True)
+        rel, digest, size = fields
         rows[rel] = (digest, size) if rows.get(rel, (digest, size)) == (digest, size) else None
     for rel, row in rows.items():
         files += 1

@@ -46,7 +46,7 @@ def inspect(target: Target, *, hashes: bool = False) -> Inspection:
             broken.setdefault(d.name, []).extend(check.problems)
         if check.altered:
             altered.add(d.name)
-        if d.problem:
+        if d.problem or check.unreadable:
             unreadable.append(d)
     requires = {d.name: d.requires for d in found}
     return Inspection(
