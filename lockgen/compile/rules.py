@@ -13,18 +13,15 @@ configuration, the intent files and the lock.
 
 from __future__ import annotations
 
-import os
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lockgen.locks import graph as graphs
 from lockgen.locks import pylock, runtime
 from lockgen.project import bases
 from lockgen.project.config import Config, Variant
-from lockgen.project.intents import Inputs, inside
+from lockgen.project.intents import Inputs, outside_repository
 
 if TYPE_CHECKING:
     from lockgen.compile.resolver import Resolution
@@ -80,12 +77,9 @@ def judge(config: Config, variant: Variant, lock: pylock.Lock) -> Verdict:
                 "changes packages the base environment provides: "
                 + ", ".join(f"{n} {base.pins[n]} -> {lock.versions[n]}" for n in moved)
             )
-    outside = _outside(config, lock)
-    if outside:
-        errors.append(
-            f"installs from {', '.join(outside)}, outside the project's repository ({config.boundary}): "
-            "a lock must be reproducible from a fresh clone"
-        )
+    places = pylock.outside(lock, config.boundary)
+    if places:
+        errors.append(f"installs from {', '.join(places)}, {outside_repository(config.boundary)}")
     needs = runtime.infer(lock.versions)
     declared = variant.accelerator.cuda
     if declared is None:
@@ -101,20 +95,6 @@ def judge(config: Config, variant: Variant, lock: pylock.Lock) -> Verdict:
                 f'declare cuda = "{found}" to require a driver that supports it'
             )
     return Verdict(tuple(errors), tuple(warnings))
-
-
-def _outside(config: Config, lock: pylock.Lock) -> list[str]:
-    """The lock's local sources that lie outside the repository (however the intent
-    files named them: this reads what uv wrote, not what lockgen parsed)."""
-    found = []
-    for place in lock.places:
-        if place.lower().startswith("file:"):
-            path = Path(urllib.parse.unquote(urllib.parse.urlsplit(place).path))
-        else:
-            path = lock.path.parent / place
-        if not inside(Path(os.path.normpath(path)), config.boundary):
-            found.append(place)
-    return found
 
 
 def _chains(lock: pylock.Lock, names: list[str], limit: int = 3) -> str:

@@ -20,7 +20,7 @@ from lockgen.install import verify
 from lockgen.install.environment import Target, is_own
 from lockgen.locks import pylock, runtime
 from lockgen.project.config import Config, Variant
-from lockgen.project.intents import Inputs, inside
+from lockgen.project.intents import Inputs
 
 if TYPE_CHECKING:
     from lockgen.machine.detect import Facts
@@ -40,11 +40,11 @@ def load_lock(
     named = lock.meta.get("variant")
     if named != variant.name:
         raise InputError(f"{path}: its [tool.lockgen] names variant {named!r}, not {variant.name!r}; refusing it")
-    for artifact in lock.artifacts():
-        if artifact.path is not None and not inside(path.parent / artifact.path, config.boundary):
-            raise InputError(
-                f"{path}: {artifact.package}: path {artifact.path!r} is outside the project ({config.boundary}); refusing it"
-            )
+    outside = pylock.outside(lock, config.boundary)
+    if outside:
+        raise InputError(
+            f"{path}: installs from {', '.join(outside)}, outside the project ({config.boundary}); refusing it"
+        )
     inputs = Inputs.of(config, validate=False)
     stale = lock.digest != inputs.digest(variant)
     if stale and not allow_stale:

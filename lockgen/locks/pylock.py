@@ -197,6 +197,26 @@ def _validate(path: Path, text: str) -> dict[str, Any]:
     }
 
 
+def outside(lock: Lock, boundary: Path) -> list[str]:
+    """The lock's local sources that lie outside ``boundary`` (however the intent
+    files named them: this reads what uv wrote). compile and check judge a lock by
+    it; sync and verify refuse one."""
+    import os
+    import urllib.parse
+
+    from lockgen.project.intents import inside
+
+    found = []
+    for place in lock.places:
+        if place.lower().startswith("file:"):
+            path = Path(urllib.parse.unquote(urllib.parse.urlsplit(place).path))
+        else:
+            path = lock.path.parent / place
+        if not inside(Path(os.path.normpath(path)), boundary):
+            found.append(place)
+    return found
+
+
 def _places_of(package: Any) -> list[str]:
     """The local sources a package installs from: every ``path`` (of a wheel, sdist,
     archive, directory or VCS checkout) and a VCS or archive ``file:`` URL."""

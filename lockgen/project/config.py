@@ -208,15 +208,11 @@ class _Reader:
 
     def inside(self, key: str, p: str) -> Path:
         """``p`` under the configuration's folder, refused when it leaves the repository."""
-        from lockgen.project.intents import inside
+        from lockgen.project.intents import inside, outside_repository
 
         path = self.root / p
         if not inside(path, self.boundary):
-            raise self.fail(
-                key,
-                f"{printable(p)} is outside the project's repository ({self.boundary}); "
-                "a lock must be reproducible from a fresh clone",
-            )
+            raise self.fail(key, f"{printable(p)} is {outside_repository(self.boundary)}")
         return path
 
     def url(self, key: str, value: Any) -> str:

@@ -247,10 +247,7 @@ class Inputs:
         resolved = (self.root / rel).parent / target
         normal = Path(os.path.normpath(resolved))
         if self.boundary is not None and not inside(normal, self.boundary):
-            raise InputError(
-                f"{rel}:{number}: includes {target}, outside the project's repository ({self.boundary}); "
-                "a lock must be reproducible from a fresh clone"
-            )
+            raise InputError(f"{rel}:{number}: includes {target}, {outside_repository(self.boundary)}")
         if not normal.is_file():
             raise InputError(f"{rel}:{number}: includes {target}, which does not exist")
         return Path(os.path.relpath(normal, self.root)).as_posix()
@@ -284,10 +281,7 @@ class Inputs:
         except ValueError as exc:  # an IPv6 bracket left open, a NUL byte
             raise InputError(f"{rel}:{number}: {redact(value)!r} is not a usable path or URL ({exc})") from None
         if not ok:
-            raise InputError(
-                f"{rel}:{number}: {redact(value)} is outside the project's repository ({self.boundary}); "
-                "a lock must be reproducible from a fresh clone"
-            )
+            raise InputError(f"{rel}:{number}: {redact(value)} is {outside_repository(self.boundary)}")
 
     def _requirement(self, rel: str, number: int, line: str) -> str | None:
         requirement = line.split(" --hash", 1)[0].strip()
@@ -310,6 +304,11 @@ class Inputs:
             return hashlib.sha256((self.root / rel).read_bytes()).hexdigest()
         except OSError as exc:
             raise InputError(f"{rel}: cannot read: {exc.strerror}") from None
+
+
+def outside_repository(boundary: Path) -> str:
+    """How every refusal of a path outside the repository ends."""
+    return f"outside the project's repository ({boundary}); a lock must be reproducible from a fresh clone"
 
 
 def inside(path: Path, boundary: Path) -> bool:
