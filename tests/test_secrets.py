@@ -348,27 +348,30 @@ def test_failures_do_not_leak_the_credentials(private_project: Session, server: 
     assert after == before, "a failed compile changed the locks"
 
 
+def one_index_project(root: Path, index: str, requires: str, *, export: bool = True) -> None:
+    """A project that resolves ``requires`` from ``index`` alone, with its requirements
+    export if ``export``."""
+    formats = 'formats = ["pylock", "requirements"]\n' if export else ""
+    write(root, "lockgen.toml",
+          f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\nindex-url = "{index}"\n{formats}[accelerators.cpu]\n')  # fmt: skip
+    write(root, "inputs/base.in", requires)
+
+
+def with_netrc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's credentials in a netrc file that NETRC names, as CI would give them."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login user password {SECRET}\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+
+
 def test_index_credentials_from_a_netrc_file(tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     """The configuration names the private index without credentials and CI gives them in
     a netrc file (NETRC), as uv and pip read it: used, never written. UV_INDEX_URL is not
     the way (it would decide which index a machine resolves from): compile says it
     ignores it."""
     root = tmp_path / "proj"
-    write(
-        root,
-        "lockgen.toml",
-        f"""inputs = ["inputs/base.in"]
-python = ["{MINOR}"]
-index-url = "{server.base}/simple"
-formats = ["pylock", "requirements"]
-
-[accelerators.cpu]
-""",
-    )
-    write(root, "inputs/base.in", "tool\n")
-    netrc = tmp_path / "netrc"
-    netrc.write_text(f"machine 127.0.0.1 login user password {SECRET}\n")
-    monkeypatch.setenv("NETRC", str(netrc))
+    one_index_project(root, f"{server.base}/simple", "tool\n")
+    with_netrc(tmp_path, monkeypatch)
     monkeypatch.setenv("UV_INDEX_URL", server.url("third"))
     p = Session(root)
     compiled = p.ok("compile")
@@ -386,18 +389,7 @@ def test_sync_from_an_index_whose_files_need_the_credentials(
     """The files of a private index ask for the credentials too: the lock carries none,
     so sync must get them to uv some other way — and still print and write none."""
     root = tmp_path / "proj"
-    write(
-        root,
-        "lockgen.toml",
-        f"""inputs = ["inputs/base.in"]
-python = ["{MINOR}"]
-index-url = "{server.url("private")}"
-formats = ["pylock", "requirements"]
-
-[accelerators.cpu]
-""",
-    )
-    write(root, "inputs/base.in", "private-pkg\n")
+    one_index_project(root, server.url("private"), "private-pkg\n")
     p = Session(root)
     p.ok("compile")
     assert server.authorized("/private/")
@@ -433,12 +425,8 @@ def test_wheelhouse_reads_the_netrc_file_uv_reads(
 ) -> None:
     """Files of a private index, credentials only in the netrc file NETRC names."""
     root = tmp_path / "proj"
-    write(root, "lockgen.toml", f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\n'
-                                f'index-url = "{server.base}/private"\n[accelerators.cpu]\n')  # fmt: skip
-    write(root, "inputs/base.in", "private-pkg\n")
-    netrc = tmp_path / "netrc"
-    netrc.write_text(f"machine 127.0.0.1 login user password {SECRET}\n")
-    monkeypatch.setenv("NETRC", str(netrc))
+    one_index_project(root, f"{server.base}/private", "private-pkg\n", export=False)
+    with_netrc(tmp_path, monkeypatch)
     p = Session(root)
     p.ok("compile")
     p.ok("wheelhouse", str(tmp_path / "wheels"))
