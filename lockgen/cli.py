@@ -136,14 +136,19 @@ def compile_command(
 ) -> None:
     """Resolve each variant (or those matching PATTERN globs) into its lock."""
     from lockgen import report
-    from lockgen.compile import compiler, resolver
+    from lockgen.compile import compiler
 
     cfg = _load(config_path)
     options = compiler.Options(jobs=jobs or compiler.OFFLINE_JOBS, **flags)
     progress = report.Progress(len(compiler.select(cfg, patterns))) if sys.stderr.isatty() else None
     result = compiler.run(cfg, patterns, options, prune=prune, progress=progress, say=_say)
     out(report.compile_table(cfg, result, dry_run=options.dry_run, details=details))
-    for line in report.compile_warnings(result, ignored=resolver.ignored(os.environ)):
+    ignored: list[str] = []
+    if any(r.status != "up to date" for r in result.results):  # uv ran: say what it was not given
+        from lockgen.compile import resolver
+
+        ignored = resolver.ignored(os.environ)
+    for line in report.compile_warnings(result, ignored=ignored):
         err(line)
     if result.failed:
         sys.exit(1)

@@ -11,9 +11,11 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from lockgen import settings
 from lockgen.exceptions import CommandError
@@ -57,36 +59,43 @@ def run_full(
     """
     args = [os.fspath(a) for a in argv]
     log(f"$ {shlex.join(args)}")
-    try:
-        proc = subprocess.Popen(
-            args,
-            cwd=cwd,
-            env=None if env is None else _merged(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-        )
-    except OSError as exc:
-        raise CommandError(f"{Path(args[0]).name}: {exc.strerror or exc}") from None
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise CommandError(f"{Path(args[0]).name}: timed out after {timeout} s") from None
-    except BaseException:  # KeyboardInterrupt, a signal: the child goes too
-        proc.kill()
-        proc.wait()
-        raise
+    # Output goes to unnamed files, read once the program ends: a pipe would wake this
+    # process for every line a verbose program writes (uv's debug log: ~130 a run).
+    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
+        try:
+            proc = subprocess.Popen(
+                args,
+                cwd=cwd,
+                env=None if env is None else _merged(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out_file,
+                stderr=err_file,
+            )
+        except OSError as exc:
+            raise CommandError(f"{Path(args[0]).name}: {exc.strerror or exc}") from None
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise CommandError(f"{Path(args[0]).name}: timed out after {timeout} s") from None
+        except BaseException:  # KeyboardInterrupt, a signal: the child goes too
+            proc.kill()
+            proc.wait()
+            raise
+        stdout, stderr = _text(out_file), _text(err_file)
     if proc.returncode != 0:
         text = stderr
         if message:
             text = "\n".join(line for line in stderr.splitlines() if not line.startswith(message))
         raise CommandError(redact(text.strip() or stdout.strip() or f"exit status {proc.returncode}"))
     return Output(stdout, stderr)
+
+
+def _text(file: IO[bytes]) -> str:
+    """What the program wrote, as text mode would have read it from a pipe."""
+    file.seek(0)
+    return file.read().decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _merged(env: Mapping[str, str | None]) -> dict[str, str]:

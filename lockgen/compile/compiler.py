@@ -16,15 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lockgen import files
-from lockgen.compile import consistency, rules
 from lockgen.exceptions import InputError, LockgenError
 from lockgen.locks import pylock
-from lockgen.project import bases
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
 from lockgen.redact import redact
 
-if TYPE_CHECKING:  # the resolver (and uv) load only when something is resolved
+if TYPE_CHECKING:
+    # Loaded where first used: the resolver (and uv) only when something is resolved;
+    # the rules, and what compares variants, while uv resolves rather than before.
+    from lockgen.compile import consistency
     from lockgen.compile.resolver import Request, Resolution
     from lockgen.compile.strategy import Outcome
 
@@ -211,6 +212,8 @@ def _up_to_date(
     config: Config, variant: Variant, old: pylock.Lock, digest: str, options: Options, inputs: Inputs
 ) -> bool:
     """Current, and still what lockgen wrote: a lock edited by hand is resolved again."""
+    from lockgen.compile import rules
+
     if options.upgrading or old.digest != digest:
         return False
     if rules.integrity(variant, old, inputs, file_variant=variant.name):
@@ -224,6 +227,8 @@ def _up_to_date(
 
 def _judge_current(config: Config, variant: Variant, lock: pylock.Lock) -> Result:
     """An up-to-date lock is held to the same rules as a new one."""
+    from lockgen.compile import rules
+
     verdict = rules.judge(config, variant, lock)
     if verdict.errors:
         return Result(variant=variant.name, status="failed", error="; ".join(verdict.errors), warnings=verdict.warnings)
@@ -243,13 +248,18 @@ def request_for(
     from lockgen.compile.resolver import Request
 
     roots, complete = inputs.roots(variant)
+    pins = {}
+    if variant.base:
+        from lockgen.project import bases
+
+        pins = bases.read(config.root, variant.base).pins
     return Request(
         name=variant.name,
         project=config.root,
         output_dir=config.locks_dir,
         inputs=variant.inputs,
         constraints=(*variant.constraints, *extra_constraints),
-        pins=bases.read(config.root, variant.base).pins if variant.base else {},
+        pins=pins,
         sources=inputs.sources(variant),
         python=variant.python,
         platform=variant.platform.uv,
@@ -275,8 +285,14 @@ def preferences_for(config: Config, variant: Variant, olds: dict[str, pylock.Loc
 
 def render(config: Config, variant: Variant, digest: str, resolution: Resolution) -> pylock.Lock:
     """The lock lockgen writes for a resolution (InputError if uv wrote an invalid one)."""
+    from lockgen.compile import rules
+
     path = pylock.lock_file(config.locks_dir, variant.name)
-    base = bases.read(config.root, variant.base) if variant.base else None
+    base = None
+    if variant.base:
+        from lockgen.project import bases
+
+        base = bases.read(config.root, variant.base)
     table = rules.meta(variant, digest, resolution, base)
     return pylock.parse(path, pylock.render(redact(resolution.pylock), table, resolution.graph))
 
@@ -302,6 +318,8 @@ def _finish(
     news: dict[str, pylock.Lock],
 ) -> tuple[Result, dict[Path, str]]:
     """Judge a resolution: its result, and the files to write when it passes."""
+    from lockgen.compile import rules
+
     if isinstance(outcome, LockgenError):
         return Result(variant=variant.name, status="failed", error=str(outcome)), {}
     path = pylock.lock_file(config.locks_dir, variant.name)
@@ -386,6 +404,8 @@ def _differences(
     results: tuple[Result, ...],
 ) -> list[consistency.Difference]:
     """Version differences across variants of one python that involve a variant compiled now."""
+    from lockgen.compile import consistency
+
     compiled = {r.variant for r in results if r.status in ("updated", "unchanged")}
     if not compiled:
         return []

@@ -26,25 +26,24 @@ class Difference:
 
 def differences(locks: Mapping[Variant, lockfile.Lock]) -> list[Difference]:
     """Packages whose version differs between variants of the same python."""
-    by_python: dict[str, list[Variant]] = {}
-    for variant in locks:
-        by_python.setdefault(variant.python, []).append(variant)
+    by_python: dict[str, list[tuple[Variant, lockfile.Lock]]] = {}
+    for variant, lock in locks.items():  # pairs, not lookups: hashing a Variant hashes all its settings
+        by_python.setdefault(variant.python, []).append((variant, lock))
     found = []
-    for python, variants in by_python.items():
-        names = sorted({n for v in variants for n in locks[v].versions})
+    for python, pairs in by_python.items():
+        names = sorted({n for _, lock in pairs for n in lock.versions})
         for name in names:
             versions: dict[str, list[str]] = {}
-            for v in variants:
-                if name in locks[v].versions:
-                    versions.setdefault(locks[v].versions[name], []).append(v.name)
+            for v, lock in pairs:
+                if name in lock.versions:
+                    versions.setdefault(lock.versions[name], []).append(v.name)
             if len(versions) > 1:
-                holders = [v for v in variants if name in locks[v].versions]
                 found.append(
                     Difference(
                         package=name,
                         python=python,
                         versions={k: tuple(vs) for k, vs in versions.items()},
-                        requirers={v.name: requirers(locks[v], name) for v in holders},
+                        requirers={v.name: requirers(lock, name) for v, lock in pairs if name in lock.versions},
                     )
                 )
     return found

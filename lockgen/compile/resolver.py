@@ -198,15 +198,18 @@ def from_log(
         read.add(dep)
         if pkg not in versions or dep not in versions or dep == pkg:
             continue
-        if pkg not in chosen:
+        if m["ver"] == versions[pkg]:
+            same = True
+        else:  # another spelling of the same version ("1.0" for "1.0.0"), or an abandoned one
+            if pkg not in chosen:
+                try:
+                    chosen[pkg] = Version(versions[pkg])
+                except InvalidVersion:
+                    chosen[pkg] = None
             try:
-                chosen[pkg] = Version(versions[pkg])
+                same = chosen[pkg] == Version(m["ver"])
             except InvalidVersion:
-                chosen[pkg] = None
-        try:
-            same = chosen[pkg] == Version(m["ver"])
-        except InvalidVersion:
-            same = False
+                same = False
         if same:
             parents[dep].add(pkg)
     for source, names in roots.items():
