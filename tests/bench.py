@@ -39,7 +39,8 @@ from lockgen.project import config
 REPO = Path(__file__).parents[1]
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 ONLINE_RUNS = int(os.environ.get("BENCH_ONLINE_RUNS", "3"))
-LOCKGEN = [sys.executable, "-m", "lockgen"]
+# The console script pip installs, as users run it (``python -m lockgen`` would add runpy's start-up).
+LOCKGEN = [str(Path(sys.executable).with_name("lockgen"))]
 ENV = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV",)}
 ROWS: list[tuple[str, float, float | None, str]] = []  # what, lockgen s, baseline s, target
 
