@@ -7,6 +7,7 @@ program's own message.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
@@ -51,39 +52,40 @@ def run_full(
     env: Mapping[str, str | None] | None = None,
     timeout: float | None = None,
     message: str = "",
+    spool: Path | None = None,
 ) -> Output:
     """Run ``argv``; return stdout and stderr, or raise CommandError.
 
     ``message`` filters the error text: lines of stderr starting with it are kept
-    out of the error (uv's debug lines, when lockgen asked for them).
+    out of the error (uv's debug lines, when lockgen asked for them). ``spool``: a
+    folder where the output is kept until the program ends, for a chatty one (a pipe
+    wakes lockgen for every line uv's debug log writes, ~130 a resolution); without
+    it, pipes, which need no disk space.
     """
     args = [os.fspath(a) for a in argv]
     log(f"$ {shlex.join(args)}")
-    # Output goes to unnamed files, read once the program ends: a pipe would wake this
-    # process for every line a verbose program writes (uv's debug log: ~130 a run).
-    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
+    with contextlib.ExitStack() as stack:
+        sinks: tuple[int | IO[bytes], int | IO[bytes]] = (subprocess.PIPE, subprocess.PIPE)
+        if spool is not None:
+            sinks = (stack.enter_context(_spooled(spool)), stack.enter_context(_spooled(spool)))
         try:
             proc = subprocess.Popen(
-                args,
-                cwd=cwd,
-                env=None if env is None else _merged(env),
-                stdin=subprocess.DEVNULL,
-                stdout=out_file,
-                stderr=err_file,
-            )
+                args, cwd=cwd, env=None if env is None else _merged(env), stdin=subprocess.DEVNULL,
+                stdout=sinks[0], stderr=sinks[1],
+            )  # fmt: skip
         except OSError as exc:
             raise CommandError(f"{Path(args[0]).name}: {exc.strerror or exc}") from None
         try:
-            proc.wait(timeout=timeout)
+            out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+            proc.communicate()
             raise CommandError(f"{Path(args[0]).name}: timed out after {timeout} s") from None
         except BaseException:  # KeyboardInterrupt, a signal: the child goes too
             proc.kill()
             proc.wait()
             raise
-        stdout, stderr = _text(out_file), _text(err_file)
+        stdout, stderr = (_text(sink, data) for sink, data in zip(sinks, (out, err), strict=True))
     if proc.returncode != 0:
         text = stderr
         if message:
@@ -92,10 +94,20 @@ def run_full(
     return Output(stdout, stderr)
 
 
-def _text(file: IO[bytes]) -> str:
-    """What the program wrote, as text mode would have read it from a pipe."""
-    file.seek(0)
-    return file.read().decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+def _spooled(folder: Path) -> IO[bytes]:
+    try:
+        return tempfile.TemporaryFile(dir=folder, prefix=".lockgen-output-")
+    except OSError as exc:
+        raise CommandError(f"{folder}: cannot keep a program's output there: {exc.strerror or exc}") from None
+
+
+def _text(sink: int | IO[bytes], piped: bytes | None) -> str:
+    """What the program wrote, read as text mode reads a pipe."""
+    data = piped or b""
+    if not isinstance(sink, int):
+        sink.seek(0)
+        data = sink.read()
+    return data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _merged(env: Mapping[str, str | None]) -> dict[str, str]:

@@ -22,7 +22,14 @@ def run(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str |
 
 
 def run_full(
-    args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str | None] | None = None, message: str = ""
+    args: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str | None] | None = None,
+    message: str = "",
+    spool: Path | None = None,
 ) -> command.Output:
-    """Run uv; CommandError carries uv's own message (lines starting with ``message`` left out)."""
-    return command.run_full([binary(), *args], cwd=cwd, env={"UV_NO_PROGRESS": "1", **(env or {})}, message=message)
+    """Run uv; CommandError carries uv's own message (lines starting with ``message``
+    left out). ``spool``: see :func:`lockgen.command.run_full`."""
+    env = {"UV_NO_PROGRESS": "1", **(env or {})}
+    return command.run_full([binary(), *args], cwd=cwd, env=env, message=message, spool=spool)

@@ -139,3 +139,36 @@ def test_uv_is_never_run_concurrently_more_than_the_network_limit(project: Proje
         )
     assert project.run("compile", "-j", "8").exit_code == 0
     assert 1 <= peak <= 2
+
+
+def test_each_result_is_judged_as_soon_as_it_is_ready_and_a_bug_is_not_swallowed(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A slow first variant does not hold back the judging of the others; the outcomes
+    still come back in request order; at most ``jobs`` resolve at once; a bug in a
+    worker thread reaches the caller instead of hanging or vanishing."""
+    import threading
+    import time
+
+    active = peak = 0
+    lock = threading.Lock()
+
+    def fake(request: Request, *, offline: bool) -> resolver.Resolution:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.3 if request.name == "slow" else 0.01)
+        with lock:
+            active -= 1
+        if request.name == "bug":
+            raise KeyError("a bug")
+        return resolver.Resolution(pylock="", graph={}, versions={}, read=frozenset())
+
+    monkeypatch.setattr(strategy, "resolve", fake)
+    judged: list[str] = []
+    reqs = [_request("slow", ("a.in",)), *(_request(f"v{i}", ("a.in",)) for i in range(4))]
+    outcomes = strategy.resolve_all(reqs, offline=True, jobs=2, network_jobs=1, done=lambda r, _: judged.append(r.name))
+    assert judged[-1] == "slow" and len(judged) == 5
+    assert len(outcomes) == 5 and all(isinstance(o, resolver.Resolution) for o in outcomes)
+    assert peak == 2
+    with pytest.raises(KeyError, match="a bug"):
+        strategy.resolve_all([_request("bug", ("a.in",))], offline=True, jobs=1)

@@ -150,7 +150,7 @@ def resolve(request: Request, *, offline: bool) -> Resolution:
             output.write_text(request.preferences, encoding="utf-8")
         try:
             run = uv.run_full(uv_args(request, output, fmt="pylock.toml", offline=offline), cwd=request.project,
-                              env=_LOG_ENV, message="DEBUG ")  # fmt: skip
+                              env=_LOG_ENV, message="DEBUG ", spool=tmp)  # fmt: skip
         except CommandError as exc:
             reason = _unsourced(str(exc), src, request.project)
             raise ResolveError(f"uv could not resolve {request.name}:\n{reason}") from None
