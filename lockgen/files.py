@@ -66,6 +66,15 @@ def _write_temp(path: Path, text: str) -> Path:
     return Path(tmp)
 
 
+def sha256(path: str | os.PathLike[str]) -> bytes:
+    """The sha256 digest of a file's bytes, read a MiB at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.digest()
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one step: readers see old or new, never half."""
     try:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import base64
 import csv
-import hashlib
 import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lockgen import files
 from lockgen.names import canonical
 
 _DIST_INFO = re.compile(r"(?P<name>.+?)-(?P<version>[^-]+)\.(?:dist|egg)-info")
@@ -161,11 +161,8 @@ def check_files(dist: Dist, *, hashes: bool = False) -> FileCheck:
 
 
 def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
+    """As RECORD writes it: urlsafe base64, unpadded."""
+    return base64.urlsafe_b64encode(files.sha256(path)).rstrip(b"=").decode()
 
 
 def remove(dist: Dist, *, within: Path) -> None:

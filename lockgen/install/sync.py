@@ -133,9 +133,7 @@ def sync(
     guards.refuse_runtime(lock, facts)
     source = None
     if wheelhouse is not None:
-        from lockgen.install import wheelhouse as house  # urllib and ssl: only for a wheelhouse
-
-        source = house.serving(lock, wheelhouse)
+        source = installer.serving(lock, wheelhouse)
     base = provided
     with files.run_lock("sync", target.prefix, say=say):
         # Another sync may have made the environment while this one waited.

@@ -176,7 +176,7 @@ class _Manifest:
             return False
         if self.entries.get(item.filename) == [st.st_size, st.st_mtime_ns, item.sha256]:
             return True  # verified before, and unchanged since
-        if _sha256(path) != item.sha256:
+        if files.sha256(path).hex() != item.sha256:
             return False  # corrupt or truncated: fetched again
         self.remember(item)
         return True
@@ -187,14 +187,6 @@ class _Manifest:
 
     def save(self) -> None:
         files.write_atomic(self.path, json.dumps(self.entries, sort_keys=True, indent=0) + "\n")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _download(item: Wanted, folder: Path, auth: _Auth) -> int:
@@ -250,7 +242,7 @@ def _fetch_http(url: str, part: Path, auth: _Auth) -> str:
         response = auth.opener.open(request, timeout=60)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # the partial file is already whole
-            return _sha256(part)
+            return files.sha256(part).hex()
         raise OSError(f"HTTP {exc.code} {exc.reason} from {redact(url)}") from None
     except urllib.error.URLError as exc:
         raise OSError(f"{exc.reason} ({redact(url)})") from None
@@ -341,36 +333,3 @@ def write_index(folder: Path, items: Iterable[Wanted]) -> None:
         files.write_atomic(simple / project / "index.html", page)
     root = "\n".join(f'<a href="{p}/">{p}</a><br/>' for p in sorted(by_project))
     files.write_atomic(simple / "index.html", f"<!DOCTYPE html>\n<html><body>\n{root}\n</body></html>\n")
-
-
-def serving(lock: pylock.Lock, folder: Path) -> dict[str, Path]:
-    """For ``sync --wheelhouse``: every artifact of the lock, found in the folder with its
-    locked size (its sha256 where the lock has no size);
-    an error naming each one that is missing or of another size."""
-    if not folder.is_dir():
-        raise InputError(f"--wheelhouse: {folder}: no such folder")
-    found: dict[str, Path] = {}
-    missing, wrong = [], []
-    for a in lock.artifacts():
-        path = folder / a.filename
-        if not path.is_file():
-            missing.append(a.filename)
-            continue
-        if a.size is not None and path.stat().st_size != a.size:
-            wrong.append(f"{a.filename} ({path.stat().st_size} bytes, the lock says {a.size})")
-            continue
-        if a.size is None and a.sha256 and _sha256(path) != a.sha256:  # no size to compare: the bytes
-            wrong.append(f"{a.filename} (its sha256 is not the lock's)")
-            continue
-        found[a.filename] = path.resolve()
-    if missing or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
-        if wrong:
-            parts.append(f"corrupt: {', '.join(wrong[:5])}")
-        raise LockgenError(
-            f"--wheelhouse {folder} cannot serve {lock.path.name}: {'; '.join(parts)}. Nothing was changed "
-            f"(run: lockgen wheelhouse {folder})"
-        )
-    return found
