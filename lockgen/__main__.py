@@ -1,3 +1,3 @@
-from lockgen.cli import main
+from lockgen.cli import run
 
-main()
+run()
