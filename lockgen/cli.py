@@ -144,7 +144,7 @@ def compile_command(
     result = compiler.run(cfg, patterns, options, prune=prune, progress=progress, say=_say)
     out(report.compile_table(cfg, result, dry_run=options.dry_run, details=details))
     ignored: list[str] = []
-    if any(r.status != "up to date" for r in result.results):  # uv ran: say what it was not given
+    if any(name.startswith("UV_") for name in os.environ):  # the resolver (and uv) load only then
         from lockgen.compile import resolver
 
         ignored = resolver.ignored(os.environ)

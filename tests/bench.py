@@ -40,7 +40,8 @@ REPO = Path(__file__).parents[1]
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 ONLINE_RUNS = int(os.environ.get("BENCH_ONLINE_RUNS", "3"))
 # The console script pip installs, as users run it (``python -m lockgen`` would add runpy's start-up).
-LOCKGEN = [str(Path(sys.executable).with_name("lockgen"))]
+_SCRIPT = Path(sys.executable).with_name("lockgen")
+LOCKGEN = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "lockgen"]
 ENV = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV",)}
 ROWS: list[tuple[str, float, float | None, str]] = []  # what, lockgen s, baseline s, target
 

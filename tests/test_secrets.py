@@ -379,6 +379,8 @@ def test_index_credentials_from_a_netrc_file(tmp_path: Path, server: Server, mon
     assert server.authorized("/simple/")
     assert 'name = "helper"' in (root / "locks" / f"pylock.{VARIANT}.toml").read_text()
     p.ok("check")
+    again = p.ok("compile")  # nothing to resolve: still said, or the user would think it took effect
+    assert "up to date" in again.stdout and "warning: ignored UV_INDEX_URL" in again.stderr
     p.ok("compile", "--dry-run", "-U")
     assert_no_leak(p.runs, root)
 

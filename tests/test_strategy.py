@@ -141,19 +141,22 @@ def test_uv_is_never_run_concurrently_more_than_the_network_limit(project: Proje
     assert 1 <= peak <= 2
 
 
-def test_each_result_is_judged_as_soon_as_it_is_ready_and_a_bug_is_not_swallowed(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_each_result_is_judged_as_soon_as_it_is_ready_and_a_stop_begins_nothing_more(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A slow first variant does not hold back the judging of the others; the outcomes
-    still come back in request order; at most ``jobs`` resolve at once; a bug in a
-    worker thread reaches the caller instead of hanging or vanishing."""
+    still come back in request order; at most ``jobs`` resolve at once. When the caller
+    stops (a bug in a worker, an error judging a result, Ctrl-C), no resolution not yet
+    begun is begun, and no worker is left running."""
     import threading
     import time
 
     active = peak = 0
     lock = threading.Lock()
+    begun: list[str] = []
 
     def fake(request: Request, *, offline: bool) -> resolver.Resolution:
         nonlocal active, peak
         with lock:
+            begun.append(request.name)
             active += 1
             peak = max(peak, active)
         time.sleep(0.3 if request.name == "slow" else 0.01)
@@ -161,14 +164,50 @@ def test_each_result_is_judged_as_soon_as_it_is_ready_and_a_bug_is_not_swallowed
             active -= 1
         if request.name == "bug":
             raise KeyError("a bug")
-        return resolver.Resolution(pylock="", graph={}, versions={}, read=frozenset())
+        return resolver.Resolution(pylock="", graph={}, versions={request.name: "1"}, read=frozenset())
 
     monkeypatch.setattr(strategy, "resolve", fake)
     judged: list[str] = []
-    reqs = [_request("slow", ("a.in",)), *(_request(f"v{i}", ("a.in",)) for i in range(4))]
+    names = ["slow", "v0", "v1", "v2", "v3"]
+    reqs = [_request(n, ("a.in",)) for n in names]
     outcomes = strategy.resolve_all(reqs, offline=True, jobs=2, network_jobs=1, done=lambda r, _: judged.append(r.name))
-    assert judged[-1] == "slow" and len(judged) == 5
-    assert len(outcomes) == 5 and all(isinstance(o, resolver.Resolution) for o in outcomes)
+    assert judged[-1] == "slow" and sorted(judged) == sorted(names)
+    assert [next(iter(o.versions)) for o in outcomes if isinstance(o, resolver.Resolution)] == names
     assert peak == 2
+
+    begun.clear()
     with pytest.raises(KeyError, match="a bug"):
-        strategy.resolve_all([_request("bug", ("a.in",))], offline=True, jobs=1)
+        strategy.resolve_all([_request(n, ("a.in",)) for n in ("bug", "a", "b")], offline=True, jobs=1, network_jobs=1)
+    assert begun == ["bug"]
+
+    begun.clear()
+
+    def judge_fails(request: Request, outcome: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(
+        strategy, "resolve", lambda request, *, offline: (time.sleep(0.2), fake(request, offline=offline))[1]
+    )
+    with pytest.raises(OSError, match="disk full"):
+        reqs = [_request(n, ("a.in",)) for n in ("a", "b", "c")]
+        strategy.resolve_all(reqs, offline=True, jobs=1, network_jobs=1, done=judge_fails)
+    assert "c" not in begun  # at most the one the worker had already taken
+    assert threading.active_count() == 1
+
+
+def test_the_graph_read_from_uvs_log_keeps_edges_of_the_chosen_version_only() -> None:
+    """Edges logged for the version uv chose count, however it is spelled (``1.0`` for
+    ``1.0.0``, or a string PEP 440 cannot parse but uv resolved); edges of a version it
+    tried and abandoned do not. What it took up is every package named in the log."""
+    log = "\n".join([
+        "DEBUG Adding direct dependency: app>=1",
+        "DEBUG Adding transitive dependency for app==1.0: lib>=1",
+        "DEBUG Adding transitive dependency for app==0.9: old-dep>=1",
+        "DEBUG Adding transitive dependency for lib==2.0.0: odd",
+        "DEBUG Adding transitive dependency for odd==1.0-custom: leaf",
+        "DEBUG Tried 4 versions: app 1, lib 1, odd 1, leaf 1",
+    ])  # fmt: skip
+    versions = {"app": "1.0.0", "lib": "2.0", "odd": "1.0-custom", "leaf": "1"}
+    graph, read = resolver.from_log(log, versions, {"in.txt": frozenset({"app"})})
+    assert graph == {"app": ("in.txt",), "lib": ("app",), "odd": ("lib",), "leaf": ("odd",)}
+    assert read == frozenset({"app", "lib", "odd", "leaf", "old-dep"})

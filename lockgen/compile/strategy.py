@@ -78,9 +78,9 @@ def resolve_all(
         except LockgenError as exc:
             return exc
 
-    slots = threading.BoundedSemaphore(max(1, jobs, network_jobs))
+    limit = max(1, jobs, network_jobs)
     if offline:
-        for i, outcome in _as_done(slots, lambda i: attempt(i, False), range(len(requests))):
+        for i, outcome in _as_done(limit, lambda i: attempt(i, False), range(len(requests))):
             finish(i, outcome)
         return [outcomes[i] for i in range(len(requests))]
 
@@ -89,7 +89,7 @@ def resolve_all(
     waiting = list(range(len(requests)))
     while waiting:
         leaders = _leaders(requests, waiting, missing, network_jobs)
-        for i, outcome in _as_done(slots, lambda i: attempt(i, True), leaders):
+        for i, outcome in _as_done(limit, lambda i: attempt(i, True), leaders):
             waiting.remove(i)
             finish(i, outcome)
             if isinstance(outcome, Resolution) and _trackable(requests[i]) and outcome.read is not None:
@@ -101,7 +101,7 @@ def resolve_all(
             and fresh.get(requests[i].indexes)
             and missing.get(i, frozenset()) <= fresh[requests[i].indexes]  # tried before: only if now covered
         ]
-        for i, outcome in _as_done(slots, lambda i: attempt(i, False), followers):
+        for i, outcome in _as_done(limit, lambda i: attempt(i, False), followers):
             have = fresh[requests[i].indexes]
             read = outcome.read if isinstance(outcome, Resolution) else None
             if read is not None and read <= have:
@@ -114,29 +114,45 @@ def resolve_all(
     return [outcomes[i] for i in range(len(requests))]
 
 
-def _as_done(
-    slots: threading.BoundedSemaphore, fn: Callable[[int], Outcome], items: Sequence[int]
-) -> Iterator[tuple[int, Outcome]]:
-    """``(i, fn(i))`` for each item as each finishes, as many at once as ``slots``
-    allows: a result is judged while the others still resolve, not after the slowest
-    one before it. Plain threads: ``concurrent.futures`` would add ~8 ms (it loads
-    ``logging``) to every compile's start."""
+def _as_done(limit: int, fn: Callable[[int], Outcome], items: Sequence[int]) -> Iterator[tuple[int, Outcome]]:
+    """``(i, fn(i))`` for each item as each finishes, at most ``limit`` at once: a
+    result is judged while the others still resolve, not after the slowest one before
+    it. When the caller stops (Ctrl-C, an error judging a result, a bug in a worker
+    re-raised here), no item not yet begun is begun, and the workers are waited for
+    (a uv already running ends first; Ctrl-C reaches it too). Plain threads:
+    ``concurrent.futures`` would add ~8 ms (it loads ``logging``) to every compile."""
+    pending: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for i in items:
+        pending.put(i)
     done: queue.SimpleQueue[tuple[int, Outcome | BaseException]] = queue.SimpleQueue()
+    stop = threading.Event()
 
-    def work(i: int) -> None:
-        with slots:
+    def work() -> None:
+        while not stop.is_set():
+            try:
+                i = pending.get_nowait()
+            except queue.Empty:
+                return
             try:
                 done.put((i, fn(i)))
             except BaseException as exc:  # a bug: raised again in the caller's thread
+                stop.set()
                 done.put((i, exc))
+                return
 
-    for i in items:
-        threading.Thread(target=work, args=(i,), name=f"lockgen-resolve-{i}").start()
-    for _ in items:
-        i, outcome = done.get()
-        if isinstance(outcome, BaseException) and not isinstance(outcome, LockgenError):
-            raise outcome
-        yield i, outcome
+    workers = [threading.Thread(target=work, name=f"lockgen-resolve-{n}") for n in range(min(limit, len(items)))]
+    for worker in workers:
+        worker.start()
+    try:
+        for _ in items:
+            i, outcome = done.get()
+            if isinstance(outcome, BaseException) and not isinstance(outcome, LockgenError):
+                raise outcome
+            yield i, outcome
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
 
 
 def _leaders(
