@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from pathlib import Path
@@ -358,3 +359,70 @@ def test_compile_says_when_it_replaces_a_lock_it_cannot_read(project: Project) -
     assert re.search(r"warning: py312-cpu: .*pylock\.py312-cpu\.toml: invalid TOML.*resolved afresh, without its pins",
                      result.output)  # fmt: skip
     assert versions(project.lock("py312-cpu"))["app"] == "1.0"  # a valid lock again
+
+
+def test_ctrl_c_stops_a_compile_at_once_and_leaves_the_locks_as_they_were(tmp_path: Path) -> None:
+    """Ctrl-C reaches lockgen and every uv it runs (one process group, as a terminal
+    sends it). Five variants, three resolving at a time, each stuck building a local
+    package's metadata: lockgen must exit 130 in seconds, begin no uv for the two
+    still waiting, and leave no uv (or build) behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    if not Path("/proc/self/stat").is_file():
+        pytest.skip("reads processes from /proc")
+    root = tmp_path / "proj"
+    slow = root / "slowpkg"
+    slow.mkdir(parents=True)
+    (slow / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "slow"\nbackend-path = ["."]\n'
+        '[project]\nname = "slowpkg"\nversion = "1.0"\ndynamic = ["dependencies"]\n'
+    )
+    (slow / "slow.py").write_text(
+        "import time\n\ndef _hang(*args, **kwargs):\n    time.sleep(120)\n\n"
+        "get_requires_for_build_wheel = lambda config_settings=None: []\n"
+        "prepare_metadata_for_build_wheel = build_wheel = _hang\n"
+    )
+    (root / "inputs").mkdir()
+    (root / "inputs/base.in").write_text("./slowpkg\n")
+    text = f'inputs = ["inputs/base.in"]\npython = ["3.12"]\nindex-url = "{(tmp_path / "empty").as_uri()}"\n'
+    (tmp_path / "empty").mkdir()
+    for i in range(5):
+        (root / f"inputs/acc{i}.in").write_text(f"# accelerator {i}\n")
+        text += f'\n[accelerators.acc{i}]\ninputs = ["inputs/acc{i}.in"]\n'
+    (root / "lockgen.toml").write_text(text)
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    proc = subprocess.Popen([sys.executable, "-m", "lockgen", "compile", "--offline", "-j", "1"], cwd=root, env=env,
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        time.sleep(4)  # three uv processes are stuck in the build by now; two variants wait
+        os.killpg(proc.pid, signal.SIGINT)
+        start = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - start
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "error: interrupted" in err
+    assert took < 10, f"{took:.1f} s to stop"
+    assert _alive_in_session(proc.pid) == [], "left running after lockgen exited"
+    assert not any((root / "locks").glob("pylock.*"))
+
+
+def _alive_in_session(sid: int) -> list[str]:
+    """The processes of a session still running, read from /proc (an exited one whose
+    parent is gone may linger as a zombie until init reaps it: it runs nothing)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        state, session = fields[0], int(fields[3])
+        if session == sid and state != "Z":
+            alive.append(stat.parent.name)
+    return alive
