@@ -90,6 +90,22 @@ def write_atomic(path: Path, text: str) -> None:
         raise failure(exc, "write", path) from None
 
 
+def make_folder(folder: Path) -> bool:
+    """Create ``folder`` (and its parents) if needed; True when this call created it."""
+    if folder.is_dir():
+        return False
+    try:
+        folder.mkdir(parents=True)
+    except OSError as exc:
+        raise failure(exc, "create") from None
+    return True
+
+
+def remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
 def probe_writable(folder: Path) -> None:
     """Fail early, in one line, when ``folder`` cannot take new files."""
     try:

@@ -7,7 +7,6 @@ locks together (one run at a time; the set is old or new, never a mix).
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import re
 from collections.abc import Callable, Sequence
@@ -162,7 +161,7 @@ def run(
         if requests:
             from lockgen.compile import strategy
 
-            created = _make_folder(config.locks_dir)
+            created = files.make_folder(config.locks_dir)
             files.probe_writable(config.locks_dir)  # one clear line now, not one per variant later
             try:
                 strategy.resolve_all(requests, offline=options.offline, jobs=options.jobs, done=done)
@@ -170,7 +169,7 @@ def run(
             finally:
                 staged.discard()
                 if created and options.dry_run:
-                    _remove_if_empty(config.locks_dir)
+                    files.remove_if_empty(config.locks_dir)
         stray = orphans(config)
         if prune and not options.dry_run:
             for path in stray:
@@ -379,22 +378,6 @@ def _explain_base(request: Request, error: LockgenError, *, offline: bool) -> Lo
         + "; ".join(lines)
         + ". Pin what requires it to a version that accepts the base's, or update the base file"
     )
-
-
-def _make_folder(folder: Path) -> bool:
-    """Create the locks folder if needed; True when this run created it."""
-    if folder.is_dir():
-        return False
-    try:
-        folder.mkdir(parents=True)
-    except OSError as exc:
-        raise files.failure(exc, "create") from None
-    return True
-
-
-def _remove_if_empty(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        folder.rmdir()
 
 
 def _differences(
