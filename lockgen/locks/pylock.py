@@ -7,7 +7,6 @@ and ``roots``: what each intent file asks for).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -19,7 +18,8 @@ from typing import Any
 
 from lockgen import __version__
 from lockgen._toml import TOMLDecodeError, loads
-from lockgen.exceptions import InputError, LockgenError
+from lockgen.exceptions import InputError
+from lockgen.locks import validated
 from lockgen.names import canonical
 
 _NAME = re.compile(r'^name = "([^"]+)"$')
@@ -147,17 +147,13 @@ def _artifacts_of(package: Any) -> list[Artifact]:
 
 
 def parse(path: Path, text: str) -> Lock:
-    """Validate ``text`` as a PEP 751 lock; InputError names the file and key.
-
-    Validating through ``packaging.pylock`` costs ~20 ms a lock; what it found is kept
-    in lockgen's cache under the text's sha256, so text validated once is read back
-    from there (any edit is new text, and is validated afresh).
-    """
+    """Validate ``text`` as a PEP 751 lock; InputError names the file and key. Text
+    validated before is read back from :mod:`.validated` instead."""
     key = hashlib.sha256(text.encode()).hexdigest()
-    summary = _cache_get(key)
+    summary = validated.get(key)
     if summary is None:
         summary = _validate(path, text)
-        _cache_put(key, summary)
+        validated.put(key, summary)
     return Lock(
         path=path,
         text=text,
@@ -227,50 +223,6 @@ def _places_of(package: Any) -> list[str]:
         if url.lower().startswith("file:"):
             out.append(url)
     return out
-
-
-def _cache_path(key: str) -> Path | None:
-    """Keyed by the text and by what validated it: another lockgen or packaging
-    validates afresh."""
-    import packaging
-
-    from lockgen import files
-
-    folder = files.cache_folder("parsed")
-    if folder is None:
-        return None
-    validator = hashlib.sha256(f"{__version__} {packaging.__version__}".encode()).hexdigest()[:12]
-    return folder / f"{validator}-{key}.json"
-
-
-def _cache_get(key: str) -> dict[str, Any] | None:
-    path = _cache_path(key)
-    if path is None:
-        return None
-    try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-    return (
-        data
-        if isinstance(data, dict) and {"meta", "versions", "dependencies", "artifacts", "places"} <= data.keys()
-        else None
-    )
-
-
-def _cache_put(key: str, summary: dict[str, Any]) -> None:
-    from lockgen import files
-
-    path = _cache_path(key)
-    if path is None:
-        return
-    try:
-        text = json.dumps(summary, separators=(",", ":"))
-    except (TypeError, ValueError):
-        return  # a hand-written [tool.lockgen] with dates or the like: validate every time
-    with contextlib.suppress(OSError, LockgenError):
-        files.write_atomic(path, text)
-        files.prune(path.parent, keep=2000)
 
 
 def read(path: Path) -> Lock | None:
