@@ -2,8 +2,9 @@
 
 Every baseline is given the flags lockgen itself gives uv (``--python <this
 interpreter> --no-python-downloads``, hashes, ``--exclude-newer``), and the exact
-command is printed, so a reader can rerun it. Figures are medians; online ones use
-PyPI as this machine reaches it. Sections (``nox -s bench -- SECTION...``):
+command is printed, so a reader can rerun it. lockgen and its baselines are timed
+in turns, run after run, so that both meet the same moments of a shared machine's
+load. Figures are medians; online ones use PyPI as this machine reaches it. Sections (``nox -s bench -- SECTION...``):
 
 * ``compile``: the embedded default's six Linux CUDA variants, online and offline,
   fresh and after an input edit; no-op compile and check; what reading a lock's
@@ -38,6 +39,7 @@ from lockgen.project import config
 
 REPO = Path(__file__).parents[1]
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+OFFLINE_RUNS = int(os.environ.get("BENCH_OFFLINE_RUNS", "9"))  # sub-second rows: more turns, steadier medians
 ONLINE_RUNS = int(os.environ.get("BENCH_ONLINE_RUNS", "3"))
 # The console script pip installs, as users run it (``python -m lockgen`` would add runpy's start-up).
 _SCRIPT = Path(sys.executable).with_name("lockgen")
@@ -55,6 +57,23 @@ def median(fn: Callable[[], object], runs: int = RUNS, setup: Callable[[], objec
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def side_by_side(
+    fns: dict[str, Callable[[], object]], runs: int = RUNS, setup: Callable[[], object] | None = None
+) -> dict[str, float]:
+    """The median of each, timed in turns (the order rotating each round) so that every
+    side meets the same moments of a shared machine's load; ``setup`` before each."""
+    names = list(fns)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for n in range(runs):
+        for name in names[n % len(names) :] + names[: n % len(names)]:
+            if setup:
+                setup()
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def sh(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
@@ -136,16 +155,14 @@ def bench_compile() -> None:
         lockgen_offline = [*LOCKGEN, "compile", "--offline", "--config", str(cfg_path)]
         lockgen_online = [*LOCKGEN, "compile", "--config", str(cfg_path)]
 
-        ours = median(lambda: sh(lockgen_offline), setup=clear)
-        row("offline, no locks yet, vs uv one variant after another", ours, median(serial(offline), setup=clear),
-            "<= 1.0x")  # fmt: skip
-        row("offline, no locks yet, vs uv all six at once", ours, median(parallel(offline), setup=clear),
-            "stretch <= 2x")  # fmt: skip
-        ours = median(lambda: sh(lockgen_online), runs=ONLINE_RUNS, setup=clear)
-        row("online, no locks yet, vs uv one after another", ours,
-            median(serial(online), runs=ONLINE_RUNS, setup=clear), "<= 0.8x, stretch <= 0.5x")  # fmt: skip
-        row("online, no locks yet, vs uv all six at once", ours,
-            median(parallel(online), runs=ONLINE_RUNS, setup=clear))  # fmt: skip
+        m = side_by_side({"ours": lambda: sh(lockgen_offline), "serial": serial(offline),
+                          "parallel": parallel(offline)}, runs=OFFLINE_RUNS, setup=clear)  # fmt: skip
+        row("offline, no locks yet, vs uv one variant after another", m["ours"], m["serial"], "<= 1.0x")
+        row("offline, no locks yet, vs uv all six at once", m["ours"], m["parallel"], "stretch <= 2x")
+        m = side_by_side({"ours": lambda: sh(lockgen_online), "serial": serial(online),
+                          "parallel": parallel(online)}, runs=ONLINE_RUNS, setup=clear)  # fmt: skip
+        row("online, no locks yet, vs uv one after another", m["ours"], m["serial"], "<= 0.8x, stretch <= 0.5x")
+        row("online, no locks yet, vs uv all six at once", m["ours"], m["parallel"])
 
         # The everyday case: an intent file changed; every lock is uv's preference.
         sh(lockgen_offline)
@@ -158,15 +175,18 @@ def bench_compile() -> None:
             for lock in locks.glob("pylock.*.toml"):
                 shutil.copy(lock, out / lock.name)  # plain uv gets the same preferences
 
-        ours = median(lambda: sh(lockgen_online), runs=ONLINE_RUNS, setup=edit)
-        row("online, after an input edit (locks as preferences), vs uv one after another", ours,
-            median(serial(online), runs=ONLINE_RUNS, setup=edit), "<= 0.8x")  # fmt: skip
-        ours = median(lambda: sh(lockgen_offline), setup=edit)
-        row("offline, after an input edit, vs uv one after another", ours, median(serial(offline), setup=edit))
+        m = side_by_side({"ours": lambda: sh(lockgen_online), "serial": serial(online)}, runs=ONLINE_RUNS, setup=edit)
+        row("online, after an input edit (locks as preferences), vs uv one after another", m["ours"], m["serial"],
+            "<= 0.8x")  # fmt: skip
+        m = side_by_side(
+            {"ours": lambda: sh(lockgen_offline), "serial": serial(offline)}, runs=OFFLINE_RUNS, setup=edit
+        )
+        row("offline, after an input edit, vs uv one after another", m["ours"], m["serial"])
         base.write_text(original)
         sh(lockgen_offline)
-        row("no-op compile, 6 variants up to date", median(lambda: sh(lockgen_online)), None, "<= 150 ms")
-        row("check, 6 variants", median(lambda: sh([*LOCKGEN, "check", "--config", str(cfg_path)])), None,
+        row("no-op compile, 6 variants up to date", median(lambda: sh(lockgen_online), runs=OFFLINE_RUNS), None,
+            "<= 150 ms")  # fmt: skip
+        row("check, 6 variants", median(lambda: sh([*LOCKGEN, "check", "--config", str(cfg_path)]), runs=OFFLINE_RUNS), None,
             "<= 150 ms")  # fmt: skip
     truth_cost()
 
@@ -277,11 +297,11 @@ def bench_sync() -> None:
             sh([uv.binary(), "venv", "-q", str(venv), "--python", sys.executable])
 
         sync = [*LOCKGEN, "sync", "--config", str(cfg), "--variant", f"{tag}-cpu"]
-        row("sync 20 small packages into an empty venv", median(lambda: sh(sync), setup=fresh),
-            median(lambda: sh(uv_sync), setup=fresh))  # fmt: skip
+        m = side_by_side({"ours": lambda: sh(sync), "uv": lambda: sh(uv_sync)}, setup=fresh)
+        row("sync 20 small packages into an empty venv", m["ours"], m["uv"])
         sh(sync)
-        ours, theirs = median(lambda: sh(sync)), median(lambda: sh(uv_sync))
-        row("no-op sync", ours, theirs, f"<= uv + 100 ms ({(ours - theirs) * 1000:+.0f} ms)")
+        m = side_by_side({"ours": lambda: sh(sync), "uv": lambda: sh(uv_sync)}, runs=OFFLINE_RUNS)
+        row("no-op sync", m["ours"], m["uv"], f"<= uv + 100 ms ({(m['ours'] - m['uv']) * 1000:+.0f} ms)")
         verify = [*LOCKGEN, "verify", "--config", str(cfg), "--variant", f"{tag}-cpu"]
         row("verify (sizes), 20 packages", median(lambda: sh(verify)), None, "<= 200 ms")
 
@@ -408,9 +428,9 @@ def bench_wheelhouse() -> None:
         theirs_cmd = [uv.binary(), "pip", "sync", str(pins), "--python", str(venv / "bin/python"), "--no-index",
                       "--find-links", str(house), "-q"]  # fmt: skip
         print(f"  baseline: {shlex.join(theirs_cmd)}", flush=True)
-        ours = median(lambda: sh([*LOCKGEN, "sync", "--config", str(cfg), "--wheelhouse", str(house)]), setup=fresh)
-        row("sync from the wheelhouse into an empty venv", ours, median(lambda: sh(theirs_cmd), setup=fresh),
-            "<= 1.2x")  # fmt: skip
+        ours_cmd = [*LOCKGEN, "sync", "--config", str(cfg), "--wheelhouse", str(house)]
+        m = side_by_side({"ours": lambda: sh(ours_cmd), "uv": lambda: sh(theirs_cmd)}, setup=fresh)
+        row("sync from the wheelhouse into an empty venv", m["ours"], m["uv"], "<= 1.2x")
 
 
 def _no() -> object:
@@ -436,7 +456,8 @@ def main() -> None:
     precompile()
     chosen = sys.argv[1:] or list(SECTIONS)
     version = subprocess.run([uv.binary(), "--version"], capture_output=True, text=True).stdout.strip()
-    print(f"lockgen beside {version} and pip, {os.cpu_count()} CPUs, median of {RUNS} ({ONLINE_RUNS} online)")
+    print(f"lockgen beside {version} and pip, {os.cpu_count()} CPUs, medians of {OFFLINE_RUNS} runs offline "
+          f"({ONLINE_RUNS} online, {RUNS} for syncs into an empty venv), lockgen and baseline in turns")  # fmt: skip
     print(f"  {'what':<66} {'lockgen':>11} {'baseline':>11} {'ratio':>7}  target")
     for name in chosen:
         SECTIONS[name]()
