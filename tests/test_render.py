@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pytest
 import tomlkit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lockgen._toml import loads
+from lockgen.exceptions import InputError
 from lockgen.locks import pylock
 
 REPO = Path(__file__).parents[1]
@@ -34,3 +37,73 @@ def test_the_committed_locks_render_unchanged() -> None:
         lock_text = path.read_text()
         meta = loads(lock_text)["tool"]["lockgen"]
         assert lock_text.endswith(pylock.toml_table("tool.lockgen", meta)), path.name
+
+
+def _counting(monkeypatch) -> list[Path]:  # type: ignore[no-untyped-def]
+    validated: list[Path] = []
+    real = pylock._validate
+
+    def spy(path: Path, text: str) -> dict[str, object]:
+        validated.append(path)
+        return real(path, text)
+
+    monkeypatch.setattr(pylock, "_validate", spy)
+    return validated
+
+
+def test_packages_validated_once_are_not_validated_again_for_a_new_tool_table(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A compile after an input edit rewrites [tool.lockgen] (its digest), mostly not the
+    packages: those are read back from what validation found, the table is read anew."""
+    validated = _counting(monkeypatch)
+    text = (REPO / "locks" / "pylock.py312-cpu-macos-arm64.toml").read_text()
+    first = pylock.parse(tmp_path / "a.toml", text)
+    edited = text.replace(first.meta["input-digest"], "0" * 64)
+    second = pylock.parse(tmp_path / "b.toml", edited)
+    assert tmp_path / "b.toml" not in validated
+    assert second.meta["input-digest"] == "0" * 64 and second.versions == first.versions
+    assert second.meta == loads(edited)["tool"]["lockgen"]
+
+
+def test_an_edited_package_is_validated_again(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    validated = _counting(monkeypatch)
+    text = (REPO / "locks" / "pylock.py312-cpu-macos-arm64.toml").read_text()
+    pylock.parse(tmp_path / "a.toml", text)
+    edited = re.sub(r"size = (\d+)", lambda m: f"size = {int(m[1]) + 1}", text, count=1)
+    pylock.parse(tmp_path / "b.toml", edited)
+    assert tmp_path / "b.toml" in validated
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda t: t + "[tool.other]\nx = 1\n",  # another table after lockgen's
+        lambda t: t.replace("\n[[packages]]\n", "\n[tool.other]\nx = 1\n\n[[packages]]\n", 1),  # one before it
+    ],
+)
+def test_a_lock_laid_out_otherwise_is_always_validated_whole(tmp_path: Path, monkeypatch, edit) -> None:  # type: ignore[no-untyped-def]
+    """Only where [tool.lockgen] is the last table and nothing before it has a ``tool``
+    can the packages be known apart from it: otherwise every new text is validated."""
+    validated = _counting(monkeypatch)
+    text = edit((REPO / "locks" / "pylock.py312-cpu-macos-arm64.toml").read_text())
+    digest = loads(text)["tool"]["lockgen"]["input-digest"]
+    for n, name in enumerate(("a.toml", "b.toml")):
+        changed = text.replace(digest, str(n) * 64)
+        lock = pylock.parse(tmp_path / name, changed)
+        assert lock.meta == loads(changed)["tool"]["lockgen"]
+    assert validated == [tmp_path / "a.toml", tmp_path / "b.toml"]
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        '[tool.lockgen]\nvariant = "py312-cpu-macos-arm64"\nvariant = "twice"\n',  # a duplicate key
+        '[tool.lockgen]\nvariant = "py312-cpu-macos-arm64\n',  # a string left open
+        '[tool.lockgen]\nvariant = "py312-cpu-macos-arm64"\n[tool.lockgen]\nx = 1\n',  # the table twice
+    ],
+)
+def test_a_broken_tool_table_under_known_packages_is_still_an_error(tmp_path: Path, table: str) -> None:
+    text = (REPO / "locks" / "pylock.py312-cpu-macos-arm64.toml").read_text()
+    pylock.parse(tmp_path / "a.toml", text)  # its packages are known now
+    head = text[: text.rfind("\n[tool.lockgen]\n") + 1]
+    with pytest.raises(InputError, match=r"b\.toml: invalid TOML"):
+        pylock.parse(tmp_path / "b.toml", head + table)
