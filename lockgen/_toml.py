@@ -1,20 +1,35 @@
-"""TOML reading: ``tomli`` where it is compiled (about three times faster than the
-standard library's parser on a 40 kB lock, which every compile reads back), else
-stdlib ``tomllib`` (3.11+)."""
+"""TOML reading, TOML 1.0 exactly: what PEP 751 locks are written in and what Python's
+``tomllib`` and pip read. ``tomli`` where it is a 1.0 parser (below 2.4; compiled, about
+twice as fast as the standard library's and quicker to import), else the standard
+library's ``tomllib`` (3.11+). tomli 2.4 reads TOML 1.1 too (``"\\e"``, newlines in
+inline tables, times without seconds): a lock using those would pass ``check`` and fail
+in pip."""
 
 from __future__ import annotations
 
 import sys
+from types import ModuleType
 
-try:
-    import tomli as tomllib
-except ImportError:  # pragma: no cover - tomli is a dependency; stdlib as a fallback
+
+def _parser() -> ModuleType:
+    tomli: ModuleType | None
+    try:
+        import tomli
+    except ImportError:  # pragma: no cover - tomli is a dependency
+        tomli = None
+    if tomli is not None and tuple(int(p) for p in tomli.__version__.split(".")[:2]) < (2, 4):
+        return tomli
     if sys.version_info >= (3, 11):
         import tomllib
-    else:
-        raise
 
-TOMLDecodeError = tomllib.TOMLDecodeError
-loads = tomllib.loads
+        return tomllib
+    if tomli is None:  # pragma: no cover - 3.10 without its dependency
+        raise ImportError("lockgen needs tomli on Python 3.10")
+    return tomli  # pragma: no cover - 3.10 with a tomli that someone forced past 2.4
+
+
+_TOML = _parser()
+TOMLDecodeError: type[ValueError] = _TOML.TOMLDecodeError
+loads = _TOML.loads
 
 __all__ = ["TOMLDecodeError", "loads"]

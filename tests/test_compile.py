@@ -363,9 +363,10 @@ def test_compile_says_when_it_replaces_a_lock_it_cannot_read(project: Project) -
 
 def test_ctrl_c_stops_a_compile_at_once_and_leaves_the_locks_as_they_were(tmp_path: Path) -> None:
     """Ctrl-C reaches lockgen and every uv it runs (one process group, as a terminal
-    sends it). Five variants, three resolving at a time, each stuck building a local
-    package's metadata: lockgen must exit 130 in seconds, begin no uv for the two
-    still waiting, and leave no uv (or build) behind."""
+    sends it). Five variants, three resolving at a time, stuck on a local package whose
+    metadata build never ends (one uv builds it, two wait for that build): lockgen must
+    exit 130 in seconds, begin no uv for the two variants still waiting, and leave no
+    uv (or build) behind."""
     import os
     import signal
     import subprocess
@@ -398,31 +399,40 @@ def test_ctrl_c_stops_a_compile_at_once_and_leaves_the_locks_as_they_were(tmp_pa
     proc = subprocess.Popen([sys.executable, "-m", "lockgen", "compile", "--offline", "-j", "1"], cwd=root, env=env,
                             start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        time.sleep(4)  # three uv processes are stuck in the build by now; two variants wait
+        deadline = time.monotonic() + 60
+        while True:  # three uv at work, one in the build, two waiting for it; two variants not begun
+            alive = _alive_in_session(proc.pid)
+            if sum(" pip compile " in c for c in alive) >= 3 and any("import slow" in c for c in alive):
+                break
+            assert proc.poll() is None and time.monotonic() < deadline, f"the build never started: {alive}"
+            time.sleep(0.1)
         os.killpg(proc.pid, signal.SIGINT)
         start = time.monotonic()
         _, err = proc.communicate(timeout=60)
         took = time.monotonic() - start
+        left = _alive_in_session(proc.pid)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
     assert "error: interrupted" in err
     assert took < 10, f"{took:.1f} s to stop"
-    assert _alive_in_session(proc.pid) == [], "left running after lockgen exited"
+    assert left == [], f"left running after lockgen exited: {left}"
     assert not any((root / "locks").glob("pylock.*"))
 
 
 def _alive_in_session(sid: int) -> list[str]:
-    """The processes of a session still running, read from /proc (an exited one whose
-    parent is gone may linger as a zombie until init reaps it: it runs nothing)."""
+    """The command lines of a session's processes still running, read from /proc (an
+    exited one whose parent is gone may linger as a zombie until init reaps it: it runs
+    nothing)."""
     alive = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, IndexError):
             continue  # gone meanwhile
         state, session = fields[0], int(fields[3])
         if session == sid and state != "Z":
-            alive.append(stat.parent.name)
+            alive.append(cmdline)
     return alive

@@ -39,7 +39,9 @@ def test_the_committed_locks_render_unchanged() -> None:
         assert lock_text.endswith(pylock.toml_table("tool.lockgen", meta)), path.name
 
 
-def _counting(monkeypatch) -> list[Path]:  # type: ignore[no-untyped-def]
+def _counting(monkeypatch, tmp_path: Path) -> list[Path]:  # type: ignore[no-untyped-def]
+    """Every text validated whole, with a cache of this test's own."""
+    monkeypatch.setenv("LOCKGEN_CACHE_DIR", str(tmp_path / "cache"))
     validated: list[Path] = []
     real = pylock._validate
 
@@ -54,23 +56,23 @@ def _counting(monkeypatch) -> list[Path]:  # type: ignore[no-untyped-def]
 def test_packages_validated_once_are_not_validated_again_for_a_new_tool_table(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A compile after an input edit rewrites [tool.lockgen] (its digest), mostly not the
     packages: those are read back from what validation found, the table is read anew."""
-    validated = _counting(monkeypatch)
+    validated = _counting(monkeypatch, tmp_path)
     text = (REPO / "locks" / "pylock.py312-cpu-macos-arm64.toml").read_text()
     first = pylock.parse(tmp_path / "a.toml", text)
     edited = text.replace(first.meta["input-digest"], "0" * 64)
     second = pylock.parse(tmp_path / "b.toml", edited)
-    assert tmp_path / "b.toml" not in validated
+    assert validated == [tmp_path / "a.toml"]
     assert second.meta["input-digest"] == "0" * 64 and second.versions == first.versions
     assert second.meta == loads(edited)["tool"]["lockgen"]
 
 
 def test_an_edited_package_is_validated_again(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    validated = _counting(monkeypatch)
+    validated = _counting(monkeypatch, tmp_path)
     text = (REPO / "locks" / "pylock.py312-cpu-macos-arm64.toml").read_text()
     pylock.parse(tmp_path / "a.toml", text)
     edited = re.sub(r"size = (\d+)", lambda m: f"size = {int(m[1]) + 1}", text, count=1)
     pylock.parse(tmp_path / "b.toml", edited)
-    assert tmp_path / "b.toml" in validated
+    assert validated == [tmp_path / "a.toml", tmp_path / "b.toml"]
 
 
 @pytest.mark.parametrize(
@@ -83,7 +85,7 @@ def test_an_edited_package_is_validated_again(tmp_path: Path, monkeypatch) -> No
 def test_a_lock_laid_out_otherwise_is_always_validated_whole(tmp_path: Path, monkeypatch, edit) -> None:  # type: ignore[no-untyped-def]
     """Only where [tool.lockgen] is the last table and nothing before it has a ``tool``
     can the packages be known apart from it: otherwise every new text is validated."""
-    validated = _counting(monkeypatch)
+    validated = _counting(monkeypatch, tmp_path)
     text = edit((REPO / "locks" / "pylock.py312-cpu-macos-arm64.toml").read_text())
     digest = loads(text)["tool"]["lockgen"]["input-digest"]
     for n, name in enumerate(("a.toml", "b.toml")):
@@ -98,12 +100,26 @@ def test_a_lock_laid_out_otherwise_is_always_validated_whole(tmp_path: Path, mon
     [
         '[tool.lockgen]\nvariant = "py312-cpu-macos-arm64"\nvariant = "twice"\n',  # a duplicate key
         '[tool.lockgen]\nvariant = "py312-cpu-macos-arm64\n',  # a string left open
-        '[tool.lockgen]\nvariant = "py312-cpu-macos-arm64"\n[tool.lockgen]\nx = 1\n',  # the table twice
+        '[tool.lockgen]\nvariant = "py312\\e"\n',  # TOML 1.1's escape: not what locks, or pip, read
+        "[tool.lockgen]\nroots = { a = [],\n  b = [] }\n",  # TOML 1.1's newline in an inline table
     ],
 )
-def test_a_broken_tool_table_under_known_packages_is_still_an_error(tmp_path: Path, table: str) -> None:
+def test_a_broken_tool_table_under_known_packages_is_still_an_error(tmp_path: Path, monkeypatch, table: str) -> None:  # type: ignore[no-untyped-def]
+    validated = _counting(monkeypatch, tmp_path)
     text = (REPO / "locks" / "pylock.py312-cpu-macos-arm64.toml").read_text()
     pylock.parse(tmp_path / "a.toml", text)  # its packages are known now
+    assert validated == [tmp_path / "a.toml"]
     head = text[: text.rfind("\n[tool.lockgen]\n") + 1]
     with pytest.raises(InputError, match=r"b\.toml: invalid TOML"):
         pylock.parse(tmp_path / "b.toml", head + table)
+
+
+def test_a_text_is_never_taken_for_the_packages_of_another(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The two kinds of key hash different prefixes: a text spelled as another's
+    packages-key input is validated as itself (and is no TOML at all)."""
+    _counting(monkeypatch, tmp_path)
+    text = (REPO / "locks" / "pylock.py312-cpu-macos-arm64.toml").read_text()
+    pylock.parse(tmp_path / "a.toml", text)
+    head = text[: text.rfind("\n[tool.lockgen]\n") + 1]
+    with pytest.raises(InputError, match=r"b\.toml: invalid TOML"):
+        pylock.parse(tmp_path / "b.toml", "packages\0" + head)

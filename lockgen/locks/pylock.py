@@ -162,11 +162,11 @@ def parse(path: Path, text: str) -> Lock:
         meta = _table_of(tail) if summary is not None else None
         if summary is not None and meta is not None:
             return _lock(path, text, {**summary, "meta": meta})
-    key = hashlib.sha256(text.encode()).hexdigest()
+    key = hashlib.sha256(b"text\0" + text.encode()).hexdigest()
     summary = validated.get(key)
     if summary is None:
         summary = _validate(path, text)
-        if tail is not None and _standalone(head):
+        if tail is not None and _standalone(head) and _table_of(tail) is not None:
             validated.put(_head_key(head), {**summary, "meta": {}})
         else:
             validated.put(key, summary)
@@ -196,7 +196,7 @@ def _split_tool_table(text: str) -> tuple[str, str | None]:
 
 
 def _head_key(head: str) -> str:
-    return hashlib.sha256(b"packages\0" + head.encode()).hexdigest()  # never a whole text's key
+    return hashlib.sha256(b"packages\0" + head.encode()).hexdigest()  # a whole text's is b"text\0" + text
 
 
 def _standalone(head: str) -> bool:

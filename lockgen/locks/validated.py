@@ -4,8 +4,11 @@ Validating through ``packaging.pylock`` costs ~20 ms a lock (and ~60 ms to impor
 every command reads locks. The summary :func:`lockgen.locks.pylock.parse` builds is
 kept in lockgen's cache folder, keyed by the text and by what validated it (another
 lockgen or packaging validates afresh): text validated once is read back from
-there, and any edit is new text, validated again. The folder is the user's own and
-private (see :func:`lockgen.files.cache_folder`): what it says is lockgen's doing.
+there, and any edit is new text, validated again. :func:`lockgen.locks.pylock.parse`
+also keys a lock's packages alone (the text before its ``[tool.lockgen]`` table), so a
+new table over known packages is not validated again; the two kinds of key hash
+different prefixes and never meet. The folder is the user's own and private (see
+:func:`lockgen.files.cache_folder`): what it says is lockgen's doing.
 """
 
 from __future__ import annotations
