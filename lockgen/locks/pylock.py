@@ -8,7 +8,6 @@ and ``roots``: what each intent file asks for).
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -147,33 +146,12 @@ def _artifacts_of(package: Any) -> list[Artifact]:
 
 
 def parse(path: Path, text: str) -> Lock:
-    """Validate ``text`` as a PEP 751 lock; InputError names the file and key.
-
-    What validation found is remembered (:mod:`.validated`) under the text's sha256,
-    and, for a lock laid out as lockgen writes it (the packages, then ``[tool.lockgen]``
-    last), under the sha256 of the part before that table: a lock whose packages were
-    validated before is read back with only its ``[tool.lockgen]`` table parsed. A
-    compile after an input edit changes the table (its input digest) and, mostly,
-    none of the packages: validating those again cost ~80 ms of every such compile.
-    """
-    head, tail = _split_tool_table(text)
-    if tail is not None:
-        summary = validated.get(_head_key(head))
-        meta = _table_of(tail) if summary is not None else None
-        if summary is not None and meta is not None:
-            return _lock(path, text, {**summary, "meta": meta})
-    key = hashlib.sha256(b"text\0" + text.encode()).hexdigest()
-    summary = validated.get(key)
+    """Validate ``text`` as a PEP 751 lock; InputError names the file and key. Packages
+    validated before (:mod:`.validated`) are read back, not validated again."""
+    summary = validated.recall(text)
     if summary is None:
         summary = _validate(path, text)
-        if tail is not None and _standalone(head) and _table_of(tail) is not None:
-            validated.put(_head_key(head), {**summary, "meta": {}})
-        else:
-            validated.put(key, summary)
-    return _lock(path, text, summary)
-
-
-def _lock(path: Path, text: str, summary: Mapping[str, Any]) -> Lock:
+        validated.remember(text, summary)
     return Lock(
         path=path,
         text=text,
@@ -183,43 +161,6 @@ def _lock(path: Path, text: str, summary: Mapping[str, Any]) -> Lock:
         files=tuple(Artifact(**a) for a in summary["artifacts"]),
         places=tuple(summary["places"]),
     )
-
-
-_TOOL_TABLE = "\n[tool.lockgen]\n"
-
-
-def _split_tool_table(text: str) -> tuple[str, str | None]:
-    """The text before a last ``[tool.lockgen]`` table, and that table; (text, None)
-    where there is none."""
-    at = text.rfind(_TOOL_TABLE)
-    return (text, None) if at == -1 else (text[: at + 1], text[at + 1 :])
-
-
-def _head_key(head: str) -> str:
-    return hashlib.sha256(b"packages\0" + head.encode()).hexdigest()  # a whole text's is b"text\0" + text
-
-
-def _standalone(head: str) -> bool:
-    """Is the part before ``[tool.lockgen]`` a whole TOML document with no ``tool`` of
-    its own? Then any such table after it only adds ``tool.lockgen`` to it: the
-    packages, and their validity, are the same whatever the table says."""
-    try:
-        return "tool" not in loads(head)
-    except TOMLDecodeError:
-        return False
-
-
-def _table_of(tail: str) -> dict[str, Any] | None:
-    """``[tool.lockgen]`` read on its own; None unless it is exactly that one table."""
-    try:
-        data = loads(tail)
-    except TOMLDecodeError:
-        return None
-    tool = data.get("tool")
-    if data.keys() != {"tool"} or not isinstance(tool, dict) or tool.keys() != {"lockgen"}:
-        return None
-    meta = tool["lockgen"]
-    return meta if isinstance(meta, dict) else None
 
 
 def _validate(path: Path, text: str) -> dict[str, Any]:
@@ -305,7 +246,7 @@ def read_meta(path: Path) -> Mapping[str, Any] | None:
     text = read_text(path)
     if text is None:
         return None
-    _, tail = _split_tool_table(text)
+    _, tail = validated.split(text)
     if tail is None:
         return None
     try:
