@@ -32,6 +32,17 @@ def online(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
     return calls
 
 
+def _served_project(tmp_path: Path, indexes, url: str, pythons: list[str], requirements: str) -> Project:  # type: ignore[no-untyped-def]
+    """One CPU variant per python, resolving ``requirements`` from the served index."""
+    p = Project(tmp_path / "proj", indexes)
+    p.write("in.in", requirements)
+    python = ", ".join(f'"{v}"' for v in pythons)
+    p.write(
+        "lockgen.toml", f'inputs = ["in.in"]\npython = [{python}]\nindex-url = "{url}/simple"\n[accelerators.cpu]\n'
+    )
+    return p
+
+
 def test_a_stale_cached_page_never_changes_a_result(tmp_path: Path, indexes, online) -> None:  # type: ignore[no-untyped-def]
     """py311 leads online and refreshes x's page; py312 also needs y, whose cached page is
     from before y 2.0 was published: its offline result (y 1.0) must not be kept."""
@@ -41,12 +52,7 @@ def test_a_stale_cached_page_never_changes_a_result(tmp_path: Path, indexes, onl
     write_page(www, "x", [x])
     write_page(www, "y", [y1])
     with serve(www) as (url, _, _):
-        p = Project(tmp_path / "proj", indexes)
-        p.write("in.in", 'x\ny; python_version >= "3.12"\n')
-        p.write(
-            "lockgen.toml",
-            f'inputs = ["in.in"]\npython = ["3.11", "3.12"]\nindex-url = "{url}/simple"\n[accelerators.cpu]\n',
-        )
+        p = _served_project(tmp_path, indexes, url, ["3.11", "3.12"], 'x\ny; python_version >= "3.12"\n')
         assert p.run("compile").exit_code == 0  # uv's cache now holds y's page with 1.0 only
         assert pylock.read(p.lock("py312-cpu")).versions["y"] == "1.0"  # type: ignore[union-attr]
         y2 = make_wheel(www / "files", "y", "2.0")
@@ -63,12 +69,7 @@ def test_a_follower_whose_pages_were_all_read_online_stays_offline(tmp_path: Pat
     write_page(www, "x", [make_wheel(www / "files", "x", "1.0", ["z"])])
     write_page(www, "z", [make_wheel(www / "files", "z", "1.0")])
     with serve(www) as (url, handler, _):
-        p = Project(tmp_path / "proj", indexes)
-        p.write("in.in", "x\n")
-        p.write(
-            "lockgen.toml",
-            f'inputs = ["in.in"]\npython = ["3.10", "3.11", "3.12"]\nindex-url = "{url}/simple"\n[accelerators.cpu]\n',
-        )
+        p = _served_project(tmp_path, indexes, url, ["3.10", "3.11", "3.12"], "x\n")
         assert p.run("compile").exit_code == 0
         assert [name for name, net in online if net] == ["py310-cpu"]  # one leader; two followers
         assert sorted(name for name, net in online if not net) == ["py311-cpu", "py312-cpu"]
