@@ -196,6 +196,35 @@ def test_each_result_is_judged_as_soon_as_it_is_ready_and_a_stop_begins_nothing_
     assert not [t.name for t in threading.enumerate() if t.name.startswith("lockgen-resolve")]  # all joined
 
 
+@pytest.mark.parametrize("offline", [True, False])
+def test_meanwhile_work_runs_once_in_the_callers_thread_while_uv_resolves(monkeypatch, offline: bool) -> None:  # type: ignore[no-untyped-def]
+    """What compile does while uv resolves (loading what judges a result) runs once,
+    in the caller's thread, while the resolutions are under way, before any result is
+    judged; also online, where variants resolve in rounds."""
+    import threading
+
+    started = threading.Event()
+    release = threading.Event()
+    events: list[str] = []
+
+    def fake(request: Request, *, offline: bool) -> resolver.Resolution:
+        started.set()
+        release.wait(10)  # only ``meanwhile`` lets the first resolution end
+        return resolver.Resolution(pylock="", graph={}, versions={request.name: "1"}, read=None)
+
+    def meanwhile() -> None:
+        assert threading.current_thread() is threading.main_thread()
+        events.append("meanwhile, resolving" if started.wait(10) else "meanwhile, before any resolution")
+        release.set()
+
+    monkeypatch.setattr(strategy, "resolve", fake)
+    reqs = [_request(n, (f"{n}.in",)) for n in ("a", "b", "c")]
+    strategy.resolve_all(reqs, offline=offline, jobs=2, network_jobs=1, done=lambda r, _: events.append(r.name),
+                         meanwhile=meanwhile)  # fmt: skip
+    assert events[0] == "meanwhile, resolving"
+    assert sorted(events[1:]) == ["a", "b", "c"]
+
+
 def test_the_graph_read_from_uvs_log_keeps_edges_of_the_chosen_version_only() -> None:
     """Edges logged for the version uv chose count, however it is spelled (``1.0`` for
     ``1.0.0``, or a string PEP 440 cannot parse but uv resolved); edges of a version it

@@ -61,8 +61,10 @@ def resolve_all(
     jobs: int,
     network_jobs: int | None = None,
     done: Callable[[Request, Outcome], None] | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[Outcome]:
-    """One outcome per request, in order."""
+    """One outcome per request, in order. ``meanwhile`` runs once in the caller's
+    thread while the first resolutions run: work that needs no result."""
     network_jobs = network_jobs or NETWORK_JOBS
     uv.binary()  # find it once, before the threads: sysconfig, which finds it, is not thread-safe
     outcomes: dict[int, Outcome] = {}
@@ -80,7 +82,7 @@ def resolve_all(
 
     limit = max(1, jobs, network_jobs)
     if offline:
-        for i, outcome in _as_done(limit, lambda i: attempt(i, False), range(len(requests))):
+        for i, outcome in _as_done(limit, lambda i: attempt(i, False), range(len(requests)), meanwhile):
             finish(i, outcome)
         return [outcomes[i] for i in range(len(requests))]
 
@@ -89,7 +91,8 @@ def resolve_all(
     waiting = list(range(len(requests)))
     while waiting:
         leaders = _leaders(requests, waiting, missing, network_jobs)
-        for i, outcome in _as_done(limit, lambda i: attempt(i, True), leaders):
+        for i, outcome in _as_done(limit, lambda i: attempt(i, True), leaders, meanwhile):
+            meanwhile = None
             waiting.remove(i)
             finish(i, outcome)
             if isinstance(outcome, Resolution) and _trackable(requests[i]) and outcome.read is not None:
@@ -114,10 +117,12 @@ def resolve_all(
     return [outcomes[i] for i in range(len(requests))]
 
 
-def _as_done(limit: int, fn: Callable[[int], Outcome], items: Sequence[int]) -> Iterator[tuple[int, Outcome]]:
+def _as_done(
+    limit: int, fn: Callable[[int], Outcome], items: Sequence[int], meanwhile: Callable[[], object] | None = None
+) -> Iterator[tuple[int, Outcome]]:
     """``(i, fn(i))`` for each item as each finishes, at most ``limit`` at once: a
     result is judged while the others still resolve, not after the slowest one before
-    it. When the caller stops (Ctrl-C, an error judging a result, a bug in a worker
+    it. ``meanwhile`` runs once the workers have started. When the caller stops (Ctrl-C, an error judging a result, a bug in a worker
     re-raised here), no item not yet begun is begun, and the workers are waited for
     (a uv already running ends first; Ctrl-C reaches it too). Plain threads:
     ``concurrent.futures`` would add ~8 ms (it loads ``logging``) to every compile."""
@@ -144,6 +149,8 @@ def _as_done(limit: int, fn: Callable[[int], Outcome], items: Sequence[int]) -> 
     for worker in workers:
         worker.start()
     try:
+        if meanwhile:
+            meanwhile()
         for _ in items:
             i, outcome = done.get()
             if isinstance(outcome, BaseException) and not isinstance(outcome, LockgenError):
