@@ -230,7 +230,9 @@ def test_the_graph_read_from_uvs_log_keeps_edges_of_the_chosen_version_only() ->
     ``1.0.0``, or a string PEP 440 cannot parse but uv resolved); edges of a version it
     tried and abandoned do not. What it took up is every package named in the log."""
     log = "\n".join([
+        "DEBUG Adding transitive dependency for leaf==1: first-line",  # the log's first line counts too
         "DEBUG Adding direct dependency: app>=1",
+        "note: DEBUG Adding transitive dependency for lib==2.0.0: mid-line",  # not a line of uv's: ignored
         "DEBUG Adding transitive dependency for app==1.0: lib>=1",
         "DEBUG Adding transitive dependency for app==0.9: old-dep>=1",
         "DEBUG Adding transitive dependency for lib==2.0.0: odd",
@@ -240,4 +242,14 @@ def test_the_graph_read_from_uvs_log_keeps_edges_of_the_chosen_version_only() ->
     versions = {"app": "1.0.0", "lib": "2.0", "odd": "1.0-custom", "leaf": "1"}
     graph, read = resolver.from_log(log, versions, {"in.txt": frozenset({"app"})})
     assert graph == {"app": ("in.txt",), "lib": ("app",), "odd": ("lib",), "leaf": ("odd",)}
-    assert read == frozenset({"app", "lib", "odd", "leaf", "old-dep"})
+    assert read == frozenset({"app", "lib", "odd", "leaf", "old-dep", "first-line"})
+
+
+def test_versions_are_read_from_every_package_table_however_tables_are_spaced() -> None:
+    from lockgen.locks import graph as graphs
+
+    text = (
+        '[[packages]]\nname = "A_b"\nversion = "1"\n[[packages]]\nname = "no-version"\n'
+        '[[packages]]\nname = "c"\nversion = "2.0"\n\n  [[packages]]\nname = "indented"\nversion = "9"\n'
+    )
+    assert graphs.versions_of(text) == {"a-b": "1", "no-version": "", "c": "2.0"}
