@@ -30,6 +30,8 @@ def log(message: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Output:
+    """What a program printed."""
+
     stdout: str
     stderr: str
 

@@ -41,6 +41,8 @@ OFFLINE_JOBS = 16
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Options:
+    """How to compile: the command line's choices."""
+
     upgrade: bool = False
     upgrade_packages: tuple[str, ...] = ()
     jobs: int = 1
@@ -54,6 +56,8 @@ class Options:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Result:
+    """One variant's outcome, as the compile table shows it."""
+
     variant: str
     status: str  # "updated", "unchanged", "up to date" or "failed"
     packages: int = 0
@@ -66,6 +70,8 @@ class Result:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Report:
+    """Everything one compile did, for the report."""
+
     results: tuple[Result, ...]
     orphans: tuple[Path, ...]
     pruned: bool

@@ -11,6 +11,8 @@ from lockgen.project.config import Variant
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Difference:
+    """One package at different versions across variants of one python."""
+
     package: str
     python: str
     versions: dict[str, tuple[str, ...]]  # version → variants holding it

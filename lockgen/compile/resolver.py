@@ -97,6 +97,8 @@ class Request:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Resolution:
+    """What one resolution found: uv's lock, the graph, the versions, what it read."""
+
     pylock: str  # uv's lock body; artifact paths relative to ``output_dir``
     graph: dict[str, tuple[str, ...]]  # package → what requires it (packages or intent files)
     versions: dict[str, str]  # canonical name → version

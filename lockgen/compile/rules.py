@@ -31,6 +31,8 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """What the project's rules say of a lock: errors fail it, warnings are shown."""
+
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 

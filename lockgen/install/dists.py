@@ -92,6 +92,8 @@ def _read(path: Path, site: Path) -> Dist | None:
 
 @dataclass(frozen=True, slots=True)
 class FileCheck:
+    """What checking an installed distribution's files against its RECORD found."""
+
     problems: list[str]
     files: int
     bytes_hashed: int

@@ -25,6 +25,8 @@ _ASK = "import json, platform, sys, sysconfig; print(json.dumps([sys.prefix, pla
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
+    """The environment a command acts on, and how it was chosen."""
+
     prefix: Path  # the environment's folder (may not exist yet)
     python: str  # full version, e.g. "3.12.1"
     source: str  # where it came from: "--python", "VIRTUAL_ENV", ".venv", "running interpreter …"

@@ -51,6 +51,8 @@ print(json.dumps([torch.__version__, built_for, archs]))
 
 @dataclass(frozen=True, slots=True)
 class TorchBuild:
+    """What an installed torch says it was built for."""
+
     version: str
     cuda: str | None  # torch.version.cuda: the CUDA it was built for; None for a CPU build
     archs: list[str]

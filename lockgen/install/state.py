@@ -28,6 +28,8 @@ FOLDER = ".lockgen"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Record:
+    """What the last completed sync installed into an environment."""
+
     lock: str  # the lock file it installed, as the project names it
     variant: str
     packages: Mapping[str, tuple[str, tuple[str, ...]]]  # name → (version, artifact sha256s)
@@ -36,6 +38,8 @@ class Record:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Journal:
+    """An unfinished sync: what it meant to change, for the next sync to repair."""
+
     lock: str
     touched: tuple[str, ...]  # every package the interrupted plan meant to change
     pid: int

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
+    """What a sync changes: computed first, so --dry-run shows the same plan."""
+
     install: dict[str, str]
     change: dict[str, tuple[str, str]]
     reinstall: dict[str, str]  # name → why (same version)

@@ -19,6 +19,8 @@ from lockgen.locks import pylock
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Inspection:
+    """What is installed in an environment, and what is wrong with it."""
+
     installed: dict[str, str]  # name → version
     broken: dict[str, list[str]]  # name → what is wrong with its files or metadata
     altered: frozenset[str] = frozenset()  # broken ones with a file changed in place (not only missing)

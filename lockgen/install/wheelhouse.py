@@ -49,6 +49,8 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Wanted:
+    """One artifact a wheelhouse needs, and the variants that need it."""
+
     filename: str
     package: str
     sha256: str
@@ -59,6 +61,8 @@ class Wanted:
 
 @dataclass(slots=True)
 class Summary:
+    """What filling a wheelhouse did."""
+
     downloaded: list[str] = field(default_factory=list)
     present: list[str] = field(default_factory=list)
     bytes_downloaded: int = 0

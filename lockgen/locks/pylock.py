@@ -78,6 +78,8 @@ class Artifact:
 
 @dataclass(frozen=True, kw_only=True)  # not slotted: graph is computed once, on first use
 class Lock:
+    """A lock file lockgen wrote, read and validated."""
+
     path: Path
     text: str
     meta: Mapping[str, Any]  # the lock's [tool.lockgen] table

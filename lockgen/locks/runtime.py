@@ -99,6 +99,8 @@ class Cuda:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Evidence:
+    """What one locked package says about the CUDA it needs."""
+
     package: str
     version: str
     needs: Cuda | None  # None: a CUDA package whose version says nothing of which CUDA
@@ -108,6 +110,8 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Needs:
+    """What a lock's packages, together, need of a machine's CUDA."""
+
     evidence: tuple[Evidence, ...]
 
     @property

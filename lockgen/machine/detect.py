@@ -26,6 +26,8 @@ PROC_NVIDIA = Path("/proc/driver/nvidia")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Gpu:
+    """One GPU, as NVML or nvidia-smi reports it."""
+
     index: int  # NVML's: PCI bus order
     name: str
     compute_capability: str | None
@@ -44,6 +46,8 @@ class Probe:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Facts:
+    """What the probes found about this machine, and where each fact came from."""
+
     python: str
     os: str
     arch: str

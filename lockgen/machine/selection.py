@@ -26,6 +26,8 @@ HINT = (
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Candidate:
+    """A variant weighed for this machine, and why it is or is not eligible."""
+
     variant: Variant
     eligible: bool
     reason: str
@@ -34,6 +36,8 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Selection:
+    """The variant chosen for this machine (None: no lock fits), with every candidate."""
+
     chosen: Variant | None
     candidates: tuple[Candidate, ...]
 

@@ -21,6 +21,8 @@ _AT = re.compile(r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*@\s*\S
 
 @dataclass(frozen=True, slots=True)
 class Base:
+    """A base file's pins: what the target machine already has, and keeps."""
+
     rel: str
     pins: dict[str, str]  # canonical name → version
     unpinned: frozenset[str]  # installed from a URL or folder

@@ -42,6 +42,8 @@ U = TypeVar("U")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Accelerator:
+    """One accelerator of the configuration: CPU, or a CUDA version and its GPU architectures."""
+
     name: str
     cuda: Version | None
     gpu_archs: tuple[str, ...]
@@ -86,6 +88,8 @@ class Variant:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
+    """A project's lockgen configuration, validated."""
+
     path: Path
     root: Path  # the configuration's folder: relative paths start here
     boundary: Path  # the project's repository root (git top level, else ``root``)

@@ -20,6 +20,8 @@ from lockgen.project.intents import Inputs
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Findings:
+    """What checking the locks found."""
+
     problems: list[str]
     warnings: list[str]
     locks: dict[Variant, lockfile.Lock]  # the locks that could be read

@@ -20,6 +20,8 @@ from lockgen.project.config import Config
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Change:
+    """One package whose version differs between two sets of locks."""
+
     package: str
     old: str | None  # None: added
     new: str | None  # None: removed
@@ -28,6 +30,8 @@ class Change:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HashChange:
+    """An artifact whose hash changed while its version did not."""
+
     package: str
     version: str
     artifact: str
@@ -38,6 +42,8 @@ class HashChange:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Diff:
+    """How two sets of locks differ."""
+
     base: str
     variants_added: tuple[str, ...] = ()
     variants_removed: tuple[str, ...] = ()

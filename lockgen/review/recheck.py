@@ -48,6 +48,8 @@ def confirmer(config: Config) -> Confirm:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rechecked:
+    """What resolving every variant again, and comparing, found."""
+
     problems: list[str]
     verified: list[str]  # variants whose lock equals a fresh resolution
     unverified: list[str]  # variants no resolution could be had for, with why
