@@ -265,6 +265,38 @@ def test_a_branch_uv_abandoned_leaves_no_edge_in_the_graph(tmp_path, indexes, bu
     assert ("built" in lock.versions) == build
 
 
+@pytest.mark.parametrize("line", ["./libs/mine", "-e ./libs/mine", "mine @ file:./libs/mine"])
+def test_a_local_project_is_named_in_the_graph_and_kept_relative(tmp_path, indexes, line: str) -> None:  # type: ignore[no-untyped-def]
+    """uv writes a local project by its path alone in its requirements output, and a
+    ``file:`` one by its absolute path in its pylock: the lock still names it a root of
+    its intent file with its own dependencies, holds it relative to the lock (a clone
+    elsewhere reads the same lock), and passes check and a second compile as it is."""
+    from conftest import Project
+    from wheelmaker import make_local_project, make_wheel
+
+    from lockgen.locks import pylock as lockfile
+
+    p = Project(tmp_path / "proj", indexes)
+    make_local_project(p.root / "libs" / "mine", "mine", "0.3", ["dep"])
+    make_wheel(p.root / "wheels", "dep", "1.0")
+    make_wheel(p.root / "wheels", "other", "1.0")
+    p.write("inputs/in.in", f"{line}\nother\n")
+    p.write("lockgen.toml", 'inputs = ["inputs/in.in"]\npython = ["3.12"]\nfind-links = ["wheels"]\n'
+                            f'index-url = "{indexes.pypi}"\nformats = ["pylock", "requirements"]\n[accelerators.cpu]\n')  # fmt: skip
+    result = p.run("compile")
+    assert result.exit_code == 0, result.output
+    lock = lockfile.read(p.lock("py312-cpu"))
+    assert lock is not None
+    assert lock.roots == {"inputs/in.in": ("mine", "other")}
+    assert lock.dependencies["mine"] == ("dep",)
+    mine = lock.text.split('name = "mine"')[1].split("[[packages]]")[0]
+    assert 'directory = { path = "../libs/mine"' in mine and str(tmp_path) not in mine
+    again = p.run("compile")
+    assert again.exit_code == 0 and "up to date" in again.output, again.output
+    check = p.run("check")
+    assert check.exit_code == 0, check.output
+
+
 def test_uv_settings_in_the_environment_do_not_change_a_lock(project: Project, tmp_path: Path) -> None:
     """The configuration decides a resolution: a developer's UV_RESOLUTION, an extra
     index in UV_EXTRA_INDEX_URL or UV_INDEX, must not give their locks other versions

@@ -76,7 +76,7 @@ def make_index(root: Path, wheels: list[Path]) -> str:
 # A PEP 517 backend small enough to ship in a test: it reads the sdist's PKG-INFO
 # and builds a wheel of nothing but that metadata.
 _BACKEND = """
-import os, zipfile
+import base64, hashlib, os, zipfile
 
 WHEEL = "Wheel-Version: 1.0\\nGenerator: lockgen-tests\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
 
@@ -102,17 +102,37 @@ def prepare_metadata_for_build_wheel(directory, config_settings=None):
 
 def build_wheel(directory, config_settings=None, metadata_directory=None):
     meta, dist = _dist()
+    record = []
     with zipfile.ZipFile(os.path.join(directory, dist + "-py3-none-any.whl"), "w") as z:
-        z.writestr(dist + ".dist-info/METADATA", meta)
-        z.writestr(dist + ".dist-info/WHEEL", WHEEL)
-        z.writestr(dist + ".dist-info/RECORD", "")
+        for name, text in (("METADATA", meta), ("WHEEL", WHEEL)):
+            z.writestr(dist + ".dist-info/" + name, text)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+            record.append(f"{dist}.dist-info/{name},sha256={digest},{len(text.encode())}")
+        z.writestr(dist + ".dist-info/RECORD", "\\n".join([*record, dist + ".dist-info/RECORD,,"]) + "\\n")
     return dist + "-py3-none-any.whl"
+
+
+get_requires_for_build_editable = get_requires_for_build_wheel
+prepare_metadata_for_build_editable = prepare_metadata_for_build_wheel
+build_editable = build_wheel
 """
 
 
 def make_backend(folder: Path, name: str = "tinybackend") -> Path:
     """A wheel of a build backend that :func:`make_sdist` packages can name."""
     return make_wheel(folder, name, "1.0", payload=_BACKEND)
+
+
+def make_local_project(folder: Path, name: str, version: str, requires: tuple[str, ...] | list[str] = ()) -> Path:
+    """A source tree uv can build offline: its own backend inside it, nothing to fetch."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tinybackend.py").write_text(_BACKEND)
+    (folder / "PKG-INFO").write_text("\n".join(["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
+                                               *(f"Requires-Dist: {r}" for r in requires)]) + "\n\n")  # fmt: skip
+    (folder / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "tinybackend"\nbackend-path = ["."]\n'
+    )
+    return folder
 
 
 def make_sdist(

@@ -18,11 +18,12 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lockgen import uv
+from lockgen._toml import loads
 from lockgen.exceptions import CommandError, LockgenError
 from lockgen.locks import graph as graphs
 from lockgen.locks import pylock
@@ -58,7 +59,7 @@ def ignored(env: Mapping[str, str]) -> list[str]:
 
 
 _LOG_ENV: dict[str, str | None] = {"RUST_LOG": "uv_resolver=debug", "UV_NO_PROGRESS": "1"} | dict.fromkeys(UNSET)
-_UP_PATH = re.compile(r'(\bpath = ")\.\./')
+_PATH = re.compile(r'(\bpath = ")([^"\\]+)"')
 _PIN_FILE = "lockgen-pins.txt"
 _BASE_FILE = "lockgen-base.txt"
 
@@ -159,8 +160,8 @@ def resolve(request: Request, *, offline: bool) -> Resolution:
             raise ResolveError(f"uv could not resolve {request.name}:\n{reason}") from None
         # uv wrote paths relative to tmp/, one folder below the lock's own.
         body = output.read_text(encoding="utf-8")
-        if 'path = "../' in body:  # the regex alone costs ~1 ms a lock, mostly for no match
-            body = _UP_PATH.sub(r"\1", body)
+        if 'path = "' in body:  # the regex alone costs ~1 ms a lock, mostly for no match
+            body = _relative_paths(body, request)
         versions = graphs.versions_of(body)
         graph, read = from_log(run.stderr, versions, request.roots)
         if not versions:  # nothing resolved: nothing read, nothing to explain
@@ -168,7 +169,7 @@ def resolve(request: Request, *, offline: bool) -> Resolution:
         requirements = None
         if request.requirements or not request.roots_complete or graph is None:
             requirements = _requirements(request, versions, tmp, src, offline=offline)
-            graph = graphs.parse(requirements)
+            graph = graphs.parse(requirements, _local_names(body, request))
         return Resolution(pylock=body, graph=graph, versions=versions, read=read, requirements=requirements)
 
 
@@ -225,6 +226,43 @@ def from_log(
     single = len(summaries) == 1 and all(n == 1 for n in counts.values())
     complete = single and versions.keys() <= read and graphs.reachable(graph) == versions.keys()
     return (graph if complete else None), frozenset(read | versions.keys())
+
+
+def _relative_paths(body: str, request: Request) -> str:
+    """Local paths in uv's lock relative to the lock's own folder, so that a clone
+    elsewhere reads the same lock: uv wrote them relative to the workspace, one folder
+    below (``../x``), or absolute for a ``file:`` URL (kept only outside the project)."""
+
+    def fixed(m: re.Match[str]) -> str:
+        path = m[2]
+        if path.startswith("../"):
+            path = path[3:]
+        elif os.path.isabs(path) and Path(path).is_relative_to(request.project):
+            path = Path(os.path.relpath(path, request.output_dir)).as_posix()
+        return f'{m[1]}{path}"'
+
+    return _PATH.sub(fixed, body)
+
+
+def _local_names(body: str, request: Request) -> Callable[[str], str | None]:
+    """Names a local project uv wrote by its path alone (relative to the project, where
+    uv runs) by the lock's package at that path (relative to the lock's folder)."""
+    by_path: dict[str, str] = {}
+    if 'path = "' in body:
+        for package in loads(body).get("packages", []):
+            for kind in ("directory", "archive"):
+                place = package.get(kind)
+                if isinstance(place, dict) and isinstance(place.get("path"), str) and "name" in package:
+                    by_path[os.path.normpath(request.output_dir / place["path"])] = canonical(package["name"])
+
+    def name_of(written: str) -> str | None:
+        if written.startswith("file:"):
+            from urllib.parse import unquote, urlsplit
+
+            written = unquote(urlsplit(written).path)
+        return by_path.get(os.path.normpath(request.project / written))
+
+    return name_of
 
 
 def _with_pins(request: Request, tmp: Path) -> Request:

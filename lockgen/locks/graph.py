@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from lockgen.names import canonical
 
@@ -28,8 +28,13 @@ def versions_of(pylock: str) -> dict[str, str]:
     return {canonical(m["name"]): m["version"] or "" for m in _PACKAGE.finditer("\n" + pylock)}
 
 
-def parse(requirements: str) -> dict[str, tuple[str, ...]]:
-    """``{package: parents}`` from uv's requirements output (split annotations)."""
+def parse(requirements: str, name_of: Callable[[str], str | None] = lambda _: None) -> dict[str, tuple[str, ...]]:
+    """``{package: parents}`` from uv's requirements output (split annotations).
+
+    uv writes a local project required by its path as that path alone (``./libs/x``,
+    ``-e ./libs/x``); ``name_of`` names it from that path as written. A requirement
+    it cannot name is left out, and so are its annotations: never given to the
+    package written above it."""
     graph: dict[str, list[str]] = {}
     current: str | None = None
     in_via = False
@@ -38,6 +43,11 @@ def parse(requirements: str) -> dict[str, tuple[str, ...]]:
         if m:
             current, in_via = canonical(m["name"]), False
             graph.setdefault(current, [])
+            continue
+        if line and not line[0].isspace() and not line.startswith("#"):  # a requirement without a name
+            current, in_via = name_of(location(line)), False
+            if current is not None:
+                graph.setdefault(current, [])
             continue
         text = line.strip()
         if current is None or not text.startswith("#"):
@@ -52,14 +62,18 @@ def parse(requirements: str) -> dict[str, tuple[str, ...]]:
     return {k: tuple(sorted(set(v))) for k, v in graph.items()}
 
 
-def pins(requirements: str) -> dict[str, str]:
-    """``{package: version}`` of the ``name==version`` lines of a requirements file."""
-    out: dict[str, str] = {}
+def pins(requirements: str) -> tuple[dict[str, str | None], int]:
+    """The requirements of a requirements file: ``{package: version}`` (None for
+    ``name @ url``, which states none), and how many are local paths without a name."""
+    out: dict[str, str | None] = {}
+    unnamed = 0
     for line in requirements.splitlines():
         m = _PIN.match(line)
-        if m and m[3] == "==":
-            out[canonical(m["name"])] = line[m.end() :].split()[0].rstrip("\\").strip()
-    return out
+        if m:
+            out[canonical(m["name"])] = line[m.end() :].split()[0].rstrip("\\").strip() if m[3] == "==" else None
+        elif line and not line[0].isspace() and not line.startswith(("#", "--")):
+            unnamed += 1
+    return out, unnamed
 
 
 def hashes(requirements: str) -> dict[str, set[str]]:
@@ -80,6 +94,15 @@ def hashes(requirements: str) -> dict[str, set[str]]:
 def pin_lines(versions: Mapping[str, str]) -> str:
     """``name==version`` lines, the inverse of :func:`pins`."""
     return "".join(f"{n}=={v}\n" for n, v in sorted(versions.items()) if v)
+
+
+def location(line: str) -> str:
+    """The path of a requirement line written without a name: ``-e ./x ; marker`` → ``./x``."""
+    text = line.rstrip("\\ ").split(" ;")[0].strip()
+    for flag in ("-e ", "--editable ", "--editable="):
+        if text.startswith(flag):
+            return text[len(flag) :].strip()
+    return text
 
 
 def _parent(text: str) -> str:

@@ -78,7 +78,14 @@ def _requirements(config: Config, name: str, lock: lockfile.Lock) -> list[str]:
         return [f"{name}: {exc}"]
     if text is None:
         return [f"{name}: {config.relative(path)} is missing (run: lockgen compile {name})"]
-    if graph.pins(text) != lock.versions:
+    pins, unnamed = graph.pins(text)
+    stated = {n: v for n, v in pins.items() if v is not None}
+    unstated = lock.versions.keys() - stated.keys()  # from a URL or a path: no version in the file
+    if (
+        any(lock.versions.get(n) != v for n, v in stated.items())
+        or not pins.keys() <= lock.versions.keys()
+        or len(unstated) != len(pins) - len(stated) + unnamed
+    ):
         return [f"{name}: {config.relative(path)} does not match {name}'s pylock (run: lockgen compile {name})"]
     listed = graph.hashes(text)
     for a in lock.artifacts():
