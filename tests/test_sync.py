@@ -82,6 +82,25 @@ def test_sync_removes_what_the_lock_lacks_and_keeps_the_installers_own(synced: P
     assert installed(synced) == {"tool": "1.0", "helper": "1.0", **seeds}
 
 
+def test_a_local_project_syncs_verifies_and_stays_in_sync(project: Project) -> None:
+    """A local project has no version in its lock (PEP 751 lets a source tree go
+    without): whatever version it builds as is the lock's."""
+    from wheelmaker import make_local_project
+
+    make_local_project(project.root / "libs" / "mine", "mine", "0.3", ["helper"])
+    project.write("lockgen.toml", f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\n'
+                                  f'index-url = "{project.indexes.pypi}"\n[accelerators.cpu]\n')  # fmt: skip
+    project.write("inputs/base.in", "./libs/mine\n")
+    compiled = project.run("compile")
+    assert compiled.exit_code == 0, compiled.output
+    result = project.run("sync")
+    assert result.exit_code == 0, result.output
+    assert installed(project) == {"mine": "0.3", "helper": "2.0"}
+    assert project.run("verify").exit_code == 0
+    again = project.run("sync")
+    assert again.exit_code == 0 and "already in sync" in again.output, again.output
+
+
 def test_a_tampered_hash_is_refused_and_the_environment_is_unchanged(synced: Project) -> None:
     assert synced.run("sync").exit_code == 0
     before = installed(synced)

@@ -84,8 +84,12 @@ def diff(
     keep = set(keep)
     return Plan(
         install={n: v for n, v in locked.items() if n not in installed},
-        change={n: (installed[n], v) for n, v in locked.items() if n in installed and installed[n] != v},
-        reinstall={n: why for n, why in reinstall.items() if n in locked and installed.get(n) == locked[n]},
+        change={
+            n: (installed[n], v) for n, v in locked.items() if n in installed and not pylock.satisfies(installed[n], v)
+        },
+        reinstall={
+            n: why for n, why in reinstall.items() if n in locked and pylock.satisfies(installed.get(n), locked[n])
+        },
         remove={} if overlay else {n: v for n, v in installed.items() if n not in locked and n not in keep},
         kept=tuple(sorted(n for n in installed if n not in locked and n in keep)),
         overlay=overlay,

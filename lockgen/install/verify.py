@@ -119,8 +119,8 @@ def problems(
                 out.append(f"{name} is {have}, the lock (from the base environment) has {version}")
             continue
         if have is None:
-            out.append(f"{name} {version} is not installed")
-        elif have != version:
+            out.append(f"{name} {version or '(a local project)'} is not installed")
+        elif not pylock.satisfies(have, version):
             out.append(f"{name} is {have}, the lock has {version}")
     if not overlay:
         for name, version in sorted(found.installed.items()):

@@ -83,7 +83,7 @@ class Lock:
     path: Path
     text: str
     meta: Mapping[str, Any]  # the lock's [tool.lockgen] table
-    versions: Mapping[str, str]  # canonical package name → version, as written
+    versions: Mapping[str, str]  # canonical package name → version, as written ("": none, a local project)
     dependencies: Mapping[str, tuple[str, ...]]  # package → the packages it requires (PEP 751 dependencies)
     files: tuple[Artifact, ...]
     places: tuple[str, ...] = ()  # local paths and file: URLs the lock installs from (not an index's files)
@@ -121,6 +121,12 @@ class Lock:
 
     def artifacts(self) -> list[Artifact]:
         return list(self.files)
+
+
+def satisfies(installed: str | None, locked: str) -> bool:
+    """Is a package installed at ``installed`` the lock's? A package the lock gives no
+    version (a local project, which PEP 751 lets go without one) is, at any version."""
+    return installed is not None and (installed == locked or not locked)
 
 
 def _artifacts_of(package: Any) -> list[Artifact]:
