@@ -104,6 +104,29 @@ def test_check_passes_on_fresh_locks_and_names_each_problem(project: Project) ->
     assert len(lines) == 5, lines
 
 
+def test_a_package_taken_out_of_a_lock_by_hand_fails_check_and_compile_restores_it(project: Project) -> None:
+    """Its requirer still lists it: installing that lock would leave an import broken."""
+    from lockgen.locks import pylock as lockfile
+
+    assert project.run("compile").exit_code == 0
+    path = project.lock("py312-cpu")
+    good = path.read_text()
+    lock = lockfile.read(path)
+    assert lock is not None
+    requirer, child = next((p, deps[0]) for p, deps in sorted(lock.dependencies.items()) if deps)
+    blocks = good.split("\n\n[[packages]]\n")
+    path.write_text("\n\n[[packages]]\n".join(b for b in blocks if not b.startswith(f'name = "{child}"\n')))
+    assert path.read_text() != good
+    result = project.run("check")
+    assert result.exit_code == 1
+    assert f"requires packages the lock does not have (removed by hand?): {child} (required by {requirer})" in (
+        result.output
+    )
+    result = project.run("compile")
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == good
+
+
 def test_check_reports_forbidden_packages_with_their_chain(project: Project) -> None:
     assert project.run("compile").exit_code == 0
     project.config.write_text('forbid = ["triton"]\n' + project.config.read_text())

@@ -187,6 +187,12 @@ def integrity(
     recorded = m.get("cuda-runtime")
     if (str(needs) if needs else None) != recorded:
         found.append(f"cuda-runtime = {_show(recorded)} is recorded, but its packages need {needs or 'no CUDA'}")
+    missing = _missing(lock)
+    if missing:
+        shown = ", ".join(f"{n} (required by {', '.join(by)})" for n, by in missing[:5]) + (
+            " …" if len(missing) > 5 else ""
+        )
+        found.append(f"requires packages the lock does not have (removed by hand?): {shown}")
     roots, complete = inputs.roots(variant) if not stale else ({}, False)
     graph = _graph_with_roots(lock, roots if complete else _recorded_roots(lock))
     stray = sorted(lock.versions.keys() - graphs.reachable(graph))
@@ -211,6 +217,22 @@ def _label(variant: Variant) -> dict[str, object]:
 
 def _show(value: object) -> str:
     return "(none)" if value is None else repr(value) if isinstance(value, str) else str(value)
+
+
+def _missing(lock: pylock.Lock) -> list[tuple[str, list[str]]]:
+    """Packages the lock's own graph requires (its ``dependencies``, its recorded
+    roots) that it does not have. lockgen records edges between resolved packages
+    only, so each is a package taken out of the lock."""
+    requirers: dict[str, list[str]] = {}
+    for package, deps in lock.dependencies.items():
+        for child in deps:
+            if child not in lock.versions:
+                requirers.setdefault(child, []).append(package)
+    for source, names in lock.roots.items():
+        for name in names:
+            if name not in lock.versions:
+                requirers.setdefault(name, []).append(source)
+    return sorted((name, sorted(by)) for name, by in requirers.items())
 
 
 def _recorded_roots(lock: pylock.Lock) -> dict[str, frozenset[str]]:
