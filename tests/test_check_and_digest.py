@@ -127,6 +127,70 @@ def test_a_package_taken_out_of_a_lock_by_hand_fails_check_and_compile_restores_
     assert path.read_text() == good
 
 
+def test_a_lock_copied_from_another_python_fails_check(tmp_path: Path, indexes) -> None:  # type: ignore[no-untyped-def]
+    """Its label edited to fit (variant, python, digest), a py311 lock in py312's place
+    still holds cp311 wheels: installing it on 3.12 would build or fail."""
+    import re
+
+    from wheelmaker import make_wheel
+
+    p = Project(tmp_path / "proj", indexes)
+    for minor in (11, 12):
+        make_wheel(p.root / "wheels", "native", "1.0", tag=f"cp3{minor}-cp3{minor}-manylinux_2_17_x86_64")
+    p.write("in.in", "native\n")
+    p.write("lockgen.toml", 'inputs = ["in.in"]\npython = ["3.11", "3.12"]\nfind-links = ["wheels"]\n'
+                            f'index-url = "{indexes.pypi}"\n[accelerators.cpu]\n')  # fmt: skip
+    assert p.run("compile").exit_code == 0
+    assert p.run("check").exit_code == 0
+    own = p.lock("py312-cpu").read_text()
+    digest = re.search(r'input-digest = "([^"]+)"', own)[1]  # type: ignore[index]
+    copied = (
+        p.lock("py311-cpu").read_text().replace("py311-cpu", "py312-cpu").replace('python = "3.11"', 'python = "3.12"')
+    )
+    p.lock("py312-cpu").write_text(re.sub(r'input-digest = "[^"]+"', f'input-digest = "{digest}"', copied))
+    result = p.run("check")
+    assert result.exit_code == 1
+    assert (
+        "py312-cpu: locks/pylock.py312-cpu.toml: wheels for another python or platform than 3.12 on "
+        "x86_64-manylinux_2_28 (from another lock?): native 1.0 (native-1.0-cp311-cp311-manylinux_2_17_x86_64.whl)"
+    ) in result.output
+
+
+@pytest.mark.parametrize(
+    ("wheel", "python", "platform", "fits"),
+    [
+        ("a-1-py3-none-any.whl", "3.12", "x86_64-manylinux_2_28", True),
+        ("a-1-py2.py3-none-any.whl", "3.12", "aarch64-apple-darwin", True),
+        ("a-1-py313-none-any.whl", "3.12", "x86_64-manylinux_2_28", False),
+        ("a-1-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "3.12", "x86_64-manylinux_2_28", True),
+        ("a-1-cp311-cp311-manylinux_2_17_x86_64.whl", "3.12", "x86_64-manylinux_2_28", False),
+        ("a-1-cp39-abi3-manylinux_2_28_x86_64.whl", "3.12", "x86_64-manylinux_2_28", True),
+        ("a-1-cp313-abi3-manylinux_2_28_x86_64.whl", "3.12", "x86_64-manylinux_2_28", False),
+        ("a-1-cp312-cp312-manylinux_2_34_x86_64.whl", "3.12", "x86_64-manylinux_2_28", False),
+        ("a-1-cp312-cp312-manylinux_2_17_aarch64.whl", "3.12", "x86_64-manylinux_2_28", False),
+        ("a-1-cp312-cp312-manylinux2014_aarch64.whl", "3.12", "aarch64-manylinux2014", True),
+        ("a-1-cp312-cp312-manylinux_2_28_aarch64.whl", "3.12", "aarch64-manylinux2014", False),
+        ("a-1-cp312-cp312-musllinux_1_2_x86_64.whl", "3.12", "x86_64-unknown-linux-musl", True),
+        ("a-1-cp312-cp312-manylinux_2_17_x86_64.whl", "3.12", "x86_64-unknown-linux-musl", False),
+        ("a-1-cp313-cp313t-manylinux_2_17_x86_64.whl", "3.13", "x86_64-manylinux_2_28", False),
+        ("a-1-cp312-cp312-macosx_11_0_arm64.whl", "3.12", "aarch64-apple-darwin", True),
+        ("a-1-cp312-cp312-macosx_10_9_universal2.whl", "3.12", "x86_64-apple-darwin", True),
+        ("a-1-cp312-cp312-macosx_10_9_x86_64.whl", "3.12", "aarch64-apple-darwin", False),
+        ("a-1-cp312-cp312-win_amd64.whl", "3.12", "x86_64-pc-windows-msvc", True),
+        ("a-1-cp312-cp312-win32.whl", "3.12", "x86_64-pc-windows-msvc", False),
+        ("a-1-pp310-pypy310_pp73-manylinux_2_17_x86_64.whl", "3.10", "x86_64-manylinux_2_28", False),
+        ("a-1.tar.gz", "3.12", "x86_64-manylinux_2_28", True),  # not a wheel: not judged here
+    ],
+)
+def test_which_wheels_fit_a_variant(wheel: str, python: str, platform: str, fits: bool) -> None:
+    from lockgen.locks import tags
+    from lockgen.project import platforms
+
+    target = platforms.parse(platform)
+    assert target is not None
+    assert tags.fits(wheel, python, target) is fits
+
+
 def test_check_reports_forbidden_packages_with_their_chain(project: Project) -> None:
     assert project.run("compile").exit_code == 0
     project.config.write_text('forbid = ["triton"]\n' + project.config.read_text())

@@ -187,6 +187,13 @@ def integrity(
     recorded = m.get("cuda-runtime")
     if (str(needs) if needs else None) != recorded:
         found.append(f"cuda-runtime = {_show(recorded)} is recorded, but its packages need {needs or 'no CUDA'}")
+    foreign = _foreign_wheels(variant, lock)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (" …" if len(foreign) > 3 else "")
+        found.append(
+            f"wheels for another python or platform than {variant.python} on {variant.platform.uv} "
+            f"(from another lock?): {shown}"
+        )
     missing = _missing(lock)
     if missing:
         shown = ", ".join(f"{n} (required by {', '.join(by)})" for n, by in missing[:5]) + (
@@ -217,6 +224,23 @@ def _label(variant: Variant) -> dict[str, object]:
 
 def _show(value: object) -> str:
     return "(none)" if value is None else repr(value) if isinstance(value, str) else str(value)
+
+
+def _foreign_wheels(variant: Variant, lock: pylock.Lock) -> list[str]:
+    """Packages whose wheels are all for another python or platform than the variant's.
+    uv writes a package's wheels for the target only (none, and the sdist alone, when
+    there is none): such a package was copied from another lock, or its wheels edited."""
+    from lockgen.locks import tags
+
+    wheels: dict[str, list[str]] = {}
+    for a in lock.files:
+        if a.kind == "wheel":
+            wheels.setdefault(a.package, []).append(a.filename)
+    return [
+        f"{name} {lock.versions[name]} ({names[0]}{', …' if len(names) > 1 else ''})"
+        for name, names in sorted(wheels.items())
+        if not any(tags.fits(n, variant.python, variant.platform) for n in names)
+    ]
 
 
 def _missing(lock: pylock.Lock) -> list[tuple[str, list[str]]]:
