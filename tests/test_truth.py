@@ -183,6 +183,29 @@ def test_a_pytorch_index_build_is_read_from_its_local_version(gpu_project: Proje
     assert meta(gpu_project, f"{TAG}-cu130")["cuda-runtime"] == "13.0"
 
 
+def test_check_never_asks_for_a_version_the_accelerators_cuda_forces_out(gpu_project: Project, cuda_indexes) -> None:  # type: ignore[no-untyped-def]
+    """Two accelerators read one intent file; cu128's torch stays 2.8.0 while cu132 moves
+    to 2.15.0 (a CUDA 13.2 build). uv would resolve 2.15.0 for cu128 too, but that lock
+    fails cu128's CUDA: the difference is forced, and check must not tell the user to
+    run a compile that then fails."""
+    configure(
+        gpu_project,
+        cuda_indexes,
+        '[accelerators.cu128]\ncuda = "12.8"\ninputs = ["inputs/cpu.in"]\n\n'
+        '[accelerators.cu132]\ncuda = "13.2"\ninputs = ["inputs/cpu.in"]\n',
+    )
+    gpu_project.write("inputs/cpu.in", "torch==2.8.0\n")
+    assert gpu_project.run("compile").exit_code == 0
+    gpu_project.write("inputs/cpu.in", "torch\n")
+    assert gpu_project.run("compile", "-P", "torch", f"{TAG}-cu132").exit_code == 0
+    result = gpu_project.run("compile")
+    assert result.exit_code == 0, result.output
+    assert pylock.read(gpu_project.lock(f"{TAG}-cu128")).versions["torch"] == "2.8.0"  # type: ignore[union-attr]
+    assert pylock.read(gpu_project.lock(f"{TAG}-cu132")).versions["torch"] == "2.15.0"  # type: ignore[union-attr]
+    result = gpu_project.run("check")
+    assert f"-P torch {TAG}-cu128" not in result.output, result.output
+
+
 def test_a_hand_added_package_is_named_by_check_replaced_by_compile_and_refused_by_sync(
     gpu_project: Project,
     cuda_indexes,  # type: ignore[no-untyped-def]

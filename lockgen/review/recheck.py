@@ -28,6 +28,11 @@ from lockgen.review import diff
 
 
 def confirmer(config: Config) -> Confirm:
+    """Would ``variant`` take ``version`` of ``package``? Only if uv resolves it that way
+    and the project's rules pass the lock it would get (a torch built for a newer CUDA
+    than the accelerator's resolves, and is forced out all the same)."""
+    from lockgen.compile import rules
+
     inputs = Inputs.of(config)
 
     def confirm(variant: Variant, lock: lockfile.Lock, package: str, version: str) -> bool:
@@ -38,10 +43,11 @@ def confirmer(config: Config) -> Confirm:
                 config, variant, inputs, preferences=lock.text, extra_constraints=(str(pin),)
             )
             try:
-                resolve(request, offline=True)
+                resolution = resolve(request, offline=True)
+                new = compiler.render(config, variant, inputs.digest(variant), resolution)
             except LockgenError:
                 return False
-        return True
+        return not rules.judge(config, variant, new).errors
 
     return confirm
 
