@@ -14,7 +14,7 @@ import json
 import os
 import re
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +54,7 @@ class IntentFile:
     requires: tuple[str | None, ...]  # canonical names; None for a URL or path uv names
     includes: tuple[str, ...]  # -r files, relative to the project root
     constraints: tuple[str, ...]  # -c files
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False)  # -r/-c file → the line naming it
     # The file as uv can read it, when uv cannot read the original (pip's ``\``
     # continuations): logical lines joined; -r/-c targets as INCLUDE markers.
     normalized: str | None = None
@@ -162,7 +163,8 @@ class Inputs:
                 continue
             if child in path:
                 cycle = [*path[path.index(child) :], child]
-                raise InputError(f"{rel}: include cycle: {' -> '.join(cycle)}")
+                line = self.file(rel).lines.get(child)
+                raise InputError(f"{rel}{f':{line}' if line else ''}: include cycle: {' -> '.join(cycle)}")
             if child in seen:
                 continue
             if len(path) >= MAX_DEPTH:
@@ -195,6 +197,7 @@ class Inputs:
         includes: list[str] = []
         constraints: list[str] = []
         lines: list[str] = []  # the normalized form, kept only where it is needed
+        named_at: dict[str, int] = {}
         for number, line in _logical_lines(text):
             line = _strip_comment(line).strip()
             if not line:
@@ -204,6 +207,7 @@ class Inputs:
                 if m:
                     target = self._include(rel, number, m["path"])
                     (includes if m["flag"] in ("-r", "--requirement") else constraints).append(target)
+                    named_at.setdefault(target, number)
                     lines.append(f"{m['flag']} {INCLUDE.format(target)}")
                     continue
                 option = line.split("=")[0].split()[0]
@@ -228,6 +232,7 @@ class Inputs:
             requires=tuple(requires),
             includes=tuple(includes),
             constraints=tuple(constraints),
+            lines=named_at,
             normalized="\n".join(lines) + "\n" if joined else None,
         )
 
