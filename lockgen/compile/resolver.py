@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lockgen import uv
-from lockgen._toml import loads
+from lockgen._toml import TOMLDecodeError, loads
 from lockgen.exceptions import CommandError, LockgenError
 from lockgen.locks import graph as graphs
 from lockgen.locks import pylock
@@ -248,12 +248,15 @@ def _local_names(body: str, request: Request) -> Callable[[str], str | None]:
     """Names a local project uv wrote by its path alone (relative to the project, where
     uv runs) by the lock's package at that path (relative to the lock's folder)."""
     by_path: dict[str, str] = {}
-    if 'path = "' in body:
-        for package in loads(body).get("packages", []):
-            for kind in ("directory", "archive"):
-                place = package.get(kind)
-                if isinstance(place, dict) and isinstance(place.get("path"), str) and "name" in package:
-                    by_path[os.path.normpath(request.output_dir / place["path"])] = canonical(package["name"])
+    try:
+        packages = loads(body).get("packages", []) if 'path = "' in body else []
+    except TOMLDecodeError:  # rendering the lock says what is wrong with it
+        packages = []
+    for package in packages:
+        for kind in ("directory", "archive"):
+            place = package.get(kind)
+            if isinstance(place, dict) and isinstance(place.get("path"), str) and isinstance(package.get("name"), str):
+                by_path[os.path.normpath(request.output_dir / place["path"])] = canonical(package["name"])
 
     def name_of(written: str) -> str | None:
         if written.startswith("file:"):
