@@ -245,6 +245,22 @@ def test_the_graph_read_from_uvs_log_keeps_edges_of_the_chosen_version_only() ->
     assert read == frozenset({"app", "lib", "odd", "leaf", "old-dep", "first-line"})
 
 
+def test_a_requirement_written_by_its_path_alone_keeps_its_own_annotations() -> None:
+    """uv writes a local project as ``./libs/x`` or ``-e ./libs/x``: its ``# via`` lines
+    are its own, named through the lock, or dropped; never the package's above it."""
+    from lockgen.locks import graph as graphs
+
+    text = (
+        "--index-url https://example.invalid/simple\n\n"
+        "a==1.0\n    # via -r in.in\n-e ./libs/x\n    # via -r other.in\n"
+        "./libs/y ; python_version >= '3'\n    # via\n    #   -r other.in\n    #   a\nb==2.0\n    # via x\n"
+    )
+    assert graphs.parse(text) == {"a": ("in.in",), "b": ("x",)}
+    named = {"./libs/x": "x", "./libs/y": "y"}
+    assert graphs.parse(text, named.get) == {"a": ("in.in",), "x": ("other.in",), "y": ("a", "other.in"), "b": ("x",)}
+    assert graphs.pins(text) == ({"a": "1.0", "b": "2.0"}, 2)
+
+
 def test_versions_are_read_from_every_package_table_however_tables_are_spaced() -> None:
     from lockgen.locks import graph as graphs
 

@@ -44,7 +44,7 @@ def parse(requirements: str, name_of: Callable[[str], str | None] = lambda _: No
             current, in_via = canonical(m["name"]), False
             graph.setdefault(current, [])
             continue
-        if line and not line[0].isspace() and not line.startswith("#"):  # a requirement without a name
+        if _unnamed(line):
             current, in_via = name_of(location(line)), False
             if current is not None:
                 graph.setdefault(current, [])
@@ -71,7 +71,7 @@ def pins(requirements: str) -> tuple[dict[str, str | None], int]:
         m = _PIN.match(line)
         if m:
             out[canonical(m["name"])] = line[m.end() :].split()[0].rstrip("\\").strip() if m[3] == "==" else None
-        elif line and not line[0].isspace() and not line.startswith(("#", "--")):
+        elif _unnamed(line):
             unnamed += 1
     return out, unnamed
 
@@ -94,6 +94,14 @@ def hashes(requirements: str) -> dict[str, set[str]]:
 def pin_lines(versions: Mapping[str, str]) -> str:
     """``name==version`` lines, the inverse of :func:`pins`."""
     return "".join(f"{n}=={v}\n" for n, v in sorted(versions.items()) if v)
+
+
+def _unnamed(line: str) -> bool:
+    """A requirement written without a name (a local path: ``./x``, ``-e ./x``), not a
+    pin, an annotation or an option such as ``--index-url``."""
+    if not line or line[0].isspace() or line.startswith("#") or _PIN.match(line):
+        return False
+    return not line.startswith("-") or line.startswith(("-e ", "--editable"))
 
 
 def location(line: str) -> str:
