@@ -127,6 +127,46 @@ def test_a_package_taken_out_of_a_lock_by_hand_fails_check_and_compile_restores_
     assert path.read_text() == good
 
 
+def test_a_requirement_behind_a_false_marker_is_no_root_and_cannot_hide_a_hand_edit(project: Project) -> None:
+    """``helper ; python_version >= '3.12'`` is not a root of 3.11's lock (helper comes
+    in there through tool alone), and a package the intent files name only behind a
+    marker false for the variant, pasted into its lock, is named by check."""
+    from lockgen.locks import pylock as lockfile
+
+    project.write("inputs/base.in", "tool\nhelper ; python_version >= '3.12'\npins-numpy2 ; python_version < '3.12'\n")
+    assert project.run("compile").exit_code == 0
+    old, new = lockfile.read(project.lock("py311-cpu")), lockfile.read(project.lock("py312-cpu"))
+    assert old is not None and new is not None
+    assert old.roots == {"inputs/base.in": ("pins-numpy2", "tool")} and old.graph["helper"] == ("tool",)  # type: ignore[index]
+    assert new.roots == {"inputs/base.in": ("helper", "tool")} and "pins-numpy2" not in new.versions
+    assert project.run("check").exit_code == 0
+    blocks = {b.split('"')[1]: b for b in old.text.split("\n\n[[packages]]\n")[1:]}
+    pasted = "".join(f"[[packages]]\n{blocks[n].split(chr(10) + chr(10))[0]}\n\n" for n in ("numpy", "pins-numpy2"))
+    project.lock("py312-cpu").write_text(new.text.replace("[[packages]]\n", pasted + "[[packages]]\n", 1))
+    result = project.run("check")
+    assert result.exit_code == 1
+    assert "py312-cpu: locks/pylock.py312-cpu.toml: not required by the intent files through the lock's own graph" in (
+        result.output
+    )
+    assert "pins-numpy2 1.0" in result.output
+
+
+@pytest.mark.parametrize(
+    ("line", "marked"),
+    [
+        ("x ; python_version < '3'", True),
+        ("x>=1;sys_platform=='win32'", True),
+        ("x[y] @ https://h.invalid/x-1-py3-none-any.whl ; python_version < '3'", True),
+        ("x @ https://h.invalid/x;1-py3-none-any.whl", False),  # a URL may hold a ';'
+        ("x==1 --hash=sha256:00", False),
+    ],
+)
+def test_which_requirements_are_behind_a_marker(line: str, marked: bool) -> None:
+    from lockgen.project import intents
+
+    assert intents._has_marker(line) is marked
+
+
 def test_a_lock_copied_from_another_python_fails_check(tmp_path: Path, indexes) -> None:  # type: ignore[no-untyped-def]
     """Its label edited to fit (variant, python, digest), a py311 lock in py312's place
     still holds cp311 wheels: installing it on 3.12 would build or fail."""

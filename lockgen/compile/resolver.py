@@ -198,7 +198,8 @@ def from_log(
         for name, n in _COUNT.findall(summary):
             counts[canonical(name)] = counts.get(canonical(name), 0) + int(n)
     parents: dict[str, set[str]] = {name: set() for name in versions}
-    read = set(counts) | {canonical(m["dep"]) for m in _DIRECT.finditer(log)}
+    direct = {canonical(m["dep"]) for m in _DIRECT.finditer(log)}  # without those whose marker is false
+    read = set(counts) | direct
     chosen: dict[str, Version | None] = {}
     for m in _EDGE.finditer(log):
         pkg, dep = canonical(m["pkg"]), canonical(m["dep"])
@@ -220,7 +221,7 @@ def from_log(
         if same:
             parents[dep].add(pkg)
     for source, names in roots.items():
-        for name in names & parents.keys():
+        for name in names & parents.keys() & (direct or names):
             parents[name].add(source)
     graph = {name: tuple(sorted(ps)) for name, ps in parents.items()}
     single = len(summaries) == 1 and all(n == 1 for n in counts.values())

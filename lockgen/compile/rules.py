@@ -201,6 +201,10 @@ def integrity(
         )
         found.append(f"requires packages the lock does not have (removed by hand?): {shown}")
     roots, complete = inputs.roots(variant) if not stale else ({}, False)
+    if complete:  # a name behind a marker is a root where uv found it one (the lock's record says)
+        conditional, recorded = inputs.conditional(variant), lock.roots
+        roots = {f: frozenset(n for n in names if n not in conditional.get(f, ()) or n in recorded.get(f, ()))
+                 for f, names in roots.items()}  # fmt: skip
     graph = _graph_with_roots(lock, roots if complete else _recorded_roots(lock))
     stray = sorted(lock.versions.keys() - graphs.reachable(graph))
     if stray:

@@ -55,6 +55,7 @@ class IntentFile:
     includes: tuple[str, ...]  # -r files, relative to the project root
     constraints: tuple[str, ...]  # -c files
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)  # -r/-c file → the line naming it
+    conditional: frozenset[str] = frozenset()  # names required only behind an environment marker
     # The file as uv can read it, when uv cannot read the original (pip's ``\``
     # continuations): logical lines joined; -r/-c targets as INCLUDE markers.
     normalized: str | None = None
@@ -132,16 +133,27 @@ class Inputs:
         requirement's name is known before resolution (a bare URL's is not)."""
         out: dict[str, frozenset[str]] = {}
         complete = True
+        for intent in self._requirement_files(variant):
+            complete &= None not in intent.requires
+            out[intent.rel] = frozenset(n for n in intent.requires if n is not None)
+        return out, complete
+
+    def conditional(self, variant: Variant) -> dict[str, frozenset[str]]:
+        """``{intent file: names it requires only behind a marker}``: whether the variant
+        takes them is uv's to say (lockgen does not evaluate markers)."""
+        return {f.rel: f.conditional for f in self._requirement_files(variant) if f.conditional}
+
+    def _requirement_files(self, variant: Variant) -> Iterator[IntentFile]:
+        seen: set[str] = set()
         stack = list(reversed(variant.inputs))
         while stack:
             rel = stack.pop()
-            if rel in out:
+            if rel in seen:
                 continue
+            seen.add(rel)
             intent = self.file(rel)
-            complete &= None not in intent.requires
-            out[rel] = frozenset(n for n in intent.requires if n is not None)
+            yield intent
             stack.extend(reversed(intent.includes))
-        return out, complete
 
     def _walk(self, start: str, seen: dict[str, IntentFile]) -> None:
         """Depth-first over includes without recursion (a chain may be thousands deep),
@@ -198,6 +210,7 @@ class Inputs:
         constraints: list[str] = []
         lines: list[str] = []  # the normalized form, kept only where it is needed
         named_at: dict[str, int] = {}
+        marked: dict[str, bool] = {}  # name → every line requiring it carries a marker
         for number, line in _logical_lines(text):
             line = _strip_comment(line).strip()
             if not line:
@@ -222,7 +235,10 @@ class Inputs:
                 if option in ("-e", "--editable"):
                     requires.append(None)
                 continue
-            requires.append(self._requirement(rel, number, line))
+            name = self._requirement(rel, number, line)
+            requires.append(name)
+            if name is not None:
+                marked[name] = marked.get(name, True) and _has_marker(line)
             lines.append(line)
         # uv reads \ continuations only before --hash (and one at the very end as part of the line)
         joined = "\\\n" in text or "\\\r\n" in text or text.endswith("\\")
@@ -233,6 +249,7 @@ class Inputs:
             includes=tuple(includes),
             constraints=tuple(constraints),
             lines=named_at,
+            conditional=frozenset(n for n, m in marked.items() if m),
             normalized="\n".join(lines) + "\n" if joined else None,
         )
 
@@ -401,6 +418,15 @@ def _check_requirement(where: str, requirement: str) -> None:
     except InvalidRequirement as exc:
         reason = str(exc).splitlines()[0]
         raise InputError(f"{where}: invalid requirement {requirement!r}: {reason}") from None
+
+
+def _has_marker(requirement: str) -> bool:
+    """Does a requirement line carry an environment marker? After a URL only behind a
+    space (PEP 508: a URL may hold a ``;``), anywhere else after the name."""
+    text = requirement.split(" --hash", 1)[0]
+    if _AT_URL.fullmatch(text):
+        return re.search(r"\s;", text) is not None
+    return ";" in text
 
 
 def _looks_like_location(text: str) -> bool:
