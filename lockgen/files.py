@@ -5,8 +5,9 @@
 * :class:`FileSet`: several files of one folder that must change together (a
   compile's locks). Each is written beside its target, then a journal naming
   every rename is made durable, then the renames run. A run killed after the
-  journal is written is finished by the next one (:func:`recover`): the set is
-  old or new, never a mix.
+  journal is written is finished by the next one (:func:`recover`); a rename that
+  fails (a target made immutable, say) puts back what the run had replaced. The set
+  is old or new, never a mix.
 * :func:`run_lock`: one lockgen run at a time per project or environment.
 * :func:`clean_stale`: what killed runs left behind.
 """
@@ -148,8 +149,63 @@ class FileSet:
         except OSError as exc:
             self.discard()
             raise failure(exc, "write", journal) from None
+        replaced: list[tuple[Path, Path | None]] = []  # target, and a second name for what it held
+        for tmp, target in self.pending:
+            try:
+                old = _keep(target)
+                try:
+                    os.replace(tmp, target)
+                except OSError:
+                    if old is not None:
+                        old.unlink(missing_ok=True)
+                    raise
+            except OSError as exc:
+                undone = self._roll_back(replaced, journal)
+                said = "no lock was changed" if undone else "the set is part old, part new: run lockgen compile"
+                raise LockgenError(f"{failure(exc, 'replace', target)}; {said}") from None
+            replaced.append((target, old))
         _finish(self.folder, renames)
+        for _, old in replaced:
+            if old is not None:
+                old.unlink(missing_ok=True)
         self.pending.clear()
+
+    def _roll_back(self, replaced: list[tuple[Path, Path | None]], journal: Path) -> bool:
+        """Put back what a failed commit replaced and forget the commit; False when that
+        fails too (the journal stays: the next compile finishes the set)."""
+        try:
+            for target, old in reversed(replaced):
+                if old is not None:
+                    os.replace(old, target)
+                else:
+                    target.unlink()
+            journal.unlink()
+            _fsync_dir(self.folder)
+        except OSError:
+            self.pending.clear()
+            return False
+        self.discard()
+        return True
+
+
+def _keep(target: Path) -> Path | None:
+    """A second name for ``target``'s current file (None: there is none), so that a
+    failed commit can put it back. A hard link costs no copy; where the folder takes
+    none, a copy. A target that cannot be linked to (immutable) fails here, before
+    any rename."""
+    if not target.exists():
+        return None
+    old = target.with_name(f"{PREFIX}old.{target.name}")
+    old.unlink(missing_ok=True)
+    try:
+        os.link(target, old)
+    except OSError as exc:
+        if exc.errno in (errno.EPERM, errno.EACCES):
+            raise
+        import shutil
+
+        shutil.copyfile(target, old)
+    return old
 
 
 def _finish(folder: Path, renames: list[list[str]]) -> None:

@@ -247,6 +247,55 @@ def test_check_uses_no_network(project: Project, monkeypatch: pytest.MonkeyPatch
     assert project.run("check").exit_code == 0
 
 
+def test_a_rename_that_fails_mid_commit_puts_the_old_set_back(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a kill: the third lock cannot be replaced (a file made immutable, say). The
+    two already replaced are put back, and the error says no lock changed."""
+    import errno
+
+    assert project.run("compile").exit_code == 0
+    old = project.snapshot()
+    project.write("inputs/base.in", "app\ntool\n")
+    real, renamed = os.replace, []
+
+    def failing(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if (
+            Path(dst).parent == project.locks
+            and Path(dst).name.startswith("pylock.")
+            and ".lockgen-old." not in str(src)
+        ):
+            renamed.append(dst)
+            if len(renamed) == 3:
+                raise PermissionError(errno.EPERM, "Operation not permitted", dst)
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    result = project.run("compile")
+    assert result.exit_code != 0
+    assert "Operation not permitted); no lock was changed" in result.output, result.output
+    assert project.snapshot() == old
+    assert not list(project.locks.glob(".lockgen-*")), "nothing is left behind"
+    monkeypatch.undo()
+    assert project.run("compile").exit_code == 0
+    assert project.run("check").exit_code == 0
+
+
+def test_an_immutable_lock_fails_the_compile_before_anything_changes(project: Project) -> None:
+    assert project.run("compile").exit_code == 0
+    old = project.snapshot()
+    project.write("inputs/base.in", "app\ntool\n")
+    target = project.lock("py312-cpu")
+    if subprocess.run(["chattr", "+i", str(target)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        result = project.run("compile")
+    finally:
+        subprocess.run(["chattr", "-i", str(target)], check=True)
+    assert result.exit_code != 0 and "no lock was changed" in result.output, result.output
+    assert project.snapshot() == old
+
+
 def test_a_killed_compile_leaves_the_old_set_or_the_new_one(project: Project, tmp_path: Path) -> None:
     """SIGKILL at several moments: every lock is the old one or the new one, never half; and
     the set as a whole is old or new once the next run has finished an interrupted write."""

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from lockgen.compile.strategy import Outcome
 
 # What a killed compile leaves in the locks folder: resolver workspaces, files not yet renamed.
-STALE = (".lockgen-tmp-", ".lockgen-pylock.", ".lockgen-requirements.", ".lockgen-commit.json.")
+STALE = (".lockgen-tmp-", ".lockgen-pylock.", ".lockgen-requirements.", ".lockgen-commit.json.", ".lockgen-old.")
 _PACKAGE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 
