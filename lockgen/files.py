@@ -258,6 +258,50 @@ def clean_stale(folder: Path, *, prefix: str | tuple[str, ...] = PREFIX) -> None
             entry.unlink(missing_ok=True)
 
 
+# --- private folders in the temporary folder ---------------------------------------
+
+_PRIVATE = "lockgen-"
+
+
+@contextlib.contextmanager
+def private_folder(kind: str) -> Iterator[Path]:
+    """A new folder only this user can read, in the temporary folder, removed after use.
+    Named ``lockgen-<kind>-<pid>-…``: should this process be killed, a later run sees
+    the process is gone and removes it (:func:`clean_private`)."""
+    with tempfile.TemporaryDirectory(prefix=f"{_PRIVATE}{kind}-{os.getpid()}-") as path:
+        yield Path(path)
+
+
+def clean_private() -> None:
+    """Remove the private folders of this user's lockgen processes that are gone."""
+    try:
+        entries = list(os.scandir(tempfile.gettempdir()))
+    except OSError:
+        return
+    for entry in entries:
+        parts = entry.name.removeprefix(_PRIVATE).split("-")
+        if not entry.name.startswith(_PRIVATE) or len(parts) != 3 or not parts[1].isdigit():
+            continue
+        try:
+            mine = entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid()
+        except OSError:
+            continue
+        if mine and not _alive(int(parts[1])):
+            import shutil
+
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # there, and another user's
+        return True
+    return True
+
+
 # --- one run at a time ----------------------------------------------------------
 
 

@@ -296,6 +296,27 @@ def test_an_immutable_lock_fails_the_compile_before_anything_changes(project: Pr
     assert project.snapshot() == old
 
 
+def test_private_folders_of_killed_runs_are_removed_and_no_others(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A killed compile or sync leaves its private folder (copies of intent files, which
+    may hold credentials) in the temporary folder; the next run that resolves or
+    installs removes those of processes that are gone, and nothing else."""
+    import tempfile
+
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(shared))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = [shared / f"lockgen-src-{gone.pid}-abc123", shared / f"lockgen-sync-{gone.pid}-x"]
+    kept = [shared / f"lockgen-src-{os.getpid()}-abc123", shared / "lockgen-src-999", shared / "other-1-2"]
+    for folder in dead + kept:
+        (folder / "src").mkdir(parents=True)
+    assert project.run("compile").exit_code == 0
+    assert sorted(p.name for p in shared.iterdir()) == sorted(p.name for p in kept)
+
+
 def test_a_killed_compile_leaves_the_old_set_or_the_new_one(project: Project, tmp_path: Path) -> None:
     """SIGKILL at several moments: every lock is the old one or the new one, never half; and
     the set as a whole is old or new once the next run has finished an interrupted write."""

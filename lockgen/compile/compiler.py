@@ -196,10 +196,13 @@ def run(
 
 
 def _ready_to_judge() -> None:
-    """Load what judging a result needs, while uv resolves. Loaded on the first result
-    instead, it kept every result queued behind that one: on 2 cores shared with six
-    uv processes, ~10 ms of imports took ~35 ms, all after the last uv had ended."""
+    """While uv resolves: load what judging a result needs, and remove what killed
+    runs left in the temporary folder. Loaded on the first result instead, the judging
+    code kept every result queued behind that one: on 2 cores shared with six uv
+    processes, ~10 ms of imports took ~35 ms, all after the last uv had ended."""
     from lockgen.compile import consistency, rules  # noqa: F401
+
+    files.clean_private()
 
 
 def _key(d: consistency.Difference) -> tuple[str, str, frozenset[tuple[str, tuple[str, ...]]]]:

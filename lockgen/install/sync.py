@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -157,16 +156,17 @@ def sync(
             passed = kernels.check_in_place(target, lock, facts, found.record, variant) if check_gpu else {}
             _record(config, target, lock, variant, passed or (found.record.checked if found.record else {}))
             return plan
-        with tempfile.TemporaryDirectory(prefix="lockgen-sync-") as tmp:
+        files.clean_private()  # what killed runs left in the temporary folder
+        with files.private_folder("sync") as tmp:
             install_from = lock.path
             if source is not None or base:
-                install_from = installer.rewrite(lock, wanted, Path(tmp), wheelhouse=source)
+                install_from = installer.rewrite(lock, wanted, tmp, wheelhouse=source)
             checked: Mapping[str, object] = {}
             indexes = tuple(u for u in (variant.index_url, *variant.extra_index_urls) if u)
             if check_gpu and "torch" in base:  # the base's own torch: ask it where it is
                 checked = kernels.check_in_place(target, lock, facts, found.record, variant)
             elif check_gpu:  # staged whole (an overlay's base packages too), then asked
-                whole = install_from if not base else installer.rewrite(lock, lock.versions, Path(tmp) / "whole",
+                whole = install_from if not base else installer.rewrite(lock, lock.versions, tmp / "whole",
                                                                         wheelhouse=source)  # fmt: skip
                 checked = kernels.check_in_staging(
                     target, lock, whole, facts, variant, offline=source is not None, indexes=indexes

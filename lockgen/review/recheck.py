@@ -13,10 +13,9 @@
 from __future__ import annotations
 
 import re
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
+from lockgen import files
 from lockgen.compile import compiler
 from lockgen.compile.consistency import Confirm
 from lockgen.compile.resolver import ResolveError, resolve
@@ -36,8 +35,8 @@ def confirmer(config: Config) -> Confirm:
     inputs = Inputs.of(config)
 
     def confirm(variant: Variant, lock: lockfile.Lock, package: str, version: str) -> bool:
-        with tempfile.TemporaryDirectory(prefix="lockgen-pin-") as tmp:
-            pin = Path(tmp) / "pin.txt"
+        with files.private_folder("pin") as tmp:
+            pin = tmp / "pin.txt"
             pin.write_text(f"{package}=={version}\n", encoding="utf-8")
             request = compiler.request_for(
                 config, variant, inputs, preferences=lock.text, extra_constraints=(str(pin),)
