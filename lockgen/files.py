@@ -190,18 +190,15 @@ class FileSet:
 
 def _keep(target: Path) -> Path | None:
     """A second name for ``target``'s current file (None: there is none), so that a
-    failed commit can put it back. A hard link costs no copy; where the folder takes
-    none, a copy. A target that cannot be linked to (immutable) fails here, before
-    any rename."""
+    failed commit can put it back: a hard link, which costs no copy, or a copy where
+    the file cannot be linked (a filesystem without links, an immutable file)."""
     if not target.exists():
         return None
     old = target.with_name(f"{PREFIX}old.{target.name}")
     old.unlink(missing_ok=True)
     try:
         os.link(target, old)
-    except OSError as exc:
-        if exc.errno in (errno.EPERM, errno.EACCES):
-            raise
+    except OSError:
         import shutil
 
         shutil.copyfile(target, old)
