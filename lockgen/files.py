@@ -22,7 +22,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from lockgen.exceptions import LockgenError
@@ -172,16 +172,16 @@ class FileSet:
 
     def _roll_back(self, replaced: list[tuple[Path, Path | None]], journal: Path) -> bool:
         """Put back what a failed commit replaced and forget the commit; False when that
-        fails too (the journal stays: the next compile finishes the set)."""
+        fails too (the journal stays: the next compile finishes the set). The journal is
+        first turned into the undoing, so that a kill midway is undone by the next run."""
+        renames = [[old.name, target.name] for target, old in replaced if old is not None]
+        removals = [target.name for target, old in replaced if old is None]
         try:
-            for target, old in reversed(replaced):
-                if old is not None:
-                    os.replace(old, target)
-                else:
-                    target.unlink()
-            journal.unlink()
+            tmp = _write_temp(journal, json.dumps({"renames": renames, "remove": removals}))
+            os.replace(tmp, journal)
             _fsync_dir(self.folder)
-        except OSError:
+            _finish(self.folder, renames, removals)
+        except (OSError, LockgenError):
             self.pending.clear()
             return False
         self.discard()
@@ -205,12 +205,15 @@ def _keep(target: Path) -> Path | None:
     return old
 
 
-def _finish(folder: Path, renames: list[list[str]]) -> None:
-    """Carry out a journal's renames (those not done yet), then remove it."""
+def _finish(folder: Path, renames: list[list[str]], removals: Sequence[str] = ()) -> None:
+    """Carry out a journal's renames (those not done yet) and removals (a rolled-back
+    commit's new files), then remove it."""
     try:
         for tmp, target in renames:
             if (folder / tmp).exists():
                 os.replace(folder / tmp, folder / target)
+        for name in removals:
+            (folder / name).unlink(missing_ok=True)
         _fsync_dir(folder)
         (folder / JOURNAL).unlink(missing_ok=True)
         _fsync_dir(folder)
@@ -229,12 +232,13 @@ def recover(folder: Path) -> bool:
     try:
         data = json.loads(journal.read_text(encoding="utf-8"))
         renames = [[str(a), str(b)] for a, b in data["renames"]]
+        removals = [str(name) for name in data.get("remove", [])]
     except FileNotFoundError:
         return False
     except (OSError, ValueError, KeyError, TypeError):
         journal.unlink(missing_ok=True)  # torn before it was made durable: nothing was renamed
         return False
-    _finish(folder, renames)
+    _finish(folder, renames, removals)
     return True
 
 
@@ -260,30 +264,42 @@ def clean_stale(folder: Path, *, prefix: str | tuple[str, ...] = PREFIX) -> None
 _PRIVATE = "lockgen-"
 
 
+def _host() -> str:
+    """This machine, in a folder name: a shared temporary folder (NFS, a container's
+    bind mount) may hold another host's live runs, whose pids mean nothing here."""
+    node = os.uname().nodename if hasattr(os, "uname") else ""
+    return hashlib.sha256(node.encode()).hexdigest()[:8]
+
+
 @contextlib.contextmanager
 def private_folder(kind: str) -> Iterator[Path]:
     """A new folder only this user can read, in the temporary folder, removed after use.
-    Named ``lockgen-<kind>-<pid>-…``: should this process be killed, a later run sees
-    the process is gone and removes it (:func:`clean_private`)."""
-    with tempfile.TemporaryDirectory(prefix=f"{_PRIVATE}{kind}-{os.getpid()}-") as path:
+    Named ``lockgen-<kind>-<host>-<pid>-…``: should this process be killed, a later run
+    on this host sees the process is gone and removes it (:func:`clean_private`)."""
+    with tempfile.TemporaryDirectory(prefix=f"{_PRIVATE}{kind}-{_host()}-{os.getpid()}-") as path:
         yield Path(path)
 
 
 def clean_private() -> None:
-    """Remove the private folders of this user's lockgen processes that are gone."""
+    """Remove the private folders of this user's lockgen processes on this host that
+    are gone. Not on Windows, whose temporary folder is the user's own and whose
+    ``os.kill`` would end the process rather than ask about it."""
+    if not hasattr(os, "getuid"):
+        return
     try:
         entries = list(os.scandir(tempfile.gettempdir()))
     except OSError:
         return
+    host = _host()
     for entry in entries:
         parts = entry.name.removeprefix(_PRIVATE).split("-")
-        if not entry.name.startswith(_PRIVATE) or len(parts) != 3 or not parts[1].isdigit():
+        if not entry.name.startswith(_PRIVATE) or len(parts) != 4 or parts[1] != host or not parts[2].isdigit():
             continue
         try:
             mine = entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid()
         except OSError:
             continue
-        if mine and not _alive(int(parts[1])):
+        if mine and not _alive(int(parts[2])):
             import shutil
 
             shutil.rmtree(entry.path, ignore_errors=True)

@@ -218,6 +218,10 @@ def test_a_lock_copied_from_another_python_fails_check(tmp_path: Path, indexes) 
         ("a-1-cp312-cp312-macosx_10_9_x86_64.whl", "3.12", "aarch64-apple-darwin", False),
         ("a-1-cp312-cp312-win_amd64.whl", "3.12", "x86_64-pc-windows-msvc", True),
         ("a-1-cp312-cp312-win32.whl", "3.12", "x86_64-pc-windows-msvc", False),
+        ("torch-2.5.1+cu124-cp312-cp312-linux_x86_64.whl", "3.12", "x86_64-manylinux_2_28", True),  # uv takes it
+        ("a-1-cp312-cp312-linux_aarch64.whl", "3.12", "x86_64-manylinux_2_28", False),
+        ("a-1-cp312-cp312-linux_x86_64.whl", "3.12", "x86_64-unknown-linux-musl", True),
+        ("a-1-cp312-cp312-macosx_10_9_fat32.whl", "3.12", "x86_64-apple-darwin", True),
         ("a-1-pp310-pypy310_pp73-manylinux_2_17_x86_64.whl", "3.10", "x86_64-manylinux_2_28", False),
         ("a-1.tar.gz", "3.12", "x86_64-manylinux_2_28", True),  # not a wheel: not judged here
     ],
@@ -281,6 +285,26 @@ def test_a_rename_that_fails_mid_commit_puts_the_old_set_back(
     assert project.run("check").exit_code == 0
 
 
+def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path) -> None:
+    """A failed commit first turns its journal into the undoing: killed midway, what it
+    had replaced is put back by the next run, and what it had added is removed."""
+    import json
+
+    from lockgen import files
+
+    folder = tmp_path / "locks"
+    folder.mkdir()
+    (folder / "pylock.a.toml").write_text("new a")  # replaced by the commit, not yet put back
+    (folder / ".lockgen-old.pylock.a.toml").write_text("old a")
+    (folder / "pylock.b.toml").write_text("new b")  # added by the commit
+    (folder / "pylock.c.toml").write_text("old c")  # already put back before the kill
+    journal = {"renames": [[".lockgen-old.pylock.a.toml", "pylock.a.toml"], [".lockgen-old.pylock.c.toml", "pylock.c.toml"]],
+               "remove": ["pylock.b.toml"]}  # fmt: skip
+    (folder / files.JOURNAL).write_text(json.dumps(journal))
+    assert files.recover(folder)
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {"pylock.a.toml": "old a", "pylock.c.toml": "old c"}
+
+
 def test_an_immutable_lock_fails_the_compile_before_anything_changes(project: Project) -> None:
     assert project.run("compile").exit_code == 0
     old = project.snapshot()
@@ -307,10 +331,18 @@ def test_private_folders_of_killed_runs_are_removed_and_no_others(
     shared = tmp_path / "tmp"
     shared.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(shared))
+    from lockgen import files
+
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    dead = [shared / f"lockgen-src-{gone.pid}-abc123", shared / f"lockgen-sync-{gone.pid}-x"]
-    kept = [shared / f"lockgen-src-{os.getpid()}-abc123", shared / "lockgen-src-999", shared / "other-1-2"]
+    here = files._host()
+    dead = [shared / f"lockgen-src-{here}-{gone.pid}-abc123", shared / f"lockgen-sync-{here}-{gone.pid}-x"]
+    kept = [
+        shared / f"lockgen-src-{here}-{os.getpid()}-abc123",  # alive
+        shared / f"lockgen-src-0othrhst-{gone.pid}-abc123",  # another host's: its pids mean nothing here
+        shared / "lockgen-src-999",
+        shared / "other-1-2-3",
+    ]
     for folder in dead + kept:
         (folder / "src").mkdir(parents=True)
     assert project.run("compile").exit_code == 0

@@ -259,6 +259,7 @@ def test_a_requirement_written_by_its_path_alone_keeps_its_own_annotations() -> 
     named = {"./libs/x": "x", "./libs/y": "y"}
     assert graphs.parse(text, named.get) == {"a": ("in.in",), "x": ("other.in",), "y": ("a", "other.in"), "b": ("x",)}
     assert graphs.pins(text) == ({"a": "1.0", "b": "2.0"}, 2)
+    assert graphs.pins("a==\n") == ({"a": ""}, 0)  # edited by hand: a mismatch, not a crash
 
 
 def test_versions_are_read_from_every_package_table_however_tables_are_spaced() -> None:

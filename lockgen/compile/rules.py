@@ -201,10 +201,8 @@ def integrity(
         )
         found.append(f"requires packages the lock does not have (removed by hand?): {shown}")
     roots, complete = inputs.roots(variant) if not stale else ({}, False)
-    if complete:  # a name behind a marker is a root where uv found it one (the lock's record says)
-        conditional, recorded = inputs.conditional(variant), lock.roots
-        roots = {f: frozenset(n for n in names if n not in conditional.get(f, ()) or n in recorded.get(f, ()))
-                 for f, names in roots.items()}  # fmt: skip
+    if complete:
+        roots = _taken_up(roots, inputs.conditional(variant), lock)
     graph = _graph_with_roots(lock, roots if complete else _recorded_roots(lock))
     stray = sorted(lock.versions.keys() - graphs.reachable(graph))
     if stray:
@@ -245,6 +243,18 @@ def _foreign_wheels(variant: Variant, lock: pylock.Lock) -> list[str]:
         for name, names in sorted(wheels.items())
         if not any(tags.fits(n, variant.python, variant.platform) for n in names)
     ]
+
+
+def _taken_up(
+    roots: Mapping[str, frozenset[str]], conditional: Mapping[str, frozenset[str]], lock: pylock.Lock
+) -> dict[str, frozenset[str]]:
+    """The intent files' roots for this lock: a name required only behind a marker is
+    one where uv took it up, as the lock's own record says (lockgen evaluates no marker)."""
+    taken = lock.roots
+    return {
+        rel: frozenset(n for n in names if n not in conditional.get(rel, ()) or n in taken.get(rel, ()))
+        for rel, names in roots.items()
+    }
 
 
 def _missing(lock: pylock.Lock) -> list[tuple[str, list[str]]]:

@@ -45,7 +45,7 @@ def parse(requirements: str, name_of: Callable[[str], str | None] = lambda _: No
             graph.setdefault(current, [])
             continue
         if _unnamed(line):
-            current, in_via = name_of(location(line)), False
+            current, in_via = name_of(_location(line)), False
             if current is not None:
                 graph.setdefault(current, [])
             continue
@@ -70,7 +70,8 @@ def pins(requirements: str) -> tuple[dict[str, str | None], int]:
     for line in requirements.splitlines():
         m = _PIN.match(line)
         if m:
-            out[canonical(m["name"])] = line[m.end() :].split()[0].rstrip("\\").strip() if m[3] == "==" else None
+            version = (line[m.end() :].split() or [""])[0].rstrip("\\").strip()  # "a==" edited by hand: ""
+            out[canonical(m["name"])] = version if m[3] == "==" else None
         elif _unnamed(line):
             unnamed += 1
     return out, unnamed
@@ -104,7 +105,7 @@ def _unnamed(line: str) -> bool:
     return not line.startswith("-") or line.startswith(("-e ", "--editable"))
 
 
-def location(line: str) -> str:
+def _location(line: str) -> str:
     """The path of a requirement line written without a name: ``-e ./x ; marker`` → ``./x``."""
     text = line.rstrip("\\ ").split(" ;")[0].strip()
     for flag in ("-e ", "--editable ", "--editable="):

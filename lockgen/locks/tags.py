@@ -6,7 +6,7 @@ The rules are those of PEP 425 as ``packaging.tags`` orders them for CPython: a
 one for X up to the variant's, and a ``cp3X-cp3X``/``cp3X-none`` one for the
 variant's own X only. Platforms: ``any``; manylinux (PEP 600, and the legacy
 ``manylinux1``/``2010``/``2014`` names) up to the variant's glibc floor; musllinux of
-the same architecture; macOS of the same architecture or universal (the macOS version
+the same architecture; plain ``linux_<arch>``, which uv accepts last; macOS of the same architecture or universal (the macOS version
 is not judged: uv's own floor for it is not in the platform name); Windows by
 architecture. Free-threaded (``cp313t``) and non-CPython wheels fit no variant.
 
@@ -23,7 +23,10 @@ _LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 
 _GLIBC = re.compile(r"manylinux_(\d+)_(\d+)_(.+)")
 _MUSL = re.compile(r"musllinux_\d+_\d+_(.+)")
 _MACOS = re.compile(r"macosx_\d+_\d+_(.+)")
-_MACOS_ARCHS = {"arm64": {"arm64", "universal2"}, "x86_64": {"x86_64", "universal2", "universal", "intel", "fat64"}}
+_MACOS_ARCHS = {
+    "arm64": {"arm64", "universal2"},
+    "x86_64": {"x86_64", "universal2", "universal", "intel", "fat64", "fat32"},
+}
 _WINDOWS = {"win_amd64": "x86_64", "win32": "x86", "win_arm64": "arm64"}
 
 
@@ -58,6 +61,8 @@ def _platform_fits(tag: str, platform: Platform) -> bool:
     if tag == "any":
         return True
     if platform.os == "linux":
+        if tag == f"linux_{platform.arch}":  # uv takes these last (PyTorch's index published such)
+            return True
         if platform.libc == "musl":
             m = _MUSL.fullmatch(tag)
             return m is not None and m[1] == platform.arch
