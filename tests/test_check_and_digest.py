@@ -331,11 +331,11 @@ def test_private_folders_of_killed_runs_are_removed_and_no_others(
     shared = tmp_path / "tmp"
     shared.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(shared))
-    from lockgen import files
+    from lockgen import private
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    here = files._host()
+    here = private._host()
     dead = [shared / f"lockgen-src-{here}-{gone.pid}-abc123", shared / f"lockgen-sync-{here}-{gone.pid}-x"]
     kept = [
         shared / f"lockgen-src-{here}-{os.getpid()}-abc123",  # alive

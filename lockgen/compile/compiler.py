@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lockgen import files
+from lockgen import files, private
 from lockgen.exceptions import InputError, LockgenError
 from lockgen.locks import pylock
 from lockgen.project.config import Config, Variant
@@ -202,7 +202,7 @@ def _ready_to_judge() -> None:
     processes, ~10 ms of imports took ~35 ms, all after the last uv had ended."""
     from lockgen.compile import consistency, rules  # noqa: F401
 
-    files.clean_private()
+    private.clean()
 
 
 def _key(d: consistency.Difference) -> tuple[str, str, frozenset[tuple[str, tuple[str, ...]]]]:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lockgen import files, uv
+from lockgen import private, uv
 from lockgen._toml import TOMLDecodeError, loads
 from lockgen.exceptions import CommandError, LockgenError
 from lockgen.locks import graph as graphs
@@ -145,7 +145,7 @@ def uv_args(request: Request, output: Path, *, fmt: str, offline: bool) -> list[
 
 def resolve(request: Request, *, offline: bool) -> Resolution:
     """One resolution of ``request``; ResolveError with uv's reason when there is none."""
-    with _workspace(request.output_dir) as tmp, files.private_folder("src") as src:
+    with _workspace(request.output_dir) as tmp, private.folder("src") as src:
         # The copies of intent files live outside the project: they may hold credentials.
         request = _with_sources(_with_pins(request, tmp), src)
         output = pylock.lock_file(tmp, request.name)  # uv wants the name pylock.<name>.toml

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lockgen import files
+from lockgen import files, private
 from lockgen.exceptions import CommandError, LockgenError
 from lockgen.install import dists, guards, installer, kernels, state, verify
 from lockgen.install.environment import Target
@@ -156,8 +156,8 @@ def sync(
             passed = kernels.check_in_place(target, lock, facts, found.record, variant) if check_gpu else {}
             _record(config, target, lock, variant, passed or (found.record.checked if found.record else {}))
             return plan
-        files.clean_private()  # what killed runs left in the temporary folder
-        with files.private_folder("sync") as tmp:
+        private.clean()  # what killed runs left in the temporary folder
+        with private.folder("sync") as tmp:
             install_from = lock.path
             if source is not None or base:
                 install_from = installer.rewrite(lock, wanted, tmp, wheelhouse=source)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lockgen import files
+from lockgen import private
 from lockgen.compile import compiler
 from lockgen.compile.consistency import Confirm
 from lockgen.compile.resolver import ResolveError, resolve
@@ -35,7 +35,7 @@ def confirmer(config: Config) -> Confirm:
     inputs = Inputs.of(config)
 
     def confirm(variant: Variant, lock: lockfile.Lock, package: str, version: str) -> bool:
-        with files.private_folder("pin") as tmp:
+        with private.folder("pin") as tmp:
             pin = tmp / "pin.txt"
             pin.write_text(f"{package}=={version}\n", encoding="utf-8")
             request = compiler.request_for(
