@@ -122,10 +122,11 @@ def _as_done(
 ) -> Iterator[tuple[int, Outcome]]:
     """``(i, fn(i))`` for each item as each finishes, at most ``limit`` at once: a
     result is judged while the others still resolve, not after the slowest one before
-    it. ``meanwhile`` runs once the workers have started. When the caller stops (Ctrl-C, an error judging a result, a bug in a worker
-    re-raised here), no item not yet begun is begun, and the workers are waited for
-    (a uv already running ends first; Ctrl-C reaches it too). Plain threads:
-    ``concurrent.futures`` would add ~8 ms (it loads ``logging``) to every compile."""
+    it. ``meanwhile`` runs once the workers have started. When the caller stops
+    (Ctrl-C, an error judging a result, a bug in a worker re-raised here), no item not
+    yet begun is begun, and the workers are waited for (a uv already running ends
+    first; Ctrl-C reaches it too). Plain threads: ``concurrent.futures`` would add
+    ~8 ms (it loads ``logging``) to every compile."""
     pending: queue.SimpleQueue[int] = queue.SimpleQueue()
     for i in items:
         pending.put(i)
