@@ -260,9 +260,9 @@ def _local_names(body: str, request: Request) -> Callable[[str], str | None]:
 
     def name_of(written: str) -> str | None:
         if written.startswith("file:"):
-            from urllib.parse import unquote, urlsplit
+            from lockgen.project.intents import url_path
 
-            written = unquote(urlsplit(written).path)
+            written = url_path(written)
         return by_path.get(os.path.normpath(request.project / written))
 
     return name_of

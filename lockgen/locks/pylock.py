@@ -204,16 +204,12 @@ def outside(lock: Lock, boundary: Path) -> list[str]:
     files named them: this reads what uv wrote). compile and check judge a lock by
     it; sync and verify refuse one."""
     import os
-    import urllib.parse
 
-    from lockgen.project.intents import inside
+    from lockgen.project.intents import inside, url_path
 
     found = []
     for place in lock.places:
-        if place.lower().startswith("file:"):
-            path = Path(urllib.parse.unquote(urllib.parse.urlsplit(place).path))
-        else:
-            path = lock.path.parent / place
+        path = Path(url_path(place)) if place.lower().startswith("file:") else lock.path.parent / place
         if not inside(Path(os.path.normpath(path)), boundary):
             found.append(place)
     return found

@@ -293,7 +293,7 @@ class Inputs:
                 kind = scheme["scheme"].lower()
                 if kind != "file" and not kind.endswith("+file"):
                     return  # an index or a VCS host: a clone reaches it as this machine does
-                where = urllib.parse.unquote(urllib.parse.urlsplit(text).path)
+                where = url_path(text)
                 if kind != "file":
                     where = where.rsplit("@", 1)[0]  # git+file:///repo@v1
             else:
@@ -331,6 +331,11 @@ class Inputs:
 def outside_repository(boundary: Path) -> str:
     """How every refusal of a path outside the repository ends."""
     return f"outside the project's repository ({boundary}); a lock must be reproducible from a fresh clone"
+
+
+def url_path(url: str) -> str:
+    """The local path a ``file:`` URL names, as written (``file:./x`` → ``./x``)."""
+    return urllib.parse.unquote(urllib.parse.urlsplit(url).path)
 
 
 def inside(path: Path, boundary: Path) -> bool:
