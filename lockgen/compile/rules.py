@@ -189,16 +189,14 @@ def integrity(
         found.append(f"cuda-runtime = {_show(recorded)} is recorded, but its packages need {needs or 'no CUDA'}")
     foreign = _foreign_wheels(variant, lock)
     if foreign:
-        shown = ", ".join(foreign[:3]) + (" …" if len(foreign) > 3 else "")
+        shown = _some(foreign, 3)
         found.append(
             f"wheels for another python or platform than {variant.python} on {variant.platform.uv} "
             f"(from another lock?): {shown}"
         )
     missing = _missing(lock)
     if missing:
-        shown = ", ".join(f"{n} (required by {', '.join(by)})" for n, by in missing[:5]) + (
-            " …" if len(missing) > 5 else ""
-        )
+        shown = _some([f"{n} (required by {', '.join(by)})" for n, by in missing], 5)
         found.append(f"requires packages the lock does not have (removed by hand?): {shown}")
     roots, complete = inputs.roots(variant) if not stale else ({}, False)
     if complete:
@@ -206,7 +204,7 @@ def integrity(
     graph = _graph_with_roots(lock, roots if complete else _recorded_roots(lock))
     stray = sorted(lock.versions.keys() - graphs.reachable(graph))
     if stray:
-        shown = ", ".join(f"{n} {lock.versions[n]}" for n in stray[:5]) + (" …" if len(stray) > 5 else "")
+        shown = _some([f"{n} {lock.versions[n]}" for n in stray], 5)
         found.append(f"not required by the intent files through the lock's own graph (added by hand?): {shown}")
     return found
 
@@ -222,6 +220,11 @@ def _label(variant: Variant) -> dict[str, object]:
         "cuda": str(acc.cuda) if acc.cuda is not None else None,
         "gpu-archs": list(acc.gpu_archs),
     }
+
+
+def _some(items: list[str], most: int) -> str:
+    """The first ``most`` items, and ``…`` when there are more."""
+    return ", ".join(items[:most]) + (" …" if len(items) > most else "")
 
 
 def _show(value: object) -> str:
