@@ -429,6 +429,8 @@ def _has_marker(requirement: str) -> bool:
     """Does a requirement line carry an environment marker? After a URL only behind a
     space (PEP 508: a URL may hold a ``;``), anywhere else after the name."""
     text = requirement.split(" --hash", 1)[0]
+    if ";" not in text:  # nearly every line: no pattern to run
+        return False
     if _AT_URL.fullmatch(text):
         return re.search(r"\s;", text) is not None
     return ";" in text
