@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from wheelmaker import make_index, make_wheel
 
 from lockgen import uv
-from lockgen.compile import compiler
+from lockgen.compile import exchange
 from lockgen.project import config
 
 REPO = Path(__file__).parents[1]
@@ -126,7 +126,7 @@ def bench_compile() -> None:
         def calls(offline: bool) -> list[list[str]]:
             out_calls = []
             for v in cfg.variants:
-                request = compiler.request_for(cfg, v, inputs)
+                request = exchange.request_for(cfg, v, inputs)
                 args = uv_args(request, out / f"pylock.{v.name}.toml", fmt="pylock.toml", offline=offline)
                 out_calls.append([uv.binary(), *args])
             return out_calls

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lockgen import files, private
+from lockgen.compile import exchange
 from lockgen.exceptions import InputError, LockgenError
 from lockgen.locks import pylock
 from lockgen.project.config import Config, Variant
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     # Loaded where first used: the resolver (and uv) only when something is resolved;
     # the rules, and what compares variants, while uv resolves rather than before.
     from lockgen.compile import consistency
-    from lockgen.compile.resolver import Request, Resolution
+    from lockgen.compile.resolver import Request
     from lockgen.compile.strategy import Outcome
 
 # What a killed compile leaves in the locks folder: resolver workspaces, files not yet renamed.
@@ -137,7 +138,7 @@ def run(
         results: dict[str, Result] = {}
         news: dict[str, pylock.Lock] = {}
         staged = files.FileSet(config.locks_dir)
-        requests: list[Request] = []
+        pending: list[Request] = []
         by_request: dict[str, Variant] = {}
         for variant in variants:
             old = olds[variant.name]
@@ -147,15 +148,22 @@ def run(
                 if progress:
                     progress(results[variant.name])
                 continue
-            preferences = "" if options.upgrade else preferences_for(config, variant, olds)
-            request = request_for(config, variant, inputs, preferences=preferences, options=options)
-            requests.append(request)
+            preferences = "" if options.upgrade else exchange.preferences_for(config, variant, olds)
+            request = exchange.request_for(
+                config,
+                variant,
+                inputs,
+                preferences=preferences,
+                upgrade=options.upgrade,
+                upgrade_packages=options.upgrade_packages,
+            )
+            pending.append(request)
             by_request[request.name] = variant
 
         def done(request: Request, outcome: Outcome) -> None:
             variant = by_request[request.name]
             if isinstance(outcome, LockgenError) and request.pins:
-                outcome = _explain_base(request, outcome, offline=options.offline)
+                outcome = exchange.explain_base(request, outcome, offline=options.offline)
             result, out = _finish(config, variant, digests[variant.name], olds[variant.name], outcome, news)
             if not options.dry_run:
                 for path, text in out.items():
@@ -164,14 +172,14 @@ def run(
             if progress:
                 progress(result)
 
-        if requests:
+        if pending:
             from lockgen.compile import strategy
 
             created = files.make_folder(config.locks_dir)
             files.probe_writable(config.locks_dir)  # one clear line now, not one per variant later
             try:
                 strategy.resolve_all(
-                    requests, offline=options.offline, jobs=options.jobs, done=done, meanwhile=_ready_to_judge
+                    pending, offline=options.offline, jobs=options.jobs, done=done, meanwhile=_ready_to_judge
                 )
                 staged.commit()
             finally:
@@ -252,80 +260,6 @@ def _judge_current(config: Config, variant: Variant, lock: pylock.Lock) -> Resul
     return Result(variant=variant.name, status="up to date", packages=len(lock.versions), warnings=verdict.warnings)
 
 
-def request_for(
-    config: Config,
-    variant: Variant,
-    inputs: Inputs,
-    *,
-    preferences: str = "",
-    options: Options = Options(),
-    extra_constraints: tuple[str, ...] = (),
-) -> Request:
-    """The resolver's request for one variant: its settings in uv's terms."""
-    from lockgen.compile.resolver import Request
-
-    roots, complete = inputs.roots(variant)
-    pins = {}
-    if variant.base:
-        from lockgen.project import bases
-
-        pins = bases.read(config.root, variant.base).pins
-    return Request(
-        name=variant.name,
-        project=config.root,
-        output_dir=config.locks_dir,
-        inputs=variant.inputs,
-        constraints=(*variant.constraints, *extra_constraints),
-        pins=pins,
-        sources=inputs.sources(variant),
-        python=variant.python,
-        platform=variant.platform.uv,
-        index_url=variant.index_url,
-        extra_index_urls=variant.extra_index_urls,
-        find_links=variant.find_links,
-        exclude_newer=variant.exclude_newer,
-        roots=roots,
-        roots_complete=complete,
-        preferences=preferences,
-        upgrade=options.upgrade,
-        upgrade_packages=options.upgrade_packages,
-        requirements="requirements" in config.formats,
-    )
-
-
-def preferences_for(config: Config, variant: Variant, olds: dict[str, pylock.Lock | None]) -> str:
-    """uv's preferences for a variant: its own lock's pins, then its siblings'."""
-    own = olds.get(variant.name)
-    text, _ = pylock.preferences([*([own] if own else []), *_siblings(config, variant, olds)])
-    return text
-
-
-def render(config: Config, variant: Variant, digest: str, resolution: Resolution) -> pylock.Lock:
-    """The lock lockgen writes for a resolution (InputError if uv wrote an invalid one)."""
-    from lockgen.compile import rules
-
-    path = pylock.lock_file(config.locks_dir, variant.name)
-    base = None
-    if variant.base:
-        from lockgen.project import bases
-
-        base = bases.read(config.root, variant.base)
-    table = rules.meta(variant, digest, resolution, base)
-    return pylock.parse(path, pylock.render(redact(resolution.pylock), table, resolution.graph))
-
-
-def _siblings(config: Config, variant: Variant, olds: dict[str, pylock.Lock | None]) -> list[pylock.Lock]:
-    """Other variants' locks, closest first: same python, same platform, file order.
-    For a package its own lock lacks, a variant prefers its closest sibling's version,
-    so variants agree unless inputs force otherwise (and a new variant starts from
-    its siblings' versions rather than the newest)."""
-    ranked = sorted(
-        (v for v in config.variants if v is not variant),
-        key=lambda v: (v.python != variant.python, v.platform != variant.platform, v.accelerator.order),
-    )
-    return [lock for v in ranked if (lock := olds.get(v.name)) is not None]
-
-
 def _finish(
     config: Config,
     variant: Variant,
@@ -341,7 +275,7 @@ def _finish(
         return Result(variant=variant.name, status="failed", error=str(outcome)), {}
     path = pylock.lock_file(config.locks_dir, variant.name)
     try:
-        new = render(config, variant, digest, outcome)
+        new = exchange.render(config, variant, digest, outcome)
     except InputError as exc:  # uv wrote something PEP 751 does not allow
         return Result(variant=variant.name, status="failed", error=str(exc)), {}
     verdict = rules.judge(config, variant, new)
@@ -369,33 +303,6 @@ def _finish(
         warnings=verdict.warnings,
     )
     return result, out
-
-
-def _explain_base(request: Request, error: LockgenError, *, offline: bool) -> LockgenError:
-    """A variant on a base failed: resolve it without the base, and name the base
-    packages the inputs would change and what requires each change."""
-    from dataclasses import replace
-
-    from lockgen.compile.resolver import resolve
-
-    try:
-        free = resolve(replace(request, pins={}), offline=offline)
-    except LockgenError:
-        return error  # it fails without the base too: uv's own reason says why
-    changed = sorted(n for n, v in request.pins.items() if n in free.versions and free.versions[n] != v)
-    if not changed:
-        return error
-    from lockgen.locks import graph as graphs
-
-    lines = []
-    for name in changed:
-        chain = graphs.explain(free.graph, [name], free.versions)[0]
-        lines.append(f"{name} {request.pins[name]} (the base) would have to be {free.versions[name]}: {chain}")
-    return LockgenError(
-        "the base environment cannot stay as it is: "
-        + "; ".join(lines)
-        + ". Pin what requires it to a version that accepts the base's, or update the base file"
-    )
 
 
 def _differences(

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from lockgen import private
-from lockgen.compile import compiler
+from lockgen.compile import exchange
 from lockgen.compile.consistency import Confirm
 from lockgen.compile.resolver import ResolveError, resolve
 from lockgen.exceptions import InputError, LockgenError
@@ -38,12 +38,12 @@ def confirmer(config: Config) -> Confirm:
         with private.folder("pin") as tmp:
             pin = tmp / "pin.txt"
             pin.write_text(f"{package}=={version}\n", encoding="utf-8")
-            request = compiler.request_for(
+            request = exchange.request_for(
                 config, variant, inputs, preferences=lock.text, extra_constraints=(str(pin),)
             )
             try:
                 resolution = resolve(request, offline=True)
-                new = compiler.render(config, variant, inputs.digest(variant), resolution)
+                new = exchange.render(config, variant, inputs.digest(variant), resolution)
             except LockgenError:
                 return False
         return not rules.judge(config, variant, new).errors
@@ -67,13 +67,13 @@ def resolve_locks(config: Config, locks: dict[Variant, lockfile.Lock]) -> Rechec
     unverified: list[str] = []
     for variant, lock in locks.items():
         digest = inputs.digest(variant)
-        request = compiler.request_for(config, variant, inputs, preferences=lock.text)
+        request = exchange.request_for(config, variant, inputs, preferences=lock.text)
         fresh: lockfile.Lock | None = None
         error = ""
         online = False
         for offline in (True, False):
             try:
-                fresh = compiler.render(config, variant, digest, resolve(request, offline=offline))
+                fresh = exchange.render(config, variant, digest, resolve(request, offline=offline))
                 online = not offline
             except (ResolveError, InputError) as exc:
                 error = str(exc).splitlines()[-1]

@@ -1,0 +1,122 @@
+"""One variant's exchange with the resolver: the request lockgen makes for it, and
+the lock it renders from uv's answer. ``compile`` and ``check``'s re-resolutions both
+go through here, so that they ask uv the same question and write the same lock.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lockgen.exceptions import LockgenError
+from lockgen.locks import pylock
+from lockgen.project.config import Config, Variant
+from lockgen.project.intents import Inputs
+from lockgen.redact import redact
+
+if TYPE_CHECKING:
+    from lockgen.compile.resolver import Request, Resolution
+
+
+def request_for(
+    config: Config,
+    variant: Variant,
+    inputs: Inputs,
+    *,
+    preferences: str = "",
+    upgrade: bool = False,
+    upgrade_packages: tuple[str, ...] = (),
+    extra_constraints: tuple[str, ...] = (),
+) -> Request:
+    """The resolver's request for one variant: its settings in uv's terms."""
+    from lockgen.compile.resolver import Request
+
+    roots, complete = inputs.roots(variant)
+    pins = {}
+    if variant.base:
+        from lockgen.project import bases
+
+        pins = bases.read(config.root, variant.base).pins
+    return Request(
+        name=variant.name,
+        project=config.root,
+        output_dir=config.locks_dir,
+        inputs=variant.inputs,
+        constraints=(*variant.constraints, *extra_constraints),
+        pins=pins,
+        sources=inputs.sources(variant),
+        python=variant.python,
+        platform=variant.platform.uv,
+        index_url=variant.index_url,
+        extra_index_urls=variant.extra_index_urls,
+        find_links=variant.find_links,
+        exclude_newer=variant.exclude_newer,
+        roots=roots,
+        roots_complete=complete,
+        preferences=preferences,
+        upgrade=upgrade,
+        upgrade_packages=upgrade_packages,
+        requirements="requirements" in config.formats,
+    )
+
+
+def preferences_for(config: Config, variant: Variant, olds: dict[str, pylock.Lock | None]) -> str:
+    """uv's preferences for a variant: its own lock's pins, then its siblings'."""
+    own = olds.get(variant.name)
+    text, _ = pylock.preferences([*([own] if own else []), *_siblings(config, variant, olds)])
+    return text
+
+
+def render(config: Config, variant: Variant, digest: str, resolution: Resolution) -> pylock.Lock:
+    """The lock lockgen writes for a resolution (InputError if uv wrote an invalid one)."""
+    from lockgen.compile import rules
+
+    path = pylock.lock_file(config.locks_dir, variant.name)
+    base = None
+    if variant.base:
+        from lockgen.project import bases
+
+        base = bases.read(config.root, variant.base)
+    table = rules.meta(variant, digest, resolution, base)
+    return pylock.parse(path, pylock.render(redact(resolution.pylock), table, resolution.graph))
+
+
+def _siblings(config: Config, variant: Variant, olds: dict[str, pylock.Lock | None]) -> list[pylock.Lock]:
+    """Other variants' locks, closest first: same python, same platform, file order.
+    For a package its own lock lacks, a variant prefers its closest sibling's version,
+    so variants agree unless inputs force otherwise (and a new variant starts from
+    its siblings' versions rather than the newest)."""
+    ranked = sorted(
+        (v for v in config.variants if v is not variant),
+        key=lambda v: (v.python != variant.python, v.platform != variant.platform, v.accelerator.order),
+    )
+    return [lock for v in ranked if (lock := olds.get(v.name)) is not None]
+
+
+def explain_base(request: Request, error: LockgenError, *, offline: bool) -> LockgenError:
+    """A variant on a base failed: resolve it without the base, and name the base
+    packages the inputs would change and what requires each change."""
+    from dataclasses import replace
+
+    from lockgen.compile.resolver import resolve
+
+    try:
+        free = resolve(replace(request, pins={}), offline=offline)
+    except LockgenError:
+        return error  # it fails without the base too: uv's own reason says why
+    changed = sorted(n for n, v in request.pins.items() if n in free.versions and free.versions[n] != v)
+    if not changed:
+        return error
+    from lockgen.locks import graph as graphs
+
+    lines = []
+    for name in changed:
+        chain = graphs.explain(free.graph, [name], free.versions)[0]
+        lines.append(f"{name} {request.pins[name]} (the base) would have to be {free.versions[name]}: {chain}")
+    return LockgenError(
+        "the base environment cannot stay as it is: "
+        + "; ".join(lines)
+        + ". Pin what requires it to a version that accepts the base's, or update the base file"
+    )
+
+
+__all__ = ["explain_base", "preferences_for", "render", "request_for"]
