@@ -162,9 +162,9 @@ def test_a_requirement_behind_a_false_marker_is_no_root_and_cannot_hide_a_hand_e
     ],
 )
 def test_which_requirements_are_behind_a_marker(line: str, marked: bool) -> None:
-    from lockgen.project import intents
+    from lockgen.project import lines
 
-    assert intents._has_marker(line) is marked
+    assert lines.has_marker(line) is marked
 
 
 def test_a_lock_copied_from_another_python_fails_check(tmp_path: Path, indexes) -> None:  # type: ignore[no-untyped-def]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from lockgen.exceptions import InputError
 from lockgen.names import canonical
+from lockgen.project import lines
 from lockgen.project.config import Config, Variant
 from lockgen.redact import redact
 
@@ -32,15 +33,6 @@ _OPTIONS = frozenset((
     "-e", "--editable", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
     "--no-index", "--no-binary", "--only-binary", "--pre", "--prefer-binary", "--trusted-host",
 ))  # fmt: skip
-# name[extras] specifiers — the shape of nearly every line; anything else is parsed in full.
-_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
-_SIMPLE = re.compile(
-    rf"(?P<name>{_NAME})\s*(?:\[\s*(?:{_NAME}\s*(?:,\s*{_NAME}\s*)*)?\])?\s*"
-    r"(?P<specs>(?:===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+\s*(?:,\s*(?:===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+\s*)*)?"
-)
-_SPEC = re.compile(r"(===|==|!=|~=|<=|>=|<|>)\s*([A-Za-z0-9.*+!_-]+)")
-_LEADING_NAME = re.compile(rf"\s*(?P<name>{_NAME})\s*(?:\[[^\]]*\])?\s*(?:@|;|$|[<>=!~(])")
-_AT_URL = re.compile(rf"\s*{_NAME}\s*(?:\[[^\]]*\])?\s*@\s*(?P<url>.+)", re.S)  # name @ url
 _SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\ is a path
 _ENV_VAR = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)\}")  # what uv expands in requirement files
 
@@ -113,19 +105,19 @@ class Inputs:
 
     def _plain(self, intent: IntentFile) -> str:
         """An unchanged file, its includes turned into markers."""
-        text = _decode(intent.rel, (self.root / intent.rel).read_bytes())
-        lines = []
-        for number, line in _logical_lines(text):
-            bare = _strip_comment(line).strip()
+        text = lines.decode(intent.rel, (self.root / intent.rel).read_bytes())
+        out = []
+        for number, line in lines.logical_lines(text):
+            bare = lines.strip_comment(line).strip()
             m = _INCLUDE.fullmatch(bare)
             if m:
-                lines.append(f"{m['flag']} {INCLUDE.format(self._include(intent.rel, number, m['path']))}")
+                out.append(f"{m['flag']} {INCLUDE.format(self._include(intent.rel, number, m['path']))}")
             elif bare.startswith("-"):
                 option = bare.split("=")[0].split()[0]
-                lines.append(self._anchored(intent.rel, bare, bare[:2] if option not in _OPTIONS else option))
+                out.append(self._anchored(intent.rel, bare, bare[:2] if option not in _OPTIONS else option))
             else:
-                lines.append(line)
-        return "\n".join(lines) + "\n"
+                out.append(line)
+        return "\n".join(out) + "\n"
 
     def roots(self, variant: Variant) -> tuple[dict[str, frozenset[str]], bool]:
         """``{intent file: names it requires}`` over the variant's requirement files
@@ -204,15 +196,15 @@ class Inputs:
             raise InputError(f"{rel}: no such file") from None
         except OSError as exc:
             raise InputError(f"{rel}: cannot read: {exc.strerror}") from None
-        text = _decode(rel, data)
+        text = lines.decode(rel, data)
         requires: list[str | None] = []
         includes: list[str] = []
         constraints: list[str] = []
-        lines: list[str] = []  # the normalized form, kept only where it is needed
+        normal: list[str] = []  # the normalized form, kept only where it is needed
         named_at: dict[str, int] = {}
         marked: dict[str, bool] = {}  # name → every line requiring it carries a marker
-        for number, line in _logical_lines(text):
-            line = _strip_comment(line).strip()
+        for number, line in lines.logical_lines(text):
+            line = lines.strip_comment(line).strip()
             if not line:
                 continue
             if line.startswith("-"):
@@ -221,14 +213,14 @@ class Inputs:
                     target = self._include(rel, number, m["path"])
                     (includes if m["flag"] in ("-r", "--requirement") else constraints).append(target)
                     named_at.setdefault(target, number)
-                    lines.append(f"{m['flag']} {INCLUDE.format(target)}")
+                    normal.append(f"{m['flag']} {INCLUDE.format(target)}")
                     continue
                 option = line.split("=")[0].split()[0]
                 if option not in _OPTIONS and line[:2] in _OPTIONS:  # -fwheels: a short option's value glued on
                     option = line[:2]
                 if option not in _OPTIONS:
                     raise InputError(f"{rel}:{number}: unknown option {option!r}")
-                lines.append(self._anchored(rel, line, option))
+                normal.append(self._anchored(rel, line, option))
                 if option in _LOCATIONS:
                     value = line[len(option) :].lstrip(" =").strip()
                     self._location(rel, number, value, from_file=option in ("-f", "--find-links"))
@@ -238,8 +230,8 @@ class Inputs:
             name = self._requirement(rel, number, line)
             requires.append(name)
             if name is not None:
-                marked[name] = marked.get(name, True) and _has_marker(line)
-            lines.append(line)
+                marked[name] = marked.get(name, True) and lines.has_marker(line)
+            normal.append(line)
         # uv reads \ continuations only before --hash (and one at the very end as part of the line)
         joined = "\\\n" in text or "\\\r\n" in text or text.endswith("\\")
         return IntentFile(
@@ -250,7 +242,7 @@ class Inputs:
             constraints=tuple(constraints),
             lines=named_at,
             conditional=frozenset(n for n, m in marked.items() if m),
-            normalized="\n".join(lines) + "\n" if joined else None,
+            normalized="\n".join(normal) + "\n" if joined else None,
         )
 
     def _anchored(self, rel: str, line: str, option: str) -> str:
@@ -307,18 +299,18 @@ class Inputs:
 
     def _requirement(self, rel: str, number: int, line: str) -> str | None:
         requirement = line.split(" --hash", 1)[0].strip()
-        m = _SIMPLE.fullmatch(requirement)
-        if m and (m["specs"] is None or _plain_specifiers(m["specs"])):
+        m = lines.SIMPLE.fullmatch(requirement)
+        if m and (m["specs"] is None or lines.plain_specifiers(m["specs"])):
             return canonical(m["name"])
-        at = _AT_URL.fullmatch(requirement)
-        if at is not None or _looks_like_location(requirement):
+        at = lines.AT_URL.fullmatch(requirement)
+        if at is not None or lines.looks_like_location(requirement):
             self._location(rel, number, re.split(r"\s+;", at["url"] if at else requirement)[0].strip())
-        named = _LEADING_NAME.match(requirement)
-        if _looks_like_location(requirement) and not (named and "@" in requirement[named.end() - 1 :]):
+        named = lines.LEADING_NAME.match(requirement)
+        if lines.looks_like_location(requirement) and not (named and "@" in requirement[named.end() - 1 :]):
             return None  # a bare URL or path: its name is uv's to find out
         if self.validate:
-            _check_requirement(f"{rel}:{number}", requirement)
-        found = _LEADING_NAME.match(requirement)
+            lines.check_requirement(f"{rel}:{number}", requirement)
+        found = lines.LEADING_NAME.match(requirement)
         return canonical(found["name"]) if found else None
 
     def _base_sha(self, rel: str) -> str:
@@ -345,103 +337,3 @@ def inside(path: Path, boundary: Path) -> bool:
         return False
     real, real_top = Path(os.path.realpath(normal)), Path(os.path.realpath(top))
     return real.is_relative_to(real_top)
-
-
-def _decode(rel: str, data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InputError(f"{rel}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
-
-
-def _strip_comment(line: str) -> str:
-    """pip's rule: ``#`` starts a comment at the line's start or after whitespace."""
-    at = line.find("#")
-    while at != -1:
-        if at == 0 or line[at - 1].isspace():
-            return line[:at]
-        at = line.find("#", at + 1)
-    return line
-
-
-_COMMENT_LINE = re.compile(r"(^|\s+)#.*$")
-
-
-def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """Lines with ``\\`` continuations joined, each with the number it starts on, as
-    pip's ``join_lines`` does: a comment line is never continued (its backslash is
-    part of the comment), and it ends a continuation that reaches it."""
-    pending: list[str] = []
-    start = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        comment = _COMMENT_LINE.match(raw) is not None
-        if not raw.endswith("\\") or comment:
-            line = " " + raw if comment else raw
-            if pending:
-                pending.append(line)
-                yield start, "".join(pending)
-                pending = []
-            else:
-                yield number, line
-            continue
-        if not pending:
-            start = number
-        pending.append(raw.strip("\\"))
-    if pending:
-        yield start, "".join(pending)
-
-
-def _plain_specifiers(specs: str) -> bool:
-    """True when every specifier is one ``packaging`` accepts; False sends the line
-    to the full parser (which then accepts it or says what is wrong)."""
-    from packaging.version import InvalidVersion, Version
-
-    for op, version in _SPEC.findall(specs):
-        if op == "===":
-            return False
-        if version.endswith(".*"):
-            if op not in ("==", "!=") or "+" in version:
-                return False
-            version = version[:-2]
-        elif "+" in version and op not in ("==", "!="):
-            return False
-        if op == "~=" and "." not in version:
-            return False
-        try:
-            Version(version)  # its own pattern: compiling a copy cost ~1 ms a run
-        except InvalidVersion:
-            return False
-    return True
-
-
-def _check_requirement(where: str, requirement: str) -> None:
-    from packaging.requirements import InvalidRequirement, Requirement  # 15 ms: only for unusual lines
-
-    try:
-        Requirement(requirement)
-    except InvalidRequirement as exc:
-        reason = str(exc).splitlines()[0]
-        raise InputError(f"{where}: invalid requirement {requirement!r}: {reason}") from None
-
-
-def _has_marker(requirement: str) -> bool:
-    """Does a requirement line carry an environment marker? After a URL only behind a
-    space (PEP 508: a URL may hold a ``;``), anywhere else after the name."""
-    text = requirement.split(" --hash", 1)[0]
-    if ";" not in text:  # nearly every line: no pattern to run
-        return False
-    if _AT_URL.fullmatch(text):
-        return re.search(r"\s;", text) is not None
-    return ";" in text
-
-
-def _looks_like_location(text: str) -> bool:
-    head = text.split(";")[0].strip()
-    return (
-        "://" in head
-        or head.startswith((".", "/", "~", "${", "file:"))
-        or "/" in head
-        or "\\" in head
-        or head.endswith((".whl", ".tar.gz", ".zip"))
-    )
