@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
-from lockgen import cuda
 from lockgen._toml import TOMLDecodeError, loads
 from lockgen.exceptions import InputError
 from lockgen.names import canonical
 from lockgen.project import platforms
-from lockgen.redact import redact
+from lockgen.project.values import Values
 
 DEFAULT_PLATFORM = "x86_64-manylinux_2_28"
 FORMATS = ("pylock", "requirements")
 _NAME = re.compile(r"[a-z0-9]+")
-_PYTHON = re.compile(r"3\.(0|[1-9][0-9]?)")
-# CPython minors lockgen resolves for: 3.15 was released in October 2026 and 3.16 is
-# in development; anything newer is a typo, not an upcoming release.
-NEWEST_PYTHON_MINOR = 16
 _PACKAGE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _TOP_KEYS = {
     "inputs", "python", "platforms", "locks-dir", "constraints", "forbid", "index-url",
@@ -35,9 +28,6 @@ _ACCEL_KEYS = {
     "inputs", "python", "platforms", "constraints", "index-url", "extra-index-urls",
     "find-links", "priority", "cuda", "gpu-archs", "base",
 }  # fmt: skip
-_URL = re.compile(r"(https?://[^\s/@]+(@[^\s/@]+)?(/\S*)?|file://\S+)")
-T = TypeVar("T")
-U = TypeVar("U")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,11 +138,6 @@ def _table(path: Path, *, required: bool) -> tuple[Path, Any, str]:
     return path, table, "tool.lockgen."
 
 
-def printable(text: str) -> str:
-    """``text`` as is, or quoted when it holds line breaks or other control characters."""
-    return text if text.isprintable() else json.dumps(text)
-
-
 def repository_root(folder: Path) -> Path:
     """The git top level above ``folder`` (a ``.git`` folder or file), else ``folder``."""
     for candidate in (folder, *folder.parents):
@@ -166,98 +151,12 @@ def load(start: Path, explicit: Path | None = None) -> Config:
     return _Reader(path, prefix).config(table)
 
 
-class _Reader:
-    """Validates one table; every error names the file and the full key."""
+class _Reader(Values):
+    """Validates ``[tool.lockgen]`` into a :class:`Config`; every error names the file and the full key."""
 
     def __init__(self, path: Path, prefix: str) -> None:
-        self.path = path
-        self.root = path.resolve().parent
-        self.boundary = repository_root(self.root)
-        self.prefix = prefix
-
-    def fail(self, key: str, message: str) -> InputError:
-        return InputError(f"{self.path}: {printable(self.prefix + key)}: {message}")
-
-    def get(self, table: Mapping[str, Any], base: str, key: str, kind: Callable[[str, Any], T], default: U) -> T | U:
-        if key not in table:
-            return default
-        return kind(f"{base}{key}", table[key])
-
-    def strings(self, key: str, value: Any) -> tuple[str, ...]:
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(key, "expected a list of non-empty strings")
-        if len(set(value)) != len(value):
-            raise self.fail(key, "has duplicate entries")
-        return tuple(value)
-
-    def string(self, key: str, value: Any) -> str:
-        if not isinstance(value, str) or not value:
-            raise self.fail(key, "expected a non-empty string")
-        return value
-
-    def files(self, key: str, value: Any) -> tuple[str, ...]:
-        paths = self.strings(key, value)
-        for p in paths:
-            self.file(key, p)
-        return paths
-
-    def file(self, key: str, value: Any) -> str:
-        p = self.string(key, value)
-        path = self.inside(key, p)
-        if path.is_dir():
-            raise self.fail(key, f"{printable(p)}: is a folder, not a file")
-        if not path.is_file():
-            raise self.fail(key, f"{printable(p)}: no such file")
-        return p
-
-    def inside(self, key: str, p: str) -> Path:
-        """``p`` under the configuration's folder, refused when it leaves the repository."""
-        from lockgen.project.intents import inside, outside_repository
-
-        path = self.root / p
-        if not inside(path, self.boundary):
-            raise self.fail(key, f"{printable(p)} is {outside_repository(self.boundary)}")
-        return path
-
-    def url(self, key: str, value: Any) -> str:
-        text = self.string(key, value)
-        if not _URL.fullmatch(text):
-            raise self.fail(key, f"{redact(text)!r} is not an http(s):// or file:// URL")
-        return text
-
-    def urls(self, key: str, value: Any) -> tuple[str, ...]:
-        out = self.strings(key, value)
-        for v in out:
-            self.url(key, v)
-        return out
-
-    def links(self, key: str, value: Any) -> tuple[str, ...]:
-        """find-links: URLs, or folders inside the project."""
-        out = self.strings(key, value)
-        for v in out:
-            if "://" in v:
-                self.url(key, v)
-            elif not self.inside(key, v).is_dir():
-                raise self.fail(key, f"{printable(v)}: no such folder")
-        return out
-
-    def pythons(self, key: str, value: Any) -> tuple[str, ...]:
-        versions = self.strings(key, value)
-        for v in versions:
-            if not _PYTHON.fullmatch(v):
-                raise self.fail(key, f'{v!r} is not a minor version like "3.12"')
-            if int(v[2:]) > NEWEST_PYTHON_MINOR:
-                raise self.fail(key, f"{v} is not a released or upcoming CPython (newest: 3.{NEWEST_PYTHON_MINOR})")
-        return versions
-
-    def platform_list(self, key: str, value: Any) -> tuple[platforms.Platform, ...]:
-        out = []
-        for v in self.strings(key, value):
-            parsed = platforms.parse(v)
-            if parsed is None:
-                raise self.fail(key, f"{v!r} is not a uv --python-platform value lockgen knows")
-            out.append(parsed)
-        return tuple(out)
+        root = path.resolve().parent
+        super().__init__(path, prefix, root=root, boundary=repository_root(root))
 
     def config(self, table: Mapping[str, Any]) -> Config:
         self.unknown(table, _TOP_KEYS, "")
@@ -361,65 +260,3 @@ class _Reader:
                 vname = f"py{py.replace('.', '')}-{name}" + (f"-{plat.suffix}" if len(plats) > 1 else "")
                 out.append(Variant(name=vname, python=py, platform=plat, **common))
         return out
-
-    def unknown(self, table: Mapping[str, Any], allowed: set[str], base: str) -> None:
-        for key in table:
-            if key not in allowed:
-                raise self.fail(f"{base}{key}", "unknown key")
-
-    def integer(self, key: str, value: Any) -> int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise self.fail(key, "expected an integer")
-        return value
-
-    def cuda_version(self, key: str, value: Any) -> Version:
-        text = self.string(key, value)
-        try:
-            version = Version(text)
-        except InvalidVersion:
-            version = None
-        if version is None or len(version.release) != 2 or str(version) != text:
-            raise self.fail(key, f'{text!r} is not a CUDA version like "12.8"')
-        if cuda.targets(version) is None:
-            raise self.fail(key, f"CUDA {text} is older than lockgen's table (11.0 onward)")
-        if not cuda.known(version):
-            newest = max(cuda.RELEASES)
-            raise self.fail(
-                key, f"CUDA {text} is not a CUDA release lockgen knows (11.0 … {newest}; there was no 12.7)"
-            )
-        return version
-
-    def archs(self, key: str, version: Version | None, archs: tuple[str, ...] | None) -> tuple[str, ...]:
-        if version is None:
-            if archs is not None:
-                raise self.fail(key, "needs cuda: gpu-archs only apply to a CUDA accelerator")
-            return ()
-        possible = cuda.targets(version) or ()
-        if archs is None:
-            return possible
-        out = []
-        for arch in archs:
-            normal = cuda.normalize_arch(arch)
-            if normal is None or normal != arch:
-                raise self.fail(key, f'{arch!r} is not a compute capability like "8.0"')
-            if normal not in possible:
-                raise self.fail(
-                    key, f"{arch} is not a compute capability CUDA {version} can target ({', '.join(possible)})"
-                )
-            out.append(normal)
-        if not out:
-            raise self.fail(key, "must not be empty")
-        return tuple(sorted(out, key=cuda.arch_key))
-
-    def timestamp(self, key: str, value: Any) -> str:
-        if isinstance(value, datetime | date):
-            raise self.fail(key, 'write it as a quoted string, e.g. "2026-11-01T00:00:00Z"')
-        text = self.string(key, value)
-        try:
-            if "T" in text:
-                datetime.fromisoformat(text.replace("Z", "+00:00"))
-            else:
-                date.fromisoformat(text)
-        except ValueError:
-            raise self.fail(key, f"{text!r} is not an RFC 3339 timestamp or date") from None
-        return text
