@@ -573,6 +573,10 @@ INTENTS: dict[str, Case] = {
         ("inputs/b.in:1: include cycle: inputs/a.in -> inputs/b.in -> inputs/a.in",),
         files=base_in("-r a.in\n", **{"inputs/a.in": "-c b.in\n", "inputs/b.in": "-r a.in\n"}),
     ),
+    "include-cycle-closed-by-r-after-c": Case(  # the line that closes it, not the first naming the file
+        ("inputs/b.in:2: include cycle: inputs/a.in -> inputs/b.in -> inputs/a.in",),
+        files=base_in("-r a.in\n", **{"inputs/a.in": "-r b.in\n", "inputs/b.in": "-c a.in\n-r a.in\n"}),
+    ),
     "self-include": Case(("inputs/base.in:2: include cycle",), files=base_in("app\n-r base.in\n")),
     "self-include-spelled-differently": Case(
         ("inputs/base.in:1: include cycle",), files=base_in("-r ./../inputs/base.in\n")

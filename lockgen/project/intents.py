@@ -46,7 +46,7 @@ class IntentFile:
     requires: tuple[str | None, ...]  # canonical names; None for a URL or path uv names
     includes: tuple[str, ...]  # -r files, relative to the project root
     constraints: tuple[str, ...]  # -c files
-    lines: Mapping[str, int] = field(default_factory=dict, compare=False)  # -r/-c file → the line naming it
+    lines: Mapping[tuple[str, str], int] = field(default_factory=dict, compare=False)  # ("-r"|"-c", file) → line
     conditional: frozenset[str] = frozenset()  # names required only behind an environment marker
     # The file as uv can read it, when uv cannot read the original (pip's ``\``
     # continuations): logical lines joined; -r/-c targets as INCLUDE markers.
@@ -151,23 +151,23 @@ class Inputs:
         """Depth-first over includes without recursion (a chain may be thousands deep),
         refusing a cycle with the files in it."""
         path: list[str] = []  # the chain from ``start`` to the file being read
-        stack: list[tuple[str, Iterator[str]]] = []
+        stack: list[tuple[str, Iterator[tuple[str, str]]]] = []
         if start in seen:
             return
         intent = self.file(start)
         seen[start] = intent
         path.append(start)
-        stack.append((start, iter((*intent.includes, *intent.constraints))))
+        stack.append((start, _named(intent)))
         while stack:
             rel, children = stack[-1]
-            child = next(children, None)
+            kind, child = next(children, ("", None))
             if child is None:
                 stack.pop()
                 path.pop()
                 continue
             if child in path:
                 cycle = [*path[path.index(child) :], child]
-                line = self.file(rel).lines.get(child)
+                line = self.file(rel).lines.get((kind, child))
                 raise InputError(f"{rel}{f':{line}' if line else ''}: include cycle: {' -> '.join(cycle)}")
             if child in seen:
                 continue
@@ -179,7 +179,7 @@ class Inputs:
             intent = self.file(child)
             seen[child] = intent
             path.append(child)
-            stack.append((child, iter((*intent.includes, *intent.constraints))))
+            stack.append((child, _named(intent)))
 
     def file(self, rel: str) -> IntentFile:
         if rel not in self._files:
@@ -201,7 +201,7 @@ class Inputs:
         includes: list[str] = []
         constraints: list[str] = []
         normal: list[str] = []  # the normalized form, kept only where it is needed
-        named_at: dict[str, int] = {}
+        named_at: dict[tuple[str, str], int] = {}
         marked: dict[str, bool] = {}  # name → every line requiring it carries a marker
         for number, line in lines.logical_lines(text):
             line = lines.strip_comment(line).strip()
@@ -211,8 +211,9 @@ class Inputs:
                 m = _INCLUDE.fullmatch(line)
                 if m:
                     target = self._include(rel, number, m["path"])
-                    (includes if m["flag"] in ("-r", "--requirement") else constraints).append(target)
-                    named_at.setdefault(target, number)
+                    kind = "-r" if m["flag"] in ("-r", "--requirement") else "-c"
+                    (includes if kind == "-r" else constraints).append(target)
+                    named_at.setdefault((kind, target), number)
                     normal.append(f"{m['flag']} {INCLUDE.format(target)}")
                     continue
                 option = line.split("=")[0].split()[0]
@@ -318,6 +319,12 @@ class Inputs:
             return hashlib.sha256((self.root / rel).read_bytes()).hexdigest()
         except OSError as exc:
             raise InputError(f"{rel}: cannot read: {exc.strerror}") from None
+
+
+def _named(intent: IntentFile) -> Iterator[tuple[str, str]]:
+    """The files ``intent`` names, each with how (``-r`` or ``-c``)."""
+    yield from (("-r", rel) for rel in intent.includes)
+    yield from (("-c", rel) for rel in intent.constraints)
 
 
 def outside_repository(boundary: Path) -> str:
