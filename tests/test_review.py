@@ -134,8 +134,47 @@ def test_check_reports_a_difference_nothing_forces(repo: Project) -> None:
     assert versions(repo.lock("py312-cpu"))["helper"] == "2.0"
     result = repo.run("check")
     assert result.exit_code == 1
-    assert "helper" in result.output and "nothing forces it" in result.output
+    assert "py312-cu124: helper 1.0 differs from 2.0 in py312-cpu, and nothing forces it" in result.output
     assert all("py311" not in line for line in result.output.splitlines())
+    # the remedy it names is one that works
+    remedy = re.search(r"\(run: lockgen (compile .*?)\)", result.output)
+    assert remedy is not None
+    assert repo.run(*remedy[1].split()).exit_code == 0
+    assert versions(repo.lock("py312-cu124"))["helper"] == "2.0"
+    assert repo.run("check").exit_code == 0
+
+
+def test_check_passes_a_difference_an_index_forces(project: Project, tmp_path: Path) -> None:
+    # cu124's extra index carries helper 1.0 only, and uv takes a package from the first
+    # index that has it: a fresh compile must pass check, whatever the variants' order.
+    from wheelmaker import make_index, make_wheel
+
+    old = make_index(tmp_path / "old", [make_wheel(tmp_path / "files", "helper", "1.0")])
+    project.config.write_text(
+        project.config.read_text().replace(
+            f'extra-index-urls = ["{project.indexes.cu124}"]',
+            f'extra-index-urls = ["{project.indexes.cu124}", "{old}"]',
+        )
+    )
+    project.write("inputs/base.in", "app\ntool\n")
+    assert project.run("compile").exit_code == 0
+    assert versions(project.lock("py312-cu124"))["helper"] == "1.0"
+    assert versions(project.lock("py312-cpu"))["helper"] == "2.0"
+    result = project.run("check")
+    assert result.exit_code == 0, result.output
+
+
+def test_check_passes_a_difference_a_base_forces(project: Project) -> None:
+    project.write("bases/image.txt", "helper==1.0\n")
+    project.config.write_text(
+        project.config.read_text().replace('cuda = "12.4"', 'cuda = "12.4"\nbase = "bases/image.txt"')
+    )
+    project.write("inputs/base.in", "app\ntool\n")
+    assert project.run("compile").exit_code == 0
+    assert versions(project.lock("py312-cu124"))["helper"] == "1.0"
+    assert versions(project.lock("py312-cpu"))["helper"] == "2.0"
+    result = project.run("check")
+    assert result.exit_code == 0, result.output
 
 
 def test_why_prints_the_chains_per_variant(project: Project) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from packaging.version import InvalidVersion, Version
+
 from lockgen.locks import pylock as lockfile
 from lockgen.project.config import Variant
 
@@ -62,24 +64,35 @@ Confirm = Callable[[Variant, lockfile.Lock, str, str], bool]  # does the variant
 
 
 def unforced(locks: Mapping[Variant, lockfile.Lock], diffs: list[Difference], confirm: Confirm) -> list[str]:
-    """Differences nothing forces: the same requirers at the same versions, the same
-    platform and constraints, and ``confirm`` (uv, offline) finds the other version resolves."""
+    """Differences nothing forces: a variant on an older version than another of its
+    python, with the same requirers at the same versions, the same platform and
+    constraints, that ``confirm`` (uv, offline, with its own index, base and rules)
+    finds takes the newer one. Then ``compile -P`` gives it the newer version, which is
+    the remedy named; a variant an index or a base holds back is not reported."""
     by_name = {v.name: v for v in locks}
     out = []
     for d in diffs:
-        groups = list(d.versions.items())
-        for i, (version_a, holders_a) in enumerate(groups):
-            for version_b, holders_b in groups[i + 1 :]:
-                pair = _comparable(by_name, d, holders_a, holders_b)
+        groups = sorted(d.versions.items(), key=lambda group: _order(group[0]))  # oldest first
+        for i, (older, holders_old) in enumerate(groups):
+            for newer, holders_new in groups[i + 1 :]:
+                pair = _comparable(by_name, d, holders_old, holders_new)
                 if pair is None:
                     continue
                 a, b = pair
-                if confirm(a, locks[a], d.package, version_b):
+                if confirm(a, locks[a], d.package, newer):
                     out.append(
-                        f"{a.name}: {d.package} {version_a} differs from {version_b} in {b.name}, and nothing forces it "
+                        f"{a.name}: {d.package} {older} differs from {newer} in {b.name}, and nothing forces it "
                         f"(run: lockgen compile -P {d.package} {a.name})"
                     )
     return out
+
+
+def _order(version: str) -> tuple[int, Version | str]:
+    """Versions by PEP 440; one it cannot read (a source tree's, which has none) first."""
+    try:
+        return 1, Version(version)
+    except InvalidVersion:
+        return 0, version
 
 
 def _comparable(
