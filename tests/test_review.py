@@ -70,6 +70,40 @@ def test_added_removed_packages_and_variants(repo: Project) -> None:
     assert diff_json(repo)["removed"] == [{"package": "tool", "version": "1.0", "variants": ["py312-cu124"]}]
 
 
+def test_a_local_project_swapped_for_another_is_one_added_and_one_removed(project: Project) -> None:
+    """uv locks a source tree without a version (PEP 751 allows it): diff must not take
+    the empty version for an absent package, nor print one."""
+    from wheelmaker import make_local_project
+
+    make_local_project(project.root / "libs" / "a", "a", "0.1")
+    make_local_project(project.root / "libs" / "b", "b", "0.1")
+    project.write("inputs/base.in", "app\n-e ./libs/a\n")
+    assert project.run("compile").exit_code == 0
+    git(project.root, "init", "-q", "-b", "main")
+    git(project.root, "add", "-A")
+    git(project.root, "commit", "-qm", "a")
+    project.write("inputs/base.in", "app\n-e ./libs/b\n")
+    assert project.run("compile").exit_code == 0
+    data = diff_json(project)
+    assert [(c["package"], c["version"]) for c in data["added"]] == [("b", None)]
+    assert [(c["package"], c["version"]) for c in data["removed"]] == [("a", None)]
+    assert data["changed"] == []
+    text = project.run("diff").output.splitlines()
+    assert text == ["+ b in all variants", "- a in all variants"]
+
+
+def test_all_variants_means_every_variant_on_both_sides(repo: Project) -> None:
+    # a new python arrives while helper moves: the move is in the old variants only
+    repo.config.write_text(
+        repo.config.read_text().replace('python = ["3.11", "3.12"]', 'python = ["3.11", "3.12", "3.13"]')
+    )
+    repo.write("inputs/base.in", "app\nhelper==2.0\n")
+    assert repo.run("compile").exit_code == 0
+    lines = repo.run("diff").output.splitlines()
+    assert "helper 1.0 → 2.0 in all py311 variants, all py312 variants" in lines, lines
+    assert not any("in all variants" in line for line in lines)
+
+
 def test_hash_change_without_version_change_is_loud(repo: Project) -> None:
     lock = repo.lock("py312-cpu")
     text = lock.read_text()

@@ -23,7 +23,7 @@ class Change:
     """One package whose version differs between two sets of locks."""
 
     package: str
-    old: str | None  # None: added
+    old: str | None  # None: added; "": a source tree without a version (PEP 751 allows it)
     new: str | None  # None: removed
     variants: tuple[str, ...]
 
@@ -52,6 +52,11 @@ class Diff:
     removed: tuple[Change, ...] = ()
     hash_changes: tuple[HashChange, ...] = ()
     compared: tuple[str, ...] = ()  # the variants present on both sides
+
+    @property
+    def every(self) -> tuple[str, ...]:
+        """Every variant on either side: what "all" in ``all py312 variants`` must cover."""
+        return (*self.compared, *self.variants_added, *self.variants_removed)
 
     @property
     def empty(self) -> bool:
@@ -95,9 +100,9 @@ def compare(base: str, old: Mapping[str, lockfile.Lock], new: Mapping[str, lockf
         base=base,
         variants_added=tuple(sorted(new.keys() - old.keys())),
         variants_removed=tuple(sorted(old.keys() - new.keys())),
-        changed=tuple(c for c in changes if c.old and c.new),
-        added=tuple(c for c in changes if not c.old),
-        removed=tuple(c for c in changes if not c.new),
+        changed=tuple(c for c in changes if c.old is not None and c.new is not None),
+        added=tuple(c for c in changes if c.old is None),
+        removed=tuple(c for c in changes if c.new is None),
         hash_changes=tuple(
             HashChange(package=n, version=v, artifact=art, old=ho, new=hn, variants=tuple(vs))
             for (n, v, art, ho, hn), vs in hashes.items()
@@ -141,10 +146,11 @@ def _exists(top: Path, ref: str, rel: str) -> bool:
     return True
 
 
-def _in(variants: Iterable[str], compared: Iterable[str] = ()) -> str:
-    """``all variants``, ``all py312 variants``, or the names."""
+def _in(variants: Iterable[str], every: Iterable[str] = ()) -> str:
+    """``all variants``, ``all py312 variants``, or the names; "all" only when it is
+    all of ``every`` (a variant added or removed is not in any change)."""
     names = sorted(variants)
-    every = sorted(compared)
+    every = sorted(every)
     if len(every) > 1 and names == every:
         return "all variants"
     groups: dict[str, list[str]] = {}
@@ -163,15 +169,15 @@ def text(d: Diff) -> str:
     if d.hash_changes:
         lines.append("!! ARTIFACTS CHANGED HASH WITHOUT A VERSION CHANGE: the same release now has other bytes !!")
         lines += [
-            f"!! {h.package} {h.version}: {h.artifact} {h.old[:12]}… → {h.new[:12]}… in {_in(h.variants, d.compared)}"
+            f"!! {h.package} {h.version}: {h.artifact} {h.old[:12]}… → {h.new[:12]}… in {_in(h.variants, d.every)}"
             for h in d.hash_changes
         ]
         lines.append("")
     lines += [f"variant added: {v}" for v in d.variants_added]
     lines += [f"variant removed: {v}" for v in d.variants_removed]
-    lines += [f"{c.package} {c.old} → {c.new} in {_in(c.variants, d.compared)}" for c in d.changed]
-    lines += [f"+ {c.package} {c.new} in {_in(c.variants, d.compared)}" for c in d.added]
-    lines += [f"- {c.package} {c.old} in {_in(c.variants, d.compared)}" for c in d.removed]
+    lines += [f"{c.package} {_shown(c.old)} → {_shown(c.new)} in {_in(c.variants, d.every)}" for c in d.changed]
+    lines += [f"+ {c.package}{_after(c.new)} in {_in(c.variants, d.every)}" for c in d.added]
+    lines += [f"- {c.package}{_after(c.old)} in {_in(c.variants, d.every)}" for c in d.removed]
     return "\n".join(lines) if lines else f"no lock changes since {d.base}"
 
 
@@ -189,7 +195,7 @@ def markdown(d: Diff) -> str:
             "| --- | --- | --- | --- | --- | --- |",
         ]
         out += [
-            f"| {h.package} | {h.version} | `{h.artifact}` | `{h.old[:16]}` | `{h.new[:16]}` | {_in(h.variants, d.compared)} |"
+            f"| {h.package} | {h.version} | `{h.artifact}` | `{h.old[:16]}` | `{h.new[:16]}` | {_in(h.variants, d.every)} |"
             for h in d.hash_changes
         ]
         out.append("")
@@ -198,18 +204,26 @@ def markdown(d: Diff) -> str:
         out += [f"- variant removed: `{v}`" for v in d.variants_removed]
         out.append("")
     rows = (
-        [(c.package, c.old, c.new, c.variants) for c in d.changed]
-        + [(c.package, "—", c.new, c.variants) for c in d.added]
-        + [(c.package, c.old, "—", c.variants) for c in d.removed]
+        [(c.package, _shown(c.old), _shown(c.new), c.variants) for c in d.changed]
+        + [(c.package, "—", _shown(c.new), c.variants) for c in d.added]
+        + [(c.package, _shown(c.old), "—", c.variants) for c in d.removed]
     )
     if rows:
         out += ["| package | old | new | variants |", "| --- | --- | --- | --- |"]
-        out += [f"| {p} | {o} | {n} | {_md_variants(vs, d.compared)} |" for p, o, n, vs in rows]
+        out += [f"| {p} | {o} | {n} | {_md_variants(vs, d.every)} |" for p, o, n, vs in rows]
     return "\n".join(out)
 
 
-def _md_variants(variants: tuple[str, ...], compared: tuple[str, ...]) -> str:
-    text = _in(variants, compared)
+def _shown(version: str | None) -> str:
+    return version or "(no version)"
+
+
+def _after(version: str | None) -> str:
+    return f" {version}" if version else ""
+
+
+def _md_variants(variants: tuple[str, ...], every: tuple[str, ...]) -> str:
+    text = _in(variants, every)
     return ", ".join(part if part.startswith("all ") else f"`{part}`" for part in text.split(", "))
 
 
@@ -229,8 +243,9 @@ def to_json(d: Diff) -> dict[str, Any]:
             for h in d.hash_changes
         ],
         "changed": [
-            {"package": c.package, "old": c.old, "new": c.new, "variants": list(c.variants)} for c in d.changed
+            {"package": c.package, "old": c.old or None, "new": c.new or None, "variants": list(c.variants)}
+            for c in d.changed
         ],
-        "added": [{"package": c.package, "version": c.new, "variants": list(c.variants)} for c in d.added],
-        "removed": [{"package": c.package, "version": c.old, "variants": list(c.variants)} for c in d.removed],
+        "added": [{"package": c.package, "version": c.new or None, "variants": list(c.variants)} for c in d.added],
+        "removed": [{"package": c.package, "version": c.old or None, "variants": list(c.variants)} for c in d.removed],
     }
