@@ -52,8 +52,8 @@ def compile_table(config: Config, report: Report, *, dry_run: bool, details: boo
     for r in report.results:
         if r.error:
             lines.append(f"\n{r.variant} failed: {r.error}")
-    for path in report.orphans:
-        verb = "pruned" if report.pruned else "orphan (no such variant; --prune deletes it)"
+    for path, why in report.orphans.items():
+        verb = "pruned" if report.pruned else f"orphan ({why}; --prune deletes it)"
         lines.append(f"{config.relative(path)}: {verb}")
     if details and report.differences:
         lines.append("\nversions that differ across variants of one python, and what requires each:")

@@ -127,6 +127,26 @@ def test_orphans_are_reported_and_pruned(project: Project) -> None:
     assert not orphan.exists()
 
 
+def test_exports_of_a_format_taken_out_are_orphans(project: Project) -> None:
+    """A requirements export lockgen no longer writes would go stale while pip still
+    installs from it: compile and check name it, and --prune deletes it."""
+    project.config.write_text('formats = ["pylock", "requirements"]\n' + project.config.read_text())
+    assert project.run("compile").exit_code == 0
+    export = project.locks / "requirements.py312-cpu.txt"
+    assert export.is_file()
+    project.config.write_text(project.config.read_text().replace('formats = ["pylock", "requirements"]\n', ""))
+    result = project.run("compile")
+    assert result.exit_code == 0, result.output
+    assert 'locks/requirements.py312-cpu.txt: orphan (formats does not include "requirements"' in result.output
+    assert "pylock.py312-cpu.toml: orphan" not in result.output
+    check = project.run("check")
+    assert check.exit_code == 1
+    assert 'locks/requirements.py312-cpu.txt: orphan: formats does not include "requirements"' in check.output
+    assert project.run("compile", "--prune").exit_code == 0
+    assert not export.exists() and project.lock("py312-cpu").is_file()
+    assert project.run("check").exit_code == 0
+
+
 def test_forbidden_package_fails_with_its_chain_and_keeps_the_old_lock(project: Project) -> None:
     assert project.run("compile").exit_code == 0
     before = project.snapshot()

@@ -74,7 +74,7 @@ class Report:
     """Everything one compile did, for the report."""
 
     results: tuple[Result, ...]
-    orphans: tuple[Path, ...]
+    orphans: dict[Path, str]  # → why lockgen no longer writes it
     pruned: bool
     differences: tuple[consistency.Difference, ...] = ()  # involving a variant compiled now
     new_differences: tuple[consistency.Difference, ...] = ()  # of those, the ones not there before
@@ -96,9 +96,9 @@ def select(config: Config, patterns: Sequence[str]) -> list[Variant]:
     return chosen
 
 
-def orphans(config: Config) -> list[Path]:
+def orphans(config: Config) -> dict[Path, str]:
     """Lock files in the locks folder of variants no longer configured."""
-    return pylock.orphans(config.locks_dir, {v.name for v in config.variants})
+    return pylock.orphans(config.locks_dir, {v.name for v in config.variants}, config.formats)
 
 
 def check_upgrade_names(names: Sequence[str]) -> None:
@@ -195,7 +195,7 @@ def run(
     before = {_key(d) for d in _differences(config, olds, {}, ordered)}
     return Report(
         results=ordered,
-        orphans=tuple(stray),
+        orphans=stray,
         pruned=prune and not options.dry_run,
         differences=tuple(after),
         new_differences=tuple(d for d in after if _key(d) not in before),

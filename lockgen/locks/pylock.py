@@ -54,9 +54,17 @@ def lock_files(locks_dir: Path) -> list[Path]:
     return sorted(p for p in found if variant_of(p) is not None)
 
 
-def orphans(locks_dir: Path, variants: set[str]) -> list[Path]:
-    """Lock files in the locks folder of variants not in ``variants``."""
-    return [p for p in lock_files(locks_dir) if variant_of(p) not in variants]
+def orphans(locks_dir: Path, variants: set[str], formats: Sequence[str]) -> dict[Path, str]:
+    """Files of the locks folder lockgen no longer writes, each with why: a variant not
+    in ``variants``, or an export in a format not in ``formats`` (left stale, it would
+    still be installed from)."""
+    out = {}
+    for path in lock_files(locks_dir):
+        if variant_of(path) not in variants:
+            out[path] = "no such variant is configured"
+        elif path.name.startswith("requirements.") and "requirements" not in formats:
+            out[path] = 'formats does not include "requirements"'
+    return out
 
 
 # --- reading ----------------------------------------------------------------------

@@ -63,10 +63,8 @@ def problems(config: Config, *, confirm: consistency.Confirm | None = None) -> F
             out.extend(_requirements(config, variant.name, lock))
     if confirm is not None:
         out.extend(consistency.unforced(current, consistency.differences(current), confirm))
-    for path in lockfile.orphans(config.locks_dir, {v.name for v in config.variants}):
-        out.append(
-            f"{config.relative(path)}: orphan: no such variant is configured (lockgen compile --prune removes it)"
-        )
+    for path, why in lockfile.orphans(config.locks_dir, {v.name for v in config.variants}, config.formats).items():
+        out.append(f"{config.relative(path)}: orphan: {why} (lockgen compile --prune removes it)")
     return Findings(problems=out, warnings=warnings, locks=current)
 
 
