@@ -422,6 +422,16 @@ CONFIG: dict[str, Case] = {
         key("accelerators.cpu.base", "bases/none.txt"), config=acc('base = "bases/none.txt"')
     ),
     "accelerator-base-a-folder": Case(key("accelerators.cpu.base", "folder"), config=acc('base = "inputs"')),
+    "base-not-a-freeze-line": Case(
+        ("bases/image.txt:2: not a freeze line",),
+        config=acc('base = "bases/image.txt"'),
+        files={"bases/image.txt": "numpy==1.26.4\nnumpy>=1\n"},
+    ),
+    "base-naming-a-package-twice": Case(
+        ("bases/image.txt:3: numpy again, at 1.26.3 (already 1.26.4)",),
+        config=acc('base = "bases/image.txt"'),
+        files={"bases/image.txt": "numpy==1.26.4\nscipy==1.13.0\nNumPy==1.26.3\n"},
+    ),
     # CUDA versions
     "cuda-a-bool": Case(key("accelerators.cu128.cuda"), config=BASE + "[accelerators.cu128]\ncuda = true\n"),
     "cuda-a-number": Case(key("accelerators.cu128.cuda"), config=BASE + "[accelerators.cu128]\ncuda = 12.8\n"),

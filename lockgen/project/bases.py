@@ -46,7 +46,12 @@ def read(root: Path, rel: str) -> Base:
             continue
         m = _PIN.fullmatch(line)
         if m:
-            pins[canonical(m["name"])] = m["version"]
+            name = canonical(m["name"])
+            if pins.get(name, m["version"]) != m["version"]:
+                raise InputError(
+                    f"{rel}:{number}: {name} again, at {m['version']} (already {pins[name]}): which is it?"
+                )
+            pins[name] = m["version"]
             continue
         m = _AT.fullmatch(line)
         if m:
