@@ -231,6 +231,25 @@ def test_why_prints_the_chains_per_variant(project: Project) -> None:
     assert project.run("why", "helper", "--variant", "py27-cpu").exit_code == 2
 
 
+def test_an_export_naming_a_local_project_says_pip_cannot_install_it(project: Project) -> None:
+    """pip hash-checks every line once one has a hash, and cannot hash a folder: an
+    export with a local project is not installable by pip, and says so."""
+    from wheelmaker import make_local_project
+
+    make_local_project(project.root / "libs" / "mine", "mine", "0.3")
+    project.config.write_text('formats = ["pylock", "requirements"]\n' + project.config.read_text())
+    project.write("inputs/base.in", "tool\n-e ./libs/mine\n")
+    result = project.run("compile")
+    assert result.exit_code == 0, result.output
+    assert "locks/requirements.py312-cpu.txt names a local project (-e ./libs/mine): pip cannot install" in (
+        result.output
+    )
+    text = (project.locks / "requirements.py312-cpu.txt").read_text()
+    assert "# pip cannot install this file as it is: it names a local project (-e ./libs/mine)" in text
+    assert "lockgen sync installs this variant's pylock" in text
+    assert project.run("check").exit_code == 0
+
+
 def test_requirements_format_is_installable_with_pip_require_hashes(project: Project, tmp_path: Path) -> None:
     project.config.write_text('formats = ["pylock", "requirements"]\n' + project.config.read_text())
     project.write("inputs/base.in", "tool\n")
@@ -256,11 +275,13 @@ def test_requirements_format_is_installable_with_pip_require_hashes(project: Pro
     minor = f"{sys.version_info[0]}{sys.version_info[1]}"
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # as the file's own header says, from the project's folder
+    header = (project.locks / f"requirements.py{minor}-cpu.txt").read_text()
+    said = re.search(r"^#   pip (install --require-hashes -r \S+)$", header, re.M)
+    assert said is not None, header
     subprocess.run(
-        [str(venv / "bin/python"), "-m", "pip", "install", "-q", "--isolated", "--require-hashes", "-r",
-         str(project.locks / f"requirements.py{minor}-cpu.txt")],
-        check=True,
-    )  # fmt: skip
+        [str(venv / "bin/python"), "-m", "pip", "-q", "--isolated", *said[1].split()], cwd=project.root, check=True
+    )
     listing = subprocess.run(
         [str(venv / "bin/python"), "-m", "pip", "list", "--format", "json"], capture_output=True, text=True, check=True
     )

@@ -286,10 +286,17 @@ def _finish(
         return failed, {}
     news[variant.name] = new
     out = {path: new.text}
+    warnings = verdict.warnings
     if outcome.requirements is not None and "requirements" in config.formats:
-        out[pylock.requirements_file(config.locks_dir, variant.name)] = pylock.requirements_text(
-            variant.name, redact(outcome.requirements)
-        )
+        export = pylock.requirements_file(config.locks_dir, variant.name)
+        out[export] = pylock.requirements_text(config.relative(export), redact(outcome.requirements))
+        local = pylock.local_projects(outcome.requirements)
+        if local:
+            warnings = (
+                *warnings,
+                f"{config.relative(export)} names a local project ({', '.join(local)}): pip cannot install "
+                "the export (it hash-checks every line, and no folder has a hash); lockgen sync can",
+            )
     out = {target: text for target, text in out.items() if pylock.read_text(target) != text}
     before = old.versions if old else {}
     after = new.versions
@@ -300,7 +307,7 @@ def _finish(
         added=len(after.keys() - before.keys()),
         changed=sum(1 for n in after.keys() & before.keys() if after[n] != before[n]),
         removed=len(before.keys() - after.keys()),
-        warnings=verdict.warnings,
+        warnings=warnings,
     )
     return result, out
 
