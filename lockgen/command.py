@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -92,8 +93,19 @@ def run_full(
         text = stderr
         if message:
             text = "\n".join(line for line in stderr.splitlines() if not line.startswith(message))
-        raise CommandError(redact(text.strip() or stdout.strip() or f"exit status {proc.returncode}"))
+        raise CommandError(redact(text.strip() or stdout.strip() or _status(proc.returncode)))
     return Output(stdout, stderr)
+
+
+def _status(code: int) -> str:
+    """How a command that said nothing ended: ``exit status 2``, or the signal that
+    ended it (``ended by SIGABRT``: uv aborts so on some full disks)."""
+    if code >= 0:
+        return f"exit status {code}"
+    try:
+        return f"ended by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"ended by signal {-code}"
 
 
 def _spooled(folder: Path) -> IO[bytes]:

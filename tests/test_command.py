@@ -39,6 +39,17 @@ def test_a_failure_carries_the_programs_own_message_without_debug_lines(tmp_path
     assert str(failed.value) == "uv says no"
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_program_ended_by_a_signal_without_a_word_is_named_so() -> None:
+    silent_abort = [sys.executable, "-c", "import os, signal\nos.kill(os.getpid(), signal.SIGABRT)"]
+    with pytest.raises(CommandError) as failed:
+        command.run_full(silent_abort)
+    assert str(failed.value) == "ended by SIGABRT"
+    with pytest.raises(CommandError) as failed:
+        command.run_full([sys.executable, "-c", "import sys\nsys.exit(3)"])
+    assert str(failed.value) == "exit status 3"
+
+
 def test_a_spool_folder_that_cannot_be_written_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="cannot keep a program's output there"):
         command.run_full(CHATTY, spool=tmp_path / "missing")
