@@ -77,6 +77,54 @@ def test_a_follower_whose_pages_were_all_read_online_stays_offline(tmp_path: Pat
         assert len(pages) == 2, "each page fetched once, not once per variant"
 
 
+def test_a_follower_never_takes_an_older_version_for_want_of_cached_metadata(  # type: ignore[no-untyped-def]
+    tmp_path: Path, indexes, online, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The x86_64 leader caches the metadata of core 2.0's x86_64 wheel only. Offline, uv
+    passes over a version whose metadata it lacks, without an error: the aarch64 follower
+    took top 1.0 (whose aarch64 core an earlier compile had cached), where online gives 2.0."""
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "cache"))
+    www = tmp_path / "www"
+    files = www / "files"
+    cores = [
+        make_wheel(files, "core", version, tag=f"py3-none-manylinux_2_17_{arch}")
+        for version in ("1.0", "2.0")
+        for arch in ("x86_64", "aarch64")
+    ]
+    write_page(www, "core", cores)
+    write_page(www, "top", [make_wheel(files, "top", v, [f"core=={v}"]) for v in ("1.0", "2.0")])
+    with serve(www) as (url, _, _):
+        p = Project(tmp_path / "proj", indexes)
+        p.write("in.in", "top==1.0\n")
+        p.write(
+            "lockgen.toml",
+            f'inputs = ["in.in"]\npython = ["3.12"]\nindex-url = "{url}/simple"\n'
+            'platforms = ["x86_64-manylinux_2_28", "aarch64-manylinux_2_28"]\n[accelerators.cpu]\n',
+        )
+        assert p.run("compile").exit_code == 0  # the cache now holds core 1.0's metadata for both
+        p.write("in.in", "top\n")
+        for lock in p.locks.glob("*.toml"):
+            lock.unlink()  # no preferences: a fresh compile
+        online.clear()
+        result = p.run("compile")
+        assert result.exit_code == 0, result.output
+        for variant in ("py312-cpu-linux-x86_64", "py312-cpu-linux-aarch64"):
+            assert pylock.read(p.lock(variant)).versions == {"top": "2.0", "core": "2.0"}, variant  # type: ignore[union-attr]
+        assert ("py312-cpu-linux-aarch64", True) in online
+        # --offline: the cache decides, and compile says what it lacked
+        for lock in p.locks.glob("*.toml"):
+            lock.unlink()
+        monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "cache2"))
+        p.write("in.in", "top==1.0\n")
+        assert p.run("compile").exit_code == 0
+        p.write("in.in", "top\n")
+        assert p.run("compile", "-U", "py312-cpu-linux-x86_64").exit_code == 0  # top 2.0, core 2.0 for x86_64
+        p.lock("py312-cpu-linux-aarch64").unlink()  # it follows its sibling's versions, as far as the cache allows
+        offline = p.run("compile", "--offline", "py312-cpu-linux-aarch64")
+        assert offline.exit_code == 0, offline.output
+        assert "resolved from uv's cache, which lacks the metadata of core 2.0" in offline.output
+
+
 def test_offline_compiles_resolve_every_variant_from_the_cache(project: Project, online) -> None:  # type: ignore[no-untyped-def]
     assert project.run("compile", "--offline").exit_code in (0, 1)  # nothing cached yet may fail
     online.clear()

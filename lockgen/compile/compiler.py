@@ -287,6 +287,12 @@ def _finish(
     news[variant.name] = new
     out = {path: new.text}
     warnings = verdict.warnings
+    if outcome.uncached:  # --offline: the cache decided, and it lacked some metadata
+        warnings = (
+            *warnings,
+            f"resolved from uv's cache, which lacks the metadata of {rules.some(list(outcome.uncached), 3)}: uv passed "
+            "over those versions, so newer ones may be locked online (compile without --offline)",
+        )
     if outcome.requirements is not None and "requirements" in config.formats:
         export = pylock.requirements_file(config.locks_dir, variant.name)
         out[export] = pylock.requirements_text(config.relative(export), redact(outcome.requirements))

@@ -38,6 +38,11 @@ _EDGE = re.compile(
     r"==(?P<ver>\S+): (?P<dep>[A-Za-z0-9][A-Za-z0-9._-]*)"
 )
 _TRIED = re.compile(r"\nDEBUG Tried \d+ versions?: (?P<counts>.*)")
+# Offline, a version whose metadata uv has not cached is passed over as unavailable,
+# and the resolution goes on without it: to an older version, without an error.
+_UNCACHED = re.compile(
+    r"\nWARN `?(?P<pkg>[A-Za-z0-9][A-Za-z0-9._-]*)(?:==(?P<ver>[^`\s]+))?`? needs to be downloaded from a registry"
+)
 _COUNT = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?(?:\{[^}]*\})? (\d+)")
 # uv's variables that would change a resolution without being in the input digest
 # (which indexes, which versions, where relative paths start, whether it may reach the
@@ -105,6 +110,9 @@ class Resolution:
     versions: dict[str, str]  # canonical name → version
     read: frozenset[str] | None  # every package whose index page it may have read; None: unknown
     requirements: str | None = None
+    # Offline: what uv passed over for want of its metadata in the cache ("pkg 2.0"), in
+    # the order uv met them. Empty: the result is the one the cache's pages allow.
+    uncached: tuple[str, ...] = ()
 
 
 class ResolveError(LockgenError):
@@ -169,7 +177,24 @@ def resolve(request: Request, *, offline: bool) -> Resolution:
         if request.requirements or not request.roots_complete or graph is None:
             requirements = _requirements(request, versions, tmp, src, offline=offline)
             graph = graphs.parse(requirements, _local_names(body, request))
-        return Resolution(pylock=body, graph=graph, versions=versions, read=read, requirements=requirements)
+        return Resolution(
+            pylock=body,
+            graph=graph,
+            versions=versions,
+            read=read,
+            requirements=requirements,
+            uncached=uncached(run.stderr) if offline else (),
+        )
+
+
+def uncached(log: str) -> tuple[str, ...]:
+    """What an offline uv passed over because its cache lacked the metadata."""
+    if "needs to be downloaded" not in log:
+        return ()
+    found = (
+        f"{canonical(m['pkg'])} {m['ver']}" if m["ver"] else canonical(m["pkg"]) for m in _UNCACHED.finditer("\n" + log)
+    )
+    return tuple(dict.fromkeys(found))
 
 
 def from_log(

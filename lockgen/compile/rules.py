@@ -189,14 +189,14 @@ def integrity(
         found.append(f"cuda-runtime = {_show(recorded)} is recorded, but its packages need {needs or 'no CUDA'}")
     foreign = _foreign_wheels(variant, lock)
     if foreign:
-        shown = _some(foreign, 3)
+        shown = some(foreign, 3)
         found.append(
             f"wheels for another python or platform than {variant.python} on {variant.platform.uv} "
             f"(from another lock?): {shown}"
         )
     missing = _missing(lock)
     if missing:
-        shown = _some([f"{n} (required by {', '.join(by)})" for n, by in missing], 5)
+        shown = some([f"{n} (required by {', '.join(by)})" for n, by in missing], 5)
         found.append(f"requires packages the lock does not have (removed by hand?): {shown}")
     roots, complete = inputs.roots(variant) if not stale else ({}, False)
     if complete:
@@ -204,7 +204,7 @@ def integrity(
     graph = _graph_with_roots(lock, roots if complete else _recorded_roots(lock))
     stray = sorted(lock.versions.keys() - graphs.reachable(graph))
     if stray:
-        shown = _some([f"{n} {lock.versions[n]}" for n in stray], 5)
+        shown = some([f"{n} {lock.versions[n]}" for n in stray], 5)
         found.append(f"not required by the intent files through the lock's own graph (added by hand?): {shown}")
     return found
 
@@ -222,7 +222,7 @@ def _label(variant: Variant) -> dict[str, object]:
     }
 
 
-def _some(items: list[str], most: int) -> str:
+def some(items: list[str], most: int) -> str:
     """The first ``most`` items, and ``…`` when there are more."""
     return ", ".join(items[:most]) + (" …" if len(items) > most else "")
 

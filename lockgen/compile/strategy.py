@@ -10,8 +10,10 @@ contend for the same cache entries. lockgen therefore resolves in rounds:
    tried *offline*, all at once (``jobs`` caps it), against the cache
    the leaders just refreshed.
 3. An offline result is kept only if every package the resolver took up is one
-   whose index page a leader of this run read online. Otherwise the pages it
-   lacked are noted, and it is tried again only once a later leader read them.
+   whose index page a leader of this run read online, and uv passed over no
+   version for want of its metadata in the cache. Otherwise the pages it lacked
+   are noted, and it is tried again only once a later leader read them; a
+   variant whose metadata was lacking resolves online itself.
 4. Leaders run up to ``NETWORK_JOBS`` side by side, chosen to read different
    pages: at first, variants with different intent files (in an ML project, one
    per CUDA generation); later, those whose offline tries lacked pages no other
@@ -22,7 +24,10 @@ contend for the same cache entries. lockgen therefore resolves in rounds:
 
 Why the kept results equal online ones: a resolution depends on the index pages
 of the packages it takes up and on distribution metadata. Metadata belongs to an
-immutable file, so a cached copy equals a fresh one. The set of packages taken
+immutable file, so a cached copy equals a fresh one; metadata missing from the
+cache (another platform's wheel of a version a leader took) makes uv pass that
+version over, offline, without an error, so uv's log line saying so sends the
+variant online. The set of packages taken
 up is read from uv's own account: its summary of every package it tried a
 version of, and its ``Adding ... dependency`` lines. Without that summary line
 (a uv that words its log otherwise) the set is unknown, nothing is kept offline
@@ -107,7 +112,9 @@ def resolve_all(
         for i, outcome in _as_done(limit, lambda i: attempt(i, False), followers):
             have = fresh[requests[i].indexes]
             read = outcome.read if isinstance(outcome, Resolution) else None
-            if read is not None and read <= have:
+            if isinstance(outcome, Resolution) and outcome.uncached:  # only its own online run has that metadata
+                missing[i] = frozenset({f"(metadata for {requests[i].name})"})
+            elif read is not None and read <= have:
                 waiting.remove(i)
                 finish(i, outcome)
             elif read is not None:

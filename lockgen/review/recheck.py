@@ -46,6 +46,8 @@ def confirmer(config: Config) -> Confirm:
                 new = exchange.render(config, variant, inputs.digest(variant), resolution)
             except LockgenError:
                 return False
+            if resolution.uncached:  # the cache could not say: the version was not shown to be possible
+                return False
         return not rules.judge(config, variant, new).errors
 
     return confirm
@@ -73,11 +75,14 @@ def resolve_locks(config: Config, locks: dict[Variant, lockfile.Lock]) -> Rechec
         online = False
         for offline in (True, False):
             try:
-                fresh = exchange.render(config, variant, digest, resolve(request, offline=offline))
+                resolution = resolve(request, offline=offline)
+                fresh = exchange.render(config, variant, digest, resolution)
                 online = not offline
             except (ResolveError, InputError) as exc:
                 error = str(exc).splitlines()[-1]
                 continue
+            if resolution.uncached:
+                error = f"uv's cache lacks the metadata of {', '.join(resolution.uncached[:3])}"
             if _same(fresh.text, lock.text):
                 break
         if fresh is None:
