@@ -132,6 +132,7 @@ def sync(
     """Install ``lock`` into ``target``; returns the plan it carried out. A variant on a
     base environment is an overlay: only what the base lacks is installed, nothing
     is removed, and a target whose base packages differ from the base file is refused."""
+    lock = pylock.applicable(lock, target.python)  # what a marker leaves out here is neither installed nor missed
     base_file = guards.base_of(config, variant)
     provided = guards.provided_by_base(config, variant, lock)
     guards.refuse_target(target, overlay=base_file is not None, system=system)

@@ -154,6 +154,7 @@ def report(
 ) -> Report:
     """Inspect ``target`` and compare it with ``lock`` (an overlay when ``provided``)."""
     start = time.perf_counter()
+    lock = pylock.applicable(lock, target.python)
     found = inspect(target, hashes=hashes)
     if target.exists:
         found_problems = problems(found, lock, overlay=bool(provided), base=provided)

@@ -11,7 +11,7 @@ import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,7 @@ class Lock:
     dependencies: Mapping[str, tuple[str, ...]]  # package → the packages it requires (PEP 751 dependencies)
     files: tuple[Artifact, ...]
     places: tuple[str, ...] = ()  # local paths and file: URLs the lock installs from (not an index's files)
+    markers: Mapping[str, str] = field(default_factory=dict)  # package → its PEP 751 marker, where it has one
 
     @property
     def digest(self) -> str | None:
@@ -138,6 +139,33 @@ class Lock:
 
     def artifacts(self) -> list[Artifact]:
         return list(self.files)
+
+
+def applicable(lock: Lock, python: str) -> Lock:
+    """The lock as it applies to an environment on this machine whose interpreter is
+    ``python`` (a full version, ``3.11.7``): without the packages whose marker is false
+    there, which an installer skips (``async-timeout ; python_full_version < '3.11.3'``
+    in a lock for 3.11). PEP 751 markers, evaluated as ``packaging`` does for locks."""
+    if not lock.markers:
+        return lock
+    from packaging.markers import Marker, default_environment
+
+    environment: dict[str, str | frozenset[str]] = {
+        **{key: str(value) for key, value in default_environment().items()},
+        "python_full_version": python,
+        "python_version": ".".join(python.split(".")[:2]),
+        "implementation_version": python,
+        "extras": frozenset(),
+        "dependency_groups": frozenset(),
+    }
+    skipped = {name for name, m in lock.markers.items() if not Marker(m).evaluate(environment, context="lock_file")}
+    if not skipped:
+        return lock
+    return replace(
+        lock,
+        versions={n: v for n, v in lock.versions.items() if n not in skipped},
+        files=tuple(a for a in lock.files if a.package not in skipped),
+    )
 
 
 def satisfies(installed: str | None, locked: str) -> bool:
@@ -185,6 +213,7 @@ def parse(path: Path, text: str) -> Lock:
         dependencies={k: tuple(v) for k, v in summary["dependencies"].items()},
         files=tuple(Artifact(**a) for a in summary["artifacts"]),
         places=tuple(summary["places"]),
+        markers=summary["markers"],
     )
 
 
@@ -213,6 +242,7 @@ def _validate(path: Path, text: str) -> dict[str, Any]:
             {k: getattr(a, k) for k in Artifact.__dataclass_fields__} for p in lock.packages for a in _artifacts_of(p)
         ],
         "places": [where for p in lock.packages for where in _places_of(p)],
+        "markers": {canonical(p.name): str(p.marker) for p in lock.packages if p.marker is not None},
     }
 
 
