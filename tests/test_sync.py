@@ -102,6 +102,35 @@ def test_sync_removes_what_the_lock_lacks_and_keeps_the_installers_own(synced: P
     assert installed(synced) == {"tool": "1.0", "helper": "1.0", **seeds}
 
 
+@pytest.mark.parametrize("damage", ["a file edited", "a RECORD row cut short"])
+def test_a_damaged_pip_is_kept_and_named_never_removed_nor_called_in_sync(synced: Project, damage: str) -> None:
+    """sync never changes the installer's own pip: not even one whose RECORD it cannot
+    read. Nor may it say "already in sync" while verify fails on it."""
+    venv = synced.root / ".venv"
+    subprocess.run([uv.binary(), "venv", str(venv), "--python", sys.executable, "--seed", "-q"], check=True)
+    first = synced.run("sync")
+    assert first.exit_code == 0, first.output
+    site = next((venv / "lib").glob("python*/site-packages"))
+    # a new file, not the same one edited: uv links pip from its cache, which other tests share
+    path, extra = (
+        (site / "pip" / "__init__.py", "# edited\n")
+        if damage == "a file edited"
+        else (next(site.glob("pip-*.dist-info")) / "RECORD", "pip/x.py,sha256=abc\n")
+    )
+    text = path.read_text()
+    path.unlink()
+    path.write_text(text + extra)
+    for _ in range(2):  # with nothing else to do, and with something
+        result = synced.run("sync")
+        assert result.exit_code == 1, result.output
+        assert "already in sync" not in result.output
+        assert "packages sync keeps as they are are damaged: pip:" in result.output
+        assert (site / "pip" / "__init__.py").is_file() and "pip" in installed(synced)
+        assert synced.run("verify").exit_code == 1
+        synced.write("inputs/base.in", "tool\n")
+        assert synced.run("compile").exit_code == 0
+
+
 def test_a_local_project_syncs_verifies_and_stays_in_sync(project: Project) -> None:
     """A local project has no version in its lock (PEP 751 lets a source tree go
     without): whatever version it builds as is the lock's."""

@@ -156,6 +156,7 @@ def sync(
         if plan.empty and target.exists and found.journal is None:
             passed = kernels.check_in_place(target, lock, facts, found.record, variant) if check_gpu else {}
             _record(config, target, lock, variant, passed or (found.record.checked if found.record else {}))
+            _refuse_damaged_kept(found, found.seeds | base)
             return plan
         private.clean()  # what killed runs left in the temporary folder
         with private.folder("sync") as tmp:
@@ -172,7 +173,9 @@ def sync(
                 checked = kernels.check_in_staging(
                     target, lock, whole, facts, variant, offline=source is not None, indexes=indexes
                 )
-            target = _apply(target, found, plan, install_from, offline=source is not None, indexes=indexes)
+            target = _apply(
+                target, found, plan, install_from, offline=source is not None, indexes=indexes, keep=found.seeds | base
+            )
         record = _new_record(config, lock, variant, checked)
         after = replace(
             verify.inspect(target, hashes=hashes), record=record, journal=None
@@ -186,11 +189,34 @@ def sync(
         if state.read_record(target) != record:
             state.write_record(target, record)
         state.end(target)
+        _refuse_damaged_kept(after, after.seeds | base)
     return plan
 
 
+def _refuse_damaged_kept(found: verify.Inspection, keep: set[str] | frozenset[str]) -> None:
+    """The lock is installed; what sync keeps as it is (the installer's own, a base
+    environment's packages) must not be damaged for all that, or verify would fail
+    where sync said all was well. sync does not mend those: it says how."""
+    damaged = {name: issues for name, issues in found.broken.items() if name in keep}
+    if not damaged:
+        return
+    shown = "; ".join(f"{name}: {'; '.join(issues[:2])}" for name, issues in sorted(damaged.items()))
+    raise LockgenError(
+        f"the lock is installed, but packages sync keeps as they are are damaged: {shown}. sync never changes "
+        "the installer's own (reinstall it: uv pip install --python ENV --reinstall NAME) nor a base "
+        "environment's packages (restore them from the image)"
+    )
+
+
 def _apply(
-    target: Target, found: verify.Inspection, plan: Plan, install_from: Path, *, offline: bool, indexes: tuple[str, ...]
+    target: Target,
+    found: verify.Inspection,
+    plan: Plan,
+    install_from: Path,
+    *,
+    offline: bool,
+    indexes: tuple[str, ...],
+    keep: set[str] | frozenset[str] = frozenset(),
 ) -> Target:
     """Journal, install (hash-checked first), then uninstall; a first sync that fails
     leaves no environment behind. Returns the target, which exists now."""
@@ -213,7 +239,8 @@ def _apply(
     before = found.installed
     try:
         for broken in found.unreadable:  # uv cannot read these; they are reinstalled below if locked
-            dists.remove(broken, within=target.prefix)
+            if broken.name not in keep:  # never the installer's own, nor a base's: those are not sync's to mend
+                dists.remove(broken, within=target.prefix)
         installer.install(install_from, target, reinstall=plan.reinstall, offline=offline, indexes=indexes)
         installer.uninstall(target, plan.remove)
         now = dists.scan(target.site_packages())  # what no RECORD claims any more is a left-over
