@@ -131,6 +131,30 @@ def test_a_damaged_pip_is_kept_and_named_never_removed_nor_called_in_sync(synced
         assert synced.run("compile").exit_code == 0
 
 
+def test_another_build_of_a_locked_version_installed_over_it_is_found_and_replaced(
+    synced: Project, tmp_path: Path
+) -> None:
+    """A fork at the same version has a RECORD that agrees with its own files: only what
+    sync recorded installing tells it apart."""
+    assert synced.run("sync").exit_code == 0
+    venv = synced.root / ".venv"
+    fork = make_wheel(tmp_path / "fork", "helper", "1.0", files={"helper_fork.py": "HACKED = 1\n"})
+    subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(venv / "bin/python"), "--no-deps",
+                    "--reinstall", str(fork)], check=True)  # fmt: skip
+    site = next((venv / "lib").glob("python*/site-packages"))
+    assert (site / "helper_fork.py").is_file()
+    for flags in ((), ("--hashes",)):
+        checked = synced.run("verify", *flags)
+        assert checked.exit_code == 1, checked.output
+        assert "helper 1.0: its files are not those sync installed" in checked.output
+    result = synced.run("sync")
+    assert result.exit_code == 0, result.output
+    assert "! helper reinstalled" in result.output
+    assert not (site / "helper_fork.py").exists()
+    assert synced.run("verify", "--hashes").exit_code == 0
+    assert "already in sync" in synced.run("sync").output
+
+
 def test_a_local_project_syncs_verifies_and_stays_in_sync(project: Project) -> None:
     """A local project has no version in its lock (PEP 751 lets a source tree go
     without): whatever version it builds as is the lock's."""

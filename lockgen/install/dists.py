@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -99,6 +100,7 @@ class FileCheck:
     bytes_hashed: int
     altered: bool = False  # a file is there with other contents (not only missing)
     unreadable: bool = False  # RECORD itself is malformed (cut short by a kill): uv cannot read it
+    fingerprint: str = ""  # of RECORD's paths and hashes: which build is installed, whatever its version says
 
 
 def record_rows(dist: Dist) -> Iterator[tuple[str, str, str]]:
@@ -132,12 +134,15 @@ def check_files(dist: Dist, *, hashes: bool = False) -> FileCheck:
     if dist.problem:
         return FileCheck([dist.problem], 0, 0)
     rows: dict[str, tuple[str, str] | None] = {}
+    built: list[str] = []
     for number, fields in enumerate(_raw_rows(dist), 1):
         if len(fields) != 3:  # a RECORD cut short mid-row: uv refuses to read it (nor will it uninstall)
             problems.append(f"RECORD is malformed at row {number} ({len(fields)} fields, not 3)")
             return FileCheck(problems, files, hashed, altered, unreadable=True)
         rel, digest, size = fields
         rows[rel] = (digest, size) if rows.get(rel, (digest, size)) == (digest, size) else None
+        if digest and not rel.endswith(".pyc"):  # bytecode is compiled on the spot
+            built.append(f"{rel}\0{digest}\n")
     for rel, row in rows.items():
         files += 1
         path = os.path.join(dist.site, rel)
@@ -159,7 +164,8 @@ def check_files(dist: Dist, *, hashes: bool = False) -> FileCheck:
             if _sha256(path) != digest[7:]:
                 problems.append(f"{rel} does not match its sha256 in RECORD")
                 altered = True
-    return FileCheck(problems, files, hashed, altered)
+    fingerprint = hashlib.sha256("".join(sorted(built)).encode()).hexdigest()
+    return FileCheck(problems, files, hashed, altered, fingerprint=fingerprint)
 
 
 def _sha256(path: str) -> str:

@@ -34,6 +34,7 @@ class Record:
     variant: str
     packages: Mapping[str, tuple[str, tuple[str, ...]]]  # name → (version, artifact sha256s)
     checked: Mapping[str, Any] = field(default_factory=dict)  # a torch kernel check that passed
+    installed: Mapping[str, str] = field(default_factory=dict)  # name → fingerprint of the RECORD it installed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,8 +77,9 @@ def read_record(target: Target) -> Record | None:
         return None
     try:
         packages = {str(k): (str(v[0]), tuple(map(str, v[1]))) for k, v in data["packages"].items()}
+        installed = {str(k): str(v) for k, v in (data.get("installed") or {}).items()}
         return Record(lock=str(data["lock"]), variant=str(data["variant"]), packages=packages,
-                      checked=data.get("checked") or {})  # fmt: skip
+                      checked=data.get("checked") or {}, installed=installed)  # fmt: skip
     except (KeyError, TypeError, IndexError, AttributeError):
         return None  # unreadable: as if there were none, so everything is checked afresh
 
@@ -92,6 +94,7 @@ def write_record(target: Target, record: Record) -> None:
         "variant": record.variant,
         "packages": {k: [v[0], list(v[1])] for k, v in sorted(record.packages.items())},
         "checked": dict(record.checked),
+        "installed": dict(sorted(record.installed.items())),
     }
     files.write_atomic(where / "record.json", json.dumps(data, indent=1) + "\n")
 

@@ -155,7 +155,8 @@ def sync(
         wanted = set(lock.versions) - base
         if plan.empty and target.exists and found.journal is None:
             passed = kernels.check_in_place(target, lock, facts, found.record, variant) if check_gpu else {}
-            _record(config, target, lock, variant, passed or (found.record.checked if found.record else {}))
+            kept_check = passed or (found.record.checked if found.record else {})
+            _record(config, target, lock, variant, kept_check, found, base)
             _refuse_damaged_kept(found, found.seeds | base)
             return plan
         private.clean()  # what killed runs left in the temporary folder
@@ -176,10 +177,9 @@ def sync(
             target = _apply(
                 target, found, plan, install_from, offline=source is not None, indexes=indexes, keep=found.seeds | base
             )
-        record = _new_record(config, lock, variant, checked)
-        after = replace(
-            verify.inspect(target, hashes=hashes), record=record, journal=None
-        )  # judged by what was just installed
+        inspected = verify.inspect(target, hashes=hashes)
+        record = _new_record(config, lock, variant, checked, inspected, base)
+        after = replace(inspected, record=record, journal=None)  # judged by what was just installed
         left = verify.problems(after, lock, overlay=bool(base), base=base, judge_kept=False)
         if left:
             raise LockgenError(
@@ -281,17 +281,34 @@ def _as_command_error(exc: BaseException) -> CommandError:
     return CommandError(str(exc))
 
 
-def _new_record(config: Config, lock: pylock.Lock, variant: Variant, checked: Mapping[str, object]) -> state.Record:
+def _new_record(
+    config: Config,
+    lock: pylock.Lock,
+    variant: Variant,
+    checked: Mapping[str, object],
+    found: verify.Inspection,
+    base: set[str],
+) -> state.Record:
+    """What sync installed; a base's packages are the image's, not sync's: their builds are not recorded."""
     ids = state.identities(lock)
     return state.Record(
         lock=config.relative(lock.path),
         variant=variant.name,
         packages={name: (version, ids.get(name, ())) for name, version in lock.versions.items()},
         checked=dict(checked),
+        installed={n: found.fingerprints[n] for n in lock.versions if n in found.fingerprints and n not in base},
     )
 
 
-def _record(config: Config, target: Target, lock: pylock.Lock, variant: Variant, checked: Mapping[str, object]) -> None:
-    record = _new_record(config, lock, variant, checked)
+def _record(
+    config: Config,
+    target: Target,
+    lock: pylock.Lock,
+    variant: Variant,
+    checked: Mapping[str, object],
+    found: verify.Inspection,
+    base: set[str],
+) -> None:
+    record = _new_record(config, lock, variant, checked, found, base)
     if state.read_record(target) != record:
         state.write_record(target, record)

@@ -32,6 +32,7 @@ class Inspection:
     bytes_hashed: int = 0
     requires: dict[str, tuple[str, ...]] = field(default_factory=dict)
     found: tuple[dists.Dist, ...] = ()
+    fingerprints: dict[str, str] = field(default_factory=dict)  # name → which build RECORD says is installed
 
 
 def inspect(target: Target, *, hashes: bool = False) -> Inspection:
@@ -39,9 +40,12 @@ def inspect(target: Target, *, hashes: bool = False) -> Inspection:
     broken: dict[str, list[str]] = {}
     altered = set()
     unreadable = []
+    fingerprints = {}
     files = hashed = 0
     for d in found:
         check = dists.check_files(d, hashes=hashes)
+        if check.fingerprint:
+            fingerprints[d.name] = check.fingerprint
         files += check.files
         hashed += check.bytes_hashed
         if check.problems:
@@ -63,6 +67,7 @@ def inspect(target: Target, *, hashes: bool = False) -> Inspection:
         bytes_hashed=hashed,
         requires=requires,
         found=tuple(found),
+        fingerprints=fingerprints,
     )
 
 
@@ -80,7 +85,9 @@ def _with_requirements(names: Iterable[str], requires: Mapping[str, tuple[str, .
 
 
 def other_artifacts(found: Inspection, lock: pylock.Lock) -> dict[str, str]:
-    """Packages at the locked version whose recorded artifacts are not the locked ones."""
+    """Packages at the locked version whose recorded artifacts are not the locked ones,
+    or whose installed files are not those sync installed (another build of the same
+    version installed over it: its own RECORD agrees with its files)."""
     if found.record is None:
         return {}
     out = {}
@@ -90,6 +97,10 @@ def other_artifacts(found: Inspection, lock: pylock.Lock) -> dict[str, str]:
         # lock still names all of them (a wheel added for another platform changes nothing).
         if recorded and recorded[0] == lock.versions.get(name) and not set(recorded[1]) <= set(identity):
             out[name] = "installed from other artifacts than the lock names (another hash)"
+            continue
+        built = found.record.installed.get(name)
+        if built and name in found.fingerprints and found.fingerprints[name] != built:
+            out[name] = "its files are not those sync installed (another build of this version installed over it?)"
     return out
 
 
