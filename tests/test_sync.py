@@ -155,6 +155,28 @@ def test_another_build_of_a_locked_version_installed_over_it_is_found_and_replac
     assert "already in sync" in synced.run("sync").output
 
 
+def test_an_uninstall_cut_short_by_the_file_system_is_never_called_unchanged(synced: Project, indexes) -> None:  # type: ignore[no-untyped-def]
+    """uv removes a package's metadata, then meets a file it may not remove: the versions
+    read from folder names look as before, but the environment is half-changed."""
+    from test_bad_inputs import immutable
+
+    assert synced.run("sync").exit_code == 0
+    venv = synced.root / ".venv"
+    subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(venv / "bin/python"), "--no-index",
+                    "--find-links", str(Path(indexes.pypi[7:]).parent / "files/pypi"), "numpy==1.26.4"], check=True)  # fmt: skip
+    site = next((venv / "lib").glob("python*/site-packages"))
+    stuck = next(p for p in (site / "numpy").rglob("*") if p.is_file())
+    with immutable(stuck):
+        result = synced.run("sync")
+        assert result.exit_code == 1, result.output
+        assert "the environment is unchanged" not in result.output
+        assert "stays marked" in result.output
+        checked = synced.run("verify")
+        assert checked.exit_code == 1 and "was interrupted" in checked.output
+    assert synced.run("sync").exit_code == 0
+    assert installed(synced) == {"tool": "1.0", "helper": "1.0"}
+
+
 def test_a_local_project_syncs_verifies_and_stays_in_sync(project: Project) -> None:
     """A local project has no version in its lock (PEP 751 lets a source tree go
     without): whatever version it builds as is the lock's."""

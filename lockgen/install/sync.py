@@ -236,7 +236,6 @@ def _apply(
         if created:
             shutil.rmtree(target.prefix, ignore_errors=True)
         raise
-    before = found.installed
     try:
         for broken in found.unreadable:  # uv cannot read these; they are reinstalled below if locked
             if broken.name not in keep:  # never the installer's own, nor a base's: those are not sync's to mend
@@ -255,8 +254,7 @@ def _apply(
             raise installer.failed(
                 _as_command_error(exc), f"install {install_from.name}", "no environment was left behind"
             ) from None
-        versions_now = dists.versions(dists.scan(target.site_packages()))
-        if versions_now == before and not found.unreadable and not plan.reinstall and found.journal is None:
+        if _unchanged(found, target) and not found.unreadable and not plan.reinstall and found.journal is None:
             state.end(target)
             raise installer.failed(
                 _as_command_error(exc), f"install {install_from.name}", "the environment is unchanged"
@@ -271,6 +269,19 @@ def _apply(
             shutil.rmtree(target.prefix, ignore_errors=True)
         raise
     return target
+
+
+def _unchanged(found: verify.Inspection, target: Target) -> bool:
+    """Is the environment as ``found`` saw it, after a failed install? The same
+    distributions, versions and RECORDs, none with metadata lost, and no package's
+    files newly short (an uninstall cut off by a file it may not remove)."""
+    now = verify.inspect(target)
+    return (
+        now.installed == found.installed
+        and {d.path: d.problem for d in now.found} == {d.path: d.problem for d in found.found}
+        and now.fingerprints == found.fingerprints
+        and now.broken.keys() <= found.broken.keys()
+    )
 
 
 def _as_command_error(exc: BaseException) -> CommandError:
