@@ -177,6 +177,33 @@ def test_an_uninstall_cut_short_by_the_file_system_is_never_called_unchanged(syn
     assert installed(synced) == {"tool": "1.0", "helper": "1.0"}
 
 
+@pytest.mark.parametrize("left", [("CACHEDIR.TAG",), ("CACHEDIR.TAG", "pyvenv.cfg")])
+def test_a_venv_a_killed_first_sync_was_making_is_made_again(synced: Project, left: tuple[str, ...]) -> None:
+    """Killed while uv makes .venv, a first sync leaves a folder with some of a venv's
+    files in it; sync marks it as its own before uv starts, so the next one starts over.
+    A .venv lockgen did not start stays refused."""
+    from lockgen.install.environment import CREATING
+
+    venv = synced.root / ".venv"
+    venv.mkdir()
+    for name in left:
+        (venv / name).write_text("home = /nowhere\n" if name == "pyvenv.cfg" else "")
+    (venv / "CACHEDIR.TAG").write_text("")
+    (venv / CREATING).write_text("12345\n")
+    result = synced.run("sync")
+    assert result.exit_code == 0, result.output
+    assert installed(synced) == {"tool": "1.0", "helper": "1.0"}
+    assert not (venv / CREATING).exists()
+    assert synced.run("verify").exit_code == 0
+    other = synced.root / "other"
+    other.mkdir()
+    (other / "CACHEDIR.TAG").write_text("")
+    venv.rename(synced.root / "made")
+    other.rename(venv)
+    refused = synced.run("sync")
+    assert refused.exit_code == 2 and "not a virtual environment" in refused.output
+
+
 def test_a_local_project_syncs_verifies_and_stays_in_sync(project: Project) -> None:
     """A local project has no version in its lock (PEP 751 lets a source tree go
     without): whatever version it builds as is the lock's."""

@@ -20,6 +20,9 @@ from lockgen import command
 from lockgen.exceptions import CommandError, InputError
 
 SEEDS = frozenset({"pip", "setuptools", "wheel"})  # the installer's own: sync never removes them
+# In a folder sync is making a virtual environment in, until it is made: a folder with
+# it is sync's own half-made one (a kill), which the next sync starts over.
+CREATING = ".lockgen-creating"
 _ASK = "import json, platform, sys, sysconfig; print(json.dumps([sys.prefix, platform.python_version(), sorted({sysconfig.get_paths()['purelib'], sysconfig.get_paths()['platlib']})]))"
 
 
@@ -65,6 +68,9 @@ def find(root: Path, python: Path | None) -> Target:
             raise InputError(f"VIRTUAL_ENV: {prefix} is not a virtual environment (no pyvenv.cfg); deactivate it")
         return Target(prefix=prefix, python=_venv_version(prefix, "VIRTUAL_ENV"), source="VIRTUAL_ENV", exists=True)
     venv = root / ".venv"
+    if (venv / CREATING).is_file():  # even with a pyvenv.cfg: uv may have been killed after writing it
+        source = "running interpreter (sync makes .venv again: one was killed while making it)"
+        return Target(prefix=venv, python=".".join(map(str, sys.version_info[:3])), source=source, exists=False)
     if (venv / "pyvenv.cfg").is_file():
         return Target(prefix=venv, python=_venv_version(venv, ".venv"), source=".venv", exists=True)
     if venv.exists():

@@ -8,13 +8,15 @@ never in uv's reach.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from lockgen import files, uv
 from lockgen.exceptions import CommandError, InputError, LockgenError
-from lockgen.install.environment import Target
+from lockgen.install.environment import CREATING, Target
 from lockgen.locks import pylock
 from lockgen.names import canonical
 
@@ -23,8 +25,18 @@ _LOCATION = re.compile(r'\b(?P<key>url|path) = "(?P<value>[^"]+)"')
 
 
 def create(prefix: Path, python: str) -> None:
+    """A new virtual environment at ``prefix``, marked as sync's own until it is made,
+    so that a kill while uv makes it leaves a folder the next sync may start over."""
+    marker = prefix / CREATING
+    if marker.is_file():  # a killed sync's half-made one
+        shutil.rmtree(prefix)
     try:
-        uv.run(["venv", str(prefix), "--python", python, *_QUIET])
+        prefix.mkdir(parents=True)
+        files.write_atomic(marker, f"{os.getpid()}\n")
+        uv.run(["venv", str(prefix), "--python", python, "--allow-existing", *_QUIET])
+        marker.unlink()
+    except OSError as exc:
+        raise LockgenError(f"cannot create the virtual environment {prefix}: {exc.strerror or exc}") from None
     except CommandError as exc:
         reason = " ".join(line.strip() for line in str(exc).removeprefix("error: ").splitlines())
         raise LockgenError(f"cannot create the virtual environment {prefix}: {reason}") from None

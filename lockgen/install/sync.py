@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from lockgen import files, private
 from lockgen.exceptions import CommandError, LockgenError
 from lockgen.install import dists, guards, installer, kernels, state, verify
-from lockgen.install.environment import Target
+from lockgen.install.environment import CREATING, Target
 from lockgen.locks import pylock
 from lockgen.project.config import Config, Variant
 
@@ -143,7 +143,8 @@ def sync(
     base = provided
     with files.run_lock("sync", target.prefix, say=say):
         # Another sync may have made the environment while this one waited.
-        target = replace(target, exists=target.exists or (target.prefix / "pyvenv.cfg").is_file())
+        made = (target.prefix / "pyvenv.cfg").is_file() and not (target.prefix / CREATING).is_file()
+        target = replace(target, exists=target.exists or made)
         files.clean_stale(target.prefix.parent, prefix=kernels.stage_prefix(target))
         found = verify.inspect(target, hashes=hashes)
         if base_file is not None:
