@@ -315,6 +315,14 @@ def test_a_local_project_is_named_in_the_graph_and_kept_relative(tmp_path, index
     assert again.exit_code == 0 and "up to date" in again.output, again.output
     check = p.run("check")
     assert check.exit_code == 0, check.output
+    # its metadata is part of the inputs: a new dependency there makes the lock stale
+    make_local_project(p.root / "libs" / "mine", "mine", "0.4", ["dep", "other"])
+    stale = p.run("check")
+    assert stale.exit_code == 1 and "stale" in stale.output, stale.output
+    bumped = p.run("compile")
+    assert bumped.exit_code == 0 and "updated" in bumped.output, bumped.output
+    lock = lockfile.read(p.lock("py312-cpu"))
+    assert lock is not None and lock.dependencies["mine"] == ("dep", "other")
 
 
 def test_uv_settings_in_the_environment_do_not_change_a_lock(project: Project, tmp_path: Path) -> None:

@@ -129,7 +129,9 @@ def make_local_project(folder: Path, name: str, version: str, requires: tuple[st
     (folder / "tinybackend.py").write_text(_BACKEND)
     (folder / "PKG-INFO").write_text("\n".join(["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
                                                *(f"Requires-Dist: {r}" for r in requires)]) + "\n\n")  # fmt: skip
-    (folder / "pyproject.toml").write_text(
+    deps = ", ".join(f'"{r}"' for r in requires)
+    (folder / "pyproject.toml").write_text(  # as a real project states its metadata: here
+        f'[project]\nname = "{name}"\nversion = "{version}"\ndependencies = [{deps}]\n\n'
         '[build-system]\nrequires = []\nbuild-backend = "tinybackend"\nbackend-path = ["."]\n'
     )
     return folder

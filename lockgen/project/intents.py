@@ -48,12 +48,17 @@ class IntentFile:
     constraints: tuple[str, ...]  # -c files
     lines: Mapping[tuple[str, str], int] = field(default_factory=dict, compare=False)  # ("-r"|"-c", file) → line
     conditional: frozenset[str] = frozenset()  # names required only behind an environment marker
+    projects: tuple[str, ...] = ()  # local project folders it installs (relative to the project root)
     # The file as uv can read it, when uv cannot read the original (pip's ``\``
     # continuations): logical lines joined; -r/-c targets as INCLUDE markers.
     normalized: str | None = None
 
 
 INCLUDE = "\0{}\0"  # an include's target (relative to the project root) in ``normalized``
+# What decides a local project's name, version and dependencies (uv's own cache keys
+# for a source tree): in the digest, so that a version or a dependency changed there
+# makes its locks stale.
+PROJECT_FILES = ("pyproject.toml", "setup.cfg", "setup.py")
 
 
 @dataclass(slots=True)
@@ -76,10 +81,15 @@ class Inputs:
 
     def digest(self, variant: Variant) -> str:
         """sha256 over the variant's settings and every file it reads."""
-        files = {f.rel: f.sha256 for f in self.closure(variant)}
+        closure = self.closure(variant)
+        files = {f.rel: f.sha256 for f in closure}
+        for project in sorted({p for f in closure for p in f.projects}):
+            for name in PROJECT_FILES:
+                if (self.root / project / name).is_file():
+                    files[f"{project}/{name}"] = self._file_sha(f"{project}/{name}")
         settings = variant.settings()
         if variant.base is not None:
-            files[variant.base] = self._base_sha(variant.base)
+            files[variant.base] = self._file_sha(variant.base)
         payload = {"scheme": DIGEST_SCHEME, "settings": settings, "files": sorted(files.items())}
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
@@ -202,6 +212,7 @@ class Inputs:
         constraints: list[str] = []
         normal: list[str] = []  # the normalized form, kept only where it is needed
         named_at: dict[tuple[str, str], int] = {}
+        projects: list[Path] = []
         marked: dict[str, bool] = {}  # name → every line requiring it carries a marker
         for number, line in lines.logical_lines(text):
             line = lines.strip_comment(line).strip()
@@ -224,11 +235,13 @@ class Inputs:
                 normal.append(self._anchored(rel, line, option))
                 if option in _LOCATIONS:
                     value = line[len(option) :].lstrip(" =").strip()
-                    self._location(rel, number, value, from_file=option in ("-f", "--find-links"))
+                    place = self._location(rel, number, value, from_file=option in ("-f", "--find-links"))
+                    if place is not None and option in ("-e", "--editable"):
+                        projects.append(place)
                 if option in ("-e", "--editable"):
                     requires.append(None)
                 continue
-            name = self._requirement(rel, number, line)
+            name = self._requirement(rel, number, line, projects)
             requires.append(name)
             if name is not None:
                 marked[name] = marked.get(name, True) and lines.has_marker(line)
@@ -243,6 +256,7 @@ class Inputs:
             constraints=tuple(constraints),
             lines=named_at,
             conditional=frozenset(n for n, m in marked.items() if m),
+            projects=tuple(sorted({Path(os.path.relpath(p, self.root)).as_posix() for p in projects if p.is_dir()})),
             normalized="\n".join(normal) + "\n" if joined else None,
         )
 
@@ -267,16 +281,17 @@ class Inputs:
             raise InputError(f"{rel}:{number}: includes {target}, which does not exist")
         return Path(os.path.relpath(normal, self.root)).as_posix()
 
-    def _location(self, rel: str, number: int, value: str, *, from_file: bool = False) -> None:
+    def _location(self, rel: str, number: int, value: str, *, from_file: bool = False) -> Path | None:
         """A folder, file or ``file:`` URL an intent file names must stay in the
         project's repository, as its includes must: a clone has to reproduce the lock.
+        Returns the local place (None for an index or a VCS host).
 
         Read as uv reads it: ``${VAR}`` expanded; relative to the project root (uv's
         working folder), but ``-f`` folders relative to the file. Compile checks the
         lock uv writes as well, so what slips past this reading is still caught.
         """
-        if self.boundary is None or not value:
-            return
+        if not value:
+            return None
         text = _ENV_VAR.sub(
             lambda m: str(self.root) if m["name"] == "PROJECT_ROOT" else os.environ.get(m["name"], m[0]), value
         )
@@ -285,27 +300,31 @@ class Inputs:
             if scheme is not None:
                 kind = scheme["scheme"].lower()
                 if kind != "file" and not kind.endswith("+file"):
-                    return  # an index or a VCS host: a clone reaches it as this machine does
+                    return None  # an index or a VCS host: a clone reaches it as this machine does
                 where = url_path(text)
                 if kind != "file":
                     where = where.rsplit("@", 1)[0]  # git+file:///repo@v1
             else:
                 where = text.split(";")[0].split("#")[0].strip()
             base = (self.root / rel).parent if from_file else self.root
-            ok = inside(Path(os.path.normpath(base / where)), self.boundary)
+            place = Path(os.path.normpath(base / where))
+            ok = self.boundary is None or inside(place, self.boundary)
         except ValueError as exc:  # an IPv6 bracket left open, a NUL byte
             raise InputError(f"{rel}:{number}: {redact(value)!r} is not a usable path or URL ({exc})") from None
-        if not ok:
+        if not ok and self.boundary is not None:
             raise InputError(f"{rel}:{number}: {redact(value)} is {outside_repository(self.boundary)}")
+        return place
 
-    def _requirement(self, rel: str, number: int, line: str) -> str | None:
+    def _requirement(self, rel: str, number: int, line: str, projects: list[Path]) -> str | None:
         requirement = line.split(" --hash", 1)[0].strip()
         m = lines.SIMPLE.fullmatch(requirement)
         if m and (m["specs"] is None or lines.plain_specifiers(m["specs"])):
             return canonical(m["name"])
         at = lines.AT_URL.fullmatch(requirement)
         if at is not None or lines.looks_like_location(requirement):
-            self._location(rel, number, re.split(r"\s+;", at["url"] if at else requirement)[0].strip())
+            place = self._location(rel, number, re.split(r"\s+;", at["url"] if at else requirement)[0].strip())
+            if place is not None:
+                projects.append(place)
         named = lines.LEADING_NAME.match(requirement)
         if lines.looks_like_location(requirement) and not (named and "@" in requirement[named.end() - 1 :]):
             return None  # a bare URL or path: its name is uv's to find out
@@ -314,7 +333,7 @@ class Inputs:
         found = lines.LEADING_NAME.match(requirement)
         return canonical(found["name"]) if found else None
 
-    def _base_sha(self, rel: str) -> str:
+    def _file_sha(self, rel: str) -> str:
         try:
             return hashlib.sha256((self.root / rel).read_bytes()).hexdigest()
         except OSError as exc:
