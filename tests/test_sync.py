@@ -221,6 +221,16 @@ def test_a_local_project_syncs_verifies_and_stays_in_sync(project: Project) -> N
     assert project.run("verify").exit_code == 0
     again = project.run("sync")
     assert again.exit_code == 0 and "already in sync" in again.output, again.output
+    # its version bumped where it states it: the lock goes stale, and once compiled, sync installs 0.4
+    make_local_project(project.root / "libs" / "mine", "mine", "0.4", ["helper"])
+    assert project.run("sync").exit_code == 1  # stale
+    assert project.run("compile").exit_code == 0
+    assert project.run("verify").exit_code == 1
+    bumped = project.run("sync")
+    assert bumped.exit_code == 0, bumped.output
+    assert "! mine reinstalled: its source's metadata changed" in bumped.output
+    assert installed(project) == {"mine": "0.4", "helper": "2.0"}
+    assert "already in sync" in project.run("sync").output
 
 
 def test_a_tampered_hash_is_refused_and_the_environment_is_unchanged(synced: Project) -> None:

@@ -35,6 +35,7 @@ class Record:
     packages: Mapping[str, tuple[str, tuple[str, ...]]]  # name → (version, artifact sha256s)
     checked: Mapping[str, Any] = field(default_factory=dict)  # a torch kernel check that passed
     installed: Mapping[str, str] = field(default_factory=dict)  # name → fingerprint of the RECORD it installed
+    sources: Mapping[str, str] = field(default_factory=dict)  # local project → its metadata files' sha256
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,8 +79,9 @@ def read_record(target: Target) -> Record | None:
     try:
         packages = {str(k): (str(v[0]), tuple(map(str, v[1]))) for k, v in data["packages"].items()}
         installed = {str(k): str(v) for k, v in (data.get("installed") or {}).items()}
+        sources = {str(k): str(v) for k, v in (data.get("sources") or {}).items()}
         return Record(lock=str(data["lock"]), variant=str(data["variant"]), packages=packages,
-                      checked=data.get("checked") or {}, installed=installed)  # fmt: skip
+                      checked=data.get("checked") or {}, installed=installed, sources=sources)  # fmt: skip
     except (KeyError, TypeError, IndexError, AttributeError):
         return None  # unreadable: as if there were none, so everything is checked afresh
 
@@ -95,6 +97,7 @@ def write_record(target: Target, record: Record) -> None:
         "packages": {k: [v[0], list(v[1])] for k, v in sorted(record.packages.items())},
         "checked": dict(record.checked),
         "installed": dict(sorted(record.installed.items())),
+        "sources": dict(sorted(record.sources.items())),
     }
     files.write_atomic(where / "record.json", json.dumps(data, indent=1) + "\n")
 

@@ -309,6 +309,7 @@ def _new_record(
         packages={name: (version, ids.get(name, ())) for name, version in lock.versions.items()},
         checked=dict(checked),
         installed={n: found.fingerprints[n] for n in lock.versions if n in found.fingerprints and n not in base},
+        sources=verify.sources(lock),
     )
 
 

@@ -7,6 +7,7 @@ journal — and both ``verify`` and ``sync`` decide from what it found.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -101,6 +102,27 @@ def other_artifacts(found: Inspection, lock: pylock.Lock) -> dict[str, str]:
         built = found.record.installed.get(name)
         if built and name in found.fingerprints and found.fingerprints[name] != built:
             out[name] = "its files are not those sync installed (another build of this version installed over it?)"
+    for name, now in sources(lock).items():
+        was = found.record.sources.get(name)
+        if was and was != now and name in found.installed:
+            out[name] = "its source's metadata changed since sync installed it (a version, a dependency)"
+    return out
+
+
+def sources(lock: pylock.Lock) -> dict[str, str]:
+    """For each local project the lock installs, one sha256 of its metadata files as
+    they are now: what uv itself watches to tell that a source tree changed."""
+    from lockgen.project.intents import PROJECT_FILES
+
+    out = {}
+    for name, folder in lock.directories.items():
+        digest = hashlib.sha256()
+        for file in PROJECT_FILES:
+            try:
+                digest.update(file.encode() + b"\0" + (lock.path.parent / folder / file).read_bytes() + b"\0")
+            except OSError:
+                continue
+        out[name] = digest.hexdigest()
     return out
 
 

@@ -105,6 +105,7 @@ class Lock:
     files: tuple[Artifact, ...]
     places: tuple[str, ...] = ()  # local paths and file: URLs the lock installs from (not an index's files)
     markers: Mapping[str, str] = field(default_factory=dict)  # package → its PEP 751 marker, where it has one
+    directories: Mapping[str, str] = field(default_factory=dict)  # a local project → its folder, as the lock says
 
     @property
     def digest(self) -> str | None:
@@ -214,6 +215,7 @@ def parse(path: Path, text: str) -> Lock:
         files=tuple(Artifact(**a) for a in summary["artifacts"]),
         places=tuple(summary["places"]),
         markers=summary["markers"],
+        directories=summary["directories"],
     )
 
 
@@ -243,6 +245,7 @@ def _validate(path: Path, text: str) -> dict[str, Any]:
         ],
         "places": [where for p in lock.packages for where in _places_of(p)],
         "markers": {canonical(p.name): str(p.marker) for p in lock.packages if p.marker is not None},
+        "directories": {canonical(p.name): p.directory.path for p in lock.packages if p.directory is not None},
     }
 
 

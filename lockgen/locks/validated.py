@@ -26,7 +26,7 @@ from lockgen import __version__, files
 from lockgen._toml import TOMLDecodeError, loads
 from lockgen.exceptions import LockgenError
 
-_KEYS = {"meta", "versions", "dependencies", "artifacts", "places", "markers"}
+_KEYS = {"meta", "versions", "dependencies", "artifacts", "places", "markers", "directories"}
 _TOOL_TABLE = "\n[tool.lockgen]\n"
 
 
