@@ -300,7 +300,9 @@ def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flag
     lock = guards.load_lock(cfg, variant, allow_stale=True, warn=lambda m: err(f"warning: {m}"))
     name = cfg.relative(pylock.lock_file(cfg.locks_dir, variant.name))
     provided = guards.provided_by_base(cfg, variant, lock)
-    found = verify.report(lock, name, variant.name, choice.target, hashes=hashes, provided=provided)
+    base = guards.base_of(cfg, variant)
+    found = verify.report(lock, name, variant.name, choice.target, hashes=hashes, provided=provided,
+                          base_pins=base.pins if base else None)  # fmt: skip
     out(json.dumps(report.verify_json(found), indent=2) if as_json else report.verify_text(found))
     if found.problems:
         sys.exit(1)

@@ -248,6 +248,23 @@ def test_a_target_whose_base_drifted_is_refused_and_unchanged(image: tuple[Proje
     assert dists.versions(dists.scan([_site(venv)])) == before
 
 
+def test_a_base_package_the_lock_does_not_use_counts_too(image: tuple[Project, Path]) -> None:
+    """The lock was resolved with every pin of the base file as a constraint: a target
+    missing one the lock does not hold (stray) is not the base environment either."""
+    p, venv = image
+    assert p.run("compile").exit_code == 0
+    assert p.run("sync", "--python", str(venv)).exit_code == 0
+    subprocess.run([uv.binary(), "pip", "uninstall", "-q", "--python", str(venv / "bin/python"), "stray"], check=True)
+    before = dists.versions(dists.scan([_site(venv)]))
+    result = p.run("sync", "--python", str(venv))
+    assert result.exit_code == 1, result.output
+    assert "stray is not installed (the base file says 1.0)" in result.output and "Nothing was changed" in result.output
+    assert dists.versions(dists.scan([_site(venv)])) == before
+    checked = p.run("verify", "--python", str(venv))
+    assert checked.exit_code == 1
+    assert "not the base environment: stray is not installed (the base file says 1.0)" in checked.output
+
+
 def test_verify_holds_an_overlay_to_the_base_versions_too(image: tuple[Project, Path]) -> None:
     """What the lock was resolved against must be there: a base package moved or gone
     is a difference (the lock's other packages may not work without it)."""

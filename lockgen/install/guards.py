@@ -123,13 +123,10 @@ def refuse_target(target: Target, *, overlay: bool, system: bool) -> None:
             )
 
 
-def refuse_drift(found: verify.Inspection, base: Base, provided: set[str], target: Target) -> None:
-    """An overlay assumes the base's versions: a target that differs is refused."""
-    drift = []
-    for name in sorted(provided & base.pins.keys()):
-        have = found.installed.get(name)
-        if have != base.pins[name]:
-            drift.append(f"{name} is {have or 'not installed'} (the base file says {base.pins[name]})")
+def refuse_drift(found: verify.Inspection, base: Base, target: Target) -> None:
+    """An overlay assumes the base's versions, every one of them (the lock was resolved
+    with all as constraints): a target that differs anywhere is refused."""
+    drift = verify.drift(found.installed, base.pins)
     if drift:
         raise LockgenError(
             f"{target.prefix} is not the base environment {base.rel} describes: {'; '.join(drift[:10])}. "

@@ -148,7 +148,7 @@ def sync(
         files.clean_stale(target.prefix.parent, prefix=kernels.stage_prefix(target))
         found = verify.inspect(target, hashes=hashes)
         if base_file is not None:
-            guards.refuse_drift(found, base_file, provided, target)
+            guards.refuse_drift(found, base_file, target)
         plan = plan_for(found, lock, provided=base)
         if dry_run:
             return plan

@@ -109,6 +109,15 @@ def other_artifacts(found: Inspection, lock: pylock.Lock) -> dict[str, str]:
     return out
 
 
+def drift(installed: Mapping[str, str], pins: Mapping[str, str]) -> list[str]:
+    """Where an environment differs from the base file it is meant to be."""
+    return [
+        f"{name} is {installed.get(name) or 'not installed'} (the base file says {version})"
+        for name, version in sorted(pins.items())
+        if installed.get(name) != version
+    ]
+
+
 def sources(lock: pylock.Lock) -> dict[str, str]:
     """For each local project the lock installs, one sha256 of its metadata files as
     they are now: what uv itself watches to tell that a source tree changed."""
@@ -183,14 +192,25 @@ class Report:
 
 
 def report(
-    lock: pylock.Lock, lock_name: str, variant: str, target: Target, *, hashes: bool, provided: set[str]
+    lock: pylock.Lock,
+    lock_name: str,
+    variant: str,
+    target: Target,
+    *,
+    hashes: bool,
+    provided: set[str],
+    base_pins: Mapping[str, str] | None = None,
 ) -> Report:
-    """Inspect ``target`` and compare it with ``lock`` (an overlay when ``provided``)."""
+    """Inspect ``target`` and compare it with ``lock`` (an overlay when ``provided``),
+    and with its base file's pins (``base_pins``), which sync would refuse to overlay."""
     start = time.perf_counter()
     lock = pylock.applicable(lock, target.python)
     found = inspect(target, hashes=hashes)
     if target.exists:
         found_problems = problems(found, lock, overlay=bool(provided), base=provided)
+        if base_pins:
+            others = {n: v for n, v in base_pins.items() if n not in provided}  # those the lock holds: judged above
+            found_problems += [f"not the base environment: {d}" for d in drift(found.installed, others)]
     else:
         found_problems = [f"{target.prefix} does not exist"]
     return Report(variant=variant, lock=lock_name, environment=target.prefix, found=found, problems=found_problems,
