@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import http.server
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ class Files(http.server.BaseHTTPRequestHandler):
         self.do_GET(head=True)
 
     def do_GET(self, head: bool = False) -> None:
-        path = self.root / self.path.lstrip("/").split("?")[0]
+        path = self.root / urllib.parse.unquote(self.path.lstrip("/").split("?")[0])
         if path.is_dir():
             path = path / "index.html"
         if not path.is_file():
@@ -66,7 +67,8 @@ def write_page(root: Path, project: str, wheels: list[Path]) -> None:
     links = []
     for w in sorted(wheels):
         sha = hashlib.sha256(w.read_bytes()).hexdigest()
-        links.append(f'<a href="../../files/{w.name}#sha256={sha}">{w.name}</a><br/>')
+        # quoted, as PyTorch's index writes torch-2.8.0%2Bcu128-…: the file name is the unquoted one
+        links.append(f'<a href="../../files/{urllib.parse.quote(w.name)}#sha256={sha}">{w.name}</a><br/>')
     (page / "index.html").write_text("\n".join(links) + "\n")
 
 

@@ -26,7 +26,7 @@ TAG = "py" + MINOR.replace(".", "")
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, type[Files], http.server.ThreadingHTTPServer]]:
-    """An HTTP index of fixture wheels: app→helper, tool→helper, big (2 MB)."""
+    """An HTTP index of fixture wheels: app→helper, tool→helper, big (2 MB), localv 1.0+cu128."""
     root = tmp_path / "www"
     wheels = root / "files"
     built = [
@@ -34,6 +34,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, type[Files], http.server.Threa
         make_wheel(wheels, "tool", "1.0", ["helper"]),
         make_wheel(wheels, "helper", "1.0"),
         make_wheel(wheels, "big", "1.0", payload="x = '" + "0123456789abcdef" * 131072 + "'\n"),
+        make_wheel(wheels, "localv", "1.0+cu128"),  # a local version: %2B in its URL
     ]
     for w in built:
         project = w.name.split("-")[0].replace("_", "-")
@@ -54,7 +55,7 @@ def fleet(tmp_path: Path, indexes, served) -> Project:  # type: ignore[no-untype
     )
     p.write("inputs/base.in", "app\n")
     p.write("inputs/cpu.in", "tool\n")
-    p.write("inputs/gpu.in", "big\n")
+    p.write("inputs/gpu.in", "big\nlocalv\n")
     result = p.run("compile")
     assert result.exit_code == 0, result.output
     return p
@@ -66,8 +67,8 @@ def test_a_wheelhouse_holds_each_file_once_checked_and_serves_uv_and_pip(fleet: 
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in house.iterdir() if p.suffix == ".whl")
     assert names == ["app-1.0-py3-none-any.whl", "big-1.0-py3-none-any.whl", "helper-1.0-py3-none-any.whl",
-                     "tool-1.0-py3-none-any.whl"]  # fmt: skip
-    assert "4 files" in result.output and f"{TAG}-cpu" in result.output and f"{TAG}-gpu" in result.output
+                     "localv-1.0+cu128-py3-none-any.whl", "tool-1.0-py3-none-any.whl"]  # fmt: skip
+    assert "5 files" in result.output and f"{TAG}-cpu" in result.output and f"{TAG}-gpu" in result.output
     assert (house / "simple" / "helper" / "index.html").read_text().count("helper-1.0") == 2  # href and text
     # Plain uv, and a recent pip, install from it with no index at all.
     venv = tmp_path / "plain"
@@ -106,7 +107,7 @@ def test_a_second_run_fetches_nothing_and_a_corrupt_file_is_fetched_again(
     assert fleet.run("wheelhouse", str(house)).exit_code == 0
     handler.requests.clear()
     again = fleet.run("wheelhouse", str(house))
-    assert again.exit_code == 0 and "0 fetched" in again.output and "4 already there" in again.output
+    assert again.exit_code == 0 and "0 fetched" in again.output and "5 already there" in again.output
     assert handler.requests == []
     helper = house / "helper-1.0-py3-none-any.whl"
     good = helper.read_bytes()
@@ -156,6 +157,33 @@ def test_sync_from_a_wheelhouse_needs_no_network(fleet: Project, tmp_path: Path,
     site = sorted((fleet.root / ".venv" / "lib").glob("python*/site-packages"))
     assert dists.versions(dists.scan(site)) == {"app": "1.0", "helper": "1.0", "tool": "1.0"}
     assert fleet.run("verify").exit_code == 0
+
+
+def test_a_local_version_quoted_in_its_url_is_kept_under_its_real_file_name(  # type: ignore[no-untyped-def]
+    fleet: Project, tmp_path: Path, served
+) -> None:
+    """PyTorch's index links torch-2.8.0%2Bcu128-….whl: the wheelhouse file must be named
+    torch-2.8.0+cu128-….whl, or no installer takes it (an invalid version)."""
+    url = pylock.read(fleet.lock(f"{TAG}-gpu")).text  # type: ignore[union-attr]
+    assert "localv-1.0%2Bcu128-py3-none-any.whl" in url
+    house = tmp_path / "house"
+    assert fleet.run("wheelhouse", str(house)).exit_code == 0
+    assert (house / "localv-1.0+cu128-py3-none-any.whl").is_file()
+    assert not list(house.glob("*%2B*"))
+    _, _, server = served
+    server.shutdown()
+    server.server_close()
+    target = tmp_path / "env"
+    subprocess.run([uv.binary(), "venv", "-q", str(target), "--python", sys.executable], check=True)
+    for source in (["--find-links", str(house)], ["--index-url", (house / "simple").as_uri()]):
+        subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(target / "bin/python"), "--no-index"
+                        if source[0] == "--find-links" else "--offline", *source, "--reinstall", "localv==1.0+cu128"],
+                       check=True, env={**os.environ, "UV_CACHE_DIR": str(tmp_path / f"cache{len(source[1])}")})  # fmt: skip
+    env = {"UV_CACHE_DIR": str(tmp_path / "empty-cache")}
+    result = fleet.run("sync", "--variant", f"{TAG}-gpu", "--wheelhouse", str(house), env=env)
+    assert result.exit_code == 0, result.output
+    site = sorted((fleet.root / ".venv" / "lib").glob("python*/site-packages"))
+    assert dists.versions(dists.scan(site))["localv"] == "1.0+cu128"
 
 
 def test_a_missing_or_corrupt_wheelhouse_file_is_named_and_nothing_changes(fleet: Project, tmp_path: Path) -> None:

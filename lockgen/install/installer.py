@@ -97,7 +97,7 @@ def rewrite(
 
     def relocate(m: re.Match[str]) -> str:
         value = m["value"]
-        filename = value.rsplit("/", 1)[-1]
+        filename = pylock.file_name(value)
         if wheelhouse is not None and filename in wheelhouse:
             return f'path = "{wheelhouse[filename].as_posix()}"'
         if m["key"] == "path" and not Path(value).is_absolute():

@@ -328,7 +328,7 @@ def write_index(folder: Path, items: Iterable[Wanted]) -> None:
         shutil.rmtree(simple)
     for project, entries in sorted(by_project.items()):
         links = "\n".join(
-            f'<a href="../../{html.escape(e.filename)}#sha256={e.sha256}">{html.escape(e.filename)}</a><br/>'
+            f'<a href="../../{html.escape(urllib.parse.quote(e.filename))}#sha256={e.sha256}">{html.escape(e.filename)}</a><br/>'
             for e in sorted(entries, key=lambda e: e.filename)
         )
         page = (

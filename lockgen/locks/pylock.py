@@ -175,6 +175,14 @@ def satisfies(installed: str | None, locked: str) -> bool:
     return installed is not None and (installed == locked or not locked)
 
 
+def file_name(location: str) -> str:
+    """The file a URL or path names, as a file name: ``torch-2.8.0%2Bcu128-….whl`` (as
+    PyTorch's index writes it in a URL) is ``torch-2.8.0+cu128-….whl``."""
+    from urllib.parse import unquote
+
+    return unquote(location.rsplit("/", 1)[-1])
+
+
 def _artifacts_of(package: Any) -> list[Artifact]:
     name, version = canonical(package.name), str(package.version or "")
     out = []
@@ -189,7 +197,7 @@ def _artifacts_of(package: Any) -> list[Artifact]:
                 package=name,
                 version=version,
                 kind=kind,
-                filename=str(where).rsplit("/", 1)[-1],
+                filename=file_name(str(where)),
                 url=item.url,
                 path=item.path,
                 size=item.size,
