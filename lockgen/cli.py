@@ -127,7 +127,7 @@ def _say(text: str) -> None:
 )
 @click.option("--offline", is_flag=True, help="Resolve from uv's cache only.")
 @click.option("--prune", is_flag=True, help="Delete locks of variants no longer configured.")
-@click.option("--details", is_flag=True, help="List every package whose version differs across variants.")
+@click.option("--details", is_flag=True, help="List version differences across variants that involve one compiled now.")
 @dry_run_option
 @config_option
 @_errors

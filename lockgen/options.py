@@ -12,7 +12,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ENVIRONMENT_HELP = """\b
 Environment:
-  LOCKGEN_VARIANT       use this variant's lock (as --variant)
+  LOCKGEN_VARIANT       use this variant's lock (as --variant; not detect)
   LOCKGEN_CUDA          the driver's CUDA version ("12.8"), or "none": no GPU
   LOCKGEN_GPU_ARCHS     compute capabilities, one per visible GPU ("8.0,9.0")
   CUDA_VISIBLE_DEVICES  which GPUs count, as CUDA reads it
@@ -41,7 +41,8 @@ def selection_options(f: F) -> F:
                 "--python",
                 "python",
                 type=click.Path(path_type=Path),
-                help="Interpreter whose version and environment count (default: active venv, else ./.venv).",
+                help="Interpreter whose version and environment count (default: active venv, else ./.venv, "
+                "else the version of the interpreter running lockgen).",
             ),
             click.option(
                 "--allow-cpu", is_flag=True, help="With a GPU visible but no GPU variant eligible, take a CPU one."
