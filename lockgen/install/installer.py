@@ -32,13 +32,16 @@ def create(prefix: Path, python: str) -> None:
         shutil.rmtree(prefix)
     try:
         prefix.mkdir(parents=True)
+    except OSError as exc:
+        raise LockgenError(f"cannot create the virtual environment {prefix}: {exc.strerror or exc}") from None
+    try:
         files.write_atomic(marker, f"{os.getpid()}\n")
         uv.run(["venv", str(prefix), "--python", python, "--allow-existing", *_QUIET])
         marker.unlink()
-    except OSError as exc:
-        raise LockgenError(f"cannot create the virtual environment {prefix}: {exc.strerror or exc}") from None
-    except CommandError as exc:
-        reason = " ".join(line.strip() for line in str(exc).removeprefix("error: ").splitlines())
+    except (OSError, LockgenError) as exc:  # uv's CommandError among them
+        shutil.rmtree(prefix, ignore_errors=True)  # made just now: nothing of it is left behind
+        said = exc.strerror or exc if isinstance(exc, OSError) else str(exc).removeprefix("error: ")
+        reason = " ".join(line.strip() for line in str(said).splitlines())
         raise LockgenError(f"cannot create the virtual environment {prefix}: {reason}") from None
 
 
