@@ -14,7 +14,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -22,6 +23,12 @@ from typing import IO
 from lockgen import settings
 from lockgen.exceptions import CommandError
 from lockgen.redact import redact
+
+# Programs running now, in any thread; after a Ctrl-C (``halted``), any program
+# begun is stopped as soon as it starts.
+_running: set[subprocess.Popen[bytes]] = set()
+_guard = threading.Lock()
+_halted = False
 
 
 def log(message: str) -> None:
@@ -78,6 +85,10 @@ def run_full(
             )  # fmt: skip
         except OSError as exc:
             raise CommandError(f"{Path(args[0]).name}: {exc.strerror or exc}") from None
+        with _guard:
+            _running.add(proc)
+            if _halted:
+                proc.send_signal(signal.SIGINT)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -88,13 +99,37 @@ def run_full(
             proc.kill()
             proc.wait()
             raise
+        finally:
+            with _guard:
+                _running.discard(proc)
         stdout, stderr = (_text(sink, data) for sink, data in zip(sinks, (out, err), strict=True))
+    if proc.returncode == -signal.SIGINT:  # Ctrl-C reached the program: it reached lockgen too
+        raise KeyboardInterrupt
     if proc.returncode != 0:
         text = stderr
         if message:
             text = "\n".join(line for line in stderr.splitlines() if not line.startswith(message))
         raise CommandError(redact(text.strip() or stdout.strip() or _status(proc.returncode)))
     return Output(stdout, stderr)
+
+
+@contextlib.contextmanager
+def halted() -> Iterator[None]:
+    """Stop every program running (SIGINT, as Ctrl-C would) and any begun in the
+    block, in any thread. Only the main thread sees Ctrl-C: a worker thread whose
+    program ended just before it would otherwise begin another, which the terminal's
+    signal, already sent, never reaches."""
+    global _halted
+    with _guard:
+        _halted = True
+        for proc in _running:
+            with contextlib.suppress(OSError):
+                proc.send_signal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        with _guard:
+            _halted = False
 
 
 def _status(code: int) -> str:

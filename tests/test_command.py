@@ -83,3 +83,63 @@ def test_a_reader_that_stops_early_gets_one_line_at_most(tmp_path: Path) -> None
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1
     assert err in ("", "error: Broken pipe\n"), err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_program_ended_by_ctrl_c_is_lockgen_interrupted_in_any_thread() -> None:
+    """Ctrl-C reaches every process of the terminal's group; a worker thread learns of
+    it only from its program's end, and must stop as the main thread does."""
+    from lockgen.compile.strategy import _as_done
+    from lockgen.exceptions import LockgenError
+
+    begun: list[int] = []
+
+    def fn(i: int) -> object:
+        begun.append(i)
+        try:
+            return command.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import os, signal\nos.kill(os.getpid(), signal.SIGINT)\nimport time\ntime.sleep(9)",
+                ]
+            )
+        except LockgenError as exc:
+            return exc
+
+    with pytest.raises(KeyboardInterrupt):
+        list(_as_done(1, fn, [0, 1, 2]))  # type: ignore[arg-type]
+    assert begun == [0]  # the other two never began
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_halted_stops_programs_running_in_other_threads_and_any_begun_meanwhile(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    ready = tmp_path / "ready"
+    ended: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            command.run(
+                [sys.executable, "-c", f"import pathlib, time\npathlib.Path({str(ready)!r}).touch()\ntime.sleep(60)"]
+            )
+        except BaseException as exc:
+            ended.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    start = time.monotonic()
+    with command.halted():
+        thread.join(timeout=20)
+        with pytest.raises(
+            (KeyboardInterrupt, CommandError)
+        ):  # begun now, it ends at once (a python still starting says so)
+            command.run([sys.executable, "-c", "import time\ntime.sleep(60)"])
+    assert time.monotonic() - start < 10
+    assert [type(e) for e in ended] == [KeyboardInterrupt], ended
+    assert command.run([sys.executable, "-c", "print('after')"]) == "after\n"  # the halt ends with the block

@@ -48,7 +48,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
-from lockgen import uv
+from lockgen import command, uv
 from lockgen.compile.resolver import Request, Resolution, ResolveError, resolve
 from lockgen.exceptions import LockgenError
 
@@ -131,9 +131,9 @@ def _as_done(
     result is judged while the others still resolve, not after the slowest one before
     it. ``meanwhile`` runs once the workers have started. When the caller stops
     (Ctrl-C, an error judging a result, a bug in a worker re-raised here), no item not
-    yet begun is begun, and the workers are waited for (a uv already running ends
-    first; Ctrl-C reaches it too). Plain threads: ``concurrent.futures`` would add
-    ~8 ms (it loads ``logging``) to every compile."""
+    yet begun is begun, every uv still running is stopped, and the workers are waited
+    for. Plain threads: ``concurrent.futures`` would add ~8 ms (it loads ``logging``)
+    to every compile."""
     pending: queue.SimpleQueue[int] = queue.SimpleQueue()
     for i in items:
         pending.put(i)
@@ -148,7 +148,7 @@ def _as_done(
                 return
             try:
                 done.put((i, fn(i)))
-            except BaseException as exc:  # a bug: raised again in the caller's thread
+            except BaseException as exc:  # Ctrl-C seen in uv's end, or a bug: raised again in the caller's thread
                 stop.set()
                 done.put((i, exc))
                 return
@@ -164,6 +164,12 @@ def _as_done(
             if isinstance(outcome, BaseException) and not isinstance(outcome, LockgenError):
                 raise outcome
             yield i, outcome
+    except BaseException:
+        stop.set()
+        with command.halted():
+            for worker in workers:
+                worker.join()
+        raise
     finally:
         stop.set()
         for worker in workers:
