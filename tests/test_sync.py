@@ -131,6 +131,32 @@ def test_a_damaged_pip_is_kept_and_named_never_removed_nor_called_in_sync(synced
         assert synced.run("compile").exit_code == 0
 
 
+@pytest.mark.parametrize("damage", ["a file edited", "a RECORD row cut short"])
+def test_an_installer_package_the_lock_pins_is_syncs_to_mend(synced: Project, damage: str) -> None:
+    """What sync keeps untouched is the installer's own beside the lock. A lock that
+    pins setuptools itself makes it sync's: damaged, it is reinstalled, not refused."""
+    make_wheel(synced.root / "wheels", "setuptools", "99.0")
+    synced.write("inputs/base.in", "tool\nhelper==1.0\nsetuptools==99.0\n")
+    assert synced.run("compile").exit_code == 0
+    assert synced.run("sync").exit_code == 0
+    site = next((synced.root / ".venv/lib").glob("python*/site-packages"))
+    path, extra = (
+        (site / "setuptools" / "__init__.py", "# edited\n")
+        if damage == "a file edited"
+        else (site / "setuptools-99.0.dist-info" / "RECORD", "setuptools/x.py,sha256=abc\n")
+    )
+    text = path.read_text()
+    path.unlink()
+    path.write_text(text + extra)
+    assert synced.run("verify").exit_code == 1
+    result = synced.run("sync")
+    assert result.exit_code == 0, result.output
+    assert "! setuptools reinstalled" in result.output
+    assert synced.run("verify").exit_code == 0
+    if damage == "a file edited":
+        assert (site / "setuptools" / "__init__.py").read_text() == text
+
+
 def test_another_build_of_a_locked_version_installed_over_it_is_found_and_replaced(
     synced: Project, tmp_path: Path
 ) -> None:

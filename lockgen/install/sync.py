@@ -106,8 +106,8 @@ def plan_for(found: verify.Inspection, lock: pylock.Lock, *, provided: Iterable[
     if found.journal is not None:
         for name in found.journal.touched:
             again.setdefault(name, "an interrupted sync was changing it")
-    plan = diff(found.installed, locked, keep=found.seeds | base, reinstall=again, overlay=bool(base))
-    keep = found.seeds | base
+    keep = kept(found, lock, base)
+    plan = diff(found.installed, locked, keep=keep, reinstall=again, overlay=bool(base))
     broken_extras = {
         n: found.installed[n] for n in found.broken if n not in lock.versions and n not in plan.remove and n not in keep
     }
@@ -158,7 +158,7 @@ def sync(
             passed = kernels.check_in_place(target, lock, facts, found.record, variant) if check_gpu else {}
             kept_check = passed or (found.record.checked if found.record else {})
             _record(config, target, lock, variant, kept_check, found, base)
-            _refuse_damaged_kept(found, found.seeds | base)
+            _refuse_damaged_kept(found, kept(found, lock, base))
             return plan
         private.clean()  # what killed runs left in the temporary folder
         with private.folder("sync") as tmp:
@@ -176,7 +176,13 @@ def sync(
                     target, lock, whole, facts, variant, offline=source is not None, indexes=indexes
                 )
             target = _apply(
-                target, found, plan, install_from, offline=source is not None, indexes=indexes, keep=found.seeds | base
+                target,
+                found,
+                plan,
+                install_from,
+                offline=source is not None,
+                indexes=indexes,
+                keep=kept(found, lock, base),
             )
         inspected = verify.inspect(target, hashes=hashes)
         record = _new_record(config, lock, variant, checked, inspected, base)
@@ -190,8 +196,14 @@ def sync(
         if state.read_record(target) != record:
             state.write_record(target, record)
         state.end(target)
-        _refuse_damaged_kept(after, after.seeds | base)
+        _refuse_damaged_kept(after, kept(after, lock, base))
     return plan
+
+
+def kept(found: verify.Inspection, lock: pylock.Lock, base: Iterable[str]) -> frozenset[str]:
+    """What sync leaves as it is: the installer's own packages the lock does not pin
+    (one it pins is sync's to mend), and a base environment's."""
+    return frozenset(found.seeds - lock.versions.keys()) | frozenset(base)
 
 
 def _refuse_damaged_kept(found: verify.Inspection, keep: set[str] | frozenset[str]) -> None:
