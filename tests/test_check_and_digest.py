@@ -127,6 +127,51 @@ def test_a_package_taken_out_of_a_lock_by_hand_fails_check_and_compile_restores_
     assert path.read_text() == good
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda text: text.replace('name = "app"\n', 'name = "app"\nmarker = "sys_platform == \'win32\'"\n', 1),
+        lambda text: text.replace('version = "1.0"', 'version = "1.0.0"', 1),
+        lambda text: text.replace("\n[tool.lockgen]\n", "\n[tool.lockgen]\nnote = 'ok'\n"),
+        lambda text: text.replace("content-digest = ", "content-digest-was = "),  # its seal taken out
+        lambda text: text.replace(
+            'name = "app"\n', f'name = "app"\n{text[text.index("content-digest = ") :].split(chr(10))[0]}\n', 1
+        ),
+    ],
+    ids=["a marker added", "a version respelled", "a key added", "no seal", "two seals"],
+)
+def test_any_hand_edit_to_a_lock_fails_check_and_sync_and_compile_restores_it(project: Project, edit) -> None:  # type: ignore[no-untyped-def]
+    """Each lock carries the sha256 of its own content: an edit that keeps the lock
+    valid and consistent (one no other rule catches) is still not what lockgen wrote."""
+    assert project.run("compile").exit_code == 0
+    variant = f"py3{sys.version_info[1]}-cpu"  # one sync can install here
+    if variant not in ("py311-cpu", "py312-cpu"):
+        pytest.skip("the project's variants are for 3.11 and 3.12")
+    path = project.lock(variant)
+    good = path.read_text()
+    edited = edit(good)
+    assert edited != good
+    path.write_text(edited)
+    result = project.run("check")
+    assert result.exit_code == 1
+    assert f"{variant}: locks/pylock.{variant}.toml: " in result.output
+    assert "edited since lockgen wrote it" in result.output or "it has no content-digest" in result.output
+    result = project.run("sync", "--variant", variant)
+    assert result.exit_code == 1 and f"not the lock lockgen wrote for {variant}" in result.output
+    assert not (project.root / ".venv").exists()
+    result = project.run("compile")
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == good, result.output
+
+
+def test_a_lock_checked_out_with_windows_line_endings_keeps_its_seal(project: Project) -> None:
+    assert project.run("compile").exit_code == 0
+    path = project.lock("py312-cpu")
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))  # git's autocrlf
+    result = project.run("check")
+    assert result.exit_code == 0, result.output
+
+
 def test_a_requirement_behind_a_false_marker_is_no_root_and_cannot_hide_a_hand_edit(project: Project) -> None:
     """``helper ; python_version >= '3.12'`` is not a root of 3.11's lock (helper comes
     in there through tool alone), and a package the intent files name only behind a

@@ -13,6 +13,7 @@ from wheelmaker import make_wheel
 
 from lockgen import uv
 from lockgen.install import dists
+from lockgen.locks import pylock
 
 MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TAG = "py" + MINOR.replace(".", "")
@@ -84,6 +85,36 @@ def test_a_package_whose_marker_is_false_here_is_neither_installed_nor_missed(sy
     assert synced.run("verify").exit_code == 0
     again = synced.run("sync")
     assert again.exit_code == 0 and "already in sync" in again.output
+
+
+def test_a_local_project_whose_marker_is_false_here_is_neither_installed_nor_missed(synced: Project) -> None:
+    micro = sys.version_info[2]
+    if micro == 0:
+        pytest.skip("needs an interpreter past x.y.0")
+    synced.write("mine/pyproject.toml", '[project]\nname = "mine"\nversion = "0.1"\n')
+    synced.write("inputs/base.in", f"tool\nhelper==1.0\n./mine ; python_full_version < '{MINOR}.{micro}'\n")
+    assert synced.run("compile").exit_code == 0
+    assert "python_full_version <" in synced.lock(f"{TAG}-cpu").read_text().split('name = "mine"')[1]
+    result = synced.run("sync")
+    assert result.exit_code == 0, result.output
+    assert installed(synced) == {"tool": "1.0", "helper": "1.0"}
+    verified = synced.run("verify")
+    assert verified.exit_code == 0, verified.output
+
+
+@pytest.mark.parametrize("marker", ["extra == 'gpu'", "platform_release ~= 'x'"])
+def test_a_hand_edited_marker_that_cannot_be_evaluated_is_one_error_naming_the_package(
+    synced: Project, marker: str
+) -> None:
+    lock = synced.lock(f"{TAG}-cpu")
+    text = lock.read_text()
+    head, rest = text.split('name = "helper"\n', 1)
+    lock.write_text(pylock.sealed(head + f'name = "helper"\nmarker = "{marker}"\n' + rest))  # its seal renewed too
+    for command in ("sync", "verify"):
+        result = synced.run(command)
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("error: ") and "Traceback" not in result.output
+        assert str(lock) in result.output and "helper" in result.output and "cannot be evaluated" in result.output
 
 
 def test_sync_removes_what_the_lock_lacks_and_keeps_the_installers_own(synced: Project, indexes) -> None:
@@ -268,7 +299,13 @@ def test_a_tampered_hash_is_refused_and_the_environment_is_unchanged(synced: Pro
     text = lock.read_text()
     start = text.index('name = "helper"')
     sha = text.index('sha256 = "', start) + len('sha256 = "')
-    lock.write_text(text[:sha] + ("0" if text[sha] != "0" else "1") + text[sha + 1 :])
+    tampered = text[:sha] + ("0" if text[sha] != "0" else "1") + text[sha + 1 :]
+    lock.write_text(tampered)
+    result = synced.run("sync")  # edited by hand: its seal says so before anything is fetched
+    assert result.exit_code == 1
+    assert "edited since lockgen wrote it" in result.output and "Hash mismatch" not in result.output
+    assert installed(synced) == before
+    lock.write_text(pylock.sealed(tampered))  # the seal renewed too: the hash itself still guards the install
     result = synced.run("sync")
     assert result.exit_code == 1
     assert "Hash mismatch" in result.output and "environment is unchanged" in result.output
@@ -351,7 +388,7 @@ def test_a_failed_first_sync_leaves_no_environment_behind(synced: Project) -> No
     lock = synced.lock(f"{TAG}-cpu")
     text = lock.read_text()
     at = text.index('sha256 = "') + len('sha256 = "')
-    lock.write_text(text[:at] + ("0" if text[at] != "0" else "1") + text[at + 1 :])
+    lock.write_text(pylock.sealed(text[:at] + ("0" if text[at] != "0" else "1") + text[at + 1 :]))
     result = synced.run("sync")
     assert result.exit_code == 1 and "Hash mismatch" in result.output
     assert not (synced.root / ".venv").exists()

@@ -247,7 +247,7 @@ def test_metadata_that_does_not_match_the_file_name_or_the_configuration_fails_c
     assert "cuda-runtime = '12.0' is recorded, but its packages need 12.8" in result.output
 
 
-def test_a_swapped_artifact_passes_the_offline_check_and_fails_check_resolve(
+def test_a_swapped_artifact_fails_check_by_its_seal_and_check_resolve_even_resealed(
     gpu_project: Project,
     cuda_indexes,  # type: ignore[no-untyped-def]
 ) -> None:
@@ -268,7 +268,10 @@ def test_a_swapped_artifact_passes_the_offline_check_and_fails_check_resolve(
     sha_at = text.index('sha256 = "', start) + len('sha256 = "')
     swapped = text[:url_at] + f'url = "{other.resolve().as_uri()}' + text[url_end:sha_at] + sha + text[sha_at + 64 :]
     path.write_text(swapped)
-    assert gpu_project.run("check").exit_code == 0  # nothing offline can tell
+    result = gpu_project.run("check")
+    assert result.exit_code == 1 and "edited since lockgen wrote it" in result.output
+    path.write_text(pylock.sealed(swapped))  # its seal computed again too
+    assert gpu_project.run("check").exit_code == 0  # nothing offline can tell now
     result = gpu_project.run("check", "--resolve")
     assert result.exit_code == 1
     assert f"{TAG}-cu128: the lock differs from a fresh resolution of its inputs" in result.output
@@ -478,6 +481,6 @@ def test_check_resolve_ignores_which_lockgen_version_wrote_a_lock(gpu_project: P
     assert gpu_project.run("compile").exit_code == 0
     path = gpu_project.lock(f"{TAG}-cu128")
     text = re.sub(r"lockgen \S+ from", "lockgen 0.0.1 from", path.read_text())
-    path.write_text(re.sub(r'lockgen-version = "[^"]*"', 'lockgen-version = "0.0.1"', text))
+    path.write_text(pylock.sealed(re.sub(r'lockgen-version = "[^"]*"', 'lockgen-version = "0.0.1"', text)))
     result = gpu_project.run("check", "--resolve")
     assert result.exit_code == 0, result.output

@@ -174,6 +174,9 @@ def integrity(
     graph from its own recorded roots.
     """
     found: list[str] = []
+    seal = pylock.seal_problem(lock.text)
+    if seal:
+        found.append(seal)
     expected = _label(variant)
     m = lock.meta
     if file_variant is not None and m.get("variant") not in (None, file_variant):
