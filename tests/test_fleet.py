@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -184,6 +185,33 @@ def test_a_local_version_quoted_in_its_url_is_kept_under_its_real_file_name(  # 
     assert result.exit_code == 0, result.output
     site = sorted((fleet.root / ".venv" / "lib").glob("python*/site-packages"))
     assert dists.versions(dists.scan(site))["localv"] == "1.0+cu128"
+
+
+@pytest.mark.parametrize(
+    "quoted", ["..%2F..%2Fescaped.tar.gz", "..%2Fescaped.tar.gz", "..", "x%00.tar.gz", "a%5Cb.tar.gz"]
+)
+def test_a_url_whose_unquoted_name_is_no_plain_file_name_is_refused(
+    fleet: Project, tmp_path: Path, quoted: str
+) -> None:
+    """A file's name comes from its URL, unquoted: one that unquotes to a path would make
+    the wheelhouse write outside its folder. packaging checks a wheel's or sdist's name,
+    not an archive's. The lock is bad input, and nothing is written."""
+    path = fleet.lock(f"{TAG}-cpu")
+    text = path.read_text()
+    wheels = re.search(
+        r'^wheels = \[\{ url = "(?P<url>[^"]*/)tool-1.0-py3-none-any.whl", (?P<hashes>.*) \}\]$', text, re.M
+    )
+    assert wheels is not None
+    archive = f'archive = {{ url = "{wheels["url"]}{quoted}", {wheels["hashes"]} }}'
+    path.write_text(pylock.sealed(text[: wheels.start()] + archive + text[wheels.end() :]))
+    house = tmp_path / "deep" / "house"
+    for argv in (["wheelhouse", str(house)], ["check"]):
+        result = fleet.run(*argv)
+        assert result.exit_code == (2 if argv[0] == "wheelhouse" else 1), result.output
+        assert f"pylock.{TAG}-cpu.toml: packages: tool: archive" in result.output, result.output
+        assert "does not name a file" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "escaped.tar.gz").exists() and not (tmp_path / "deep" / "escaped.tar.gz").exists()
+    assert not house.exists() or not any(p for p in house.rglob("*") if p.is_file() and "tar" in p.name)
 
 
 def test_a_missing_or_corrupt_wheelhouse_file_is_named_and_nothing_changes(fleet: Project, tmp_path: Path) -> None:

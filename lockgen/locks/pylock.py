@@ -205,12 +205,15 @@ def _artifacts_of(package: Any) -> list[Artifact]:
         if item is None:
             continue
         where = getattr(item, "name", None) or item.url or item.path or ""
+        filename = file_name(str(where))
+        if filename in ("", ".", "..") or any(c in filename for c in "/\\\0"):  # %2F..: a wheelhouse writes it
+            raise ValueError(f"packages: {name}: {kind} {str(where)!r} does not name a file")
         out.append(
             Artifact(
                 package=name,
                 version=version,
                 kind=kind,
-                filename=file_name(str(where)),
+                filename=filename,
                 url=item.url,
                 path=item.path,
                 size=item.size,
@@ -257,13 +260,17 @@ def _validate(path: Path, text: str) -> dict[str, Any]:
     for p in lock.packages:
         names = [canonical(d["name"]) for d in p.dependencies or () if isinstance(d.get("name"), str)]
         dependencies[canonical(p.name)] = names
+    try:
+        artifacts = [
+            {k: getattr(a, k) for k in Artifact.__dataclass_fields__} for p in lock.packages for a in _artifacts_of(p)
+        ]
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}") from None
     return {
         "meta": meta if isinstance(meta, dict) else {},
         "versions": {canonical(p.name): str(p.version or "") for p in lock.packages},
         "dependencies": dependencies,
-        "artifacts": [
-            {k: getattr(a, k) for k in Artifact.__dataclass_fields__} for p in lock.packages for a in _artifacts_of(p)
-        ],
+        "artifacts": artifacts,
         "places": [where for p in lock.packages for where in _places_of(p)],
         "markers": {canonical(p.name): str(p.marker) for p in lock.packages if p.marker is not None},
         "directories": {canonical(p.name): p.directory.path for p in lock.packages if p.directory is not None},
