@@ -321,6 +321,29 @@ def test_a_base_package_the_lock_does_not_use_counts_too(image: tuple[Project, P
     assert "not the base environment: stray is not installed (the base file says 1.0)" in checked.output
 
 
+def test_base_packages_on_the_interpreters_path_beyond_its_site_packages_count(image: tuple[Project, Path]) -> None:
+    """A system python's apt packages (/usr/lib/python3/dist-packages), the base of a
+    ``--system-site-packages`` venv, a ``.pth`` entry: the interpreter imports them and
+    a freeze lists them, though they are not in its own site-packages. And a freeze's
+    ``1.0`` is the same version as METADATA's ``1.0.0``."""
+    p, venv = image
+    python = str(venv / "bin/python")
+    subprocess.run([uv.binary(), "pip", "uninstall", "-q", "--python", python, "stray"], check=True)
+    system = venv.parent / "dist-packages"
+    subprocess.run([uv.binary(), "pip", "install", "-q", "--python", python, "--target", str(system), "--no-index",
+                    "--find-links", str(p.root / "wheels"), "stray==1.0"], check=True)  # fmt: skip
+    (_site(venv) / "system.pth").write_text(f"{system}\n")
+    p.write("bases/image.txt", "basepkg==2.3.4\nstray==1.0.0\n")
+    assert p.run("compile").exit_code == 0
+    result = p.run("sync", "--python", str(venv))
+    assert result.exit_code == 0, result.output
+    checked = p.run("verify", "--python", str(venv))
+    assert checked.exit_code == 0, checked.output
+    (_site(venv) / "system.pth").unlink()  # gone from the interpreter's path: missing again
+    result = p.run("sync", "--python", str(venv))
+    assert result.exit_code == 1 and "stray is not installed (the base file says 1.0.0)" in result.output
+
+
 def test_verify_holds_an_overlay_to_the_base_versions_too(image: tuple[Project, Path]) -> None:
     """What the lock was resolved against must be there: a base package moved or gone
     is a difference (the lock's other packages may not work without it)."""

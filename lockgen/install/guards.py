@@ -126,7 +126,7 @@ def refuse_target(target: Target, *, overlay: bool, system: bool) -> None:
 def refuse_drift(found: verify.Inspection, base: Base, target: Target) -> None:
     """An overlay assumes the base's versions, every one of them (the lock was resolved
     with all as constraints): a target that differs anywhere is refused."""
-    drift = verify.drift(found.installed, base.pins)
+    drift = verify.drift(found, base.pins)
     if drift:
         raise LockgenError(
             f"{target.prefix} is not the base environment {base.rel} describes: {'; '.join(drift[:10])}. "

@@ -146,7 +146,7 @@ def sync(
         made = (target.prefix / "pyvenv.cfg").is_file() and not (target.prefix / CREATING).is_file()
         target = replace(target, exists=target.exists or made)
         files.clean_stale(target.prefix.parent, prefix=kernels.stage_prefix(target))
-        found = verify.inspect(target, hashes=hashes)
+        found = verify.inspect(target, hashes=hashes, beyond=base_file is not None)
         if base_file is not None:
             guards.refuse_drift(found, base_file, target)
         plan = plan_for(found, lock, provided=base)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lockgen.install import dists, state
+from lockgen.install import dists, environment, state
 from lockgen.install.environment import SEEDS, Target
 from lockgen.locks import pylock
 
@@ -34,10 +34,20 @@ class Inspection:
     requires: dict[str, tuple[str, ...]] = field(default_factory=dict)
     found: tuple[dists.Dist, ...] = ()
     fingerprints: dict[str, str] = field(default_factory=dict)  # name → which build RECORD says is installed
+    # name → version of what the interpreter sees beyond its site-packages (a system's
+    # dist-packages): a base environment's packages may live there. Read for overlays only.
+    beyond: dict[str, str] = field(default_factory=dict)
+
+    def visible(self, name: str) -> str | None:
+        """The version the interpreter imports ``name`` at, wherever it is installed."""
+        return self.installed.get(name) or self.beyond.get(name)
 
 
-def inspect(target: Target, *, hashes: bool = False) -> Inspection:
+def inspect(target: Target, *, hashes: bool = False, beyond: bool = False) -> Inspection:
+    """What is installed; with ``beyond``, also the versions found on the interpreter's
+    path outside its site-packages (see :func:`environment.path_folders`)."""
     found = dists.scan(target.site_packages()) if target.exists else []
+    seen = dists.versions(dists.scan(environment.path_folders(target))) if beyond and target.exists else {}
     broken: dict[str, list[str]] = {}
     altered = set()
     unreadable = []
@@ -56,8 +66,9 @@ def inspect(target: Target, *, hashes: bool = False) -> Inspection:
         if d.problem or check.unreadable:
             unreadable.append(d)
     requires = {d.name: d.requires for d in found}
+    installed = dists.versions(found)
     return Inspection(
-        installed=dists.versions(found),
+        installed=installed,
         broken=broken,
         altered=frozenset(altered),
         unreadable=unreadable,
@@ -69,6 +80,7 @@ def inspect(target: Target, *, hashes: bool = False) -> Inspection:
         requires=requires,
         found=tuple(found),
         fingerprints=fingerprints,
+        beyond={n: v for n, v in seen.items() if n not in installed},
     )
 
 
@@ -109,13 +121,25 @@ def other_artifacts(found: Inspection, lock: pylock.Lock) -> dict[str, str]:
     return out
 
 
-def drift(installed: Mapping[str, str], pins: Mapping[str, str]) -> list[str]:
-    """Where an environment differs from the base file it is meant to be."""
+def drift(found: Inspection, pins: Mapping[str, str]) -> list[str]:
+    """Where an environment differs from the base file it is meant to be (versions
+    compared as versions: a freeze's ``1.0`` is METADATA's ``1.0.0``)."""
     return [
-        f"{name} is {installed.get(name) or 'not installed'} (the base file says {version})"
+        f"{name} is {found.visible(name) or 'not installed'} (the base file says {version})"
         for name, version in sorted(pins.items())
-        if installed.get(name) != version
+        if not same_version(found.visible(name), version)
     ]
+
+
+def same_version(a: str | None, b: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    if a is None or a == b:
+        return a == b
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return False
 
 
 def sources(lock: pylock.Lock) -> dict[str, str]:
@@ -155,9 +179,10 @@ def problems(
     for name, version in sorted(locked.items()):
         have = found.installed.get(name)
         if name in provided:
+            have = found.visible(name)
             if judge_kept and have is None:
                 out.append(f"{name} {version} is not installed (the base environment provides it)")
-            elif judge_kept and have != version:
+            elif judge_kept and not same_version(have, version):
                 out.append(f"{name} is {have}, the lock (from the base environment) has {version}")
             continue
         if have is None:
@@ -205,12 +230,12 @@ def report(
     and with its base file's pins (``base_pins``), which sync would refuse to overlay."""
     start = time.perf_counter()
     lock = pylock.applicable(lock, target.python)
-    found = inspect(target, hashes=hashes)
+    found = inspect(target, hashes=hashes, beyond=base_pins is not None)
     if target.exists:
         found_problems = problems(found, lock, overlay=bool(provided), base=provided)
         if base_pins:
             others = {n: v for n, v in base_pins.items() if n not in provided}  # those the lock holds: judged above
-            found_problems += [f"not the base environment: {d}" for d in drift(found.installed, others)]
+            found_problems += [f"not the base environment: {d}" for d in drift(found, others)]
     else:
         found_problems = [f"{target.prefix} does not exist"]
     return Report(variant=variant, lock=lock_name, environment=target.prefix, found=found, problems=found_problems,
