@@ -80,6 +80,43 @@ def test_digest_follows_what_decides_resolution(portable: Path, change, stale: b
     assert (digest_of(portable) != before) is stale
 
 
+STATIC = '[project]\nname = "mine"\nversion = "0.1"\ndependencies = ["helper"]\n\n[tool.ruff]\nline-length = 100\n'
+DYNAMIC = (
+    '[project]\nname = "mine"\nversion = "0.1"\ndynamic = ["dependencies"]\n\n'
+    '[tool.setuptools.dynamic]\ndependencies = {file = ["requirements.txt"]}\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("start", "edit", "stale"),
+    [
+        (STATIC, lambda t: t.replace("line-length = 100", "line-length = 120"), False),  # a linter's setting
+        (STATIC, lambda t: t + "\n[tool.lockgen]\nforbid = ['x']\n", False),  # lockgen's own forbid: not resolution
+        (STATIC, lambda t: t.replace('["helper"]', '["helper", "tool"]'), True),  # a dependency
+        (STATIC, lambda t: t.replace('version = "0.1"', 'version = "0.2"'), True),
+        (STATIC, lambda t: t + '\n[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n', True),
+        (DYNAMIC, lambda t: t.replace("requirements.txt", "requirements-gpu.txt"), True),  # a backend states them
+    ],
+    ids=["tool setting", "forbid", "dependency", "version", "build backend", "dynamic dependencies"],
+)
+def test_a_local_projects_pyproject_counts_only_where_it_states_metadata(
+    tmp_path: Path,
+    start: str,
+    edit,
+    stale: bool,  # type: ignore[no-untyped-def]
+) -> None:
+    root = tmp_path / "p"
+    (root / "inputs").mkdir(parents=True)
+    (root / "lockgen.toml").write_text(PORTABLE)
+    (root / "inputs/base.in").write_text("-e ./mine\n")
+    (root / "inputs/cu124.in").write_text("torch\n")
+    (root / "mine").mkdir()
+    (root / "mine/pyproject.toml").write_text(start)
+    before = digest_of(root)
+    (root / "mine/pyproject.toml").write_text(edit(start))
+    assert (digest_of(root) != before) is stale
+
+
 def test_check_passes_on_fresh_locks_and_names_each_problem(project: Project) -> None:
     assert project.run("check").exit_code == 1  # no locks yet
     assert project.run("compile").exit_code == 0

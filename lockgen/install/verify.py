@@ -143,16 +143,16 @@ def same_version(a: str | None, b: str) -> bool:
 
 
 def sources(lock: pylock.Lock) -> dict[str, str]:
-    """For each local project the lock installs, one sha256 of its metadata files as
-    they are now: what uv itself watches to tell that a source tree changed."""
-    from lockgen.project.intents import PROJECT_FILES
+    """For each local project the lock installs, one sha256 of what in its metadata
+    files states its name, version and dependencies, as they are now."""
+    from lockgen.project.intents import PROJECT_FILES, project_file_sha
 
     out = {}
     for name, folder in lock.directories.items():
         digest = hashlib.sha256()
         for file in PROJECT_FILES:
             try:
-                digest.update(file.encode() + b"\0" + (lock.path.parent / folder / file).read_bytes() + b"\0")
+                digest.update(f"{file}\0{project_file_sha(lock.path.parent / folder / file)}\0".encode())
             except OSError:
                 continue
         out[name] = digest.hexdigest()

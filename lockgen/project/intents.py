@@ -57,8 +57,32 @@ class IntentFile:
 INCLUDE = "\0{}\0"  # an include's target (relative to the project root) in ``normalized``
 # What decides a local project's name, version and dependencies (uv's own cache keys
 # for a source tree): in the digest, so that a version or a dependency changed there
-# makes its locks stale.
+# makes its locks stale. Of a pyproject.toml, only what states them (see project_file_sha).
 PROJECT_FILES = ("pyproject.toml", "setup.cfg", "setup.py")
+# [project] keys that, left dynamic, a build backend fills from its own [tool] table.
+_FROM_TOOLS = {"version", "dependencies", "optional-dependencies", "requires-python"}
+
+
+def project_file_sha(path: Path) -> str:
+    """sha256 of what in a local project's file decides its metadata: of a
+    ``pyproject.toml``, its ``[project]`` and ``[build-system]`` tables (a linter's
+    settings edited beside them change nothing), unless ``[project]`` is missing or
+    leaves its version or dependencies dynamic, when a backend's ``[tool]`` table may
+    state them and the whole file counts; any other file whole. OSError if unreadable."""
+    data = path.read_bytes()
+    if path.name == "pyproject.toml":
+        from lockgen._toml import TOMLDecodeError, loads
+
+        try:
+            document = loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, TOMLDecodeError):
+            document = {}
+        project = document.get("project")
+        dynamic = project.get("dynamic", []) if isinstance(project, dict) else None
+        if isinstance(dynamic, list) and not _FROM_TOOLS & {str(d) for d in dynamic}:
+            stated = {"project": project, "build-system": document.get("build-system")}
+            data = json.dumps(stated, sort_keys=True, default=str).encode()
+    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(slots=True)
@@ -335,7 +359,7 @@ class Inputs:
 
     def _file_sha(self, rel: str) -> str:
         try:
-            return hashlib.sha256((self.root / rel).read_bytes()).hexdigest()
+            return project_file_sha(self.root / rel)
         except OSError as exc:
             raise InputError(f"{rel}: cannot read: {exc.strerror}") from None
 
