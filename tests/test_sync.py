@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -210,6 +211,40 @@ def test_another_build_of_a_locked_version_installed_over_it_is_found_and_replac
     assert not (site / "helper_fork.py").exists()
     assert synced.run("verify", "--hashes").exit_code == 0
     assert "already in sync" in synced.run("sync").output
+
+
+def test_the_same_wheel_installed_again_by_pip_is_no_other_build(synced: Project) -> None:
+    """pip writes its own INSTALLER file and script launchers: those are the installer's,
+    not the build's, and the same wheel reinstalled by pip is still the lock's."""
+    venv = synced.root / ".venv"
+    subprocess.run([uv.binary(), "venv", str(venv), "--python", sys.executable, "--seed", "-q"], check=True)
+    assert synced.run("sync").exit_code == 0
+    wheel = next((synced.indexes.links.parent / "files" / "pypi").glob("helper-1.0-*.whl"))
+    subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps",
+                    "--no-index", str(wheel)], check=True, env={**os.environ, "PIP_CONFIG_FILE": os.devnull})  # fmt: skip
+    site = next((venv / "lib").glob("python*/site-packages"))
+    assert (site / "helper-1.0.dist-info" / "INSTALLER").read_text().strip() == "pip"
+    checked = synced.run("verify", "--hashes")
+    assert checked.exit_code == 0, checked.output
+    again = synced.run("sync")
+    assert again.exit_code == 0 and "already in sync" in again.output, again.output
+
+
+def test_builds_recorded_by_an_older_lockgen_are_not_taken_for_others(synced: Project) -> None:
+    """How a build is told apart changed once (installer-written files left out): a
+    record from before says nothing either way, and is written anew, not obeyed."""
+    from lockgen.install import state
+
+    assert synced.run("sync").exit_code == 0
+    site = next((synced.root / ".venv/lib").glob("python*/site-packages"))
+    path = site / state.FOLDER / "record.json"
+    data = json.loads(path.read_text())
+    assert data["installed"] and all(v.startswith("2:") for v in data["installed"].values())
+    data["installed"] = {name: "0" * 64 for name in data["installed"]}  # an older scheme's
+    path.write_text(json.dumps(data))
+    again = synced.run("sync")
+    assert again.exit_code == 0 and "already in sync" in again.output, again.output
+    assert all(v.startswith("2:") for v in json.loads(path.read_text())["installed"].values())
 
 
 def test_an_uninstall_cut_short_by_the_file_system_is_never_called_unchanged(synced: Project, indexes) -> None:  # type: ignore[no-untyped-def]

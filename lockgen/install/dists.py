@@ -141,7 +141,7 @@ def check_files(dist: Dist, *, hashes: bool = False) -> FileCheck:
             return FileCheck(problems, files, hashed, altered, unreadable=True)
         rel, digest, size = fields
         rows[rel] = (digest, size) if rows.get(rel, (digest, size)) == (digest, size) else None
-        if digest and not rel.endswith(".pyc"):  # bytecode is compiled on the spot
+        if digest and not _installers(rel):
             built.append(f"{rel}\0{digest}\n")
     for rel, row in rows.items():
         files += 1
@@ -164,8 +164,26 @@ def check_files(dist: Dist, *, hashes: bool = False) -> FileCheck:
             if _sha256(path) != digest[7:]:
                 problems.append(f"{rel} does not match its sha256 in RECORD")
                 altered = True
-    fingerprint = hashlib.sha256("".join(sorted(built)).encode()).hexdigest()
+    fingerprint = FINGERPRINT + hashlib.sha256("".join(sorted(built)).encode()).hexdigest()
     return FileCheck(problems, files, hashed, altered, fingerprint=fingerprint)
+
+
+# Which rows a fingerprint covers; one recorded under another scheme is not compared.
+FINGERPRINT = "2:"
+# Files an installer writes itself, not the wheel: which build is installed does not show there.
+_INSTALLER_FILES = frozenset({"INSTALLER", "REQUESTED", "direct_url.json", "uv_cache.json", "uv_build.json"})
+
+
+def _installers(rel: str) -> bool:
+    """Bytecode (compiled on the spot), a dist-info file the installer writes, or a file
+    outside site-packages (a script, whose launcher and first line each installer writes
+    its own way)."""
+    folder, _, name = rel.rpartition("/")
+    return (
+        rel.endswith(".pyc")
+        or rel.startswith("../")
+        or (folder.endswith(".dist-info") and "/" not in folder and name in _INSTALLER_FILES)
+    )
 
 
 def _sha256(path: str) -> str:
