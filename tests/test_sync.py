@@ -247,6 +247,29 @@ def test_builds_recorded_by_an_older_lockgen_are_not_taken_for_others(synced: Pr
     assert all(v.startswith("2:") for v in json.loads(path.read_text())["installed"].values())
 
 
+def test_a_package_installed_twice_is_named_and_mended(synced: Project, tmp_path: Path) -> None:
+    """Two dist-infos of one name (an install into the same folder by another tool, a
+    kill between writing one and removing the other): which version imports is luck."""
+    assert synced.run("sync").exit_code == 0
+    venv = synced.root / ".venv"
+    other = tmp_path / "other"
+    wheel = make_wheel(tmp_path / "w", "helper", "2.0")
+    subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(venv / "bin/python"), "--target", str(other),
+                    "--no-deps", str(wheel)], check=True)  # fmt: skip
+    site = next((venv / "lib").glob("python*/site-packages"))
+    import shutil
+
+    shutil.copytree(other / "helper-2.0.dist-info", site / "helper-2.0.dist-info")
+    assert {p.name for p in site.glob("helper-*.dist-info")} == {"helper-1.0.dist-info", "helper-2.0.dist-info"}
+    checked = synced.run("verify")
+    assert checked.exit_code == 1
+    assert "helper: installed more than once: 1.0 (helper-1.0.dist-info), 2.0 (helper-2.0.dist-info)" in checked.output
+    result = synced.run("sync")
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in site.glob("helper-*.dist-info")} == {"helper-1.0.dist-info"}
+    assert synced.run("verify", "--hashes").exit_code == 0
+
+
 def test_an_uninstall_cut_short_by_the_file_system_is_never_called_unchanged(synced: Project, indexes) -> None:  # type: ignore[no-untyped-def]
     """uv removes a package's metadata, then meets a file it may not remove: the versions
     read from folder names look as before, but the environment is half-changed."""

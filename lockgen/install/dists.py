@@ -36,7 +36,7 @@ def scan(sites: Iterable[Path]) -> list[Dist]:
     found: list[Dist] = []
     for site in sites:
         try:
-            entries = list(os.scandir(site))
+            entries = sorted(os.scandir(site), key=lambda e: e.name)  # the same answer every time
         except OSError:
             continue
         for entry in entries:

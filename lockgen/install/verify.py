@@ -65,6 +65,13 @@ def inspect(target: Target, *, hashes: bool = False, beyond: bool = False) -> In
             altered.add(d.name)
         if d.problem or check.unreadable:
             unreadable.append(d)
+    places: dict[str, list[dists.Dist]] = {}
+    for d in found:
+        places.setdefault(d.name, []).append(d)
+    for name, twice in places.items():  # pip's or a killed install's leftover: which one imports is luck
+        if len(twice) > 1:
+            shown = ", ".join(f"{d.version} ({d.path.name})" for d in twice)
+            broken.setdefault(name, []).append(f"installed more than once: {shown}")
     requires = {d.name: d.requires for d in found}
     installed = dists.versions(found)
     return Inspection(
