@@ -296,6 +296,8 @@ def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flag
 
     cfg = _load(config_path)
     choice = selection.for_machine(cfg, **flags)
+    if as_json and choice.selection.chosen is None:  # a monitor reading the JSON gets JSON, then exit 3
+        out(json.dumps(report.unfit_json(cfg, choice.selection, choice.target), indent=2))
     variant = choice.require()
     lock = guards.load_lock(cfg, variant, allow_stale=True, warn=lambda m: err(f"warning: {m}"))
     name = cfg.relative(pylock.lock_file(cfg.locks_dir, variant.name))

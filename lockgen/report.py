@@ -143,6 +143,16 @@ def selection_json(config: Config, selection: Selection) -> dict[str, object]:
     }
 
 
+def unfit_json(config: Config, selection: Selection, target: Target) -> dict[str, object]:
+    """``verify --json`` where no variant fits: not ok, and why each was passed over."""
+    return {
+        **selection_json(config, selection),
+        "environment": str(target.prefix),
+        "ok": False,
+        "problems": ["no variant fits this machine"],
+    }
+
+
 def sync_summary(
     config: Config, variant: Variant, target: Target, plan: Plan, *, dry_run: bool, hashes: bool = False
 ) -> str:

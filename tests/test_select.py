@@ -159,6 +159,12 @@ def test_select_cli_with_overrides_json_and_exit_3(tmp_path: Path) -> None:
     assert r.exit_code == 0 and json.loads(r.stdout)["variant"] == f"{tag}-cpu"
     r = run("--json", LOCKGEN_CUDA="12.6", LOCKGEN_GPU_ARCHS="12.0")
     assert r.exit_code == 3 and json.loads(r.stdout)["variant"] is None
+    verified = CliRunner().invoke(main, ["verify", "--json", "--config", str(tmp_path / "lockgen.toml"), "--python",
+                                         sys.executable], env={"LOCKGEN_CUDA": "12.6", "LOCKGEN_GPU_ARCHS": "12.0"})  # fmt: skip
+    assert verified.exit_code == 3 and "no variant fits this machine" in verified.stderr
+    data = json.loads(verified.stdout)  # a monitor reading JSON gets JSON
+    assert data["ok"] is False and data["variant"] is None and data["problems"] == ["no variant fits this machine"]
+    assert {c["variant"]: c["reason"] for c in data["candidates"]}[f"{tag}-cu126"] == "GPU 0 (12.0) is not in gpu-archs"
     r = run(LOCKGEN_VARIANT=f"{tag}-cu130")
     assert r.exit_code == 0 and r.stdout.startswith(f"{tag}-cu130 ")
     r = run("--variant", "py27-cpu")
