@@ -97,7 +97,8 @@ def select(config: Config, patterns: Sequence[str]) -> list[Variant]:
 
 
 def orphans(config: Config) -> dict[Path, str]:
-    """Lock files in the locks folder of variants no longer configured."""
+    """Files of the locks folder lockgen no longer writes (a variant no longer configured,
+    an export in a format no longer asked for), each with why."""
     return pylock.orphans(config.locks_dir, {v.name for v in config.variants}, config.formats)
 
 
