@@ -299,8 +299,13 @@ def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flag
     if as_json and choice.selection.chosen is None:  # a monitor reading the JSON gets JSON, then exit 3
         out(json.dumps(report.unfit_json(cfg, choice.selection, choice.target), indent=2))
     variant = choice.require()
-    lock = guards.load_lock(cfg, variant, allow_stale=True, warn=lambda m: err(f"warning: {m}"))
     name = cfg.relative(pylock.lock_file(cfg.locks_dir, variant.name))
+    try:
+        lock = guards.load_lock(cfg, variant, allow_stale=True, warn=lambda m: err(f"warning: {m}"))
+    except LockgenError as exc:  # no lock, or one refused: still JSON, then the error
+        if as_json:
+            out(json.dumps(report.refused_json(variant.name, name, choice.target, str(exc)), indent=2))
+        raise
     provided = guards.provided_by_base(cfg, variant, lock)
     base = guards.base_of(cfg, variant)
     found = verify.report(lock, name, variant.name, choice.target, hashes=hashes, provided=provided,

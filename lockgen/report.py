@@ -153,6 +153,11 @@ def unfit_json(config: Config, selection: Selection, target: Target) -> dict[str
     }
 
 
+def refused_json(variant: str, lock: str, target: Target, problem: str) -> dict[str, object]:
+    """``verify --json`` where the lock itself is missing or refused."""
+    return {"variant": variant, "lock": lock, "environment": str(target.prefix), "ok": False, "problems": [problem]}
+
+
 def sync_summary(
     config: Config, variant: Variant, target: Target, plan: Plan, *, dry_run: bool, hashes: bool = False
 ) -> str:

@@ -96,8 +96,13 @@ DYNAMIC = (
         (STATIC, lambda t: t.replace('version = "0.1"', 'version = "0.2"'), True),
         (STATIC, lambda t: t + '\n[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n', True),
         (DYNAMIC, lambda t: t.replace("requirements.txt", "requirements-gpu.txt"), True),  # a backend states them
+        (
+            STATIC,
+            lambda t: t + '\n[tool.uv.sources]\nhelper = { path = "../wheels/helper-1.0-py3-none-any.whl" }\n',
+            True,
+        ),
     ],
-    ids=["tool setting", "forbid", "dependency", "version", "build backend", "dynamic dependencies"],
+    ids=["tool setting", "forbid", "dependency", "version", "build backend", "dynamic dependencies", "uv sources"],
 )
 def test_a_local_projects_pyproject_counts_only_where_it_states_metadata(
     tmp_path: Path,
@@ -170,12 +175,11 @@ def test_a_package_taken_out_of_a_lock_by_hand_fails_check_and_compile_restores_
         lambda text: text.replace('name = "app"\n', 'name = "app"\nmarker = "sys_platform == \'win32\'"\n', 1),
         lambda text: text.replace('version = "1.0"', 'version = "1.0.0"', 1),
         lambda text: text.replace("\n[tool.lockgen]\n", "\n[tool.lockgen]\nnote = 'ok'\n"),
-        lambda text: text.replace("content-digest = ", "content-digest-was = "),  # its seal taken out
         lambda text: text.replace(
             'name = "app"\n', f'name = "app"\n{text[text.index("content-digest = ") :].split(chr(10))[0]}\n', 1
         ),
     ],
-    ids=["a marker added", "a version respelled", "a key added", "no seal", "two seals"],
+    ids=["a marker added", "a version respelled", "a key added", "two seals"],
 )
 def test_any_hand_edit_to_a_lock_fails_check_and_sync_and_compile_restores_it(project: Project, edit) -> None:  # type: ignore[no-untyped-def]
     """Each lock carries the sha256 of its own content: an edit that keeps the lock
@@ -192,13 +196,50 @@ def test_any_hand_edit_to_a_lock_fails_check_and_sync_and_compile_restores_it(pr
     result = project.run("check")
     assert result.exit_code == 1
     assert f"{variant}: locks/pylock.{variant}.toml: " in result.output
-    assert "edited since lockgen wrote it" in result.output or "it has no content-digest" in result.output
+    assert "edited since lockgen wrote it" in result.output
     result = project.run("sync", "--variant", variant)
     assert result.exit_code == 1 and f"not the lock lockgen wrote for {variant}" in result.output
     assert not (project.root / ".venv").exists()
     result = project.run("compile")
     assert result.exit_code == 0, result.output
     assert path.read_text() == good, result.output
+
+
+def test_a_lock_from_before_the_seal_fails_check_and_syncs_with_a_warning(project: Project) -> None:
+    """After an upgrade, machines keep syncing the locks they have; CI's check asks for
+    a compile, which adds the seal and changes no package."""
+    import json
+
+    assert project.run("compile").exit_code == 0
+    variant = f"py3{sys.version_info[1]}-cpu"
+    if variant not in ("py311-cpu", "py312-cpu"):
+        pytest.skip("the project's variants are for 3.11 and 3.12")
+    path = project.lock(variant)
+    good = path.read_text()
+    old = "".join(line for line in good.splitlines(keepends=True) if not line.startswith("content-digest = "))
+    path.write_text(old)
+    result = project.run("check")
+    assert result.exit_code == 1 and "it has no content-digest" in result.output
+    result = project.run("sync", "--variant", variant)
+    assert result.exit_code == 0, result.output
+    assert "warning: " in result.output and "it has no content-digest" in result.output
+    verified = project.run("verify", "--variant", variant, "--json")
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["ok"] is True
+    assert project.run("compile").exit_code == 0
+    assert path.read_text() == good
+
+
+def test_verify_json_names_a_refused_lock_in_json(project: Project) -> None:
+    import json
+
+    assert project.run("compile").exit_code == 0
+    variant = f"py3{sys.version_info[1]}-cpu"
+    path = project.lock(variant)
+    path.write_text(path.read_text().replace('version = "1.0"', 'version = "1.0.0"', 1))
+    result = project.run("verify", "--variant", variant, "--json")
+    assert result.exit_code == 1 and "error: " in result.stderr
+    data = json.loads(result.stdout)
+    assert data["ok"] is False and data["variant"] == variant and "edited since lockgen wrote it" in data["problems"][0]
 
 
 def test_a_lock_checked_out_with_windows_line_endings_keeps_its_seal(project: Project) -> None:

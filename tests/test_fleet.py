@@ -339,8 +339,15 @@ def test_base_packages_on_the_interpreters_path_beyond_its_site_packages_count(i
     assert result.exit_code == 0, result.output
     checked = p.run("verify", "--python", str(venv))
     assert checked.exit_code == 0, checked.output
-    (_site(venv) / "system.pth").unlink()  # gone from the interpreter's path: missing again
+    shadowed = venv.parent / "later"  # another folder further along the path holds another stray: not imported
+    make_wheel(p.root / "wheels", "stray", "2.0")
+    subprocess.run([uv.binary(), "pip", "install", "-q", "--python", python, "--target", str(shadowed), "--no-index",
+                    "--find-links", str(p.root / "wheels"), "stray==2.0"], check=True)  # fmt: skip
+    (_site(venv) / "system.pth").write_text(f"{system}\n{shadowed}\n")
     result = p.run("sync", "--python", str(venv))
+    assert result.exit_code == 0, result.output
+    (_site(venv) / "system.pth").unlink()  # gone from the interpreter's path: missing again
+    result = p.run("sync", "--python", str(venv), env={"PYTHONPATH": str(system)})  # lockgen's shell does not count
     assert result.exit_code == 1 and "stray is not installed (the base file says 1.0.0)" in result.output
 
 

@@ -213,21 +213,51 @@ def test_another_build_of_a_locked_version_installed_over_it_is_found_and_replac
     assert "already in sync" in synced.run("sync").output
 
 
+def _cli_wheel(folder: Path, build: str) -> Path:
+    """A wheel with a console script (its launcher the installer's) and a binary of its
+    own in ``.data/scripts`` (the build's: ruff, uv and ninja ship theirs so)."""
+    return make_wheel(folder, "clitool", "1.0", files={
+        "clitool-1.0.data/scripts/clitool-bin": f"\x7fELF {build}\n",
+        "clitool-1.0.dist-info/entry_points.txt": "[console_scripts]\nclitool = clitool:main\n",
+    })  # fmt: skip
+
+
 def test_the_same_wheel_installed_again_by_pip_is_no_other_build(synced: Project) -> None:
-    """pip writes its own INSTALLER file and script launchers: those are the installer's,
-    not the build's, and the same wheel reinstalled by pip is still the lock's."""
+    """pip writes its own INSTALLER file and entry-point launchers: those are the
+    installer's, not the build's, and the same wheel reinstalled by pip is the lock's."""
+    _cli_wheel(synced.root / "wheels", "build A")
+    synced.write("inputs/base.in", "tool\nhelper==1.0\nclitool\n")
+    assert synced.run("compile").exit_code == 0
     venv = synced.root / ".venv"
     subprocess.run([uv.binary(), "venv", str(venv), "--python", sys.executable, "--seed", "-q"], check=True)
     assert synced.run("sync").exit_code == 0
-    wheel = next((synced.indexes.links.parent / "files" / "pypi").glob("helper-1.0-*.whl"))
-    subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps",
-                    "--no-index", str(wheel)], check=True, env={**os.environ, "PIP_CONFIG_FILE": os.devnull})  # fmt: skip
+    assert (venv / "bin/clitool").is_file() and (venv / "bin/clitool-bin").is_file()
+    for wheel in (next((synced.indexes.links.parent / "files" / "pypi").glob("helper-1.0-*.whl")),
+                  synced.root / "wheels/clitool-1.0-py3-none-any.whl"):  # fmt: skip
+        subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps",
+                        "--no-index", str(wheel)], check=True, env={**os.environ, "PIP_CONFIG_FILE": os.devnull})  # fmt: skip
     site = next((venv / "lib").glob("python*/site-packages"))
-    assert (site / "helper-1.0.dist-info" / "INSTALLER").read_text().strip() == "pip"
+    assert (site / "clitool-1.0.dist-info" / "INSTALLER").read_text().strip() == "pip"
     checked = synced.run("verify", "--hashes")
     assert checked.exit_code == 0, checked.output
     again = synced.run("sync")
     assert again.exit_code == 0 and "already in sync" in again.output, again.output
+
+
+def test_another_build_that_differs_only_outside_site_packages_is_found(synced: Project, tmp_path: Path) -> None:
+    _cli_wheel(synced.root / "wheels", "build A")
+    synced.write("inputs/base.in", "tool\nhelper==1.0\nclitool\n")
+    assert synced.run("compile").exit_code == 0
+    assert synced.run("sync").exit_code == 0
+    venv = synced.root / ".venv"
+    other = _cli_wheel(tmp_path / "b", "build B (musl)")
+    subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(venv / "bin/python"), "--no-deps",
+                    "--reinstall", str(other)], check=True)  # fmt: skip
+    checked = synced.run("verify")
+    assert checked.exit_code == 1 and "clitool 1.0: its files are not those sync installed" in checked.output
+    result = synced.run("sync")
+    assert result.exit_code == 0 and "! clitool reinstalled" in result.output, result.output
+    assert (venv / "bin/clitool-bin").read_text() == "\x7fELF build A\n"
 
 
 def test_builds_recorded_by_an_older_lockgen_are_not_taken_for_others(synced: Project) -> None:

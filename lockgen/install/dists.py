@@ -135,13 +135,16 @@ def check_files(dist: Dist, *, hashes: bool = False) -> FileCheck:
         return FileCheck([dist.problem], 0, 0)
     rows: dict[str, tuple[str, str] | None] = {}
     built: list[str] = []
+    launchers: set[str] | None = None
     for number, fields in enumerate(_raw_rows(dist), 1):
         if len(fields) != 3:  # a RECORD cut short mid-row: uv refuses to read it (nor will it uninstall)
             problems.append(f"RECORD is malformed at row {number} ({len(fields)} fields, not 3)")
             return FileCheck(problems, files, hashed, altered, unreadable=True)
         rel, digest, size = fields
         rows[rel] = (digest, size) if rows.get(rel, (digest, size)) == (digest, size) else None
-        if digest and not _installers(rel):
+        if rel.startswith("../") and launchers is None:
+            launchers = _launchers(dist)
+        if digest and not _installers(rel, launchers or set()):
             built.append(f"{rel}\0{digest}\n")
     for rel, row in rows.items():
         files += 1
@@ -174,16 +177,33 @@ FINGERPRINT = "2:"
 _INSTALLER_FILES = frozenset({"INSTALLER", "REQUESTED", "direct_url.json", "uv_cache.json", "uv_build.json"})
 
 
-def _installers(rel: str) -> bool:
-    """Bytecode (compiled on the spot), a dist-info file the installer writes, or a file
-    outside site-packages (a script, whose launcher and first line each installer writes
-    its own way)."""
+def _installers(rel: str, launchers: set[str]) -> bool:
+    """Bytecode (compiled on the spot), a dist-info file the installer writes, or an
+    entry point's launcher (each installer writes its own). A wheel's own files outside
+    site-packages (a binary in its scripts, data, headers) are the build's."""
     folder, _, name = rel.rpartition("/")
     return (
         rel.endswith(".pyc")
-        or rel.startswith("../")
         or (folder.endswith(".dist-info") and "/" not in folder and name in _INSTALLER_FILES)
+        or (rel.startswith("../") and name.removesuffix(".exe") in launchers)
     )
+
+
+def _launchers(dist: Dist) -> set[str]:
+    """The scripts an installer writes for ``dist``'s console and GUI entry points."""
+    names: set[str] = set()
+    section = ""
+    try:
+        text = (dist.path / "entry_points.txt").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return names
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            section = line.strip("[]").strip()
+        elif "=" in line and section in ("console_scripts", "gui_scripts"):
+            names.add(line.split("=", 1)[0].strip())
+    return names
 
 
 def _sha256(path: str) -> str:

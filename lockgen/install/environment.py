@@ -123,19 +123,19 @@ def _venv_version(prefix: Path, source: str) -> str:
         raise InputError(f"{source}: {prefix} is a virtual environment whose python does not run") from None
 
 
-def path_folders(target: Target) -> list[Path]:
-    """Every folder on the target interpreter's ``sys.path`` beyond its own site-packages
-    (a system's dist-packages, a ``--system-site-packages`` venv's base, a ``.pth``
-    entry): what ``pip freeze`` lists and imports read, though no installer writes
-    there. Asked of the interpreter itself; none when it cannot run."""
+def path_folders(target: Target) -> list[Path] | None:
+    """The folders on the target interpreter's ``sys.path``, in the order imports search
+    them: its site-packages, and those no installer writes to but imports read and
+    ``pip freeze`` lists (a system's dist-packages, a ``--system-site-packages`` venv's
+    base, a ``.pth`` entry, the user's site). Asked of the interpreter itself, with
+    ``-E``: the shell running lockgen (its ``PYTHONPATH``) does not decide. None when
+    it cannot run."""
     ask = "import json, os, sys; print(json.dumps([p for p in sys.path if p and os.path.isdir(p)]))"
     try:
-        out = command.run([str(target.interpreter), "-c", ask], cwd=target.prefix, timeout=30)
-        folders = [Path(p) for p in json.loads(out.strip().splitlines()[-1])]
-    except (CommandError, ValueError, IndexError):
-        return []
-    own = {p.resolve() for p in target.site_packages()}
-    return [p for p in dict.fromkeys(folders) if p.resolve() not in own]
+        out = command.run([str(target.interpreter), "-E", "-c", ask], cwd=target.prefix, timeout=30)
+        return [Path(p) for p in dict.fromkeys(json.loads(out.strip().splitlines()[-1]))]
+    except (CommandError, ValueError, IndexError, TypeError):
+        return None
 
 
 def is_own(target: Target) -> bool:

@@ -34,20 +34,26 @@ class Inspection:
     requires: dict[str, tuple[str, ...]] = field(default_factory=dict)
     found: tuple[dists.Dist, ...] = ()
     fingerprints: dict[str, str] = field(default_factory=dict)  # name → which build RECORD says is installed
-    # name → version of what the interpreter sees beyond its site-packages (a system's
-    # dist-packages): a base environment's packages may live there. Read for overlays only.
-    beyond: dict[str, str] = field(default_factory=dict)
+    # name → the version the interpreter imports, the first found along its sys.path (a
+    # base environment's packages may lie beyond its site-packages). For overlays only.
+    imported: dict[str, str] | None = None
 
     def visible(self, name: str) -> str | None:
         """The version the interpreter imports ``name`` at, wherever it is installed."""
-        return self.installed.get(name) or self.beyond.get(name)
+        return self.installed.get(name) if self.imported is None else self.imported.get(name)
 
 
 def inspect(target: Target, *, hashes: bool = False, beyond: bool = False) -> Inspection:
-    """What is installed; with ``beyond``, also the versions found on the interpreter's
-    path outside its site-packages (see :func:`environment.path_folders`)."""
+    """What is installed; with ``beyond``, also what the interpreter imports, along its
+    whole path (see :func:`environment.path_folders`)."""
     found = dists.scan(target.site_packages()) if target.exists else []
-    seen = dists.versions(dists.scan(environment.path_folders(target))) if beyond and target.exists else {}
+    imported: dict[str, str] | None = None
+    folders = environment.path_folders(target) if beyond and target.exists else None
+    if folders is not None:
+        imported = {}
+        for folder in folders:  # the first a search finds is the one imported
+            for d in dists.scan([folder]):
+                imported.setdefault(d.name, d.version)
     broken: dict[str, list[str]] = {}
     altered = set()
     unreadable = []
@@ -87,7 +93,7 @@ def inspect(target: Target, *, hashes: bool = False, beyond: bool = False) -> In
         requires=requires,
         found=tuple(found),
         fingerprints=fingerprints,
-        beyond={n: v for n, v in seen.items() if n not in installed},
+        imported=imported,
     )
 
 
@@ -151,16 +157,17 @@ def same_version(a: str | None, b: str) -> bool:
 
 
 def sources(lock: pylock.Lock) -> dict[str, str]:
-    """For each local project the lock installs, one sha256 of what in its metadata
-    files states its name, version and dependencies, as they are now."""
-    from lockgen.project.intents import PROJECT_FILES, project_file_sha
+    """For each local project the lock installs, one sha256 of its metadata files as
+    they are now, whole: a build backend's settings there (which files it packages)
+    change what is installed, as uv's own cache keys on them."""
+    from lockgen.project.intents import PROJECT_FILES
 
     out = {}
     for name, folder in lock.directories.items():
         digest = hashlib.sha256()
         for file in PROJECT_FILES:
             try:
-                digest.update(f"{file}\0{project_file_sha(lock.path.parent / folder / file)}\0".encode())
+                digest.update(file.encode() + b"\0" + (lock.path.parent / folder / file).read_bytes() + b"\0")
             except OSError:
                 continue
         out[name] = digest.hexdigest()

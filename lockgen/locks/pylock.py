@@ -367,11 +367,14 @@ def sealed(text: str) -> str:
     return f'{text[:end]}content-digest = "{_content_sha(text)}"\n{text[end:]}'
 
 
+UNSEALED = "it has no content-digest (written by hand, or by a lockgen before 0.3)"
+
+
 def seal_problem(text: str) -> str | None:
     """Why ``text`` is not as lockgen wrote it by its ``content-digest``; None if it is."""
     seals = _SEAL.findall(text)
     if not seals:
-        return "it has no content-digest (written by hand, or by an older lockgen)"
+        return UNSEALED
     if len(seals) > 1 or _content_sha(_SEAL.sub("", text)) != seals[0]:
         return "edited since lockgen wrote it (its content-digest does not match its content)"
     return None

@@ -64,11 +64,12 @@ _FROM_TOOLS = {"version", "dependencies", "optional-dependencies", "requires-pyt
 
 
 def project_file_sha(path: Path) -> str:
-    """sha256 of what in a local project's file decides its metadata: of a
-    ``pyproject.toml``, its ``[project]`` and ``[build-system]`` tables (a linter's
-    settings edited beside them change nothing), unless ``[project]`` is missing or
-    leaves its version or dependencies dynamic, when a backend's ``[tool]`` table may
-    state them and the whole file counts; any other file whole. OSError if unreadable."""
+    """sha256 of what in a local project's file decides its resolution: of a
+    ``pyproject.toml``, its ``[project]``, ``[build-system]`` and ``[tool.uv]`` tables
+    (uv reads a project's ``sources`` even with ``--no-config``; a linter's settings
+    edited beside them change nothing), unless ``[project]`` is missing or leaves its
+    version or dependencies dynamic, when a backend's ``[tool]`` table may state them
+    and the whole file counts; any other file whole. OSError if unreadable."""
     data = path.read_bytes()
     if path.name == "pyproject.toml":
         from lockgen._toml import TOMLDecodeError, loads
@@ -80,7 +81,9 @@ def project_file_sha(path: Path) -> str:
         project = document.get("project")
         dynamic = project.get("dynamic", []) if isinstance(project, dict) else None
         if isinstance(dynamic, list) and not _FROM_TOOLS & {str(d) for d in dynamic}:
-            stated = {"project": project, "build-system": document.get("build-system")}
+            tool = document.get("tool")
+            uv = tool.get("uv") if isinstance(tool, dict) else None
+            stated = {"project": project, "build-system": document.get("build-system"), "tool.uv": uv}
             data = json.dumps(stated, sort_keys=True, default=str).encode()
     return hashlib.sha256(data).hexdigest()
 
