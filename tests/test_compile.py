@@ -325,6 +325,35 @@ def test_a_local_project_is_named_in_the_graph_and_kept_relative(tmp_path, index
     assert lock is not None and lock.dependencies["mine"] == ("dep", "other")
 
 
+def test_an_archive_a_local_projects_uv_sources_names_is_in_the_graph(tmp_path, indexes) -> None:  # type: ignore[no-untyped-def]
+    """uv writes such an archive by its path relative to the local project, not to the
+    project's root: it is still named, so the lock's graph reaches it and check passes."""
+    from conftest import Project
+    from wheelmaker import make_local_project, make_wheel
+
+    from lockgen.locks import pylock as lockfile
+
+    p = Project(tmp_path / "proj", indexes)
+    mine = make_local_project(p.root / "libs" / "mine", "mine", "0.3", ["dep"])
+    make_wheel(p.root / "vendored", "dep", "1.0")
+    (mine / "pyproject.toml").write_text(
+        (mine / "pyproject.toml").read_text()
+        + '\n[tool.uv.sources]\ndep = { path = "../../vendored/dep-1.0-py3-none-any.whl" }\n'
+    )
+    p.write("inputs/in.in", "./libs/mine\n")
+    p.write("lockgen.toml", f'inputs = ["inputs/in.in"]\npython = ["3.12"]\nindex-url = "{indexes.pypi}"\n'
+                            "[accelerators.cpu]\n")  # fmt: skip
+    result = p.run("compile")
+    assert result.exit_code == 0, result.output
+    lock = lockfile.read(p.lock("py312-cpu"))
+    assert lock is not None and lock.dependencies["mine"] == ("dep",)
+    assert 'archive = { path = "../vendored/dep-1.0-py3-none-any.whl"' in lock.text
+    check = p.run("check")
+    assert check.exit_code == 0, check.output
+    again = p.run("compile")
+    assert again.exit_code == 0 and "up to date" in again.output, again.output
+
+
 def test_uv_settings_in_the_environment_do_not_change_a_lock(project: Project, tmp_path: Path) -> None:
     """The configuration decides a resolution: a developer's UV_RESOLUTION, an extra
     index in UV_EXTRA_INDEX_URL or UV_INDEX, must not give their locks other versions

@@ -230,7 +230,7 @@ def from_log(
         read.add(dep)
         if pkg not in versions or dep not in versions or dep == pkg:
             continue
-        if m["ver"] == versions[pkg]:
+        if m["ver"] == versions[pkg] or not versions[pkg]:  # a local project: one tree, one version
             same = True
         else:  # another spelling of the same version ("1.0" for "1.0.0"), or an abandoned one
             if pkg not in chosen:
@@ -271,8 +271,11 @@ def _relative_paths(body: str, request: Request) -> str:
 
 def _local_names(body: str, request: Request) -> Callable[[str], str | None]:
     """Names a local project uv wrote by its path alone (relative to the project, where
-    uv runs) by the lock's package at that path (relative to the lock's folder)."""
+    uv runs) by the lock's package at that path (relative to the lock's folder). An
+    archive a local project's ``[tool.uv.sources]`` names, uv writes relative to that
+    project: it is named by its file name, where one package of the lock has it."""
     by_path: dict[str, str] = {}
+    by_file: dict[str, str | None] = {}
     try:
         packages = loads(body).get("packages", []) if 'path = "' in body else []
     except TOMLDecodeError:  # rendering the lock says what is wrong with it
@@ -281,14 +284,18 @@ def _local_names(body: str, request: Request) -> Callable[[str], str | None]:
         for kind in ("directory", "archive"):
             place = package.get(kind)
             if isinstance(place, dict) and isinstance(place.get("path"), str) and isinstance(package.get("name"), str):
-                by_path[os.path.normpath(request.output_dir / place["path"])] = canonical(package["name"])
+                name = canonical(package["name"])
+                by_path[os.path.normpath(request.output_dir / place["path"])] = name
+                if kind == "archive":
+                    file = os.path.basename(place["path"])
+                    by_file[file] = name if by_file.get(file, name) == name else None  # two of one name: neither
 
     def name_of(written: str) -> str | None:
         if written.startswith("file:"):
             from lockgen.project.intents import url_path
 
             written = url_path(written)
-        return by_path.get(os.path.normpath(request.project / written))
+        return by_path.get(os.path.normpath(request.project / written)) or by_file.get(os.path.basename(written))
 
     return name_of
 
