@@ -93,7 +93,9 @@ def run_full(
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.communicate()
+            with contextlib.suppress(subprocess.TimeoutExpired):  # a child it left may hold the pipes open
+                proc.communicate(timeout=1)
+            proc.wait()
             raise CommandError(f"{Path(args[0]).name}: timed out after {timeout} s") from None
         except BaseException:  # KeyboardInterrupt, a signal: the child goes too
             proc.kill()

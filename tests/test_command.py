@@ -143,3 +143,16 @@ def test_halted_stops_programs_running_in_other_threads_and_any_begun_meanwhile(
     assert time.monotonic() - start < 10
     assert [type(e) for e in ended] == [KeyboardInterrupt], ended
     assert command.run([sys.executable, "-c", "print('after')"]) == "after\n"  # the halt ends with the block
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes")
+def test_a_timed_out_program_whose_child_holds_its_output_open_ends_all_the_same() -> None:
+    """A probe that hangs is killed at its timeout; a child it started (a ``.pth`` file's,
+    a wrapper's) that keeps the pipe open must not keep lockgen waiting."""
+    import time
+
+    hold = [sys.executable, "-c", "import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\ntime.sleep(30)"]  # fmt: skip
+    start = time.monotonic()
+    with pytest.raises(CommandError, match="timed out after 1"):
+        command.run(hold, timeout=1)
+    assert time.monotonic() - start < 10
