@@ -575,6 +575,16 @@ INTENTS: dict[str, Case] = {
     "named-broken-file-url": Case(
         ("inputs/base.in:1:", "not a usable path or URL"), files=base_in("x @ file://[oops/x.whl\n")
     ),
+    "a-local-project-that-is-not-there": Case(
+        ("inputs/base.in:2: ./libs/nolib does not exist",), files=base_in("app\n-e ./libs/nolib\n")
+    ),
+    "a-local-path-that-is-not-there": Case(
+        ("inputs/base.in:1: ./libs/nolib does not exist",), files=base_in("./libs/nolib ; python_version >= '3'\n")
+    ),
+    "a-named-file-url-that-is-not-there": Case(
+        ("inputs/base.in:1: file:./wheels/x-1.0-py3-none-any.whl does not exist",),
+        files=base_in("x @ file:./wheels/x-1.0-py3-none-any.whl\n"),
+    ),
     "include-cycle": Case(
         ("inputs/b.in:2: include cycle: inputs/a.in -> inputs/b.in -> inputs/a.in",),
         files=base_in("-r a.in\n", **{"inputs/a.in": "-r b.in\n", "inputs/b.in": "helper\n-r a.in\n"}),

@@ -264,7 +264,7 @@ class Inputs:
                     value = line[len(option) :].lstrip(" =").strip()
                     place = self._location(rel, number, value, from_file=option in ("-f", "--find-links"))
                     if place is not None and option in ("-e", "--editable"):
-                        projects.append(place)
+                        projects.append(self._present(rel, number, value, place))
                 if option in ("-e", "--editable"):
                     requires.append(None)
                 continue
@@ -349,9 +349,10 @@ class Inputs:
             return canonical(m["name"])
         at = lines.AT_URL.fullmatch(requirement)
         if at is not None or lines.looks_like_location(requirement):
-            place = self._location(rel, number, re.split(r"\s+;", at["url"] if at else requirement)[0].strip())
+            where = re.split(r"\s+;", at["url"] if at else requirement)[0].strip()
+            place = self._location(rel, number, where)
             if place is not None:
-                projects.append(place)
+                projects.append(self._present(rel, number, where, place))
         named = lines.LEADING_NAME.match(requirement)
         if lines.looks_like_location(requirement) and not (named and "@" in requirement[named.end() - 1 :]):
             return None  # a bare URL or path: its name is uv's to find out
@@ -359,6 +360,13 @@ class Inputs:
             lines.check_requirement(f"{rel}:{number}", requirement)
         found = lines.LEADING_NAME.match(requirement)
         return canonical(found["name"]) if found else None
+
+    def _present(self, rel: str, number: int, written: str, place: Path) -> Path:
+        """A local project or archive an intent file names must be there: bad input,
+        named at its line, rather than one uv failure per variant."""
+        if self.validate and not place.exists():
+            raise InputError(f"{rel}:{number}: {redact(written)} does not exist ({place})")
+        return place
 
     def _file_sha(self, rel: str) -> str:
         try:
