@@ -214,6 +214,18 @@ def test_a_url_whose_unquoted_name_is_no_plain_file_name_is_refused(
     assert not house.exists() or not any(p for p in house.rglob("*") if p.is_file() and "tar" in p.name)
 
 
+def test_a_wheelhouse_for_a_local_project_says_its_build_backend_is_not_in_it(fleet: Project, tmp_path: Path) -> None:
+    from wheelmaker import make_local_project
+
+    make_local_project(fleet.root / "mylib", "mylib", "0.1", ["helper"])
+    fleet.write("inputs/cpu.in", "tool\n-e ./mylib\n")
+    assert fleet.run("compile").exit_code == 0
+    result = fleet.run("wheelhouse", str(tmp_path / "house"))
+    assert result.exit_code == 0, result.output
+    assert "warning: the locks install local projects (mylib)" in result.stderr
+    assert "not in the wheelhouse" in result.stderr
+
+
 def test_a_missing_or_corrupt_wheelhouse_file_is_named_and_nothing_changes(fleet: Project, tmp_path: Path) -> None:
     house = tmp_path / "house"
     assert fleet.run("wheelhouse", str(house)).exit_code == 0

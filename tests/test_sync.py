@@ -362,6 +362,9 @@ def test_a_local_project_syncs_verifies_and_stays_in_sync(project: Project) -> N
     assert compiled.exit_code == 0, compiled.output
     result = project.run("sync")
     assert result.exit_code == 0, result.output
+    assert "+ mine (a local project)" in result.output and "mine==" not in result.output
+    why = project.run("why", "mine")
+    assert why.exit_code == 0 and f"py{MINOR.replace('.', '')}-cpu: mine (a local project)" in why.output, why.output
     assert installed(project) == {"mine": "0.3", "helper": "2.0"}
     assert project.run("verify").exit_code == 0
     again = project.run("sync")

@@ -61,11 +61,16 @@ class Plan:
 
     def lines(self) -> list[str]:
         return (
-            [f"+ {n}=={v}" for n, v in sorted(self.install.items())]
+            [f"+ {_pinned(n, v)}" for n, v in sorted(self.install.items())]
             + [f"~ {n} {a} -> {b}" for n, (a, b) in sorted(self.change.items())]
             + [f"! {n} reinstalled: {why}" for n, why in sorted(self.reinstall.items())]
-            + [f"- {n}=={v}" for n, v in sorted(self.remove.items())]
+            + [f"- {_pinned(n, v)}" for n, v in sorted(self.remove.items())]
         )
+
+
+def _pinned(name: str, version: str) -> str:
+    """``name==version``; a local project the lock gives no version is shown as one."""
+    return f"{name}=={version}" if version else f"{name} (a local project)"
 
 
 def diff(

@@ -20,7 +20,7 @@ def why(config: Config, variants: list[Variant], package: str) -> tuple[list[str
             lines.append(f"{variant.name}: {'no lock' if lock is None else 'not in this lock'}")
             continue
         found = True
-        lines.append(f"{variant.name}: {name} {lock.versions[name]}")
+        lines.append(f"{variant.name}: {name} {lock.versions[name] or '(a local project)'}")
         if lock.graph is None:
             lines.append(f"  {name} <- (unknown: the lock has no graph)")
             continue
