@@ -128,7 +128,9 @@ def test_diff_when_locks_are_new_at_ref(project: Project) -> None:
     assert project.run("compile").exit_code == 0
     data = diff_json(project)
     assert data["variants"]["added"] == ["py311-cpu", "py311-cu124", "py312-cpu", "py312-cu124"]
-    assert project.run("diff", "--base", "no-such-ref").exit_code == 2
+    bad = project.run("diff", "--base", "no-such-ref")
+    assert bad.exit_code == 2 and bad.output.strip().endswith("'no-such-ref' is not a commit of the git repository at "
+                                                             f"{project.root.resolve()}"), bad.output  # fmt: skip
 
 
 def test_a_new_accelerator_stays_on_its_siblings_versions(repo: Project) -> None:

@@ -124,9 +124,12 @@ def at_ref(config: Config, ref: str) -> dict[str, lockfile.Lock]:
     """The locks as they were at git ``ref`` (none if the folder did not exist there)."""
     try:
         top = Path(command.run(["git", "rev-parse", "--show-toplevel"], cwd=config.root).strip())
-        command.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=config.root)
     except CommandError as exc:
-        raise InputError(f"--base: {ref!r} is not a commit of the git repository at {config.root}: {exc}") from None
+        raise InputError(f"--base: {config.root} is not in a git repository: {exc}") from None
+    try:
+        command.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=config.root)
+    except CommandError:  # --quiet: git says nothing, only its status
+        raise InputError(f"--base: {ref!r} is not a commit of the git repository at {top}") from None
     rel = config.locks_dir.resolve().relative_to(top.resolve()).as_posix()
     listing = command.run(["git", "ls-tree", "--name-only", f"{ref}:{rel}"], cwd=top) if _exists(top, ref, rel) else ""
     out = {}
