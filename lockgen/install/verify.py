@@ -8,6 +8,7 @@ journal — and both ``verify`` and ``sync`` decide from what it found.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -51,8 +52,12 @@ def inspect(target: Target, *, hashes: bool = False, beyond: bool = False) -> In
     folders = environment.path_folders(target) if beyond and target.exists else None
     if folders is not None:
         imported = {}
+        read: dict[str, list[dists.Dist]] = {}  # the site-packages just scanned, not read again
+        for d in found:
+            read.setdefault(os.path.realpath(d.site), []).append(d)
         for folder in folders:  # the first a search finds is the one imported
-            for d in dists.scan([folder]):
+            seen = read.get(os.path.realpath(folder))
+            for d in dists.scan([folder]) if seen is None else seen:
                 imported.setdefault(d.name, d.version)
     broken: dict[str, list[str]] = {}
     altered = set()
