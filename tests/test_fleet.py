@@ -19,7 +19,7 @@ from wheelmaker import make_wheel
 
 from lockgen import uv
 from lockgen.install import dists
-from lockgen.locks import pylock
+from lockgen.locks import pylock, writer
 
 MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TAG = "py" + MINOR.replace(".", "")
@@ -203,7 +203,7 @@ def test_a_url_whose_unquoted_name_is_no_plain_file_name_is_refused(
     )
     assert wheels is not None
     archive = f'archive = {{ url = "{wheels["url"]}{quoted}", {wheels["hashes"]} }}'
-    path.write_text(pylock.sealed(text[: wheels.start()] + archive + text[wheels.end() :]))
+    path.write_text(writer.sealed(text[: wheels.start()] + archive + text[wheels.end() :]))
     house = tmp_path / "deep" / "house"
     for argv in (["wheelhouse", str(house)], ["check"]):
         result = fleet.run(*argv)

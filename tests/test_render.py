@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from lockgen._toml import loads
 from lockgen.exceptions import InputError
-from lockgen.locks import pylock
+from lockgen.locks import pylock, writer
 
 REPO = Path(__file__).parents[1]
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
@@ -27,7 +27,7 @@ table = st.dictionaries(
 @given(table, st.dictionaries(key, st.lists(text, max_size=3), max_size=4))
 def test_the_table_is_what_tomlkit_writes(plain: dict[str, object], roots: dict[str, list[str]]) -> None:
     data = {**plain, "roots": roots}
-    ours = pylock.toml_table("tool.lockgen", data)
+    ours = writer.toml_table("tool.lockgen", data)
     assert ours == tomlkit.dumps({"tool": {"lockgen": data}})
     assert loads(ours) == {"tool": {"lockgen": data}}
 
@@ -36,7 +36,7 @@ def test_the_committed_locks_render_unchanged() -> None:
     for path in sorted((REPO / "locks").glob("pylock.*.toml")):
         lock_text = path.read_text()
         meta = loads(lock_text)["tool"]["lockgen"]
-        assert lock_text.endswith(pylock.toml_table("tool.lockgen", meta)), path.name
+        assert lock_text.endswith(writer.toml_table("tool.lockgen", meta)), path.name
 
 
 def _counting(monkeypatch, tmp_path: Path) -> list[Path]:  # type: ignore[no-untyped-def]

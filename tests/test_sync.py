@@ -14,7 +14,7 @@ from wheelmaker import make_wheel
 
 from lockgen import uv
 from lockgen.install import dists
-from lockgen.locks import pylock
+from lockgen.locks import writer
 
 MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TAG = "py" + MINOR.replace(".", "")
@@ -110,7 +110,7 @@ def test_a_hand_edited_marker_that_cannot_be_evaluated_is_one_error_naming_the_p
     lock = synced.lock(f"{TAG}-cpu")
     text = lock.read_text()
     head, rest = text.split('name = "helper"\n', 1)
-    lock.write_text(pylock.sealed(head + f'name = "helper"\nmarker = "{marker}"\n' + rest))  # its seal renewed too
+    lock.write_text(writer.sealed(head + f'name = "helper"\nmarker = "{marker}"\n' + rest))  # its seal renewed too
     for command in ("sync", "verify"):
         result = synced.run(command)
         assert result.exit_code == 2, result.output
@@ -396,7 +396,7 @@ def test_a_tampered_hash_is_refused_and_the_environment_is_unchanged(synced: Pro
     assert result.exit_code == 1
     assert "edited since lockgen wrote it" in result.output and "Hash mismatch" not in result.output
     assert installed(synced) == before
-    lock.write_text(pylock.sealed(tampered))  # the seal renewed too: the hash itself still guards the install
+    lock.write_text(writer.sealed(tampered))  # the seal renewed too: the hash itself still guards the install
     result = synced.run("sync")
     assert result.exit_code == 1
     assert "Hash mismatch" in result.output and "environment is unchanged" in result.output
@@ -479,7 +479,7 @@ def test_a_failed_first_sync_leaves_no_environment_behind(synced: Project) -> No
     lock = synced.lock(f"{TAG}-cpu")
     text = lock.read_text()
     at = text.index('sha256 = "') + len('sha256 = "')
-    lock.write_text(pylock.sealed(text[:at] + ("0" if text[at] != "0" else "1") + text[at + 1 :]))
+    lock.write_text(writer.sealed(text[:at] + ("0" if text[at] != "0" else "1") + text[at + 1 :]))
     result = synced.run("sync")
     assert result.exit_code == 1 and "Hash mismatch" in result.output
     assert not (synced.root / ".venv").exists()

@@ -16,7 +16,7 @@ import pytest
 from conftest import LINUX, Project
 from wheelmaker import make_index, make_wheel
 
-from lockgen.locks import pylock, runtime
+from lockgen.locks import pylock, runtime, writer
 from lockgen.machine import selection
 
 MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -270,7 +270,7 @@ def test_a_swapped_artifact_fails_check_by_its_seal_and_check_resolve_even_resea
     path.write_text(swapped)
     result = gpu_project.run("check")
     assert result.exit_code == 1 and "edited since lockgen wrote it" in result.output
-    path.write_text(pylock.sealed(swapped))  # its seal computed again too
+    path.write_text(writer.sealed(swapped))  # its seal computed again too
     assert gpu_project.run("check").exit_code == 0  # nothing offline can tell now
     result = gpu_project.run("check", "--resolve")
     assert result.exit_code == 1
@@ -481,6 +481,6 @@ def test_check_resolve_ignores_which_lockgen_version_wrote_a_lock(gpu_project: P
     assert gpu_project.run("compile").exit_code == 0
     path = gpu_project.lock(f"{TAG}-cu128")
     text = re.sub(r"lockgen \S+ from", "lockgen 0.0.1 from", path.read_text())
-    path.write_text(pylock.sealed(re.sub(r'lockgen-version = "[^"]*"', 'lockgen-version = "0.0.1"', text)))
+    path.write_text(writer.sealed(re.sub(r'lockgen-version = "[^"]*"', 'lockgen-version = "0.0.1"', text)))
     result = gpu_project.run("check", "--resolve")
     assert result.exit_code == 0, result.output

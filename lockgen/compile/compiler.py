@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from lockgen import files, private
 from lockgen.compile import exchange
 from lockgen.exceptions import InputError, LockgenError
-from lockgen.locks import pylock
+from lockgen.locks import pylock, writer
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
 from lockgen.redact import redact
@@ -296,8 +296,8 @@ def _finish(
         )
     if outcome.requirements is not None and "requirements" in config.formats:
         export = pylock.requirements_file(config.locks_dir, variant.name)
-        out[export] = pylock.requirements_text(config.relative(export), redact(outcome.requirements))
-        local = pylock.local_projects(outcome.requirements)
+        out[export] = writer.requirements_text(config.relative(export), redact(outcome.requirements))
+        local = writer.local_projects(outcome.requirements)
         if local:
             warnings = (
                 *warnings,

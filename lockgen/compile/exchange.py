@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lockgen.exceptions import LockgenError
-from lockgen.locks import pylock
+from lockgen.locks import pylock, writer
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
 from lockgen.redact import redact
@@ -77,7 +77,7 @@ def render(config: Config, variant: Variant, digest: str, resolution: Resolution
 
         base = bases.read(config.root, variant.base)
     table = rules.meta(variant, digest, resolution, base)
-    return pylock.parse(path, pylock.render(redact(resolution.pylock), table, resolution.graph))
+    return pylock.parse(path, writer.render(redact(resolution.pylock), table, resolution.graph))
 
 
 def _siblings(config: Config, variant: Variant, olds: dict[str, pylock.Lock | None]) -> list[pylock.Lock]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lockgen.locks import graph as graphs
-from lockgen.locks import pylock, runtime
+from lockgen.locks import pylock, runtime, writer
 from lockgen.project import bases
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs, outside_repository
@@ -174,7 +174,7 @@ def integrity(
     graph from its own recorded roots.
     """
     found: list[str] = []
-    seal = pylock.seal_problem(lock.text)
+    seal = writer.seal_problem(lock.text)
     if seal:
         found.append(seal)
     expected = _label(variant)

@@ -18,7 +18,7 @@ from lockgen import files
 from lockgen.exceptions import InputError, LockgenError
 from lockgen.install import verify
 from lockgen.install.environment import Target, is_own
-from lockgen.locks import pylock, runtime
+from lockgen.locks import pylock, runtime, writer
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
 
@@ -55,9 +55,9 @@ def load_lock(
     if stale:
         warn(f"{path}: stale: its inputs changed since it was compiled (run: lockgen compile {variant.name})")
     edited = _integrity(variant, lock, inputs, stale=stale, digest=lock.digest or "")
-    if pylock.UNSEALED in edited:  # an older lockgen's lock: machines keep working until it is compiled again
-        warn(f"{path}: {pylock.UNSEALED}; lockgen check fails on it (run: lockgen compile {variant.name})")
-        edited.remove(pylock.UNSEALED)
+    if writer.UNSEALED in edited:  # an older lockgen's lock: machines keep working until it is compiled again
+        warn(f"{path}: {writer.UNSEALED}; lockgen check fails on it (run: lockgen compile {variant.name})")
+        edited.remove(writer.UNSEALED)
     if edited:
         raise LockgenError(
             f"{path}: not the lock lockgen wrote for {variant.name}: {'; '.join(edited)} "

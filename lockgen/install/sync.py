@@ -70,7 +70,7 @@ class Plan:
 
 def _pinned(name: str, version: str) -> str:
     """``name==version``; a local project the lock gives no version is shown as one."""
-    return f"{name}=={version}" if version else f"{name} (a local project)"
+    return f"{name}=={version}" if version else f"{name} {pylock.shown(version)}"
 
 
 def diff(

@@ -206,7 +206,7 @@ def problems(
                 out.append(f"{name} is {have}, the lock (from the base environment) has {version}")
             continue
         if have is None:
-            out.append(f"{name} {version or '(a local project)'} is not installed")
+            out.append(f"{name} {pylock.shown(version)} is not installed")
         elif not pylock.satisfies(have, version):
             out.append(f"{name} is {have}, the lock has {version}")
     if not overlay:

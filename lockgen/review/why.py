@@ -20,7 +20,7 @@ def why(config: Config, variants: list[Variant], package: str) -> tuple[list[str
             lines.append(f"{variant.name}: {'no lock' if lock is None else 'not in this lock'}")
             continue
         found = True
-        lines.append(f"{variant.name}: {name} {lock.versions[name] or '(a local project)'}")
+        lines.append(f"{variant.name}: {name} {pylock.shown(lock.versions[name])}")
         if lock.graph is None:
             lines.append(f"  {name} <- (unknown: the lock has no graph)")
             continue
