@@ -180,6 +180,26 @@ def test_check_reports_a_difference_nothing_forces(repo: Project) -> None:
     assert repo.run("check").exit_code == 0
 
 
+def test_check_names_every_variant_a_difference_holds_back_in_one_run(repo: Project) -> None:
+    # Two accelerators of one python stay on helper 1.0 where cpu moved to 2.0: both
+    # are named at once, so one round of remedies clears check.
+    repo.write("inputs/base.in", "app\ntool\n")
+    repo.config.write_text(
+        repo.config.read_text()
+        + f'\n[accelerators.cu126]\ncuda = "12.6"\ninputs = ["inputs/cu126.in"]\nextra-index-urls = ["{repo.indexes.cu126}"]\n'
+    )
+    repo.write("inputs/cu126.in", "torch\n")
+    assert repo.run("compile").exit_code == 0
+    assert repo.run("compile", "-P", "helper", "py312-cpu").exit_code == 0
+    result = repo.run("check")
+    assert result.exit_code == 1
+    held = re.findall(r"^(py312-cu12[46]): helper 1\.0 differs from 2\.0 in py312-cpu", result.output, re.M)
+    assert sorted(held) == ["py312-cu124", "py312-cu126"], result.output
+    for remedy in re.findall(r"\(run: lockgen (compile .*?)\)", result.output):
+        assert repo.run(*remedy.split()).exit_code == 0
+    assert repo.run("check").exit_code == 0
+
+
 def test_check_passes_a_difference_an_index_forces(project: Project, tmp_path: Path) -> None:
     # cu124's extra index carries helper 1.0 only, and uv takes a package from the first
     # index that has it: a fresh compile must pass check, whatever the variants' order.

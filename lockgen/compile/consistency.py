@@ -73,17 +73,17 @@ def unforced(locks: Mapping[Variant, lockfile.Lock], diffs: list[Difference], co
     out = []
     for d in diffs:
         groups = sorted(d.versions.items(), key=lambda group: _order(group[0]))  # oldest first
-        for i, (older, holders_old) in enumerate(groups):
-            for newer, holders_new in groups[i + 1 :]:
-                pair = _comparable(by_name, d, holders_old, holders_new)
-                if pair is None:
-                    continue
-                a, b = pair
-                if confirm(a, locks[a], d.package, newer):
-                    out.append(
-                        f"{a.name}: {d.package} {older} differs from {newer} in {b.name}, and nothing forces it "
-                        f"(run: lockgen compile -P {d.package} {a.name})"
-                    )
+        for i, (older, holders) in enumerate(groups):
+            for name in holders:  # every variant held back, not only the first: one run names them all
+                a = by_name[name]
+                for newer, holders_new in reversed(groups[i + 1 :]):  # the newest it would take
+                    b = _comparable(by_name, d, name, holders_new)
+                    if b is not None and confirm(a, locks[a], d.package, newer):
+                        out.append(
+                            f"{a.name}: {d.package} {older} differs from {newer} in {b.name}, and nothing forces "
+                            f"it (run: lockgen compile -P {d.package} {a.name})"
+                        )
+                        break
     return out
 
 
@@ -96,13 +96,15 @@ def _order(version: str) -> tuple[int, Version | str]:
 
 
 def _comparable(
-    by_name: Mapping[str, Variant], d: Difference, holders_a: tuple[str, ...], holders_b: tuple[str, ...]
-) -> tuple[Variant, Variant] | None:
-    for name_a in holders_a:
-        for name_b in holders_b:
-            a, b = by_name[name_a], by_name[name_b]
-            same = (a.platform == b.platform and a.constraints == b.constraints
-                    and bool(d.requirers[name_a]) and d.requirers[name_a] == d.requirers[name_b])  # fmt: skip
-            if same:
-                return a, b
+    by_name: Mapping[str, Variant], d: Difference, name_a: str, holders_b: tuple[str, ...]
+) -> Variant | None:
+    """A variant of ``holders_b`` that differs from ``name_a`` in nothing that could
+    force the difference: platform, constraints, and what requires the package."""
+    a = by_name[name_a]
+    for name_b in holders_b:
+        b = by_name[name_b]
+        same = (a.platform == b.platform and a.constraints == b.constraints
+                and bool(d.requirers[name_a]) and d.requirers[name_a] == d.requirers[name_b])  # fmt: skip
+        if same:
+            return b
     return None
