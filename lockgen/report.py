@@ -48,10 +48,13 @@ def compile_table(config: Config, report: Report, *, dry_run: bool, details: boo
             lines.append(f"{r.variant:<{width}}  failed")
             continue
         delta = f"+{r.added} ~{r.changed} -{r.removed}"
-        lines.append(f"{r.variant:<{width}}  {r.status:<10}  {r.packages:>4} packages  {delta}")
+        only = "  (lock unchanged; its requirements export written)" if r.export_only else ""
+        lines.append(f"{r.variant:<{width}}  {r.status:<10}  {r.packages:>4} packages  {delta}{only}")
+    failures: dict[str, list[str]] = {}  # one cause shared by several variants is said once
     for r in report.results:
         if r.error:
-            lines.append(f"\n{r.variant} failed: {r.error}")
+            failures.setdefault(r.error, []).append(r.variant)
+    lines.extend(f"\n{', '.join(variants)} failed: {error}" for error, variants in failures.items())
     for path, why in report.orphans.items():
         verb = "pruned" if report.pruned else f"orphan ({why}; --prune deletes it)"
         lines.append(f"{config.relative(path)}: {verb}")

@@ -147,6 +147,18 @@ def test_exports_of_a_format_taken_out_are_orphans(project: Project) -> None:
     assert project.run("check").exit_code == 0
 
 
+def test_a_format_added_writes_exports_and_says_the_locks_stayed(project: Project) -> None:
+    assert project.run("compile").exit_code == 0
+    before = project.lock("py312-cpu").read_bytes()
+    project.config.write_text('formats = ["pylock", "requirements"]\n' + project.config.read_text())
+    result = project.run("compile")
+    assert result.exit_code == 0, result.output
+    assert (project.locks / "requirements.py312-cpu.txt").is_file()
+    assert project.lock("py312-cpu").read_bytes() == before
+    row = next(line for line in result.output.splitlines() if line.startswith("py312-cpu "))
+    assert "updated" in row and "lock unchanged; its requirements export written" in row, result.output
+
+
 def test_forbidden_package_fails_with_its_chain_and_keeps_the_old_lock(project: Project) -> None:
     assert project.run("compile").exit_code == 0
     before = project.snapshot()
@@ -175,6 +187,8 @@ def test_a_failed_variant_keeps_its_lock_while_the_others_are_written(project: P
     assert result.exit_code == 1
     assert re.search(r"^py312-cu124\s+failed", result.output, re.MULTILINE)
     assert "not-on-any-index" in result.output  # uv's own reason
+    # said once for the two variants it fails, not once each
+    assert re.search(r"^py311-cu124, py312-cu124 failed: ", result.output, re.MULTILINE), result.output
     assert project.lock("py312-cu124").read_bytes() == old_cu
     assert versions(project.lock("py312-cpu"))["helper"] == "1.0"  # the others were written
     assert not list(project.locks.glob(".lockgen-*")), "temporary files left behind"

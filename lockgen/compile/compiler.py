@@ -67,6 +67,7 @@ class Result:
     removed: int = 0
     error: str | None = None
     warnings: tuple[str, ...] = ()
+    export_only: bool = False  # "updated", the lock as it was: only its requirements export is written
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -315,6 +316,7 @@ def _finish(
         changed=sum(1 for n in after.keys() & before.keys() if after[n] != before[n]),
         removed=len(before.keys() - after.keys()),
         warnings=warnings,
+        export_only=bool(out) and path not in out,
     )
     return result, out
 

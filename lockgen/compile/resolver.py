@@ -164,7 +164,7 @@ def resolve(request: Request, *, offline: bool) -> Resolution:
                               env=_LOG_ENV, message="DEBUG ", spool=tmp)  # fmt: skip
         except CommandError as exc:
             reason = _unsourced(str(exc), src, request.project)
-            raise ResolveError(f"uv could not resolve {request.name}:\n{reason}") from None
+            raise ResolveError(f"uv failed to resolve:\n{reason}") from None  # the caller names the variant
         # uv wrote paths relative to tmp/, one folder below the lock's own.
         body = output.read_text(encoding="utf-8")
         if 'path = "' in body:  # the regex alone costs ~1 ms a lock, mostly for no match
@@ -359,7 +359,7 @@ def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, src:
             break
         except CommandError as exc:
             if attempt_offline == offline:
-                raise ResolveError(f"uv could not write the requirements form of {request.name}:\n{exc}") from None
+                raise ResolveError(f"uv could not write the requirements form:\n{exc}") from None
     text = graphs.tidy(out.read_text(encoding="utf-8"), pins=_PIN_FILE)
     return _unsourced(graphs.tidy(text, pins=_BASE_FILE), src, request.project)
 
