@@ -48,7 +48,7 @@ def test_a_version_bump_is_grouped_across_variants(repo: Project) -> None:
         }
     ]
     assert data["added"] == data["removed"] == data["hash_changes"] == []
-    assert data["variants"] == {"added": [], "removed": []}
+    assert data["variants"] == {"added": [], "removed": [], "renamed": []}
     text = repo.run("diff").output
     assert "helper 1.0 → 2.0 in all variants" in text
     md = repo.run("diff", "--format", "markdown").output
@@ -62,7 +62,7 @@ def test_added_removed_packages_and_variants(repo: Project) -> None:
     assert repo.run("compile", "--prune").exit_code == 0
     data = diff_json(repo)
     assert data["added"] == [{"package": "tool", "version": "1.0", "variants": ["py312-cu124"]}]
-    assert data["variants"] == {"added": [], "removed": ["py311-cpu", "py311-cu124"]}
+    assert data["variants"] == {"added": [], "removed": ["py311-cpu", "py311-cu124"], "renamed": []}
     repo.write("inputs/cu124.in", "torch==2.6.*\n")
     git(repo.root, "add", "-A")
     git(repo.root, "commit", "-qm", "tool")
@@ -118,6 +118,33 @@ def test_hash_change_without_version_change_is_loud(repo: Project) -> None:
     assert text_out.startswith("!! ARTIFACTS CHANGED HASH WITHOUT A VERSION CHANGE")
     md = repo.run("diff", "--format", "markdown").output
     assert md.index("[!CAUTION]") < md.index("| helper | 1.0 | `helper-1.0-py3-none-any.whl`")
+
+
+def test_a_renamed_variant_is_compared_under_its_new_name(repo: Project) -> None:
+    # cu124 is called cuda124 now, and helper moves on with the rename: the review sees a
+    # rename and the version change in it, not a variant gone and another come.
+    repo.config.write_text(repo.config.read_text().replace("[accelerators.cu124]", "[accelerators.cuda124]"))
+    repo.write("inputs/cu124.in", "torch==2.6.*\nhelper==2.0\n")
+    repo.write("inputs/base.in", "app\nhelper\n")
+    assert repo.run("compile", "--prune").exit_code == 0
+    data = diff_json(repo)
+    assert data["variants"] == {
+        "added": [],
+        "removed": [],
+        "renamed": [{"old": "py311-cu124", "new": "py311-cuda124"}, {"old": "py312-cu124", "new": "py312-cuda124"}],
+    }
+    assert data["changed"] == [
+        {"package": "helper", "old": "1.0", "new": "2.0", "variants": ["py311-cuda124", "py312-cuda124"]}
+    ]
+    assert "variant renamed: py311-cu124 → py311-cuda124" in repo.run("diff").output
+    # A new accelerator for the same CUDA beside the old one is no rename: both stay.
+    repo.config.write_text(
+        repo.config.read_text() + f'\n[accelerators.cu124]\ncuda = "12.4"\ninputs = ["inputs/cu124.in"]\n'
+        f'extra-index-urls = ["{repo.indexes.cu124}"]\n'
+    )
+    assert repo.run("compile").exit_code == 0
+    data = diff_json(repo)
+    assert data["variants"]["renamed"] == [] and data["variants"]["added"] == ["py311-cuda124", "py312-cuda124"]
 
 
 def test_diff_when_locks_are_new_at_ref(project: Project) -> None:

@@ -47,11 +47,12 @@ class Diff:
     base: str
     variants_added: tuple[str, ...] = ()
     variants_removed: tuple[str, ...] = ()
+    variants_renamed: tuple[tuple[str, str], ...] = ()  # (old name, new name): compared as one variant
     changed: tuple[Change, ...] = ()
     added: tuple[Change, ...] = ()
     removed: tuple[Change, ...] = ()
     hash_changes: tuple[HashChange, ...] = ()
-    compared: tuple[str, ...] = ()  # the variants present on both sides
+    compared: tuple[str, ...] = ()  # the variants present on both sides (a renamed one by its new name)
 
     @property
     def every(self) -> tuple[str, ...]:
@@ -63,6 +64,7 @@ class Diff:
         return not (
             self.variants_added
             or self.variants_removed
+            or self.variants_renamed
             or self.changed
             or self.added
             or self.removed
@@ -79,11 +81,33 @@ def _index(lock: lockfile.Lock) -> dict[str, tuple[str, dict[str, str]]]:
     return out
 
 
+# What a variant is built for, as its lock records it; its name is only what it is called.
+_LABEL = ("python", "platform", "cuda", "gpu-archs")
+
+
+def renames(old: Mapping[str, lockfile.Lock], new: Mapping[str, lockfile.Lock]) -> dict[str, str]:
+    """Variants gone under one name and come under another: the one removed and the one
+    added whose locks record the same python, platform, CUDA and GPU architectures,
+    where no other removed or added variant shares that label."""
+
+    def labels(locks: Mapping[str, lockfile.Lock], names: Iterable[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name in sorted(names):
+            meta = locks[name].meta
+            out.setdefault(repr([meta.get(key) for key in _LABEL]), []).append(name)
+        return out
+
+    gone, came = labels(old, old.keys() - new.keys()), labels(new, new.keys() - old.keys())
+    return {a[0]: b[0] for label, a in gone.items() if len(a) == 1 and len(b := came.get(label, [])) == 1}
+
+
 def compare(base: str, old: Mapping[str, lockfile.Lock], new: Mapping[str, lockfile.Lock]) -> Diff:
     groups: dict[tuple[str, str | None, str | None], list[str]] = {}
     hashes: dict[tuple[str, str, str, str, str], list[str]] = {}
-    for variant in sorted(old.keys() & new.keys()):
-        a, b = _index(old[variant]), _index(new[variant])
+    renamed = renames(old, new)
+    pairs = [(v, v) for v in sorted(old.keys() & new.keys())] + sorted(renamed.items())
+    for before, variant in pairs:  # a renamed variant's changes are named by its new name
+        a, b = _index(old[before]), _index(new[variant])
         for name in sorted(a.keys() | b.keys()):
             va, arts_a = a.get(name, (None, {}))
             vb, arts_b = b.get(name, (None, {}))
@@ -98,8 +122,9 @@ def compare(base: str, old: Mapping[str, lockfile.Lock], new: Mapping[str, lockf
     changes = [Change(package=n, old=o, new=v, variants=tuple(vs)) for (n, o, v), vs in groups.items()]
     return Diff(
         base=base,
-        variants_added=tuple(sorted(new.keys() - old.keys())),
-        variants_removed=tuple(sorted(old.keys() - new.keys())),
+        variants_added=tuple(sorted(new.keys() - old.keys() - set(renamed.values()))),
+        variants_removed=tuple(sorted(old.keys() - new.keys() - renamed.keys())),
+        variants_renamed=tuple(sorted(renamed.items())),
         changed=tuple(c for c in changes if c.old is not None and c.new is not None),
         added=tuple(c for c in changes if c.old is None),
         removed=tuple(c for c in changes if c.new is None),
@@ -107,7 +132,7 @@ def compare(base: str, old: Mapping[str, lockfile.Lock], new: Mapping[str, lockf
             HashChange(package=n, version=v, artifact=art, old=ho, new=hn, variants=tuple(vs))
             for (n, v, art, ho, hn), vs in hashes.items()
         ),
-        compared=tuple(sorted(old.keys() & new.keys())),
+        compared=tuple(sorted((old.keys() & new.keys()) | set(renamed.values()))),
     )
 
 
@@ -178,6 +203,7 @@ def text(d: Diff) -> str:
         lines.append("")
     lines += [f"variant added: {v}" for v in d.variants_added]
     lines += [f"variant removed: {v}" for v in d.variants_removed]
+    lines += [f"variant renamed: {a} → {b}" for a, b in d.variants_renamed]
     lines += [f"{c.package} {_shown(c.old)} → {_shown(c.new)} in {_in(c.variants, d.every)}" for c in d.changed]
     lines += [f"+ {c.package}{_after(c.new)} in {_in(c.variants, d.every)}" for c in d.added]
     lines += [f"- {c.package}{_after(c.old)} in {_in(c.variants, d.every)}" for c in d.removed]
@@ -202,9 +228,10 @@ def markdown(d: Diff) -> str:
             for h in d.hash_changes
         ]
         out.append("")
-    if d.variants_added or d.variants_removed:
+    if d.variants_added or d.variants_removed or d.variants_renamed:
         out += [f"- variant added: `{v}`" for v in d.variants_added]
         out += [f"- variant removed: `{v}`" for v in d.variants_removed]
+        out += [f"- variant renamed: `{a}` → `{b}`" for a, b in d.variants_renamed]
         out.append("")
     rows = (
         [(c.package, _shown(c.old), _shown(c.new), c.variants) for c in d.changed]
@@ -233,7 +260,11 @@ def _md_variants(variants: tuple[str, ...], every: tuple[str, ...]) -> str:
 def to_json(d: Diff) -> dict[str, Any]:
     return {
         "base": d.base,
-        "variants": {"added": list(d.variants_added), "removed": list(d.variants_removed)},
+        "variants": {
+            "added": list(d.variants_added),
+            "removed": list(d.variants_removed),
+            "renamed": [{"old": a, "new": b} for a, b in d.variants_renamed],
+        },
         "hash_changes": [
             {
                 "package": h.package,
