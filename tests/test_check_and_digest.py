@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -217,6 +219,7 @@ def test_a_lock_from_before_the_seal_fails_check_and_syncs_with_a_warning(projec
     path = project.lock(variant)
     good = path.read_text()
     old = "".join(line for line in good.splitlines(keepends=True) if not line.startswith("content-digest = "))
+    old = re.sub(r'(?m)^lockgen-version = ".*"$', 'lockgen-version = "0.2.0"', old)  # as 0.2 wrote it
     path.write_text(old)
     result = project.run("check")
     assert result.exit_code == 1 and "it has no content-digest" in result.output
@@ -227,6 +230,40 @@ def test_a_lock_from_before_the_seal_fails_check_and_syncs_with_a_warning(projec
     assert verified.exit_code == 0 and json.loads(verified.stdout)["ok"] is True
     assert project.run("compile").exit_code == 0
     assert path.read_text() == good
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda text, seal: text.replace(seal, ""), id="taken-out-of-a-lock-that-says-0.3"),
+        pytest.param(lambda text, seal: text.replace(seal, 'content-digest = "zzz"\n'), id="not-hex"),
+        pytest.param(lambda text, seal: seal + text.replace(seal, ""), id="moved-to-the-top"),
+        pytest.param(
+            lambda text, seal: text.replace(seal, "").replace('name = "app"\n', f'name = "app"\n{seal}'),
+            id="moved-into-a-package",
+        ),
+        pytest.param(lambda text, seal: seal + text, id="a-second-one-at-the-top"),
+    ],
+)
+def test_a_seal_taken_out_moved_or_mangled_is_an_edit(project: Project, edit: Callable[[str, str], str]) -> None:
+    """Leniency is for locks an older lockgen wrote, not for any lock without a seal;
+    and the seal counts only where lockgen writes it."""
+    assert project.run("compile").exit_code == 0
+    variant = f"py3{sys.version_info[1]}-cpu"
+    if variant not in ("py311-cpu", "py312-cpu"):
+        pytest.skip("the project's variants are for 3.11 and 3.12")
+    path = project.lock(variant)
+    text = path.read_text()
+    seal = re.search(r"(?m)^content-digest = .*\n", text)
+    assert seal is not None
+    edited = edit(text, seal[0])
+    assert edited != text
+    path.write_text(edited)
+    check = project.run("check")
+    assert check.exit_code == 1 and variant in check.output, check.output
+    sync = project.run("sync", "--variant", variant)
+    assert sync.exit_code == 1 and f"not the lock lockgen wrote for {variant}" in sync.output, sync.output
+    assert not (project.root / ".venv").exists()
 
 
 def test_verify_json_names_a_refused_lock_in_json(project: Project) -> None:
