@@ -313,6 +313,23 @@ CONFIG: dict[str, Case] = {
     "platforms-a-number-entry": Case(key("platforms"), config=top("platforms = [1]")),
     "platforms-empty": Case(key("platforms", "empty"), config=top("platforms = []")),
     "platforms-unknown": Case(key("platforms", "beos"), config=top('platforms = ["beos"]')),
+    # shapes lockgen's patterns once let through, which uv refuses
+    "platforms-manylinux-uv-does-not-know": Case(
+        key("platforms", "x86_64-manylinux_2_45"), config=top('platforms = ["x86_64-manylinux_2_45"]')
+    ),
+    "platforms-manylinux-too-old": Case(key("platforms"), config=top('platforms = ["x86_64-manylinux_2_5"]')),
+    "platforms-riscv64-manylinux": Case(key("platforms"), config=top('platforms = ["riscv64-manylinux_2_28"]')),
+    "inputs-a-nul": Case(key("inputs", "control character"), config=BASE.replace("base.in", "ba\\u0000se.in") + CPU),
+    "locks-dir-a-line-break": Case(key("locks-dir", "control character"), config=top('locks-dir = "lo\\ncks"')),
+    "index-url-port-out-of-range": Case(
+        key("index-url", "Port out of range"), config=top('index-url = "https://example.invalid:99999/simple"')
+    ),
+    "index-url-port-not-a-number": Case(
+        key("index-url"), config=top(f'index-url = "https://u:{SECRET}@example.invalid:abc/simple"')
+    ),
+    "index-url-ipv6-bracket-left-open": Case(
+        key("index-url", "Invalid IPv6 URL"), config=top('index-url = "https://[::1/simple"')
+    ),
     "locks-dir-a-number": Case(key("locks-dir"), config=top("locks-dir = 1")),
     "locks-dir-a-list": Case(key("locks-dir"), config=top('locks-dir = ["locks"]')),
     "locks-dir-empty": Case(key("locks-dir"), config=top('locks-dir = ""')),
@@ -624,6 +641,39 @@ INTENTS: dict[str, Case] = {
     "credentials-on-a-misspelled-option": Case(
         ("inputs/base.in:1:",), files=base_in(f"--extra-indx-url https://user:{SECRET}@example.invalid/simple\n")
     ),
+    # what uv would refuse once for every variant, with exit 1 and no line named
+    "editable-without-a-value": Case(("inputs/base.in:2:", "-e needs a value"), files=base_in("app\n-e\n")),
+    "index-url-without-a-value": Case(("inputs/base.in:1:", "--index-url"), files=base_in("--index-url\napp\n")),
+    "index-url-ftp": Case(("inputs/base.in:1:", "ftp://"), files=base_in("--index-url ftp://example.invalid\napp\n")),
+    "index-url-bad-port": Case(
+        ("inputs/base.in:1:", "Port out of range"), files=base_in("-i https://example.invalid:99999/simple\napp\n")
+    ),
+    "extra-index-url-port-not-a-number": Case(
+        ("inputs/base.in:2:",), files=base_in(f"app\n--extra-index-url https://u:{SECRET}@e.invalid:abc/simple\n")
+    ),
+    "url-requirement-bad-port": Case(
+        ("inputs/base.in:1:",), files=base_in("x @ https://example.invalid:99999/x-1.0-py3-none-any.whl\n")
+    ),
+    "url-requirement-open-ipv6-bracket": Case(
+        ("inputs/base.in:1:", "Invalid IPv6 URL"), files=base_in("x @ https://[::1/x-1.0-py3-none-any.whl\n")
+    ),
+    "find-links-missing-folder": Case(("inputs/base.in:1:", "nolinks"), files=base_in("-f nolinks\napp\n")),
+    "find-links-a-file": Case(("inputs/base.in:1:", "is a file"), files=base_in("-f base.in\napp\n")),
+    "editable-a-file": Case(("inputs/base.in:2:", "is a file"), files=base_in("app\n-e inputs/base.in\n")),
+    "editable-a-folder-that-is-no-project": Case(
+        ("inputs/base.in:2:", "no pyproject.toml or setup.py"), files=base_in("app\n-e ./empty\n", empty=None)
+    ),
+    "a-folder-that-is-no-project": Case(
+        ("inputs/base.in:2:", "no pyproject.toml or setup.py"), files=base_in("app\nlib @ file:./empty\n", empty=None)
+    ),
+    "a-wheel-that-is-not-there": Case(
+        ("inputs/base.in:2:", "does not exist"), files=base_in("app\nhelper-2.0-py3-none-any.whl\n")
+    ),
+    "a-hash-that-is-no-hash": Case(
+        ("inputs/base.in:1:", "--hash 'sha256:abc'"), files=base_in("helper==2.0 --hash=sha256:abc\n")
+    ),
+    "a-flag-with-a-value": Case(("inputs/base.in:1:", "--pre takes no value"), files=base_in("--pre extra\napp\n")),
+    "no-binary-not-names": Case(("inputs/base.in:2:", "--no-binary"), files=base_in("app\n--no-binary foo!!\n")),
     "credentials-in-a-continued-line-with-a-bad-marker": Case(
         ("inputs/base.in:1:",),
         files=base_in(f"app @ https://user:{SECRET}@example.invalid/app.whl \\\n  ; python_version >>> '3'\n"),

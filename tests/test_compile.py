@@ -442,7 +442,8 @@ def test_an_intent_file_uv_reads_as_a_copy_behaves_as_the_original(project: Proj
     assert result.exit_code == 0, result.output
     assert versions(project.lock("py312-cpu"))["localpkg"] == "1.0"
 
-    project.write("inputs/base.in", "app \\\n  >=1.0\n-f ./no-such-folder\n")  # uv: "Invalid URL in <file>"
+    two = "-i https://a.example.invalid/simple\n-i https://b.example.invalid/simple\n"  # uv: "... <file>:4:"
+    project.write("inputs/base.in", "app \\\n  >=1.0\n" + two)
     result = project.run("compile", "py312-cpu")
     assert result.exit_code == 1
     assert "inputs/base.in" in result.output and "lockgen-src" not in result.output, result.output

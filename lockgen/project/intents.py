@@ -22,6 +22,7 @@ from lockgen.exceptions import InputError
 from lockgen.names import canonical
 from lockgen.project import lines
 from lockgen.project.config import Config, Variant
+from lockgen.project.values import url_problem
 from lockgen.redact import redact
 
 DIGEST_SCHEME = 1
@@ -33,6 +34,10 @@ _OPTIONS = frozenset((
     "-e", "--editable", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
     "--no-index", "--no-binary", "--only-binary", "--pre", "--prefer-binary", "--trusted-host",
 ))  # fmt: skip
+_FLAGS = frozenset(("--no-index", "--pre", "--prefer-binary"))  # the options that take no value
+_INDEXES = frozenset(("-i", "--index-url", "--extra-index-url"))
+_HASH = re.compile(r"--hash[=\s]\s*(\S*)")
+_HASH_VALUE = re.compile(r"sha256:[0-9a-fA-F]{64}|sha384:[0-9a-fA-F]{96}|sha512:[0-9a-fA-F]{128}")
 _SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\ is a path
 _ENV_VAR = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)\}")  # what uv expands in requirement files
 
@@ -260,11 +265,21 @@ class Inputs:
                 if option not in _OPTIONS:
                     raise InputError(f"{rel}:{number}: unknown option {option!r}")
                 normal.append(self._anchored(rel, line, option))
+                value = line[len(option) :].lstrip(" =").strip()
+                if not value and option not in _FLAGS:
+                    raise InputError(f"{rel}:{number}: {option} needs a value")
+                if option in _INDEXES:
+                    self._index(rel, number, option, value)
+                if option in ("--no-binary", "--only-binary"):
+                    self._binary(rel, number, option, value)
+                if option in _FLAGS and value:
+                    raise InputError(f"{rel}:{number}: {option} takes no value")
                 if option in _LOCATIONS:
-                    value = line[len(option) :].lstrip(" =").strip()
                     place = self._location(rel, number, value, from_file=option in ("-f", "--find-links"))
+                    if place is not None:
+                        self._kind_of_place(rel, number, option, value, self._present(rel, number, value, place))
                     if place is not None and option in ("-e", "--editable"):
-                        projects.append(self._present(rel, number, value, place))
+                        projects.append(place)
                 if option in ("-e", "--editable"):
                     requires.append(None)
                 continue
@@ -297,6 +312,38 @@ class Inputs:
             return line
         return f"{option} {os.path.normpath((self.root / rel).parent / value)}"
 
+    def _index(self, rel: str, number: int, option: str, value: str) -> None:
+        """An index an intent file names is a URL uv can use, as the configuration's are."""
+        problem = url_problem(self._expanded(value))
+        if problem:
+            raise InputError(f"{rel}:{number}: {option} {redact(value)!r} {problem}")
+
+    def _kind_of_place(self, rel: str, number: int, option: str, value: str, place: Path) -> None:
+        """``-e`` installs a project folder and ``-f`` reads a folder of files: a file
+        named there is a mistake uv would make once for every variant."""
+        if self.validate and place.exists() and not place.is_dir():
+            what = "a project folder" if option in ("-e", "--editable") else "a folder of wheels and sdists"
+            raise InputError(f"{rel}:{number}: {option} {redact(value)} is a file, not {what}")
+        if option in ("-e", "--editable"):
+            self._a_project(rel, number, value, place)
+
+    def _a_project(self, rel: str, number: int, value: str, place: Path) -> None:
+        """A folder installed as a project has what uv builds one from."""
+        if self.validate and place.is_dir() and not any((place / f).is_file() for f in ("pyproject.toml", "setup.py")):
+            raise InputError(f"{rel}:{number}: {redact(value)} is a folder with no pyproject.toml or setup.py")
+
+    def _binary(self, rel: str, number: int, option: str, value: str) -> None:
+        """``--no-binary`` and ``--only-binary`` take ``:all:``, ``:none:`` or names."""
+        names = value.split(",")
+        if value not in (":all:", ":none:") and not all(lines.NAME.fullmatch(n) for n in names):
+            raise InputError(f"{rel}:{number}: {option} {value!r}: expected :all:, :none: or package names")
+
+    def _expanded(self, value: str) -> str:
+        """``value`` with ``${VAR}`` expanded, as uv reads an intent file."""
+        return _ENV_VAR.sub(
+            lambda m: str(self.root) if m["name"] == "PROJECT_ROOT" else os.environ.get(m["name"], m[0]), value
+        )
+
     def _include(self, rel: str, number: int, target: str) -> str:
         if "://" in target:
             raise InputError(f"{rel}:{number}: includes a URL ({target}); lockgen reads only files in the project")
@@ -319,14 +366,13 @@ class Inputs:
         """
         if not value:
             return None
-        text = _ENV_VAR.sub(
-            lambda m: str(self.root) if m["name"] == "PROJECT_ROOT" else os.environ.get(m["name"], m[0]), value
-        )
+        text = self._expanded(value)
         try:
             scheme = _SCHEME.match(text)
             if scheme is not None:
                 kind = scheme["scheme"].lower()
                 if kind != "file" and not kind.endswith("+file"):
+                    urllib.parse.urlsplit(text).port  # noqa: B018 - a port out of range or not a number
                     return None  # an index or a VCS host: a clone reaches it as this machine does
                 where = url_path(text)
                 if kind != "file":
@@ -336,16 +382,22 @@ class Inputs:
             base = (self.root / rel).parent if from_file else self.root
             place = Path(os.path.normpath(base / where))
             ok = self.boundary is None or inside(place, self.boundary)
-        except ValueError as exc:  # an IPv6 bracket left open, a NUL byte
+        except ValueError as exc:  # an IPv6 bracket left open, a bad port, a NUL byte
             raise InputError(f"{rel}:{number}: {redact(value)!r} is not a usable path or URL ({exc})") from None
         if not ok and self.boundary is not None:
             raise InputError(f"{rel}:{number}: {redact(value)} is {outside_repository(self.boundary)}")
         return place
 
     def _requirement(self, rel: str, number: int, line: str, projects: list[Path]) -> str | None:
-        requirement = line.split(" --hash", 1)[0].strip()
+        requirement, _, hashes = line.partition(" --hash")
+        requirement = requirement.strip()
+        if hashes:
+            for given in _HASH.findall("--hash" + hashes):
+                if not _HASH_VALUE.fullmatch(given):
+                    raise InputError(f"{rel}:{number}: --hash {given!r} is not a sha256, sha384 or sha512 hash")
         m = lines.SIMPLE.fullmatch(requirement)
-        if m and (m["specs"] is None or lines.plain_specifiers(m["specs"])):
+        archive = requirement.endswith((".whl", ".tar.gz", ".zip"))  # a file, as pip and uv read it, not a name
+        if m and not archive and (m["specs"] is None or lines.plain_specifiers(m["specs"])):
             return canonical(m["name"])
         at = lines.AT_URL.fullmatch(requirement)
         if at is not None or lines.looks_like_location(requirement):
@@ -353,6 +405,7 @@ class Inputs:
             place = self._location(rel, number, where)
             if place is not None:
                 projects.append(self._present(rel, number, where, place))
+                self._a_project(rel, number, where, place)
         named = lines.LEADING_NAME.match(requirement)
         if lines.looks_like_location(requirement) and not (named and "@" in requirement[named.end() - 1 :]):
             return None  # a bare URL or path: its name is uv's to find out

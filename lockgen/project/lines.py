@@ -13,6 +13,7 @@ from lockgen.exceptions import InputError
 
 # name[extras] specifiers — the shape of nearly every line; anything else is parsed in full.
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+NAME = re.compile(_NAME)  # a project name, as PEP 508 spells one
 SIMPLE = re.compile(
     rf"(?P<name>{_NAME})\s*(?:\[\s*(?:{_NAME}\s*(?:,\s*{_NAME}\s*)*)?\])?\s*"
     r"(?P<specs>(?:===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+\s*(?:,\s*(?:===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+\s*)*)?"

@@ -11,6 +11,19 @@ _ALIASES = {
     "macos": "aarch64-apple-darwin",
     "windows": "x86_64-pc-windows-msvc",
 }
+# The values uv accepts that lockgen can place on a machine: ``uv pip compile --help``
+# of uv 0.13 (its android, iOS and pyodide targets aside). A pattern alone let through
+# ``x86_64-manylinux_2_45`` or ``riscv64-manylinux_2_28``, which uv then refuses once
+# for every variant; refused here, they are one error naming the key.
+_MANYLINUX = ("2014", "_2_17", "_2_28", *(f"_2_{minor}" for minor in range(31, 41)))
+KNOWN = frozenset((
+    *_ALIASES,
+    *(f"{arch}-manylinux{v}" for arch in ("x86_64", "aarch64") for v in _MANYLINUX),
+    "x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu", "riscv64-unknown-linux",
+    "x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl",
+    "aarch64-apple-darwin", "x86_64-apple-darwin",
+    "x86_64-pc-windows-msvc", "aarch64-pc-windows-msvc", "i686-pc-windows-msvc",
+))  # fmt: skip
 # uv resolves ``*-unknown-linux-gnu`` for manylinux_2_28 and ``manylinux2014`` is 2_17.
 _GNU_DEFAULT_GLIBC = (2, 28)
 _PATTERNS = (
@@ -40,6 +53,8 @@ class Platform:
 
 def parse(value: str) -> Platform | None:
     """The platform a uv ``--python-platform`` value names; None if unknown."""
+    if value not in KNOWN:
+        return None
     target = _ALIASES.get(value, value)
     for pattern, kind in _PATTERNS:
         m = pattern.fullmatch(target)
@@ -53,6 +68,8 @@ def parse(value: str) -> Platform | None:
         if kind == "musl":
             return Platform(uv=value, os="linux", arch=arch, libc="musl")
         glibc = {"linux": None, "linux-2014": (2, 17), "linux-gnu": _GNU_DEFAULT_GLIBC}[kind]
+        if arch == "riscv64":  # uv's target for riscv64-unknown-linux is manylinux_2_39
+            glibc = (2, 39)
         if glibc is None:
             glibc = (int(m["maj"]), int(m["min"]))
         return Platform(uv=value, os="linux", arch=arch, libc="glibc", glibc=glibc)

@@ -26,6 +26,24 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
+def url_problem(text: str) -> str | None:
+    """Why ``text`` is no http(s):// or file:// URL uv can use (None when it is one): the
+    shape, then what ``urllib`` reads of it, a port out of range or not a number and an
+    IPv6 bracket left open among them, each of which uv refuses once for every variant."""
+    if not _URL.fullmatch(text):
+        return "is not an http(s):// or file:// URL"
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - reading it is the check
+    except ValueError as exc:
+        return f"is not a usable URL ({exc})"
+    if parts.scheme != "file" and not parts.hostname:
+        return "names no host"
+    return None
+
+
 def printable(text: str) -> str:
     """``text`` as is, or quoted when it holds line breaks or other control characters."""
     return text if text.isprintable() else json.dumps(text)
@@ -53,11 +71,20 @@ class Values:
             raise self.fail(key, "expected a list of non-empty strings")
         if len(set(value)) != len(value):
             raise self.fail(key, "has duplicate entries")
+        for v in value:
+            self._printable(key, v)
         return tuple(value)
 
     def string(self, key: str, value: Any) -> str:
         if not isinstance(value, str) or not value:
             raise self.fail(key, "expected a non-empty string")
+        return self._printable(key, value)
+
+    def _printable(self, key: str, value: str) -> str:
+        """No value of the configuration (a path, URL, name, platform) holds a NUL, a line
+        break or another control character; passed on, one would fail deep in the OS."""
+        if not value.isprintable():
+            raise self.fail(key, f"{printable(redact(value))} holds a control character")
         return value
 
     def files(self, key: str, value: Any) -> tuple[str, ...]:
@@ -86,8 +113,9 @@ class Values:
 
     def url(self, key: str, value: Any) -> str:
         text = self.string(key, value)
-        if not _URL.fullmatch(text):
-            raise self.fail(key, f"{redact(text)!r} is not an http(s):// or file:// URL")
+        problem = url_problem(text)
+        if problem:
+            raise self.fail(key, f"{redact(text)!r} {problem}")
         return text
 
     def urls(self, key: str, value: Any) -> tuple[str, ...]:
@@ -120,7 +148,9 @@ class Values:
         for v in self.strings(key, value):
             parsed = platforms.parse(v)
             if parsed is None:
-                raise self.fail(key, f"{v!r} is not a uv --python-platform value lockgen knows")
+                known = ", ".join(sorted(p for p in platforms.KNOWN if "manylinux_2_3" not in p))
+                raise self.fail(key, f"{v!r} is not a uv --python-platform value lockgen knows ({known}, and "
+                                     "x86_64 or aarch64 manylinux_2_31 to _2_40)")  # fmt: skip
             out.append(parsed)
         return tuple(out)
 
