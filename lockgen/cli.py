@@ -50,7 +50,10 @@ def _errors(f: F) -> F:
         try:
             return f(*args, **kwargs)
         except LockgenError as exc:
-            err(_error_text(str(exc)))
+            text = str(exc)
+            if isinstance(exc, InputError):  # bad input is one line, whatever a parser put in its message
+                text = " ".join(line.strip() for line in text.splitlines() if line.strip())
+            err(_error_text(text))
             sys.exit(exc.exit_code)
         except OSError as exc:  # a filesystem failure no module expected: still one line
             where = f"{exc.filename}: " if exc.filename else ""

@@ -922,8 +922,16 @@ def _path_absolute(p: Project) -> None:
     _wheel_url_to_path(p, put)
 
 
+def _unparsable_marker(p: Project) -> None:
+    """packaging's message for it holds the marker and a caret line under it."""
+    text = p.lock(VARIANT).read_text()
+    assert 'name = "tool"\n' in text
+    p.lock(VARIANT).write_text(text.replace('name = "tool"\n', 'name = "tool"\nmarker = "python_version <<< 3"\n', 1))
+
+
 LOCK_FAULTS: dict[str, Callable[[Project], None]] = {
     "not-toml": _not_toml,
+    "a-marker-packaging-cannot-parse": _unparsable_marker,
     "not-pep751": _not_pep751,
     "empty": _empty,
     "not-utf8": _not_utf8,

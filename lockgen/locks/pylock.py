@@ -234,8 +234,9 @@ def _validate(path: Path, text: str) -> dict[str, Any]:
         raise InputError(f"{path}: invalid TOML: {exc}") from None
     try:
         lock = Pylock.from_dict(data)
-    except PylockValidationError as exc:
-        raise InputError(f"{path}: not a valid PEP 751 lock: {exc}") from None
+    except PylockValidationError as exc:  # its message may hold the value and a caret under it: one line
+        where = f" in {exc.context!r}" if exc.context else ""
+        raise InputError(f"{path}: not a valid PEP 751 lock: {exc.message.splitlines()[0]}{where}") from None
     tool = data.get("tool", {})
     meta = tool.get("lockgen", {}) if isinstance(tool, dict) else {}
     dependencies = {}
