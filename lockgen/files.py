@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from lockgen.exceptions import LockgenError
+from lockgen.exceptions import InputError, LockgenError
 
 PREFIX = ".lockgen-"  # every temporary name lockgen makes in a project's folders
 JOURNAL = f"{PREFIX}commit.json"
@@ -263,16 +263,16 @@ def clean_stale(folder: Path, *, prefix: str | tuple[str, ...] = PREFIX) -> None
 
 
 def cache_folder(name: str) -> Path | None:
-    """A writable folder of lockgen's own: in the user's cache (``LOCKGEN_CACHE_DIR``
-    overrides it), else a private temporary one; None when neither can be made."""
-    candidates = []
+    """A writable folder of lockgen's own: in the user's cache, else a private temporary
+    one; None when neither can be made. ``LOCKGEN_CACHE_DIR`` names it instead: used, or
+    bad input saying why not, never passed over."""
     if os.environ.get("LOCKGEN_CACHE_DIR"):
-        candidates.append(Path(os.environ["LOCKGEN_CACHE_DIR"]) / name)
-    else:
-        with contextlib.suppress(Exception):
-            import platformdirs
+        return _asked_for(Path(os.environ["LOCKGEN_CACHE_DIR"]) / name)
+    candidates = []
+    with contextlib.suppress(Exception):
+        import platformdirs
 
-            candidates.append(platformdirs.user_cache_path("lockgen") / name)
+        candidates.append(platformdirs.user_cache_path("lockgen") / name)
     uid = os.getuid() if hasattr(os, "getuid") else 0
     candidates.append(Path(tempfile.gettempdir()) / f"lockgen-{uid}" / name)
     for folder in candidates:
@@ -286,6 +286,25 @@ def cache_folder(name: str) -> Path | None:
         except OSError:
             continue
     return None
+
+
+def _asked_for(folder: Path) -> Path:
+    """``LOCKGEN_CACHE_DIR``'s folder, or bad input saying why it cannot be used: falling
+    back to another would move the run locks that keep two runs apart without a word."""
+    if folder in _FOLDERS:
+        return folder
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not os.access(folder, os.W_OK):
+            why = "not writable"
+        elif not _private(folder):
+            why = "writable by other users, or not theirs who runs lockgen"
+        else:
+            _FOLDERS.add(folder)
+            return folder
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        why = getattr(exc, "strerror", None) or str(exc)
+    raise InputError(f"LOCKGEN_CACHE_DIR: {folder.parent} cannot hold lockgen's cache ({why})")
 
 
 def _private(folder: Path) -> bool:

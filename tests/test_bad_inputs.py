@@ -808,6 +808,12 @@ ENVIRONMENT: dict[str, Case] = {
     "LOCKGEN_GPU_ARCHS-one-bad-of-two": Case(
         ("LOCKGEN_GPU_ARCHS", "x.y"), args=("select",), env={"LOCKGEN_GPU_ARCHS": "8.0,x.y"}
     ),
+    # a cache folder asked for and not usable is said, not swapped for another without a word
+    "LOCKGEN_CACHE_DIR-dev-null": Case(("LOCKGEN_CACHE_DIR", "/dev/null"), env={"LOCKGEN_CACHE_DIR": "/dev/null"}),
+    "LOCKGEN_CACHE_DIR-a-file": Case(
+        ("LOCKGEN_CACHE_DIR", "{root}/afile"), env={"LOCKGEN_CACHE_DIR": "{root}/afile"}, files={"afile": "x\n"}
+    ),
+    "LOCKGEN_CACHE_DIR-in-proc": Case(("LOCKGEN_CACHE_DIR", "/proc/nope"), env={"LOCKGEN_CACHE_DIR": "/proc/nope"}),
     "LOCKGEN_VARIANT-unknown-select": Case(("nope",), args=("select",), env={"LOCKGEN_VARIANT": "nope"}),
     "LOCKGEN_VARIANT-unknown-sync": Case(("nope",), args=("sync",), env={"LOCKGEN_VARIANT": "nope"}),
     "VIRTUAL_ENV-a-folder-not-a-venv": Case(
