@@ -340,7 +340,11 @@ def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, confi
             raise InputError(f"{cfg.relative(pylock.lock_file(cfg.locks_dir, v.name))}: no lock for {v.name} "
                              f"(run: lockgen compile {v.name})")  # fmt: skip
         locks[v.name] = lock
+    from lockgen.project.intents import Inputs
+
+    inputs = Inputs.of(cfg)
     urls = {u for v in variants for u in (v.index_url, *v.extra_index_urls, *v.find_links) if u}
+    urls |= {u for v in variants for u in inputs.credentialed_urls(v)}
     progress = err if sys.stderr.isatty() else None
     summary = wheelhouse.build(folder, wheelhouse.wanted(locks), credentials=urls, jobs=jobs, progress=progress)
     out(report.wheelhouse_summary(folder, summary))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from wheelmaker import make_wheel
+from wheelmaker import make_index, make_wheel
 
 from lockgen import uv
 from lockgen.cli import main
@@ -420,6 +420,25 @@ def test_wheelhouse_keeps_credentials_within_the_index_host(tmp_path: Path, serv
         summary = wheelhouse.build(folder, [wanted(prefix)], credentials=[server.url("private")])
         assert summary.downloaded == [wheel.name] and (folder / wheel.name).read_bytes() == wheel.read_bytes()
     assert [ok for path, ok in server.requests if path.startswith("/open/")] == [False]
+
+
+def test_wheelhouse_fetches_a_url_requirement_with_the_credentials_its_intent_file_gives(
+    tmp_path: Path, server: Server
+) -> None:
+    """``private-pkg @ http://user:s3cret@host/…whl``: the lock keeps ``***`` in its place,
+    and the wheelhouse, whose configured index is elsewhere, finds the credentials where
+    the intent file gives them, never writing them."""
+    root = tmp_path / "proj"
+    wheel = next((server.root / "pfiles").glob("private_pkg-*.whl"))
+    elsewhere = make_index(tmp_path / "public", [make_wheel(tmp_path / "public-files", "other", "1.0")])
+    one_index_project(root, elsewhere, f"private-pkg @ {server.url('pfiles')}/{wheel.name}\n", export=False)
+    p = Session(root)
+    p.ok("compile")
+    lock = (root / "locks" / f"pylock.{VARIANT}.toml").read_text()
+    assert "***@" in lock and SECRET not in lock
+    p.ok("wheelhouse", str(tmp_path / "wheels"))
+    assert (tmp_path / "wheels" / wheel.name).read_bytes() == wheel.read_bytes()
+    assert_no_leak(p.runs, root, tmp_path / "wheels")
 
 
 def test_wheelhouse_reads_the_netrc_file_uv_reads(

@@ -239,6 +239,9 @@ class _Resumable(OSError):
 def _fetch_http(url: str, part: Path, auth: _Auth) -> str:
     """Download ``url`` into ``part``, continuing a partial file; its sha256."""
     have = part.stat().st_size if part.exists() else 0
+    parts = urllib.parse.urlsplit(url)
+    if "@" in parts.netloc:  # the lock holds "***" where a URL requirement had credentials: _Auth adds them
+        url = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
     request = urllib.request.Request(url, headers={"User-Agent": "lockgen"})
     if have:
         request.add_header("Range", f"bytes={have}-")

@@ -36,6 +36,7 @@ _OPTIONS = frozenset((
 ))  # fmt: skip
 _FLAGS = frozenset(("--no-index", "--pre", "--prefer-binary"))  # the options that take no value
 _INDEXES = frozenset(("-i", "--index-url", "--extra-index-url"))
+_CREDENTIALED = re.compile(r"https?://[^\s/@]+@[^\s/]+")
 _HASH = re.compile(r"--hash[=\s]\s*(\S*)")
 _HASH_VALUE = re.compile(r"sha256:[0-9a-fA-F]{64}|sha384:[0-9a-fA-F]{96}|sha512:[0-9a-fA-F]{128}")
 _SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\ is a path
@@ -143,6 +144,16 @@ class Inputs:
         out = {}
         for f in closure:
             out[f.rel] = f.normalized if f.normalized is not None else self._plain(f)
+        return out
+
+    def credentialed_urls(self, variant: Variant) -> set[str]:
+        """The http(s) URLs with a user in them that the variant's files name (``${VAR}``
+        expanded): where the wheelhouse finds the credentials of a URL requirement's host,
+        which its lock shows only as ``***``."""
+        out: set[str] = set()
+        for f in self.closure(variant):
+            text = self._expanded(lines.decode(f.rel, (self.root / f.rel).read_bytes()))
+            out.update(m[0] for m in _CREDENTIALED.finditer(text))
         return out
 
     def _plain(self, intent: IntentFile) -> str:
