@@ -618,11 +618,11 @@ def test_an_artifact_rebuilt_under_the_same_version_is_reinstalled(tmp_path: Pat
     assert after.versions == before.versions
     assert new_sha in p.lock_path().read_text() and old_sha not in p.lock_path().read_text()
     dry = p.run("sync", *p.env_args(), "--dry-run")
-    assert dry.returncode == 0 and "! helper reinstalled" in dry.stdout, dry.stdout
+    assert dry.returncode == 0 and "! helper reinstall" in dry.stdout, dry.stdout
     result = p.sync()
     assert result.returncode == 0, result.stderr
     changes = [line for line in result.stdout.splitlines() if line[:2] in ("+ ", "~ ", "! ", "- ")]
-    assert changes == ["! helper reinstalled: installed from other artifacts than the lock names (another hash)"], (
+    assert changes == ["! helper reinstall: installed from other artifacts than the lock names (another hash)"], (
         result.stdout
     )
     seen = examine(p.venv, hashes=True)

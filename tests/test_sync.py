@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -183,7 +185,7 @@ def test_an_installer_package_the_lock_pins_is_syncs_to_mend(synced: Project, da
     assert synced.run("verify").exit_code == 1
     result = synced.run("sync")
     assert result.exit_code == 0, result.output
-    assert "! setuptools reinstalled" in result.output
+    assert "! setuptools reinstall" in result.output
     assert synced.run("verify").exit_code == 0
     if damage == "a file edited":
         assert (site / "setuptools" / "__init__.py").read_text() == text
@@ -207,7 +209,7 @@ def test_another_build_of_a_locked_version_installed_over_it_is_found_and_replac
         assert "helper 1.0: its files are not those sync installed" in checked.output
     result = synced.run("sync")
     assert result.exit_code == 0, result.output
-    assert "! helper reinstalled" in result.output
+    assert "! helper reinstall" in result.output
     assert not (site / "helper_fork.py").exists()
     assert synced.run("verify", "--hashes").exit_code == 0
     assert "already in sync" in synced.run("sync").output
@@ -256,7 +258,7 @@ def test_another_build_that_differs_only_outside_site_packages_is_found(synced: 
     checked = synced.run("verify")
     assert checked.exit_code == 1 and "clitool 1.0: its files are not those sync installed" in checked.output
     result = synced.run("sync")
-    assert result.exit_code == 0 and "! clitool reinstalled" in result.output, result.output
+    assert result.exit_code == 0 and "! clitool reinstall" in result.output, result.output
     assert (venv / "bin/clitool-bin").read_text() == "\x7fELF build A\n"
 
 
@@ -287,8 +289,6 @@ def test_a_package_installed_twice_is_named_and_mended(synced: Project, tmp_path
     subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(venv / "bin/python"), "--target", str(other),
                     "--no-deps", str(wheel)], check=True)  # fmt: skip
     site = next((venv / "lib").glob("python*/site-packages"))
-    import shutil
-
     shutil.copytree(other / "helper-2.0.dist-info", site / "helper-2.0.dist-info")
     assert {p.name for p in site.glob("helper-*.dist-info")} == {"helper-1.0.dist-info", "helper-2.0.dist-info"}
     checked = synced.run("verify")
@@ -298,6 +298,77 @@ def test_a_package_installed_twice_is_named_and_mended(synced: Project, tmp_path
     assert result.exit_code == 0, result.output
     assert {p.name for p in site.glob("helper-*.dist-info")} == {"helper-1.0.dist-info"}
     assert synced.run("verify", "--hashes").exit_code == 0
+
+
+def _site(project: Project) -> Path:
+    return next((project.root / ".venv" / "lib").glob("python*/site-packages"))
+
+
+def _edit_metadata_version(dist_info: Path, version: str) -> None:
+    """As ``sed -i`` does it: a new file in its place (uv's cached copy stays whole)."""
+    meta = dist_info / "METADATA"
+    text = re.sub(r"(?m)^Version: .*$", f"Version: {version}", meta.read_text())
+    meta.unlink()
+    meta.write_text(text)
+
+
+def test_a_version_edited_in_metadata_is_mended_though_uv_reads_the_folder_name(synced: Project) -> None:
+    """pip and imports read 1.1 from METADATA; uv reads 1.0 from the folder's name and
+    would see nothing to do: sync must make uv install it again, not fail on every run."""
+    assert synced.run("sync").exit_code == 0
+    _edit_metadata_version(_site(synced) / "helper-1.0.dist-info", "1.1")
+    checked = synced.run("verify")
+    assert checked.exit_code == 1 and "helper-1.0.dist-info says version 1.1 in its METADATA" in checked.output
+    result = synced.run("sync")
+    assert result.exit_code == 0, result.output
+    assert installed(synced)["helper"] == "1.0"
+    assert synced.run("verify", "--hashes").exit_code == 0
+
+
+def test_a_stale_copy_of_a_dist_info_is_mended_whichever_version_it_names(synced: Project) -> None:
+    """A copy of helper's dist-info under an older version's name (RECORD and all): uv
+    would reinstall one of the two and leave the other, so every sync would fail."""
+    assert synced.run("sync").exit_code == 0
+    site = _site(synced)
+    shutil.copytree(site / "helper-1.0.dist-info", site / "helper-0.9.dist-info")
+    _edit_metadata_version(site / "helper-0.9.dist-info", "0.9")
+    checked = synced.run("verify")
+    assert checked.exit_code == 1 and "helper: installed more than once" in checked.output
+    result = synced.run("sync")
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in site.glob("helper-*.dist-info")} == {"helper-1.0.dist-info"}
+    assert synced.run("verify", "--hashes").exit_code == 0
+    assert "already in sync" in synced.run("sync").output
+
+
+def test_another_version_installed_over_the_lock_is_one_line_not_also_another_build(
+    synced: Project, tmp_path: Path
+) -> None:
+    assert synced.run("sync").exit_code == 0
+    wheel = make_wheel(tmp_path / "w", "helper", "2.0")
+    venv = synced.root / ".venv"
+    subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(venv / "bin/python"), str(wheel)], check=True)
+    checked = synced.run("verify")
+    assert checked.exit_code == 1 and "helper is 2.0, the lock has 1.0" in checked.output, checked.output
+    assert "another build" not in checked.output, checked.output
+
+
+def test_a_difference_no_sync_moved_is_not_promised_a_repair(tmp_path: Path) -> None:
+    """ "The next sync repairs it" only where this sync changed something; what it did
+    not move, the next one would not either. Starting afresh is offered for a venv of
+    lockgen's own, never for an overlay or an interpreter's own prefix."""
+    from lockgen.install.environment import Target
+    from lockgen.install.sync import _still_differs
+
+    venv = Target(prefix=tmp_path / "venv", python="3.12.1", source="--python", exists=True)
+    stuck = str(_still_differs(["helper is 1.1, the lock has 1.0"], ["helper is 1.1, the lock has 1.0"], venv,
+                               overlay=False))  # fmt: skip
+    assert "could not mend" in stuck and "next lockgen sync repairs" not in stuck
+    assert f"remove {tmp_path / 'venv'}" in stuck
+    overlay = str(_still_differs(["x"], ["x"], venv, overlay=True))
+    assert "could not mend" in overlay and "remove" not in overlay
+    moved = str(_still_differs(["tool: a file is missing"], ["helper is 1.1, the lock has 1.0"], venv, overlay=False))
+    assert "next lockgen sync repairs it" in moved
 
 
 def test_an_uninstall_cut_short_by_the_file_system_is_never_called_unchanged(synced: Project, indexes) -> None:  # type: ignore[no-untyped-def]
@@ -317,7 +388,7 @@ def test_an_uninstall_cut_short_by_the_file_system_is_never_called_unchanged(syn
         assert "the environment is unchanged" not in result.output
         assert "stays marked" in result.output
         checked = synced.run("verify")
-        assert checked.exit_code == 1 and "was interrupted" in checked.output
+        assert checked.exit_code == 1 and "did not finish" in checked.output
     assert synced.run("sync").exit_code == 0
     assert installed(synced) == {"tool": "1.0", "helper": "1.0"}
 
@@ -376,7 +447,7 @@ def test_a_local_project_syncs_verifies_and_stays_in_sync(project: Project) -> N
     assert project.run("verify").exit_code == 1
     bumped = project.run("sync")
     assert bumped.exit_code == 0, bumped.output
-    assert "! mine reinstalled: its source's metadata changed" in bumped.output
+    assert "! mine reinstall: its source's metadata changed" in bumped.output
     assert installed(project) == {"mine": "0.4", "helper": "2.0"}
     assert "already in sync" in project.run("sync").output
 
@@ -416,7 +487,7 @@ def test_sync_hashes_mends_a_file_changed_in_place(synced: Project) -> None:
     assert plain.exit_code == 0 and "(sizes; --hashes compares every byte)" in plain.output
     result = synced.run("sync", "--hashes")
     assert result.exit_code == 0, result.output
-    assert "! tool reinstalled: its files do not match its RECORD" in result.output
+    assert "! tool reinstall: its files do not match its RECORD" in result.output
     assert module.read_text() == text
     again = synced.run("sync", "--hashes")
     assert "already in sync" in again.output and "(sizes and sha256)" in again.output

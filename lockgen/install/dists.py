@@ -29,6 +29,7 @@ class Dist:
     site: Path  # the folder RECORD paths are relative to
     requires: tuple[str, ...]  # canonical names of its unconditional Requires-Dist
     problem: str | None = None  # why the metadata cannot be trusted, if it cannot
+    folder_version: str | None = None  # what a .dist-info folder's own name says, which uv reads
 
 
 def scan(sites: Iterable[Path]) -> list[Dist]:
@@ -88,6 +89,7 @@ def _read(path: Path, site: Path) -> Dist | None:
         site=site,
         requires=tuple(requires),
         problem=problem,
+        folder_version=guess["version"] if guess is not None and path.name.endswith(".dist-info") else None,
     )
 
 

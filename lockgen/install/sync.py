@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -63,7 +64,7 @@ class Plan:
         return (
             [f"+ {_pinned(n, v)}" for n, v in sorted(self.install.items())]
             + [f"~ {n} {a} -> {b}" for n, (a, b) in sorted(self.change.items())]
-            + [f"! {n} reinstalled: {why}" for n, why in sorted(self.reinstall.items())]
+            + [f"! {n} reinstall: {why}" for n, why in sorted(self.reinstall.items())]  # planned or done
             + [f"- {_pinned(n, v)}" for n, v in sorted(self.remove.items())]
         )
 
@@ -194,15 +195,32 @@ def sync(
         after = replace(inspected, record=record, journal=None)  # judged by what was just installed
         left = verify.problems(after, lock, overlay=bool(base), base=base, judge_kept=False)
         if left:
-            raise LockgenError(
-                "after the install the environment still differs from the lock (it stays marked, and the next "
-                "lockgen sync repairs it): " + "; ".join(left[:5])
-            )
+            before = verify.problems(found, lock, overlay=bool(base), base=base, judge_kept=False)
+            raise _still_differs(left, before, target, overlay=bool(base))
         if state.read_record(target) != record:
             state.write_record(target, record)
         state.end(target)
         _refuse_damaged_kept(after, kept(after, lock, base))
     return plan
+
+
+def _still_differs(left: list[str], before: list[str], target: Target, *, overlay: bool) -> LockgenError:
+    """After an install that left differences: a promise of repair only where one can
+    come. Differences that were there before, and that this sync did not move, the next
+    sync would not move either."""
+    shown = "; ".join(left[:5])
+    if set(left) <= set(before):
+        afresh = (
+            f"; to start afresh, remove {target.prefix} and run lockgen sync" if target.virtual and not overlay else ""
+        )
+        return LockgenError(
+            f"sync could not mend the environment, which still differs from the lock as it did before: {shown} "
+            f"(it stays marked{afresh})"
+        )
+    return LockgenError(
+        "after the install the environment still differs from the lock (it stays marked, and the next lockgen "
+        f"sync repairs it): {shown}"
+    )
 
 
 def kept(found: verify.Inspection, lock: pylock.Lock, base: Iterable[str]) -> frozenset[str]:
@@ -238,7 +256,10 @@ def _apply(
 ) -> Target:
     """Journal, install (hash-checked first), then uninstall; a first sync that fails
     leaves no environment behind. Returns the target, which exists now."""
-    installer.forget(found.altered & plan.reinstall.keys())  # before anything in the environment changes
+    again = {*plan.reinstall, *plan.change}  # uv too: it may read another version than lockgen did
+    installer.forget(found.altered & again)  # before anything in the environment changes
+    copies = Counter(d.name for d in found.found)
+    twice = {name for name, n in copies.items() if n > 1} - keep  # uv would mend one copy, not the others
     created = not target.exists
     if created:
         installer.create(target.prefix, sys.executable)
@@ -258,8 +279,11 @@ def _apply(
         for broken in found.unreadable:  # uv cannot read these; they are reinstalled below if locked
             if broken.name not in keep:  # never the installer's own, nor a base's: those are not sync's to mend
                 dists.remove(broken, within=target.prefix)
-        installer.install(install_from, target, reinstall=plan.reinstall, offline=offline, indexes=indexes)
-        installer.uninstall(target, plan.remove)
+        for dist in found.found:  # every copy of a package installed twice goes; the lock's is installed anew
+            if dist.name in twice:
+                dists.remove(dist, within=target.prefix)
+        installer.install(install_from, target, reinstall=again, offline=offline, indexes=indexes)
+        installer.uninstall(target, [name for name in plan.remove if name not in twice])
         now = dists.scan(target.site_packages())  # what no RECORD claims any more is a left-over
         claimed = set().union(*(dists.claimed(d) for d in now))
         if found.journal is not None:  # after a kill: uv's half-written temporaries too

@@ -76,6 +76,11 @@ def inspect(target: Target, *, hashes: bool = False, beyond: bool = False) -> In
             altered.add(d.name)
         if d.problem or check.unreadable:
             unreadable.append(d)
+        elif d.folder_version is not None and not same_version(d.folder_version, d.version):
+            # uv reads the version from the folder's name, pip and imports from METADATA: edited
+            # in place, and uv's cache (whose files are linked into the environment) with it
+            broken.setdefault(d.name, []).append(f"{d.path.name} says version {d.version} in its METADATA")
+            altered.add(d.name)
     places: dict[str, list[dists.Dist]] = {}
     for d in found:
         places.setdefault(d.name, []).append(d)
@@ -131,7 +136,8 @@ def other_artifacts(found: Inspection, lock: pylock.Lock) -> dict[str, str]:
             continue
         built = found.record.installed.get(name)
         now = found.fingerprints.get(name)
-        if built and now and built.startswith(dists.FINGERPRINT) and now != built:  # an older lockgen's: not compared
+        at_locked = pylock.satisfies(found.installed.get(name), lock.versions.get(name, ""))  # else: another version
+        if at_locked and built and now and built.startswith(dists.FINGERPRINT) and now != built:  # older: not compared
             out[name] = "its files are not those sync installed (another build of this version installed over it?)"
     for name, now in sources(lock).items():
         was = found.record.sources.get(name)
@@ -191,8 +197,8 @@ def problems(
     out: list[str] = []
     if found.journal is not None:
         out.append(
-            f"a sync of {found.journal.lock or 'a lock'} was interrupted (process {found.journal.pid}); "
-            "the environment may be half-changed: run lockgen sync to repair it"
+            f"a sync of {found.journal.lock or 'a lock'} did not finish (process {found.journal.pid} was stopped, or "
+            "failed partway); the environment may be half-changed: run lockgen sync to repair it"
         )
     locked = lock.versions
     provided = set(base)
