@@ -88,7 +88,7 @@ def run_full(
         with _guard:
             _running.add(proc)
             if _halted:
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(_stop_signal())
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -105,7 +105,7 @@ def run_full(
             with _guard:
                 _running.discard(proc)
         stdout, stderr = (_text(sink, data) for sink, data in zip(sinks, (out, err), strict=True))
-    if proc.returncode == -signal.SIGINT:  # Ctrl-C reached the program: it reached lockgen too
+    if proc.returncode == -signal.SIGINT or (_halted and proc.returncode < 0):  # Ctrl-C, or lockgen halting it
         raise KeyboardInterrupt
     if proc.returncode != 0:
         text = stderr
@@ -126,12 +126,18 @@ def halted() -> Iterator[None]:
         _halted = True
         for proc in _running:
             with contextlib.suppress(OSError):
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(_stop_signal())
     try:
         yield
     finally:
         with _guard:
             _halted = False
+
+
+def _stop_signal() -> signal.Signals:
+    """SIGINT, as Ctrl-C would; SIGTERM where lockgen runs with SIGINT ignored (``nohup``,
+    a script's ``&``): its programs inherit that, and would run on."""
+    return signal.SIGTERM if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else signal.SIGINT
 
 
 def _status(code: int) -> str:

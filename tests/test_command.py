@@ -101,7 +101,7 @@ def test_a_program_ended_by_ctrl_c_is_lockgen_interrupted_in_any_thread() -> Non
                 [
                     sys.executable,
                     "-c",
-                    "import os, signal\nos.kill(os.getpid(), signal.SIGINT)\nimport time\ntime.sleep(9)",
+                    "import os, signal\nsignal.signal(signal.SIGINT, signal.SIG_DFL)\nos.kill(os.getpid(), signal.SIGINT)\nimport time\ntime.sleep(9)",
                 ]
             )
         except LockgenError as exc:

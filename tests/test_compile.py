@@ -500,8 +500,16 @@ def test_ctrl_c_stops_a_compile_at_once_and_leaves_the_locks_as_they_were(tmp_pa
         text += f'\n[accelerators.acc{i}]\ninputs = ["inputs/acc{i}.in"]\n'
     (root / "lockgen.toml").write_text(text)
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    proc = subprocess.Popen([sys.executable, "-m", "lockgen", "compile", "--offline", "-j", "1"], cwd=root, env=env,
-                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    # A run started in the background of a script inherits Ctrl-C ignored; one in a terminal does not.
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "lockgen", "compile", "--offline", "-j", "1"], cwd=root, env=env,
+                                start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         deadline = time.monotonic() + 60
         while True:  # three uv at work, one in the build, two waiting for it; two variants not begun
