@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -416,3 +417,25 @@ def synced_target_guard(monkeypatch: pytest.MonkeyPatch) -> None:
         return real_install(lock_file, target, **kwargs)
 
     monkeypatch.setattr(installer, "install", guarded)
+
+
+def test_an_overlay_leaves_a_package_installed_twice_that_is_not_its_own(image: tuple[Project, Path]) -> None:
+    """Two copies of a package the lock does not install are the image's business: an
+    overlay installs what the base lacks and removes nothing, copies included."""
+    p, venv = image
+    site = _site(venv)
+    extra = p.root / "extra"
+    make_wheel(extra, "theirs", "1.0")
+    make_wheel(extra, "theirs", "2.0")
+    for version in ("1.0", "2.0"):
+        into = p.root.parent / f"theirs{version}"
+        subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(venv / "bin/python"), "--target",
+                        str(into), "--no-deps", "--no-index", "--find-links", str(extra), f"theirs=={version}"],
+                       check=True)  # fmt: skip
+        shutil.copytree(into / f"theirs-{version}.dist-info", site / f"theirs-{version}.dist-info")
+    assert p.run("compile").exit_code == 0
+    result = p.run("sync", "--python", str(venv))
+    assert result.exit_code == 0, result.output
+    assert {d.name for d in site.glob("theirs-*.dist-info")} == {"theirs-1.0.dist-info", "theirs-2.0.dist-info"}
+    assert {d.name for d in site.glob("stray-*.dist-info")} == {"stray-1.0.dist-info"}
+    assert dists.versions(dists.scan([site]))["needs-any"] == "1.0"

@@ -189,6 +189,7 @@ def sync(
                 offline=source is not None,
                 indexes=indexes,
                 keep=kept(found, lock, base),
+                owned=wanted,
             )
         inspected = verify.inspect(target, hashes=hashes)
         record = _new_record(config, lock, variant, checked, inspected, base)
@@ -253,13 +254,20 @@ def _apply(
     offline: bool,
     indexes: tuple[str, ...],
     keep: set[str] | frozenset[str] = frozenset(),
+    owned: Iterable[str] = (),
 ) -> Target:
     """Journal, install (hash-checked first), then uninstall; a first sync that fails
-    leaves no environment behind. Returns the target, which exists now."""
+    leaves no environment behind. Returns the target, which exists now. ``keep`` is
+    never touched; an overlay touches only what it installs (``owned``)."""
     again = {*plan.reinstall, *plan.change}  # uv too: it may read another version than lockgen did
     installer.forget(found.altered & again)  # before anything in the environment changes
     copies = Counter(d.name for d in found.found)
-    twice = {name for name, n in copies.items() if n > 1} - keep  # uv would mend one copy, not the others
+    owned = set(owned)
+
+    def mine(name: str) -> bool:  # an overlay removes nothing the lock does not install: the image's are its own
+        return name not in keep and (not plan.overlay or name in owned)
+
+    twice = {name for name, n in copies.items() if n > 1 and mine(name)}  # uv would mend one copy, not the others
     created = not target.exists
     if created:
         installer.create(target.prefix, sys.executable)
@@ -277,7 +285,7 @@ def _apply(
         raise
     try:
         for broken in found.unreadable:  # uv cannot read these; they are reinstalled below if locked
-            if broken.name not in keep:  # never the installer's own, nor a base's: those are not sync's to mend
+            if mine(broken.name):  # never the installer's own, nor a base's: those are not sync's to mend
                 dists.remove(broken, within=target.prefix)
         for dist in found.found:  # every copy of a package installed twice goes; the lock's is installed anew
             if dist.name in twice:
