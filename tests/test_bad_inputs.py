@@ -31,8 +31,10 @@ from click.testing import CliRunner
 from conftest import Indexes, Project
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wheelmaker import make_local_project
 
 from lockgen.cli import main
+from lockgen.locks import pylock
 
 try:
     import tomllib
@@ -705,6 +707,89 @@ def test_intent_syntax_pip_and_uv_accept(project: Project, name: str) -> None:
     assert outcome.code == 0, outcome.show()
     assert "error" not in outcome.stderr, outcome.show()
     assert_unchanged(before, project.root, outcome)
+
+
+def _project_at(*parts: str) -> Callable[[Path], object]:
+    def made(root: Path) -> object:
+        return make_local_project(root.joinpath(*parts), "mylib", "0.1", ["helper"])
+
+    return made
+
+
+def _git_repository(root: Path) -> None:
+    """A repository whose project is in a subfolder, as monorepos keep them."""
+    repo = root / "libs" / "repo"
+    make_local_project(repo / "python", "mylib", "0.1", ["helper"])
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "mylib"], check=True)
+
+
+def _no_break_space_in_a_path(root: Path) -> None:
+    config = root / "lockgen.toml"
+    config.write_text(config.read_text().replace('"inputs/base.in"', '"inputs/base\u00a0in.in"'))
+    (root / "inputs" / "base\u00a0in.in").write_text("app\n")
+
+
+# What pip and uv read that a stricter reading once refused: (intent file text, setup).
+PLACES: dict[str, tuple[str, Callable[[Path], object] | None]] = {
+    "find-links-html-page": (
+        "-f links.html\napp\n",
+        lambda root: (root / "inputs/links.html").write_text("<html></html>\n"),
+    ),
+    "editable-with-extras": ("app\n-e ./libs/mylib[dev]\n", _project_at("libs", "mylib")),
+    "path-with-extras": ("app\n./libs/mylib[dev]\n", _project_at("libs", "mylib")),
+    "editable-project-root-with-extras": ("app\n-e .[dev]\n", _project_at()),
+    "git-file-url-subdirectory": (
+        "app\nmylib @ git+file://${PROJECT_ROOT}/libs/repo@main#subdirectory=python\n",
+        _git_repository,
+    ),
+    "index-folder-in-the-project": ("--extra-index-url ./simple\napp\n", lambda root: (root / "simple").mkdir()),
+    "quoted-only-binary": ('--only-binary ":all:"\napp\n', None),
+    "no-break-space-in-a-configured-path": ("app\n", _no_break_space_in_a_path),
+}
+
+
+@pytest.mark.parametrize("name", list(PLACES))
+def test_places_and_options_uv_reads_are_accepted(project: Project, name: str) -> None:
+    """Read as uv reads them, each compiles: refusing one would stop a working project."""
+    text, setup = PLACES[name]
+    project.write("inputs/base.in", text)
+    if setup is not None:
+        setup(project.root)
+    result = project.run("compile", "py312-cpu")
+    assert result.exit_code == 0, result.output
+    lock = pylock.read(project.lock("py312-cpu"))
+    assert lock is not None and "app" in lock.versions
+    if "mylib" in text or "libs/mylib" in text or ".[dev]" in text:
+        assert "mylib" in lock.versions and "helper" in lock.versions, lock.versions
+
+
+def test_an_index_url_that_holds_an_at_in_its_password_is_a_url() -> None:
+    """The last ``@`` ends the user part, as uv's URL parser reads it."""
+    from lockgen.project.values import url_problem
+
+    assert url_problem("https://user:p@ss@pypi.example.org/simple") is None
+    assert url_problem("https://user:p@ss@/simple") == "names no host"
+
+
+def test_an_index_whose_variable_is_not_set_here_does_not_stop_check_or_sync(project: Project) -> None:
+    """CI and machines that only sync need not hold the private index's address: the
+    lock already names every file, and the digest reads the file as written."""
+    project.write("inputs/cpu.in", "--extra-index-url ${PRIV_IDX}\n")
+    assert project.run("compile", env={"PRIV_IDX": project.indexes.cpu}).exit_code == 0
+    for argv in (("check",), ("sync", "--variant", "py311-cpu", "--dry-run")):
+        result = project.run(*argv, env={"PRIV_IDX": ""})
+        assert result.exit_code == 0, (argv, result.output)
+
+
+def test_an_index_and_another_option_on_one_line_is_refused_saying_why(project: Project) -> None:
+    """uv reads ``URL --trusted-host h`` as one URL, and finds nothing on it."""
+    project.write("inputs/cpu.in", f"--extra-index-url {project.indexes.cpu} --trusted-host example.org\n")
+    result = project.run("compile")
+    assert result.exit_code == 2
+    assert "inputs/cpu.in:1: --extra-index-url" in result.output and "one option a line" in result.output
 
 
 def test_an_include_chain_a_thousand_deep(project: Project) -> None:

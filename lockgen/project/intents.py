@@ -40,6 +40,7 @@ _CREDENTIALED = re.compile(r"https?://[^\s/@]+@[^\s/]+")
 _HASH = re.compile(r"--hash[=\s]\s*(\S*)")
 _HASH_VALUE = re.compile(r"sha256:[0-9a-fA-F]{64}|sha384:[0-9a-fA-F]{96}|sha512:[0-9a-fA-F]{128}")
 _SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\ is a path
+_EXTRAS = re.compile(r"\s*\[[^\]]*\]\s*$")  # a local project's extras, after its path
 _ENV_VAR = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)\}")  # what uv expands in requirement files
 
 
@@ -277,14 +278,8 @@ class Inputs:
                     raise InputError(f"{rel}:{number}: unknown option {option!r}")
                 normal.append(self._anchored(rel, line, option))
                 value = line[len(option) :].lstrip(" =").strip()
-                if not value and option not in _FLAGS:
-                    raise InputError(f"{rel}:{number}: {option} needs a value")
-                if option in _INDEXES:
-                    self._index(rel, number, option, value)
-                if option in ("--no-binary", "--only-binary"):
-                    self._binary(rel, number, option, value)
-                if option in _FLAGS and value:
-                    raise InputError(f"{rel}:{number}: {option} takes no value")
+                if self.validate:  # what uv would refuse once for every variant; sync reads only the digest
+                    self._option(rel, number, option, value)
                 if option in _LOCATIONS:
                     place = self._location(rel, number, value, from_file=option in ("-f", "--find-links"))
                     if place is not None:
@@ -323,28 +318,60 @@ class Inputs:
             return line
         return f"{option} {os.path.normpath((self.root / rel).parent / value)}"
 
+    def _option(self, rel: str, number: int, option: str, value: str) -> None:
+        """An option's value is one uv can use."""
+        if not value and option not in _FLAGS:
+            raise InputError(f"{rel}:{number}: {option} needs a value")
+        if option in _FLAGS and value:
+            raise InputError(f"{rel}:{number}: {option} takes no value")
+        if option in _INDEXES:
+            self._index(rel, number, option, value)
+        if option in ("--no-binary", "--only-binary"):
+            self._binary(rel, number, option, value)
+
     def _index(self, rel: str, number: int, option: str, value: str) -> None:
-        """An index an intent file names is a URL uv can use, as the configuration's are."""
-        problem = url_problem(self._expanded(value))
+        """An index an intent file names is a URL uv can use, as the configuration's are,
+        or a folder in the project (read, as uv reads it, from the project root). A
+        ``${VAR}`` not set here is not judged: the machine that compiles may set it."""
+        text = self._expanded(value)
+        if _ENV_VAR.search(text):
+            return
+        if len(text.split()) > 1:
+            raise InputError(
+                f"{rel}:{number}: {option} {redact(value)!r}: one option a line; uv reads the rest of the line "
+                "as part of the URL"
+            )
+        if not _SCHEME.match(text):  # a folder: uv takes a path that exists as a path
+            place = self._location(rel, number, value)
+            if place is not None and not place.is_dir():
+                raise InputError(f"{rel}:{number}: {option} {redact(value)}: no such folder ({place})")
+            return
+        problem = url_problem(text)
         if problem:
             raise InputError(f"{rel}:{number}: {option} {redact(value)!r} {problem}")
 
     def _kind_of_place(self, rel: str, number: int, option: str, value: str, place: Path) -> None:
-        """``-e`` installs a project folder and ``-f`` reads a folder of files: a file
-        named there is a mistake uv would make once for every variant."""
+        """``-e`` installs a project folder (``-f`` reads a folder of files or an HTML
+        page of links): a file named there is a mistake uv would make once for every
+        variant."""
+        if option not in ("-e", "--editable"):
+            return
         if self.validate and place.exists() and not place.is_dir():
-            what = "a project folder" if option in ("-e", "--editable") else "a folder of wheels and sdists"
-            raise InputError(f"{rel}:{number}: {option} {redact(value)} is a file, not {what}")
-        if option in ("-e", "--editable"):
-            self._a_project(rel, number, value, place)
+            raise InputError(f"{rel}:{number}: {option} {redact(value)} is a file, not a project folder")
+        self._a_project(rel, number, value, place)
 
     def _a_project(self, rel: str, number: int, value: str, place: Path) -> None:
-        """A folder installed as a project has what uv builds one from."""
-        if self.validate and place.is_dir() and not any((place / f).is_file() for f in ("pyproject.toml", "setup.py")):
+        """A folder installed as a project has what uv builds one from. A VCS URL's
+        folder is a repository, whose files are in its history, not its work tree."""
+        scheme = _SCHEME.match(self._expanded(value))
+        if not self.validate or (scheme is not None and "+" in scheme["scheme"]) or not place.is_dir():
+            return
+        if not any((place / f).is_file() for f in ("pyproject.toml", "setup.py")):
             raise InputError(f"{rel}:{number}: {redact(value)} is a folder with no pyproject.toml or setup.py")
 
     def _binary(self, rel: str, number: int, option: str, value: str) -> None:
         """``--no-binary`` and ``--only-binary`` take ``:all:``, ``:none:`` or names."""
+        value = value.strip("'\"")  # uv takes a quoted value as pip does
         names = value.split(",")
         if value not in (":all:", ":none:") and not all(lines.NAME.fullmatch(n) for n in names):
             raise InputError(f"{rel}:{number}: {option} {value!r}: expected :all:, :none: or package names")
@@ -383,13 +410,15 @@ class Inputs:
             if scheme is not None:
                 kind = scheme["scheme"].lower()
                 if kind != "file" and not kind.endswith("+file"):
-                    urllib.parse.urlsplit(text).port  # noqa: B018 - a port out of range or not a number
+                    if self.validate and not _ENV_VAR.search(text):
+                        urllib.parse.urlsplit(text).port  # noqa: B018 - a port out of range or not a number
                     return None  # an index or a VCS host: a clone reaches it as this machine does
                 where = url_path(text)
                 if kind != "file":
                     where = where.rsplit("@", 1)[0]  # git+file:///repo@v1
             else:
                 where = text.split(";")[0].split("#")[0].strip()
+                where = _EXTRAS.sub("", where)  # ./libs/x[dev], .[dev]: the folder is ./libs/x
             base = (self.root / rel).parent if from_file else self.root
             place = Path(os.path.normpath(base / where))
             ok = self.boundary is None or inside(place, self.boundary)
@@ -402,7 +431,7 @@ class Inputs:
     def _requirement(self, rel: str, number: int, line: str, projects: list[Path]) -> str | None:
         requirement, _, hashes = line.partition(" --hash")
         requirement = requirement.strip()
-        if hashes:
+        if hashes and self.validate:
             for given in _HASH.findall("--hash" + hashes):
                 if not _HASH_VALUE.fullmatch(given):
                     raise InputError(f"{rel}:{number}: --hash {given!r} is not a sha256, sha384 or sha512 hash")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ _PYTHON = re.compile(r"3\.(0|[1-9][0-9]?)")
 # CPython minors lockgen resolves for: 3.15 was released in October 2026 and 3.16 is
 # in development; anything newer is a typo, not an upcoming release.
 NEWEST_PYTHON_MINOR = 16
-_URL = re.compile(r"(https?://[^\s/@]+(@[^\s/@]+)?(/\S*)?|file://\S+)")
+_URL = re.compile(r"(https?://[^\s/]+(/\S*)?|file://\S+)")  # an @ in a password is the user's; the last ends it
 T = TypeVar("T")
 U = TypeVar("U")
 
@@ -83,7 +84,7 @@ class Values:
     def _printable(self, key: str, value: str) -> str:
         """No value of the configuration (a path, URL, name, platform) holds a NUL, a line
         break or another control character; passed on, one would fail deep in the OS."""
-        if not value.isprintable():
+        if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):  # a no-break space is printable
             raise self.fail(key, f"{printable(redact(value))} holds a control character")
         return value
 
