@@ -106,9 +106,12 @@ def main(verbose: bool) -> None:
 
 
 def _load(config_path: Path | None) -> Config:
+    from lockgen import files
     from lockgen.project.config import load
 
-    return load(Path.cwd(), config_path)
+    config = load(Path.cwd(), config_path)
+    files.require_asked_cache()
+    return config
 
 
 def _say(text: str) -> None:

@@ -288,13 +288,22 @@ def cache_folder(name: str) -> Path | None:
     return None
 
 
+def require_asked_cache() -> None:
+    """An unusable ``LOCKGEN_CACHE_DIR`` is bad input before any work begins: found by a
+    step that reads the cache for one variant, it would read as that variant's failure."""
+    if os.environ.get("LOCKGEN_CACHE_DIR"):
+        cache_folder("runs")
+
+
 def _asked_for(folder: Path) -> Path:
     """``LOCKGEN_CACHE_DIR``'s folder, or bad input saying why it cannot be used: falling
     back to another would move the run locks that keep two runs apart without a word."""
     if folder in _FOLDERS:
         return folder
     try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        missing = [p for p in (folder, *folder.parents) if not p.exists()]
+        for level in reversed(missing):  # each made private, not as the umask says: parents=True would
+            level.mkdir(mode=0o700, exist_ok=True)
         if not os.access(folder, os.W_OK):
             why = "not writable"
         elif not _private(folder):

@@ -920,6 +920,27 @@ def test_environment_variable(project: Project, name: str) -> None:
     run_case(project, ENVIRONMENT[name])
 
 
+def test_a_cache_folder_made_under_a_loose_umask_is_private_and_used(project: Project) -> None:
+    """Every folder lockgen makes for LOCKGEN_CACHE_DIR is its user's alone, whatever the
+    umask: made group-writable, lockgen would refuse its own folder."""
+    import tempfile
+    import uuid
+
+    top = Path(tempfile.gettempdir()) / f"lockgen-umask-{uuid.uuid4().hex}"
+    old = os.umask(0o002)
+    try:
+        for command in ("compile", "check"):
+            result = project.run(command, env={"LOCKGEN_CACHE_DIR": str(top / "a" / "cache")})
+            assert result.exit_code == 0, result.output
+    finally:
+        os.umask(old)
+    try:
+        made = [top, top / "a", top / "a" / "cache"]
+        assert [oct(p.stat().st_mode & 0o777) for p in made] == [oct(0o700)] * 3
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
 # --- locks ----------------------------------------------------------------------------------
 
 VARIANT = f"{TAG}-cpu"
@@ -1111,6 +1132,15 @@ def test_a_real_sync_from_its_own_environment_is_refused(compiled: Project, tmp_
 
 
 # --- filesystem faults ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["check", "sync", "verify", "compile"])
+def test_an_unusable_cache_folder_is_bad_input_in_every_command(compiled: Project, command: str) -> None:
+    """One error line and exit 2, not a failure reported once for every variant."""
+    before = tree(compiled.root)
+    outcome = invoke([command, "--config", str(compiled.config)], env={"LOCKGEN_CACHE_DIR": "/dev/null/cache"})
+    assert_error(outcome, 2, ("LOCKGEN_CACHE_DIR", "/dev/null"))
+    assert_unchanged(before, compiled.root, outcome)
 
 
 def test_an_immutable_empty_locks_folder(project: Project) -> None:
