@@ -726,6 +726,13 @@ def _git_repository(root: Path) -> None:
     subprocess.run([*git, "commit", "-q", "-m", "mylib"], check=True)
 
 
+def _links_page_in_the_configuration(root: Path) -> None:
+    config = root / "lockgen.toml"
+    config.write_text('find-links = ["pages/links.html"]\n' + config.read_text())
+    (root / "pages").mkdir()
+    (root / "pages/links.html").write_text("<html></html>\n")
+
+
 def _no_break_space_in_a_path(root: Path) -> None:
     config = root / "lockgen.toml"
     config.write_text(config.read_text().replace('"inputs/base.in"', '"inputs/base\u00a0in.in"'))
@@ -738,6 +745,7 @@ PLACES: dict[str, tuple[str, Callable[[Path], object] | None]] = {
         "-f links.html\napp\n",
         lambda root: (root / "inputs/links.html").write_text("<html></html>\n"),
     ),
+    "find-links-html-page-in-the-configuration": ("app\n", _links_page_in_the_configuration),
     "editable-with-extras": ("app\n-e ./libs/mylib[dev]\n", _project_at("libs", "mylib")),
     "path-with-extras": ("app\n./libs/mylib[dev]\n", _project_at("libs", "mylib")),
     "editable-project-root-with-extras": ("app\n-e .[dev]\n", _project_at()),

@@ -351,14 +351,15 @@ class Inputs:
             raise InputError(f"{rel}:{number}: {option} {redact(value)!r} {problem}")
 
     def _kind_of_place(self, rel: str, number: int, option: str, value: str, place: Path) -> None:
-        """``-e`` installs a project folder (``-f`` reads a folder of files or an HTML
-        page of links): a file named there is a mistake uv would make once for every
-        variant."""
-        if option not in ("-e", "--editable"):
-            return
-        if self.validate and place.exists() and not place.is_dir():
-            raise InputError(f"{rel}:{number}: {option} {redact(value)} is a file, not a project folder")
-        self._a_project(rel, number, value, place)
+        """``-e`` installs a project folder and ``-f`` reads a folder of files or an HTML
+        page of links: another file named there is a mistake uv would make once for
+        every variant."""
+        editable = option in ("-e", "--editable")
+        if self.validate and place.is_file() and (editable or not links_page(place)):
+            what = "a project folder" if editable else "a folder of wheels and sdists, nor an .html page of links"
+            raise InputError(f"{rel}:{number}: {option} {redact(value)} is a file, not {what}")
+        if editable:
+            self._a_project(rel, number, value, place)
 
     def _a_project(self, rel: str, number: int, value: str, place: Path) -> None:
         """A folder installed as a project has what uv builds one from. A VCS URL's
@@ -472,6 +473,11 @@ def _named(intent: IntentFile) -> Iterator[tuple[str, str]]:
     """The files ``intent`` names, each with how (``-r`` or ``-c``)."""
     yield from (("-r", rel) for rel in intent.includes)
     yield from (("-c", rel) for rel in intent.constraints)
+
+
+def links_page(path: Path) -> bool:
+    """Is ``path`` a page of links pip and uv read as find-links (not a folder)?"""
+    return path.suffix.lower() in (".html", ".htm")
 
 
 def outside_repository(boundary: Path) -> str:

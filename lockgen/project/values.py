@@ -126,12 +126,18 @@ class Values:
         return out
 
     def links(self, key: str, value: Any) -> tuple[str, ...]:
-        """find-links: URLs, or folders inside the project."""
+        """find-links: URLs, or folders or .html pages of links inside the project."""
+        from lockgen.project.intents import links_page
+
         out = self.strings(key, value)
         for v in out:
             if "://" in v:
                 self.url(key, v)
-            elif not self.inside(key, v).is_dir():
+                continue
+            place = self.inside(key, v)
+            if place.is_file() and not links_page(place):
+                raise self.fail(key, f"{printable(v)}: a file, not a folder of wheels and sdists nor an .html page")
+            if not place.exists():
                 raise self.fail(key, f"{printable(v)}: no such folder")
         return out
 
