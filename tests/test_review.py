@@ -12,6 +12,8 @@ import pytest
 from conftest import Project
 from test_compile import versions
 
+from lockgen.locks import pylock
+
 
 def git(root: Path, *args: str) -> str:
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
@@ -145,6 +147,22 @@ def test_a_renamed_variant_is_compared_under_its_new_name(repo: Project) -> None
     assert repo.run("compile").exit_code == 0
     data = diff_json(repo)
     assert data["variants"]["renamed"] == [] and data["variants"]["added"] == ["py311-cuda124", "py312-cuda124"]
+
+
+def test_a_cpu_variant_replaced_by_an_overlay_of_a_base_image_is_no_rename(repo: Project) -> None:
+    """Same python, platform and no CUDA, but one installs on a base image and the other
+    into a bare venv: a reviewer must see one go and the other come."""
+    lock = pylock.read(repo.lock("py312-cpu"))
+    assert lock is not None
+    repo.write("bases/image.txt", f"numpy=={lock.versions['numpy']}\n")
+    repo.config.write_text(
+        repo.config.read_text().replace("[accelerators.cpu]", '[accelerators.image]\nbase = "bases/image.txt"')
+    )
+    result = repo.run("compile", "--prune")
+    assert result.exit_code == 0, result.output
+    variants = diff_json(repo)["variants"]
+    assert variants["renamed"] == []
+    assert variants["removed"] == ["py311-cpu", "py312-cpu"] and variants["added"] == ["py311-image", "py312-image"]
 
 
 def test_diff_when_locks_are_new_at_ref(project: Project) -> None:

@@ -82,13 +82,13 @@ def _index(lock: lockfile.Lock) -> dict[str, tuple[str, dict[str, str]]]:
 
 
 # What a variant is built for, as its lock records it; its name is only what it is called.
-_LABEL = ("python", "platform", "cuda", "gpu-archs")
+_LABEL = ("python", "platform", "cuda", "gpu-archs", "base")  # a base image's overlay is another machine
 
 
 def renames(old: Mapping[str, lockfile.Lock], new: Mapping[str, lockfile.Lock]) -> dict[str, str]:
     """Variants gone under one name and come under another: the one removed and the one
-    added whose locks record the same python, platform, CUDA and GPU architectures,
-    where no other removed or added variant shares that label."""
+    added whose locks record the same python, platform, CUDA, GPU architectures and
+    base, where no other removed or added variant shares that label."""
 
     def labels(locks: Mapping[str, lockfile.Lock], names: Iterable[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
