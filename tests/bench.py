@@ -44,7 +44,8 @@ ONLINE_RUNS = int(os.environ.get("BENCH_ONLINE_RUNS", "3"))
 # The console script pip installs, as users run it (``python -m lockgen`` would add runpy's start-up).
 _SCRIPT = Path(sys.executable).with_name("lockgen")
 LOCKGEN = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "lockgen"]
-ENV = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV",)}
+# nox's uv backend sets UV_PYTHON for the session; lockgen ignores it (with a warning on every run).
+ENV = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PYTHON")}
 ROWS: list[tuple[str, float, float | None, str]] = []  # what, lockgen s, baseline s, target
 
 
