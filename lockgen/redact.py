@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-# scheme://userinfo@ — userinfo stops at the first '/', '@' or whitespace.
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s\"'<>]+)@")
+# scheme://userinfo@ — the authority ends at the first '/', '?', '#' or whitespace, and within
+# it the userinfo at the last '@': a password may hold an '@' (uv reads such a URL so).
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s\"'<>]+)@")
 # user:password@host with no scheme (a URL written without one): a colon before the '@'.
 _BARE = re.compile(r"(?<![\w:@.-])(?P<userinfo>[^\s/@:\"'<>=]+:[^\s/@\"'<>]+)@(?=[\w\[])")
 

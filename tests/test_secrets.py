@@ -453,3 +453,37 @@ def test_wheelhouse_reads_the_netrc_file_uv_reads(
     p.ok("wheelhouse", str(tmp_path / "wheels"))
     assert list((tmp_path / "wheels").glob("private_pkg-*.whl"))  # the files' folder answers 401 to anyone else
     assert_no_leak(p.runs, root)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("https://user:p@ss@host/simple", "https://***@host/simple"),  # an @ in the password: uv reads it so
+        ("--extra-index-url https://user:p@ss@host:8080/simple", "--extra-index-url https://***@host:8080/simple"),
+        ("x @ git+https://tok@github.com/o/r@main#egg=x", "x @ git+https://***@github.com/o/r@main#egg=x"),
+        ("git+ssh://git@github.com/org/repo@v1", "git+ssh://git@github.com/org/repo@v1"),  # no secret: kept
+        ("https://host/simple?q=a@b", "https://host/simple?q=a@b"),  # a query is no user part
+        ("https://a:b@h1/s https://c:d@e@h2/s", "https://***@h1/s https://***@h2/s"),
+    ],
+)
+def test_every_part_of_a_user_and_password_is_hidden(text: str, shown: str) -> None:
+    from lockgen.redact import redact
+
+    assert redact(text) == shown
+
+
+def test_a_password_holding_an_at_sign_never_shows(tmp_path: Path) -> None:
+    """Accepted as uv accepts it, so hidden whole wherever lockgen says it."""
+    root = tmp_path / "proj"
+    index = "https://user:s3@cret-tail@127.0.0.1:9/simple"
+    write(
+        root,
+        "lockgen.toml",
+        f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\nindex-url = "{index}"\n[accelerators.cpu]\n',
+    )
+    write(root, "inputs/base.in", f"--extra-index-url {index}\ntool\n")
+    session = Session(root)
+    runs = [session.run("compile", "--offline", verbose=v) for v in (False, True)]
+    said = "".join(r.stdout + r.stderr for r in runs)
+    assert runs[0].code == 1 and "https://***@127.0.0.1:9/simple" in said, said
+    assert "cret-tail" not in said and "s3@" not in said, said
