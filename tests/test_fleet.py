@@ -439,3 +439,41 @@ def test_an_overlay_leaves_a_package_installed_twice_that_is_not_its_own(image: 
     assert {d.name for d in site.glob("theirs-*.dist-info")} == {"theirs-1.0.dist-info", "theirs-2.0.dist-info"}
     assert {d.name for d in site.glob("stray-*.dist-info")} == {"stray-1.0.dist-info"}
     assert dists.versions(dists.scan([site]))["needs-any"] == "1.0"
+
+
+def test_an_overlay_that_needs_none_of_the_base_still_removes_nothing(image: tuple[Project, Path]) -> None:
+    """The lock holds no base package: sync is an overlay all the same, by its base file."""
+    p, venv = image
+    make_wheel(p.root / "wheels", "alone", "1.0")
+    p.write("inputs/base.in", "alone\n")
+    assert p.run("compile").exit_code == 0
+    result = p.run("sync", "--python", str(venv))
+    assert result.exit_code == 0, result.output
+    assert "- " not in "".join(line[:2] for line in result.output.splitlines())
+    assert dists.versions(dists.scan([_site(venv)])) == {"basepkg": "2.3.4", "stray": "1.0", "alone": "1.0"}
+    assert p.run("verify", "--python", str(venv)).exit_code == 0
+
+
+def test_an_overlay_mends_its_own_copies_and_leaves_the_images_and_verify_agrees(image: tuple[Project, Path]) -> None:
+    """A package the lock installs, found twice, is mended; the image's own damage (a
+    copy twice, a dist-info with no METADATA) is the image's: untouched, and not held
+    against the overlay by verify."""
+    p, venv = image
+    site = _site(venv)
+    assert p.run("compile").exit_code == 0
+    assert p.run("sync", "--python", str(venv)).exit_code == 0
+    (site / "imageonly-3.0.dist-info").mkdir()  # unreadable: no METADATA
+    other = p.root.parent / "copy"
+    make_wheel(p.root / "extra", "needs-any", "0.9")
+    subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(venv / "bin/python"), "--target", str(other),
+                    "--no-deps", "--no-index", "--find-links", str(p.root / "extra"), "needs-any==0.9"],
+                   check=True)  # fmt: skip
+    shutil.copytree(other / "needs_any-0.9.dist-info", site / "needs_any-0.9.dist-info")
+    checked = p.run("verify", "--python", str(venv))
+    assert checked.exit_code == 1 and "needs-any: installed more than once" in checked.output, checked.output
+    assert "imageonly" not in checked.output, checked.output
+    result = p.run("sync", "--python", str(venv))
+    assert result.exit_code == 0, result.output
+    assert sorted(d.name for d in site.glob("needs_any-*.dist-info")) == ["needs_any-1.0.dist-info"]
+    assert (site / "imageonly-3.0.dist-info").is_dir()
+    assert p.run("verify", "--python", str(venv)).exit_code == 0

@@ -101,9 +101,13 @@ def diff(
     )
 
 
-def plan_for(found: verify.Inspection, lock: pylock.Lock, *, provided: Iterable[str] = ()) -> Plan:
+def plan_for(
+    found: verify.Inspection, lock: pylock.Lock, *, provided: Iterable[str] = (), overlay: bool = False
+) -> Plan:
     """The plan for this environment: versions, plus every package to install again —
-    files that fail RECORD, other artifacts than the lock's, an interrupted sync's."""
+    files that fail RECORD, other artifacts than the lock's, an interrupted sync's. An
+    ``overlay`` (a variant with a base file, whether or not its lock holds any of the
+    base's packages: ``provided``) removes nothing."""
     base = set(provided)
     locked = {n: v for n, v in lock.versions.items() if n not in base}
     again = dict(verify.other_artifacts(found, lock))
@@ -113,11 +117,11 @@ def plan_for(found: verify.Inspection, lock: pylock.Lock, *, provided: Iterable[
         for name in found.journal.touched:
             again.setdefault(name, "an interrupted sync was changing it")
     keep = kept(found, lock, base)
-    plan = diff(found.installed, locked, keep=keep, reinstall=again, overlay=bool(base))
+    plan = diff(found.installed, locked, keep=keep, reinstall=again, overlay=overlay)
     broken_extras = {
         n: found.installed[n] for n in found.broken if n not in lock.versions and n not in plan.remove and n not in keep
     }
-    if broken_extras and not base:  # a broken package the lock does not want: remove it all the same
+    if broken_extras and not overlay:  # a broken package the lock does not want: remove it all the same
         plan = replace(plan, remove={**plan.remove, **broken_extras})
     return plan
 
@@ -141,7 +145,8 @@ def sync(
     lock = pylock.applicable(lock, target.python)  # what a marker leaves out here is neither installed nor missed
     base_file = guards.base_of(config, variant)
     provided = guards.provided_by_base(config, variant, lock)
-    guards.refuse_target(target, overlay=base_file is not None, system=system)
+    overlay = base_file is not None  # by the variant, not by what its lock happens to take from the base
+    guards.refuse_target(target, overlay=overlay, system=system)
     guards.refuse_runtime(lock, facts)
     source = None
     if wheelhouse is not None:
@@ -155,7 +160,7 @@ def sync(
         found = verify.inspect(target, hashes=hashes, beyond=base_file is not None)
         if base_file is not None:
             guards.refuse_drift(found, base_file, target)
-        plan = plan_for(found, lock, provided=base)
+        plan = plan_for(found, lock, provided=base, overlay=overlay)
         if dry_run:
             return plan
         check_gpu = "torch" in lock.versions and bool(facts.gpus) and variant.accelerator.cuda is not None
@@ -194,10 +199,10 @@ def sync(
         inspected = verify.inspect(target, hashes=hashes)
         record = _new_record(config, lock, variant, checked, inspected, base)
         after = replace(inspected, record=record, journal=None)  # judged by what was just installed
-        left = verify.problems(after, lock, overlay=bool(base), base=base, judge_kept=False)
+        left = verify.problems(after, lock, overlay=overlay, base=base, judge_kept=False)
         if left:
-            before = verify.problems(found, lock, overlay=bool(base), base=base, judge_kept=False)
-            raise _still_differs(left, before, target, overlay=bool(base))
+            before = verify.problems(found, lock, overlay=overlay, base=base, judge_kept=False)
+            raise _still_differs(left, before, target, overlay=overlay)
         if state.read_record(target) != record:
             state.write_record(target, record)
         state.end(target)

@@ -186,14 +186,21 @@ def sources(lock: pylock.Lock) -> dict[str, str]:
 
 
 def problems(
-    found: Inspection, lock: pylock.Lock, *, overlay: bool = False, base: Iterable[str] = (), judge_kept: bool = True
+    found: Inspection,
+    lock: pylock.Lock,
+    *,
+    overlay: bool = False,
+    base: Iterable[str] = (),
+    image: Iterable[str] = (),
+    judge_kept: bool = True,
 ) -> list[str]:
     """One line per difference between the environment and the lock; in an overlay,
     the packages the ``base`` provides must be there at the lock's versions too (the
-    lock was resolved against them). ``judge_kept`` False (sync's own check after an
-    install) leaves aside what sync keeps as it is and cannot mend: the files of
-    packages the lock does not name, and the base's packages (whose versions sync
-    checked before it began)."""
+    lock was resolved against them), and what neither the lock nor the base file
+    (``image``) names is the image's own, not judged. ``judge_kept`` False (sync's own
+    check after an install) leaves aside what sync keeps as it is and cannot mend: the
+    files of packages the lock does not name, and the base's packages (whose versions
+    sync checked before it began)."""
     out: list[str] = []
     if found.journal is not None:
         out.append(
@@ -221,9 +228,10 @@ def problems(
                 out.append(f"{name} {version} is installed but not in the lock")
     for name, reason in sorted(other_artifacts(found, lock).items()):
         out.append(f"{name} {locked[name]}: {reason}")
+    listed = set(image)
     for name, issues in sorted(found.broken.items()):
-        if not judge_kept and name not in locked:
-            continue
+        if name not in locked and (not judge_kept or (overlay and name not in listed)):
+            continue  # what sync keeps as it is (its own check), or the image's own (an overlay's verify)
         shown = "; ".join(issues[:3]) + (f" (and {len(issues) - 3} more)" if len(issues) > 3 else "")
         out.append(f"{name}: {shown}")
     return out
@@ -252,13 +260,13 @@ def report(
     provided: set[str],
     base_pins: Mapping[str, str] | None = None,
 ) -> Report:
-    """Inspect ``target`` and compare it with ``lock`` (an overlay when ``provided``),
-    and with its base file's pins (``base_pins``), which sync would refuse to overlay."""
+    """Inspect ``target`` and compare it with ``lock`` (an overlay when it has a base
+    file's pins, ``base_pins``), and with those pins, which sync would refuse to overlay."""
     start = time.perf_counter()
     lock = pylock.applicable(lock, target.python)
     found = inspect(target, hashes=hashes, beyond=base_pins is not None)
     if target.exists:
-        found_problems = problems(found, lock, overlay=bool(provided), base=provided)
+        found_problems = problems(found, lock, overlay=base_pins is not None, base=provided, image=base_pins or ())
         if base_pins:
             others = {n: v for n, v in base_pins.items() if n not in provided}  # those the lock holds: judged above
             found_problems += [f"not the base environment: {d}" for d in drift(found, others)]
