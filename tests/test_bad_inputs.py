@@ -374,7 +374,11 @@ CONFIG: dict[str, Case] = {
     "find-links-a-string": Case(key("find-links"), config=top('find-links = "links"')),
     "find-links-an-inline-table": Case(key("find-links"), config=top('find-links = [{path = "links"}]')),
     "find-links-missing-folder": Case(key("find-links", "nowhere"), config=top('find-links = ["nowhere"]')),
-    "find-links-a-file": Case(key("find-links", "inputs/base.in"), config=top('find-links = ["inputs/base.in"]')),
+    "find-links-a-wheel": Case(
+        key("find-links", "wheels/app.whl"),
+        config=top('find-links = ["wheels/app.whl"]'),
+        files={"wheels/app.whl": b"PK\x03\x04\xff\xfe"},
+    ),
     "find-links-outside-the-project": Case(
         key("find-links", "outside"), config=top('find-links = ["../outside-links"]'), setup=outside_folder
     ),
@@ -660,7 +664,28 @@ INTENTS: dict[str, Case] = {
         ("inputs/base.in:1:", "Invalid IPv6 URL"), files=base_in("x @ https://[::1/x-1.0-py3-none-any.whl\n")
     ),
     "find-links-missing-folder": Case(("inputs/base.in:1:", "nolinks"), files=base_in("-f nolinks\napp\n")),
-    "find-links-a-file": Case(("inputs/base.in:1:", "is a file"), files=base_in("-f base.in\napp\n")),
+    "find-links-a-wheel": Case(
+        ("inputs/base.in:1:", "is a file"), files=base_in("-f app.whl\napp\n", **{"inputs/app.whl": b"PK\x03\x04\xff"})
+    ),
+    "space-before-a-local-projects-extras": Case(
+        ("inputs/base.in:2:", "does not exist"),
+        files=base_in("app\n./libs/mylib [dev]\n", **{"libs/mylib/pyproject.toml": "[project]\nname = 'mylib'\n"}),
+    ),
+    "only-binary-quotes-that-do-not-match": Case(
+        ("inputs/base.in:1:", "--only-binary"), files=base_in("--only-binary ':all:\"\napp\n")
+    ),
+    "only-binary-a-comma-list": Case(
+        ("inputs/base.in:1:", "comma list"), files=base_in("--only-binary app,helper\napp\n")
+    ),
+    "editable-vcs-url": Case(
+        ("inputs/base.in:2:", "no VCS URL as editable"),
+        files=base_in("app\n-e git+https://example.invalid/r@v1#egg=r\n"),
+    ),
+    "index-variable-set-to-nothing": Case(
+        ("inputs/base.in:1:", "is empty here"),
+        files=base_in("--extra-index-url ${PRIV_IDX}\napp\n"),
+        env={"PRIV_IDX": ""},
+    ),
     "editable-a-file": Case(("inputs/base.in:2:", "is a file"), files=base_in("app\n-e inputs/base.in\n")),
     "editable-a-folder-that-is-no-project": Case(
         ("inputs/base.in:2:", "no pyproject.toml or setup.py"), files=base_in("app\n-e ./empty\n", empty=None)
@@ -746,6 +771,13 @@ PLACES: dict[str, tuple[str, Callable[[Path], object] | None]] = {
         lambda root: (root / "inputs/links.html").write_text("<html></html>\n"),
     ),
     "find-links-html-page-in-the-configuration": ("app\n", _links_page_in_the_configuration),
+    "find-links-text-page": ("-f links.txt\napp\n", lambda root: (root / "inputs/links.txt").write_text("\n")),
+    "find-links-quoted": (
+        '-f "links.html"\napp\n',
+        lambda root: (root / "inputs/links.html").write_text("<html></html>\n"),
+    ),
+    "index-folder-quoted": ("--extra-index-url './simple'\napp\n", lambda root: (root / "simple").mkdir()),
+    "file-url-with-extras": ("app\n-e file:./libs/mylib[dev]\n", _project_at("libs", "mylib")),
     "editable-with-extras": ("app\n-e ./libs/mylib[dev]\n", _project_at("libs", "mylib")),
     "path-with-extras": ("app\n./libs/mylib[dev]\n", _project_at("libs", "mylib")),
     "editable-project-root-with-extras": ("app\n-e .[dev]\n", _project_at()),
@@ -782,14 +814,23 @@ def test_an_index_url_that_holds_an_at_in_its_password_is_a_url() -> None:
     assert url_problem("https://user:p@ss@/simple") == "names no host"
 
 
-def test_an_index_whose_variable_is_not_set_here_does_not_stop_check_or_sync(project: Project) -> None:
-    """CI and machines that only sync need not hold the private index's address: the
-    lock already names every file, and the digest reads the file as written."""
-    project.write("inputs/cpu.in", "--extra-index-url ${PRIV_IDX}\n")
-    assert project.run("compile", env={"PRIV_IDX": project.indexes.cpu}).exit_code == 0
-    for argv in (("check",), ("sync", "--variant", "py311-cpu", "--dry-run")):
-        result = project.run(*argv, env={"PRIV_IDX": ""})
-        assert result.exit_code == 0, (argv, result.output)
+def test_an_index_whose_variable_is_not_set_here_does_not_stop_check_or_sync(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI and machines that only sync need not hold the private index's address or the
+    wheels folder: the lock already names every file, and the digest reads the file as
+    written."""
+    (project.root / "wheels").mkdir()
+    project.write("inputs/cpu.in", "--extra-index-url ${PRIV_IDX}\n-f ${WHEELS}\n")
+    monkeypatch.setenv("PRIV_IDX", project.indexes.cpu)
+    monkeypatch.setenv("WHEELS", str(project.root / "wheels"))
+    assert project.run("compile").exit_code == 0
+    monkeypatch.delenv("PRIV_IDX")
+    monkeypatch.delenv("WHEELS")
+    for argv in (("check",), ("sync", "--variant", "py311-cpu", "--dry-run"), ("verify", "--variant", "py311-cpu")):
+        result = project.run(*argv)
+        assert result.exit_code in ((0,) if argv[0] != "verify" else (1,)), (argv, result.output)
+        assert "error" not in result.output, (argv, result.output)
 
 
 def test_an_index_and_another_option_on_one_line_is_refused_saying_why(project: Project) -> None:

@@ -40,7 +40,7 @@ _CREDENTIALED = re.compile(r"https?://[^\s/@]+@[^\s/]+")
 _HASH = re.compile(r"--hash[=\s]\s*(\S*)")
 _HASH_VALUE = re.compile(r"sha256:[0-9a-fA-F]{64}|sha384:[0-9a-fA-F]{96}|sha512:[0-9a-fA-F]{128}")
 _SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\ is a path
-_EXTRAS = re.compile(r"\s*\[[^\]]*\]\s*$")  # a local project's extras, after its path
+_EXTRAS = re.compile(r"\[[^\]]*\]\s*$")  # a local project's extras, right after its path (uv reads a space as the path's)
 _ENV_VAR = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)\}")  # what uv expands in requirement files
 
 
@@ -277,7 +277,7 @@ class Inputs:
                 if option not in _OPTIONS:
                     raise InputError(f"{rel}:{number}: unknown option {option!r}")
                 normal.append(self._anchored(rel, line, option))
-                value = line[len(option) :].lstrip(" =").strip()
+                value = _unquoted(line[len(option) :].lstrip(" =").strip())
                 if self.validate:  # what uv would refuse once for every variant; sync reads only the digest
                     self._option(rel, number, option, value)
                 if option in _LOCATIONS:
@@ -313,7 +313,7 @@ class Inputs:
         folder relative to the file naming it, so a relative one becomes absolute."""
         if option not in ("-f", "--find-links"):
             return line
-        value = line[len(option) :].lstrip(" =").strip()
+        value = _unquoted(line[len(option) :].lstrip(" =").strip())
         if not value or _SCHEME.match(value) or os.path.isabs(value):
             return line
         return f"{option} {os.path.normpath((self.root / rel).parent / value)}"
@@ -328,6 +328,9 @@ class Inputs:
             self._index(rel, number, option, value)
         if option in ("--no-binary", "--only-binary"):
             self._binary(rel, number, option, value)
+        scheme = _SCHEME.match(self._expanded(value))
+        if option in ("-e", "--editable") and scheme is not None and "+" in scheme["scheme"]:
+            raise InputError(f"{rel}:{number}: {option} {redact(value)}: uv installs no VCS URL as editable")
 
     def _index(self, rel: str, number: int, option: str, value: str) -> None:
         """An index an intent file names is a URL uv can use, as the configuration's are,
@@ -336,6 +339,8 @@ class Inputs:
         text = self._expanded(value)
         if _ENV_VAR.search(text):
             return
+        if not text.strip():
+            raise InputError(f"{rel}:{number}: {option} {value!r} is empty here: its variable is set to nothing")
         if len(text.split()) > 1:
             raise InputError(
                 f"{rel}:{number}: {option} {redact(value)!r}: one option a line; uv reads the rest of the line "
@@ -356,7 +361,7 @@ class Inputs:
         every variant."""
         editable = option in ("-e", "--editable")
         if self.validate and place.is_file() and (editable or not links_page(place)):
-            what = "a project folder" if editable else "a folder of wheels and sdists, nor an .html page of links"
+            what = "a project folder" if editable else "a folder of wheels and sdists, nor a page of links"
             raise InputError(f"{rel}:{number}: {option} {redact(value)} is a file, not {what}")
         if editable:
             self._a_project(rel, number, value, place)
@@ -372,10 +377,9 @@ class Inputs:
 
     def _binary(self, rel: str, number: int, option: str, value: str) -> None:
         """``--no-binary`` and ``--only-binary`` take ``:all:``, ``:none:`` or names."""
-        value = value.strip("'\"")  # uv takes a quoted value as pip does
-        names = value.split(",")
-        if value not in (":all:", ":none:") and not all(lines.NAME.fullmatch(n) for n in names):
-            raise InputError(f"{rel}:{number}: {option} {value!r}: expected :all:, :none: or package names")
+        if value not in (":all:", ":none:") and not lines.NAME.fullmatch(value):
+            more = "; uv reads one name a line here, not a comma list" if "," in value else ""
+            raise InputError(f"{rel}:{number}: {option} {value!r}: expected :all:, :none: or a package name{more}")
 
     def _expanded(self, value: str) -> str:
         """``value`` with ``${VAR}`` expanded, as uv reads an intent file."""
@@ -403,9 +407,9 @@ class Inputs:
         working folder), but ``-f`` folders relative to the file. Compile checks the
         lock uv writes as well, so what slips past this reading is still caught.
         """
-        if not value:
-            return None
         text = self._expanded(value)
+        if not text or _ENV_VAR.search(text):  # a variable not set here: the machine that compiles sets it
+            return None
         try:
             scheme = _SCHEME.match(text)
             if scheme is not None:
@@ -419,7 +423,7 @@ class Inputs:
                     where = where.rsplit("@", 1)[0]  # git+file:///repo@v1
             else:
                 where = text.split(";")[0].split("#")[0].strip()
-                where = _EXTRAS.sub("", where)  # ./libs/x[dev], .[dev]: the folder is ./libs/x
+            where = _EXTRAS.sub("", where)  # ./libs/x[dev], .[dev], file:./x[dev]: the folder is ./libs/x
             base = (self.root / rel).parent if from_file else self.root
             place = Path(os.path.normpath(base / where))
             ok = self.boundary is None or inside(place, self.boundary)
@@ -476,8 +480,20 @@ def _named(intent: IntentFile) -> Iterator[tuple[str, str]]:
 
 
 def links_page(path: Path) -> bool:
-    """Is ``path`` a page of links pip and uv read as find-links (not a folder)?"""
-    return path.suffix.lower() in (".html", ".htm")
+    """Can uv read the file ``path`` as a page of links (find-links)? Any UTF-8 text:
+    a wheel or an archive named there is the mistake uv refuses."""
+    try:
+        path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _unquoted(value: str) -> str:
+    """An option's value without the quotes around it, which uv (as pip) drops."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
 
 
 def outside_repository(boundary: Path) -> str:

@@ -126,7 +126,7 @@ class Values:
         return out
 
     def links(self, key: str, value: Any) -> tuple[str, ...]:
-        """find-links: URLs, or folders or .html pages of links inside the project."""
+        """find-links: URLs, or folders or pages of links (UTF-8 text) inside the project."""
         from lockgen.project.intents import links_page
 
         out = self.strings(key, value)
@@ -136,7 +136,7 @@ class Values:
                 continue
             place = self.inside(key, v)
             if place.is_file() and not links_page(place):
-                raise self.fail(key, f"{printable(v)}: a file, not a folder of wheels and sdists nor an .html page")
+                raise self.fail(key, f"{printable(v)}: a file, not a folder of wheels and sdists nor a page of links")
             if not place.exists():
                 raise self.fail(key, f"{printable(v)}: no such folder")
         return out
