@@ -135,8 +135,9 @@ def halted() -> Iterator[None]:
 
 
 def _stop_signal() -> signal.Signals:
-    """SIGINT, as Ctrl-C would; SIGTERM where lockgen runs with SIGINT ignored (``nohup``,
-    a script's ``&``): its programs inherit that, and would run on."""
+    """SIGINT, as Ctrl-C would; SIGTERM where lockgen runs with SIGINT ignored (a
+    background job of a script, started with ``&``): its programs inherit that, and
+    would run on."""
     return signal.SIGTERM if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else signal.SIGINT
 
 

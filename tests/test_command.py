@@ -145,6 +145,41 @@ def test_halted_stops_programs_running_in_other_threads_and_any_begun_meanwhile(
     assert command.run([sys.executable, "-c", "print('after')"]) == "after\n"  # the halt ends with the block
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_halted_stops_programs_that_inherited_ctrl_c_ignored(tmp_path: Path) -> None:
+    """Started in the background of a script, lockgen and its programs ignore SIGINT: a
+    halt must end them all the same, not wait for each to finish."""
+    import signal
+    import threading
+    import time
+
+    ready = tmp_path / "ready"
+    ended: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            command.run(
+                [sys.executable, "-c", f"import pathlib, time\npathlib.Path({str(ready)!r}).touch()\ntime.sleep(60)"]
+            )
+        except BaseException as exc:
+            ended.append(exc)
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        start = time.monotonic()
+        with command.halted():
+            thread.join(timeout=20)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert time.monotonic() - start < 10
+    assert [type(e) for e in ended] == [KeyboardInterrupt], ended
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes")
 def test_a_timed_out_program_whose_child_holds_its_output_open_ends_all_the_same() -> None:
     """A probe that hangs is killed at its timeout; a child it started (a ``.pth`` file's,

@@ -40,7 +40,7 @@ _CREDENTIALED = re.compile(r"https?://[^\s/@]+@[^\s/]+")
 _HASH = re.compile(r"--hash[=\s]\s*(\S*)")
 _HASH_VALUE = re.compile(r"sha256:[0-9a-fA-F]{64}|sha384:[0-9a-fA-F]{96}|sha512:[0-9a-fA-F]{128}")
 _SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\ is a path
-_EXTRAS = re.compile(r"\[[^\]]*\]\s*$")  # a local project's extras, right after its path (uv reads a space as the path's)
+_EXTRAS = re.compile(r"\[[^\]]*\]\s*$")  # extras right after a local path (before a space: the path's)
 _ENV_VAR = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)\}")  # what uv expands in requirement files
 
 
