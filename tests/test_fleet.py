@@ -477,3 +477,28 @@ def test_an_overlay_mends_its_own_copies_and_leaves_the_images_and_verify_agrees
     assert sorted(d.name for d in site.glob("needs_any-*.dist-info")) == ["needs_any-1.0.dist-info"]
     assert (site / "imageonly-3.0.dist-info").is_dir()
     assert p.run("verify", "--python", str(venv)).exit_code == 0
+
+
+def test_a_base_line_naming_a_wheel_pins_its_version_and_one_naming_no_version_cannot_be_needed(
+    image: tuple[Project, Path],
+) -> None:
+    """``uv pip freeze`` writes ``name @ file:///…/name-1.0-….whl`` for a package installed
+    from a file: that is version 1.0, not a package free to take another version and
+    still be called the base's."""
+    p, venv = image
+    make_wheel(p.root / "wheels", "stray", "2.0")  # newer on the index than in the image
+    make_wheel(p.root / "wheels", "needs-stray", "1.0", ["stray"])
+    p.write("inputs/base.in", "needs-stray\n")
+    wheel = (p.root / "wheels" / "stray-1.0-py3-none-any.whl").as_uri()
+    p.write("bases/image.txt", f"basepkg==2.3.4\nstray @ {wheel}\n")
+    result = p.run("compile")
+    assert result.exit_code == 0, result.output
+    lock = pylock.read(p.lock(f"{TAG}-cpu"))
+    assert lock is not None and lock.versions["stray"] == "1.0" and lock.meta["base-packages"] == ["stray"]
+    assert p.run("sync", "--python", str(venv)).exit_code == 0
+    assert p.run("verify", "--python", str(venv)).exit_code == 0
+
+    p.write("bases/image.txt", "basepkg==2.3.4\nstray @ git+https://example.invalid/stray@0123abc\n")
+    result = p.run("compile")
+    assert result.exit_code == 1
+    assert "needs stray, which bases/image.txt names by a URL with no version lockgen can read" in result.output

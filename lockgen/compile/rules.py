@@ -61,7 +61,7 @@ def meta(variant: Variant, digest: str, resolution: Resolution, base: bases.Base
 
 def provided(base: bases.Base, versions: Mapping[str, str]) -> list[str]:
     """The lock's packages the base environment already has, at the lock's version."""
-    return sorted(n for n, v in versions.items() if base.pins.get(n) == v or n in base.unpinned)
+    return sorted(n for n, v in versions.items() if base.pins.get(n) == v)
 
 
 def judge(config: Config, variant: Variant, lock: pylock.Lock) -> Verdict:
@@ -78,6 +78,12 @@ def judge(config: Config, variant: Variant, lock: pylock.Lock) -> Verdict:
             errors.append(
                 "changes packages the base environment provides: "
                 + ", ".join(f"{n} {base.pins[n]} -> {lock.versions[n]}" for n in moved)
+            )
+        unread = sorted(base.unpinned & lock.versions.keys())
+        if unread:
+            errors.append(
+                f"needs {', '.join(unread)}, which {base.rel} names by a URL with no version lockgen can read: "
+                f"write the version the image has (name==VERSION) in its place"
             )
     places = pylock.outside(lock, config.boundary)
     if places:

@@ -1,9 +1,11 @@
 """Base environments: a freeze (``uv pip freeze`` / ``pip freeze``) of what a target
 machine already has installed, such as Colab's image or a vendor's CUDA container.
 
-Only ``name==version`` lines pin anything. A package installed from a URL or a
-folder (``name @ file:///…``, ``-e …``) cannot be re-resolved, so it is read as
-present but not pinned; comments and blank lines are skipped.
+``name==version`` lines pin; so does ``name @ URL`` where the URL names a wheel or an
+sdist (``uv pip freeze`` writes one for a package installed from a file), its version
+read from the file's name. A package installed from a VCS URL or a folder has no
+version lockgen can read: it is present but not pinned, and a lock that needs it fails
+(compile cannot know which version the image has). Comments and blank lines are skipped.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from lockgen.exceptions import InputError
 from lockgen.names import canonical
 
 _PIN = re.compile(r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*===?\s*(?P<version>[^\s;#]+)")
-_AT = re.compile(r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*@\s*\S+")
+_AT = re.compile(r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*@\s*(?P<url>\S+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +27,7 @@ class Base:
 
     rel: str
     pins: dict[str, str]  # canonical name → version
-    unpinned: frozenset[str]  # installed from a URL or folder
+    unpinned: frozenset[str]  # installed from a VCS URL or a folder: no version to read
 
 
 def read(root: Path, rel: str) -> Base:
@@ -45,17 +47,35 @@ def read(root: Path, rel: str) -> Base:
         if line.startswith(("-e ", "--editable")):
             continue
         m = _PIN.fullmatch(line)
-        if m:
-            name = canonical(m["name"])
-            if pins.get(name, m["version"]) != m["version"]:
-                raise InputError(
-                    f"{rel}:{number}: {name} again, at {m['version']} (already {pins[name]}): which is it?"
-                )
-            pins[name] = m["version"]
-            continue
-        m = _AT.fullmatch(line)
-        if m:
-            unpinned.add(canonical(m["name"]))
-            continue
-        raise InputError(f"{rel}:{number}: not a freeze line (name==version): {line!r}")
+        at = None if m else _AT.fullmatch(line)
+        if m is not None:
+            name, version = canonical(m["name"]), m["version"]
+        elif at is not None:
+            name, version = canonical(at["name"]), _file_version(at["name"], at["url"])
+        else:
+            raise InputError(f"{rel}:{number}: not a freeze line (name==version): {line!r}")
+        if version is None:
+            unpinned.add(name)
+        elif pins.setdefault(name, version) != version:
+            raise InputError(f"{rel}:{number}: {name} again, at {version} (already {pins[name]}): which is it?")
     return Base(rel=rel, pins=pins, unpinned=frozenset(unpinned))
+
+
+def _file_version(name: str, url: str) -> str | None:
+    """The version in the name of the wheel or sdist ``url`` ends with, if it is one of
+    ``name``'s; None for a VCS URL, a folder, or a file named otherwise."""
+    from urllib.parse import unquote, urlsplit
+
+    from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
+
+    if "+" in url.split(":", 1)[0]:  # git+https://…: a commit, not a version
+        return None
+    filename = unquote(urlsplit(url).path).rsplit("/", 1)[-1]
+    try:
+        if filename.endswith(".whl"):
+            found, version, _, _ = parse_wheel_filename(filename)
+        else:
+            found, version = parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+    return str(version) if found == canonical(name) else None
