@@ -349,8 +349,15 @@ def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, confi
     urls = {u for v in variants for u in (v.index_url, *v.extra_index_urls, *v.find_links) if u}
     urls |= {u for v in variants for u in inputs.credentialed_urls(v)}
     progress = err if sys.stderr.isatty() else None
-    summary = wheelhouse.build(folder, wheelhouse.wanted(locks), credentials=urls, jobs=jobs, progress=progress)
+    items = wheelhouse.wanted(locks)
+    summary = wheelhouse.build(folder, items, credentials=urls, jobs=jobs, progress=progress)
     out(report.wheelhouse_summary(folder, summary))
+    lacking = wheelhouse.unbuildable(folder, items)
+    if lacking:  # built offline at sync time, from the wheelhouse alone
+        shown = "; ".join(f"{name} needs {', '.join(needs)}" for name, needs in sorted(lacking.items()))
+        err(f"warning: sdists in the wheelhouse need build requirements it has no wheel of ({shown}): sync "
+            "--wheelhouse builds them offline; add those to the inputs so that the locks, and the wheelhouse, "
+            "hold them")  # fmt: skip
     local = sorted({name for lock in locks.values() for name in lock.directories})
     if local:  # a source tree is built at sync time, by a backend no lock names
         err(f"warning: the locks install local projects ({', '.join(local)}), which sync builds from source: their "

@@ -50,20 +50,23 @@ def install(
     target: Target,
     *,
     reinstall: Iterable[str] = (),
-    offline: bool = False,
+    wheelhouse: Path | None = None,
     indexes: Sequence[str] = (),
 ) -> None:
     """Install the lock's artifacts. ``indexes`` (the variant's own, credentials
     included) resolve nothing here: they let uv authenticate to the hosts that serve
-    the lock's files, as they did when it was compiled."""
+    the lock's files, as they did when it was compiled. From a ``wheelhouse`` (the
+    lock already rewritten to its files): offline, no index, and the wheelhouse as
+    find-links, where an sdist's build requirements are found."""
+    offline = wheelhouse is not None
     args = ["pip", "install", "-r", str(lock_file), "--python", str(target.interpreter), "--preview-features", "pylock"]
     if not offline:
         for url in indexes:
             args += ["--index", url]
     if not target.virtual:
         args.append("--break-system-packages")  # the user asked for it with --system
-    if offline:
-        args += ["--offline", "--no-index"]
+    if wheelhouse is not None:
+        args += ["--offline", "--no-index", "--find-links", str(wheelhouse.resolve())]
     for name in sorted(reinstall):
         args += ["--reinstall-package", name]
     uv.run([*args, *_QUIET])

@@ -139,7 +139,7 @@ def check_in_staging(
     facts: Facts,
     variant: Variant,
     *,
-    offline: bool,
+    wheelhouse: Path | None,
     indexes: tuple[str, ...],
 ) -> Mapping[str, object]:
     """Install the lock beside the target and ask its torch; the target is untouched."""
@@ -148,7 +148,7 @@ def check_in_staging(
     with tempfile.TemporaryDirectory(prefix=stage_prefix(target), dir=parent) as tmp:
         stage = Target(prefix=Path(tmp) / "env", python=target.python, source="staging", exists=True)
         installer.create(stage.prefix, str(target.interpreter) if target.exists else sys.executable)
-        installer.install(install_from, stage, offline=offline, indexes=indexes)
+        installer.install(install_from, stage, wheelhouse=wheelhouse, indexes=indexes)
         refuse(ask(stage), facts, variant)
     return _key(lock, facts)
 

@@ -184,14 +184,14 @@ def sync(
                 whole = install_from if not base else installer.rewrite(lock, lock.versions, tmp / "whole",
                                                                         wheelhouse=source)  # fmt: skip
                 checked = kernels.check_in_staging(
-                    target, lock, whole, facts, variant, offline=source is not None, indexes=indexes
+                    target, lock, whole, facts, variant, wheelhouse=wheelhouse, indexes=indexes
                 )
             target = _apply(
                 target,
                 found,
                 plan,
                 install_from,
-                offline=source is not None,
+                wheelhouse=wheelhouse,
                 indexes=indexes,
                 keep=kept(found, lock, base),
                 owned=wanted,
@@ -256,7 +256,7 @@ def _apply(
     plan: Plan,
     install_from: Path,
     *,
-    offline: bool,
+    wheelhouse: Path | None,
     indexes: tuple[str, ...],
     keep: set[str] | frozenset[str] = frozenset(),
     owned: Iterable[str] = (),
@@ -295,7 +295,7 @@ def _apply(
         for dist in found.found:  # every copy of a package installed twice goes; the lock's is installed anew
             if dist.name in twice:
                 dists.remove(dist, within=target.prefix)
-        installer.install(install_from, target, reinstall=again, offline=offline, indexes=indexes)
+        installer.install(install_from, target, reinstall=again, wheelhouse=wheelhouse, indexes=indexes)
         installer.uninstall(target, [name for name in plan.remove if name not in twice])
         now = dists.scan(target.site_packages())  # what no RECORD claims any more is a left-over
         claimed = set().union(*(dists.claimed(d) for d in now))

@@ -95,6 +95,50 @@ def wanted(locks: Mapping[str, pylock.Lock]) -> list[Wanted]:
     return sorted(found.values(), key=lambda w: w.filename)
 
 
+def unbuildable(folder: Path, items: Iterable[Wanted]) -> dict[str, list[str]]:
+    """sdist package → its build requirements that have no wheel in the wheelhouse: what
+    ``sync --wheelhouse``, offline, cannot build it with. Read from each sdist's
+    ``pyproject.toml`` (setuptools, by PEP 517's fallback, where it names none)."""
+    items = list(items)
+    wheels = {canonical(w.filename.split("-", 1)[0]) for w in items if w.filename.endswith(".whl")}
+    out: dict[str, list[str]] = {}
+    for item in items:
+        if item.filename.endswith(".whl"):
+            continue
+        needs = _build_requires(folder / item.filename)
+        lacking = sorted(n for n in needs if n not in wheels)
+        if lacking:
+            out[item.package] = lacking
+    return out
+
+
+def _build_requires(sdist: Path) -> set[str]:
+    """The names in an sdist's ``build-system.requires``; setuptools where it has none."""
+    import tarfile
+    import zipfile
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from lockgen._toml import TOMLDecodeError, loads
+
+    text: str | None = None
+    try:
+        if sdist.name.endswith(".zip"):
+            with zipfile.ZipFile(sdist) as z:
+                top = [n for n in z.namelist() if n.count("/") == 1 and n.endswith("/pyproject.toml")]
+                text = z.read(top[0]).decode() if top else None
+        else:
+            with tarfile.open(sdist) as tar:
+                found = [m for m in tar.getmembers() if m.name.count("/") == 1 and m.name.endswith("/pyproject.toml")]
+                handle = tar.extractfile(found[0]) if found else None
+                text = handle.read().decode() if handle else None
+        system = loads(text).get("build-system", {}) if text else {}
+        requires = system.get("requires", ["setuptools"]) if isinstance(system, dict) else ["setuptools"]
+        return {canonical(Requirement(str(r)).name) for r in requires}
+    except (OSError, tarfile.TarError, zipfile.BadZipFile, UnicodeDecodeError, TOMLDecodeError, InvalidRequirement):
+        return set()  # unreadable: uv will say what it cannot build
+
+
 def build(
     folder: Path,
     items: list[Wanted],
