@@ -361,8 +361,8 @@ def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, confi
     local = sorted({name for lock in locks.values() for name in lock.directories})
     if local:  # a source tree is built at sync time, by a backend no lock names
         err(f"warning: the locks install local projects ({', '.join(local)}), which sync builds from source: their "
-            "build backends (build-system.requires) are in no lock and not in the wheelhouse, so such a sync needs "
-            "the index, or uv's cache holding them")  # fmt: skip
+            "build backends (build-system.requires) are in the wheelhouse only where the inputs name them; else such "
+            "a sync needs the index, or uv's cache holding them")  # fmt: skip
 
 
 @main.command("diff")

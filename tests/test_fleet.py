@@ -224,7 +224,7 @@ def test_a_wheelhouse_for_a_local_project_says_its_build_backend_is_not_in_it(fl
     result = fleet.run("wheelhouse", str(tmp_path / "house"))
     assert result.exit_code == 0, result.output
     assert "warning: the locks install local projects (mylib)" in result.stderr
-    assert "not in the wheelhouse" in result.stderr
+    assert "in the wheelhouse only where the inputs name them" in result.stderr
 
 
 def test_a_missing_or_corrupt_wheelhouse_file_is_named_and_nothing_changes(fleet: Project, tmp_path: Path) -> None:
