@@ -124,6 +124,42 @@ def test_a_local_projects_pyproject_counts_only_where_it_states_metadata(
     assert (digest_of(root) != before) is stale
 
 
+CACHE_KEYS = (
+    STATIC + '\n[tool.uv]\ncache-keys = [{ file = "pyproject.toml" }, { file = "reqs/*.txt" }, { git = true }]\n'
+)
+OPTIONAL = DYNAMIC + 'optional-dependencies = { dev = { file = ["dev.txt"] } }\n'
+
+
+@pytest.mark.parametrize(
+    ("start", "edited", "stale"),
+    [
+        (DYNAMIC, "requirements.txt", True),  # setuptools reads the dependencies there
+        (OPTIONAL, "dev.txt", True),
+        (CACHE_KEYS, "reqs/extra.txt", True),  # what uv itself rebuilds on
+        (CACHE_KEYS, "README.md", False),
+        (DYNAMIC, "README.md", False),
+    ],
+    ids=["dynamic dependencies file", "optional dependencies file", "uv cache-keys glob", "unnamed file", "readme"],
+)
+def test_the_files_a_local_project_reads_its_metadata_from_count(
+    tmp_path: Path, start: str, edited: str, stale: bool
+) -> None:
+    """``dynamic = ["dependencies"]`` read from requirements.txt: a dependency added there
+    changes what uv resolves, so the locks are stale, as ``uv pip compile`` would show."""
+    root = tmp_path / "p"
+    (root / "inputs").mkdir(parents=True)
+    (root / "lockgen.toml").write_text(PORTABLE)
+    (root / "inputs/base.in").write_text("-e ./mine\n")
+    (root / "inputs/cu124.in").write_text("torch\n")
+    (root / "mine/reqs").mkdir(parents=True)
+    (root / "mine/pyproject.toml").write_text(start)
+    for name in ("requirements.txt", "dev.txt", "reqs/extra.txt", "README.md"):
+        (root / "mine" / name).write_text("helper\n")
+    before = digest_of(root)
+    (root / "mine" / edited).write_text("helper\nclick\n")
+    assert (digest_of(root) != before) is stale
+
+
 def test_check_passes_on_fresh_locks_and_names_each_problem(project: Project) -> None:
     assert project.run("check").exit_code == 1  # no locks yet
     assert project.run("compile").exit_code == 0

@@ -169,14 +169,15 @@ def same_version(a: str | None, b: str) -> bool:
 
 def sources(lock: pylock.Lock) -> dict[str, str]:
     """For each local project the lock installs, one sha256 of its metadata files as
-    they are now, whole: a build backend's settings there (which files it packages)
-    change what is installed, as uv's own cache keys on them."""
-    from lockgen.project.intents import PROJECT_FILES
+    they are now, whole (uv's cache keys, and the files its backend reads metadata
+    from): a build backend's settings there (which files it packages) change what is
+    installed, as uv's own cache keys on them."""
+    from lockgen.project import local
 
     out = {}
     for name, folder in lock.directories.items():
         digest = hashlib.sha256()
-        for file in PROJECT_FILES:
+        for file in local.metadata_files(lock.path.parent / folder):
             try:
                 digest.update(file.encode() + b"\0" + (lock.path.parent / folder / file).read_bytes() + b"\0")
             except OSError:

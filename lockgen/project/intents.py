@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lockgen.exceptions import InputError
 from lockgen.names import canonical
-from lockgen.project import lines
+from lockgen.project import lines, local
 from lockgen.project.config import Config, Variant
 from lockgen.project.values import url_problem
 from lockgen.redact import redact
@@ -62,37 +62,6 @@ class IntentFile:
 
 
 INCLUDE = "\0{}\0"  # an include's target (relative to the project root) in ``normalized``
-# What decides a local project's name, version and dependencies (uv's own cache keys
-# for a source tree): in the digest, so that a version or a dependency changed there
-# makes its locks stale. Of a pyproject.toml, only what states them (see project_file_sha).
-PROJECT_FILES = ("pyproject.toml", "setup.cfg", "setup.py")
-# [project] keys that, left dynamic, a build backend fills from its own [tool] table.
-_FROM_TOOLS = {"version", "dependencies", "optional-dependencies", "requires-python"}
-
-
-def project_file_sha(path: Path) -> str:
-    """sha256 of what in a local project's file decides its resolution: of a
-    ``pyproject.toml``, its ``[project]``, ``[build-system]`` and ``[tool.uv]`` tables
-    (uv reads a project's ``sources`` even with ``--no-config``; a linter's settings
-    edited beside them change nothing), unless ``[project]`` is missing or leaves its
-    version or dependencies dynamic, when a backend's ``[tool]`` table may state them
-    and the whole file counts; any other file whole. OSError if unreadable."""
-    data = path.read_bytes()
-    if path.name == "pyproject.toml":
-        from lockgen._toml import TOMLDecodeError, loads
-
-        try:
-            document = loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, TOMLDecodeError):
-            document = {}
-        project = document.get("project")
-        dynamic = project.get("dynamic", []) if isinstance(project, dict) else None
-        if isinstance(dynamic, list) and not _FROM_TOOLS & {str(d) for d in dynamic}:
-            tool = document.get("tool")
-            uv = tool.get("uv") if isinstance(tool, dict) else None
-            stated = {"project": project, "build-system": document.get("build-system"), "tool.uv": uv}
-            data = json.dumps(stated, sort_keys=True, default=str).encode()
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(slots=True)
@@ -118,9 +87,8 @@ class Inputs:
         closure = self.closure(variant)
         files = {f.rel: f.sha256 for f in closure}
         for project in sorted({p for f in closure for p in f.projects}):
-            for name in PROJECT_FILES:
-                if (self.root / project / name).is_file():
-                    files[f"{project}/{name}"] = self._file_sha(f"{project}/{name}")
+            for name in local.metadata_files(self.root / project, self.boundary):
+                files[f"{project}/{name}"] = self._file_sha(f"{project}/{name}")
         settings = variant.settings()
         if variant.base is not None:
             files[variant.base] = self._file_sha(variant.base)
@@ -468,7 +436,7 @@ class Inputs:
 
     def _file_sha(self, rel: str) -> str:
         try:
-            return project_file_sha(self.root / rel)
+            return local.file_sha(self.root / rel)
         except OSError as exc:
             raise InputError(f"{rel}: cannot read: {exc.strerror}") from None
 
