@@ -184,6 +184,19 @@ def test_check_passes_on_fresh_locks_and_names_each_problem(project: Project) ->
     assert len(lines) == 5, lines
 
 
+def test_an_intent_removed_since_the_lock_makes_it_stale_not_edited_by_hand(project: Project) -> None:
+    """The lock still holds what an intent file no longer asks for: that is the staleness
+    check reports, not a package "added by hand"."""
+    project.write("inputs/cu124.in", "torch==2.6.*\nhelper\n")
+    assert project.run("compile").exit_code == 0
+    project.write("inputs/cu124.in", "torch==2.6.*\n")
+    result = project.run("check")
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert sorted(line.split(":")[0] for line in lines) == ["py311-cu124", "py312-cu124"], lines
+    assert all("is stale" in line for line in lines) and "by hand" not in result.output, lines
+
+
 def test_a_package_taken_out_of_a_lock_by_hand_fails_check_and_compile_restores_it(project: Project) -> None:
     """Its requirer still lists it: installing that lock would leave an import broken."""
     from lockgen.locks import pylock as lockfile

@@ -50,11 +50,14 @@ def problems(config: Config, *, confirm: consistency.Confirm | None = None) -> F
             out.append(f"{variant.name}: {rel} is missing (run: lockgen compile {variant.name})")
             continue
         current[variant] = lock
-        if lock.digest != inputs.digest(variant):
+        stale = lock.digest != inputs.digest(variant)
+        if stale:
             out.append(
                 f"{variant.name}: {rel} is stale: its inputs or settings changed (run: lockgen compile {variant.name})"
             )
-        for problem in rules.integrity(variant, lock, inputs, file_variant=variant.name):
+        # A stale lock is held only to what its inputs changing cannot explain: an intent
+        # removed since is no package "added by hand".
+        for problem in rules.integrity(variant, lock, inputs, file_variant=variant.name, stale=stale):
             out.append(f"{variant.name}: {rel}: {problem}")
         verdict = rules.judge(config, variant, lock)
         out.extend(f"{variant.name}: {e}" for e in verdict.errors)
