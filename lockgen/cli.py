@@ -301,7 +301,13 @@ def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flag
     from lockgen.machine import selection
 
     cfg = _load(config_path)
-    choice = selection.for_machine(cfg, **flags)
+    try:
+        choice = selection.for_machine(cfg, **flags)
+    except LockgenError as exc:  # a --variant or --python refused: a monitor still gets JSON
+        if as_json:
+            python = flags.get("python")
+            out(json.dumps(report.refused_json(flags.get("variant"), None, python and str(python), str(exc)), indent=2))
+        raise
     if as_json and choice.selection.chosen is None:  # a monitor reading the JSON gets JSON, then exit 3
         out(json.dumps(report.unfit_json(cfg, choice.selection, choice.target), indent=2))
     variant = choice.require()

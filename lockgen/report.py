@@ -156,9 +156,13 @@ def unfit_json(config: Config, selection: Selection, target: Target) -> dict[str
     }
 
 
-def refused_json(variant: str, lock: str, target: Target, problem: str) -> dict[str, object]:
-    """``verify --json`` where the lock itself is missing or refused."""
-    return {"variant": variant, "lock": lock, "environment": str(target.prefix), "ok": False, "problems": [problem]}
+def refused_json(
+    variant: str | None, lock: str | None, environment: Target | str | None, problem: str
+) -> dict[str, object]:
+    """``verify --json`` where the lock itself is missing or refused, or no environment
+    or variant could be settled on (``None`` where it is unknown)."""
+    where = environment if environment is None or isinstance(environment, str) else str(environment.prefix)
+    return {"variant": variant, "lock": lock, "environment": where, "ok": False, "problems": [problem]}
 
 
 def sync_summary(

@@ -171,6 +171,28 @@ def test_select_cli_with_overrides_json_and_exit_3(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "no variant named 'py27-cpu'" in r.stderr
 
 
+def test_no_lock_for_this_python_says_so_and_verify_json_still_answers(tmp_path: Path) -> None:
+    """Where only the Python differs, the hint is about interpreters, not GPUs; and a
+    --variant for another Python refused still gives a monitor its JSON."""
+    import sys
+
+    minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    other = f"3.{sys.version_info[1] + 1}"
+    (tmp_path / "base.in").write_text("")
+    (tmp_path / "lockgen.toml").write_text(ML.replace('["3.12"]', f'["{other}"]'))
+    config = ["--config", str(tmp_path / "lockgen.toml"), "--python", sys.executable]
+    r = CliRunner().invoke(main, ["select", *config], env={"LOCKGEN_CUDA": "none"})
+    assert r.exit_code == 3, r.output
+    assert f"hint: the locks are for Python {other}, this environment has {minor}: point --python" in r.stderr
+    assert "LOCKGEN_CUDA=12.8" not in r.stderr
+    tag = "py" + other.replace(".", "")
+    r = CliRunner().invoke(main, ["verify", "--json", *config, "--variant", f"{tag}-cpu"])
+    assert r.exit_code == 2
+    data = json.loads(r.stdout)
+    assert data["ok"] is False and data["variant"] == f"{tag}-cpu" and data["environment"] == sys.executable
+    assert data["problems"] == [r.stderr.strip().removeprefix("error: ")]
+
+
 def test_the_h100_selection_seen_on_the_device(tmp_path: Path) -> None:
     """The embedded default on the real H100 (driver CUDA 13.0, Python 3.12) chose cu130."""
     seen = json.loads((H100 / "select-default.json").read_text())

@@ -142,8 +142,20 @@ class Choice:
         """The chosen variant, or NoVariantError listing why each was passed over."""
         if self.selection.chosen is None:
             lines = [f"{c.variant.name}: {c.reason}" for c in self.selection.candidates]
-            raise NoVariantError("no variant fits this machine\n" + "\n".join(lines) + f"\n{HINT}")
+            raise NoVariantError("no variant fits this machine\n" + "\n".join(lines) + f"\n{self._hint()}")
         return self.selection.chosen
+
+    def _hint(self) -> str:
+        """What to do: where no lock is for this Python, another interpreter, not a GPU's."""
+        minor = ".".join(self.target.python.split(".")[:2])
+        pythons = sorted({c.variant.python for c in self.selection.candidates}, key=lambda v: int(v.split(".")[1]))
+        if pythons and minor not in pythons:
+            return (
+                f"hint: the locks are for Python {', '.join(pythons)}, this environment has {minor}: point --python at "
+                f"an interpreter or environment of one of those (uv venv --python {pythons[-1]}), or add {minor!r} "
+                "to python in the configuration"
+            )
+        return HINT
 
 
 def recorded_runtimes(config: Config) -> dict[str, Version | None]:
