@@ -171,13 +171,21 @@ def _human(size: int) -> str:
 
 
 def integrity(
-    variant: Variant, lock: pylock.Lock, inputs: Inputs, *, file_variant: str | None = None, stale: bool = False
+    variant: Variant,
+    lock: pylock.Lock,
+    inputs: Inputs,
+    *,
+    file_variant: str | None = None,
+    stale: bool = False,
+    own_roots: bool = False,
 ) -> list[str]:
     """How the lock differs from what lockgen writes for ``variant``; empty when it does not.
 
     A lock known to be ``stale`` (its inputs changed since) is held only to what
     cannot have changed since: its variant's name, its recorded runtime, and the
-    graph from its own recorded roots.
+    graph from its own recorded roots. ``own_roots`` alone (``check``, which reports
+    the staleness itself and still compares the label): the graph from its recorded
+    roots, so that an intent removed since is no package "added by hand".
     """
     found: list[str] = []
     seal = writer.seal_problem(lock.text)
@@ -207,7 +215,7 @@ def integrity(
     if missing:
         shown = some([f"{n} (required by {', '.join(by)})" for n, by in missing], 5)
         found.append(f"requires packages the lock does not have (removed by hand?): {shown}")
-    roots, complete = inputs.roots(variant) if not stale else ({}, False)
+    roots, complete = inputs.roots(variant) if not (stale or own_roots) else ({}, False)
     if complete:
         roots = _taken_up(roots, inputs.conditional(variant), lock)
     graph = _graph_with_roots(lock, roots if complete else _recorded_roots(lock))

@@ -57,7 +57,7 @@ def problems(config: Config, *, confirm: consistency.Confirm | None = None) -> F
             )
         # A stale lock is held only to what its inputs changing cannot explain: an intent
         # removed since is no package "added by hand".
-        for problem in rules.integrity(variant, lock, inputs, file_variant=variant.name, stale=stale):
+        for problem in rules.integrity(variant, lock, inputs, file_variant=variant.name, own_roots=stale):
             out.append(f"{variant.name}: {rel}: {problem}")
         verdict = rules.judge(config, variant, lock)
         out.extend(f"{variant.name}: {e}" for e in verdict.errors)
