@@ -125,7 +125,8 @@ def test_a_local_projects_pyproject_counts_only_where_it_states_metadata(
 
 
 CACHE_KEYS = (
-    STATIC + '\n[tool.uv]\ncache-keys = [{ file = "pyproject.toml" }, { file = "reqs/*.txt" }, { git = true }]\n'
+    STATIC + '\n[tool.uv]\ncache-keys = [{ file = "pyproject.toml" }, { file = "requirements.txt" }, '
+    '{ file = "reqs/*.txt" }, { git = true }, "README.md", { file = 3 }]\n'
 )
 OPTIONAL = DYNAMIC + 'optional-dependencies = { dev = { file = ["dev.txt"] } }\n'
 
@@ -135,11 +136,19 @@ OPTIONAL = DYNAMIC + 'optional-dependencies = { dev = { file = ["dev.txt"] } }\n
     [
         (DYNAMIC, "requirements.txt", True),  # setuptools reads the dependencies there
         (OPTIONAL, "dev.txt", True),
-        (CACHE_KEYS, "reqs/extra.txt", True),  # what uv itself rebuilds on
-        (CACHE_KEYS, "README.md", False),
+        (CACHE_KEYS, "requirements.txt", True),  # a file the project tells uv its metadata comes from
+        (CACHE_KEYS, "reqs/extra.txt", False),  # a glob names sources: uv builds again, resolution is the same
+        (CACHE_KEYS, "dev.txt", False),
         (DYNAMIC, "README.md", False),
     ],
-    ids=["dynamic dependencies file", "optional dependencies file", "uv cache-keys glob", "unnamed file", "readme"],
+    ids=[
+        "dynamic dependencies file",
+        "optional dependencies file",
+        "uv cache-keys file",
+        "uv cache-keys glob",
+        "unnamed file",
+        "readme",
+    ],
 )
 def test_the_files_a_local_project_reads_its_metadata_from_count(
     tmp_path: Path, start: str, edited: str, stale: bool

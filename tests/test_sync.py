@@ -452,6 +452,29 @@ def test_a_local_project_syncs_verifies_and_stays_in_sync(project: Project) -> N
     assert "already in sync" in project.run("sync").output
 
 
+def test_a_source_file_a_local_projects_cache_keys_name_makes_sync_build_it_again(project: Project) -> None:
+    """``[tool.uv] cache-keys`` globs name what makes uv build the project again: sync
+    does so, while the lock (whose resolution a source file does not change) stays current."""
+    from wheelmaker import make_local_project
+
+    folder = make_local_project(project.root / "libs" / "mine", "mine", "0.3", ["helper"])
+    with (folder / "pyproject.toml").open("a") as f:
+        f.write('\n[tool.uv]\ncache-keys = [{ file = "pyproject.toml" }, { file = "src/*.py" }]\n')
+    (folder / "src").mkdir()
+    (folder / "src/mine.py").write_text("X = 1\n")
+    project.write("lockgen.toml", f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\n'
+                                  f'index-url = "{project.indexes.pypi}"\n[accelerators.cpu]\n')  # fmt: skip
+    project.write("inputs/base.in", "./libs/mine\n")
+    assert project.run("compile").exit_code == 0
+    assert project.run("sync").exit_code == 0
+    (folder / "src/mine.py").write_text("X = 2\n")
+    assert project.run("check").exit_code == 0  # the lock is current
+    assert project.run("verify").exit_code == 1
+    again = project.run("sync")
+    assert again.exit_code == 0 and "! mine reinstall: its source's metadata changed" in again.output, again.output
+    assert "already in sync" in project.run("sync").output
+
+
 def test_a_tampered_hash_is_refused_and_the_environment_is_unchanged(synced: Project) -> None:
     assert synced.run("sync").exit_code == 0
     before = installed(synced)

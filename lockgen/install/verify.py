@@ -177,7 +177,7 @@ def sources(lock: pylock.Lock) -> dict[str, str]:
     out = {}
     for name, folder in lock.directories.items():
         digest = hashlib.sha256()
-        for file in local.metadata_files(lock.path.parent / folder):
+        for file in local.rebuild_files(lock.path.parent / folder):
             try:
                 digest.update(file.encode() + b"\0" + (lock.path.parent / folder / file).read_bytes() + b"\0")
             except OSError:

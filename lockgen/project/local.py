@@ -1,11 +1,14 @@
 """Local projects an intent file installs (``-e ./libs/x``, ``x @ file:./libs/x``): which
-of their files decide what uv resolves for them, so that the input digest covers them.
+of their files decide what uv resolves for them (the input digest), and which make uv
+build them again (sync's check of an installed local project).
 
-uv's own cache keys for a source tree are its ``pyproject.toml``, ``setup.cfg`` and
-``setup.py``, or, where ``[tool.uv] cache-keys`` names files, those. A build backend may
-read metadata from other files: setuptools' ``[tool.setuptools.dynamic]`` takes
-dependencies or a version from a file (``dependencies = {file = ["requirements.txt"]}``),
-and those count too, as a user would expect of a project whose requirements live there.
+What decides the metadata: the ``pyproject.toml``, ``setup.cfg`` and ``setup.py``; the
+files setuptools' ``[tool.setuptools.dynamic]`` reads dependencies or a version from
+(``dependencies = {file = ["requirements.txt"]}``); and the single files
+``[tool.uv] cache-keys`` names (``{file = "requirements.txt"}``), which a project lists
+for uv because its metadata comes from them. A cache-keys glob (``src/**/*.py``) names
+sources, not metadata: it makes uv build again, and sync with it, but an edited source
+file leaves every lock current.
 """
 
 from __future__ import annotations
@@ -18,36 +21,57 @@ from typing import Any
 PROJECT_FILES = ("pyproject.toml", "setup.cfg", "setup.py")
 # [project] keys that, left dynamic, a build backend fills from its own [tool] table.
 _FROM_TOOLS = {"version", "dependencies", "optional-dependencies", "requires-python"}
-_MAX_FILES = 1000  # a glob in cache-keys that matches a whole tree is no metadata file list
+_GLOB = frozenset("*?[")
+_MAX_FILES = 10_000  # of one cache-keys glob: a whole tree is not read for every sync
 
 
 def metadata_files(folder: Path, boundary: Path | None = None) -> list[str]:
     """The files of the project in ``folder`` that decide its metadata, relative to it
-    (posix), sorted: uv's cache keys and the files a backend reads metadata from.
-    Only regular files inside ``folder`` (and the repository) count."""
-    out = {name for name in PROJECT_FILES if (folder / name).is_file()}
-    document = _pyproject(folder)
-    tool = _table(document, "tool")
+    (posix), sorted. Only regular files inside ``folder`` (and the repository) count."""
+    keys, dynamic = _declared(folder)
+    return _existing(folder, [*PROJECT_FILES, *dynamic, *(k for k in keys if not _GLOB & set(k))], boundary)
+
+
+def rebuild_files(folder: Path) -> list[str]:
+    """The files whose change makes uv build the project again: its metadata files and
+    every file its cache-keys name, globs included."""
+    keys, dynamic = _declared(folder)
+    return _existing(folder, [*PROJECT_FILES, *dynamic, *keys], None)
+
+
+def _declared(folder: Path) -> tuple[list[str], list[str]]:
+    """The ``[tool.uv] cache-keys`` files and globs, and the ``[tool.setuptools.dynamic]``
+    files, as written."""
+    tool = _table(_pyproject(folder), "tool")
     keys = _list(_table(tool, "uv").get("cache-keys"))  # "path", {file = "glob"}, {git = …}, {env = …}
-    patterns = [key.get("file") if isinstance(key, dict) else key for key in keys]
+    cache = [key.get("file") if isinstance(key, dict) else key for key in keys]
+    dynamic: list[object] = []
     for spec in _table(_table(tool, "setuptools"), "dynamic").values():
         if isinstance(spec, dict):  # dependencies = {file = [...]}; optional-dependencies = {dev = {file = ...}}
             for entry in (spec, *(v for v in spec.values() if isinstance(v, dict))):
-                patterns.extend(_list(entry.get("file")))
+                dynamic.extend(_list(entry.get("file")))
+    return _strings(cache), _strings(dynamic)
+
+
+def _existing(folder: Path, patterns: list[str], boundary: Path | None) -> list[str]:
+    """The regular files ``patterns`` match in ``folder`` (and inside ``boundary``), sorted."""
+    out: set[str] = set()
     top, fence = folder.resolve(), boundary.resolve() if boundary is not None else None
     for pattern in patterns:
-        if not isinstance(pattern, str) or not pattern or Path(pattern).is_absolute():
-            continue
         try:
-            matches = [Path(pattern)] if not any(c in pattern for c in "*?[") else list(folder.glob(pattern))
+            matches = sorted(folder.glob(pattern))[:_MAX_FILES] if _GLOB & set(pattern) else [folder / pattern]
         except (ValueError, OSError):  # a pattern pathlib refuses: uv's own to judge
             continue
-        for match in matches[:_MAX_FILES]:
-            path = folder / match if not match.is_absolute() else match
+        for path in matches:
             real = path.resolve()
             if path.is_file() and real.is_relative_to(top) and (fence is None or real.is_relative_to(fence)):
                 out.add(path.relative_to(folder).as_posix())
     return sorted(out)
+
+
+def _strings(values: list[object]) -> list[str]:
+    """The relative paths among ``values`` (a cache key of another kind, or a number, is none)."""
+    return [v for v in values if isinstance(v, str) and v and not Path(v).is_absolute()]
 
 
 def file_sha(path: Path) -> str:
