@@ -140,6 +140,12 @@ OPTIONAL = DYNAMIC + 'optional-dependencies = { dev = { file = ["dev.txt"] } }\n
         (CACHE_KEYS, "reqs/extra.txt", False),  # a glob names sources: uv builds again, resolution is the same
         (CACHE_KEYS, "dev.txt", False),
         (DYNAMIC, "README.md", False),
+        (DYNAMIC + 'readme = { file = ["README.md"] }\n', "README.md", False),  # a description: no resolution
+        (
+            CACHE_KEYS.replace("{ file = 3 }", '{ file = "a\\u0000b" }, { file = "' + "n" * 300 + '" }'),
+            "dev.txt",
+            False,
+        ),
     ],
     ids=[
         "dynamic dependencies file",
@@ -148,6 +154,8 @@ OPTIONAL = DYNAMIC + 'optional-dependencies = { dev = { file = ["dev.txt"] } }\n
         "uv cache-keys glob",
         "unnamed file",
         "readme",
+        "dynamic readme",
+        "odd names",
     ],
 )
 def test_the_files_a_local_project_reads_its_metadata_from_count(
@@ -167,6 +175,25 @@ def test_the_files_a_local_project_reads_its_metadata_from_count(
     before = digest_of(root)
     (root / "mine" / edited).write_text("helper\nclick\n")
     assert (digest_of(root) != before) is stale
+
+
+def test_a_requirements_file_linked_from_elsewhere_in_the_repository_counts(tmp_path: Path) -> None:
+    """A monorepo keeps one requirements file and links it into each project:
+    setuptools reads the file it leads to, and so does the digest."""
+    root = tmp_path / "p"
+    (root / "inputs").mkdir(parents=True)
+    (root / ".git").mkdir()  # the repository: the shared file is inside it
+    (root / "lockgen.toml").write_text(PORTABLE)
+    (root / "inputs/base.in").write_text("-e ./mine\n")
+    (root / "inputs/cu124.in").write_text("torch\n")
+    (root / "mine").mkdir()
+    (root / "mine/pyproject.toml").write_text(DYNAMIC)
+    (root / "shared").mkdir()
+    (root / "shared/requirements.txt").write_text("helper\n")
+    (root / "mine/requirements.txt").symlink_to("../shared/requirements.txt")
+    before = digest_of(root)
+    (root / "shared/requirements.txt").write_text("helper\nclick\n")
+    assert digest_of(root) != before
 
 
 def test_check_passes_on_fresh_locks_and_names_each_problem(project: Project) -> None:

@@ -475,6 +475,33 @@ def test_a_source_file_a_local_projects_cache_keys_name_makes_sync_build_it_agai
     assert "already in sync" in project.run("sync").output
 
 
+def test_a_local_projects_sources_recorded_by_an_older_lockgen_are_not_held_against_it(project: Project) -> None:
+    """Which files count as a local project's changed once (cache-keys, setuptools' dynamic
+    files): an older record's hash covered fewer, and must not read as a change."""
+    from wheelmaker import make_local_project
+
+    from lockgen.install import state
+
+    folder = make_local_project(project.root / "libs" / "mine", "mine", "0.3")
+    with (folder / "pyproject.toml").open("a") as f:
+        f.write('\n[tool.uv]\ncache-keys = [{ file = "pyproject.toml" }, { file = "VERSION" }]\n')
+    (folder / "VERSION").write_text("0.3\n")
+    project.write("lockgen.toml", f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\n'
+                                  f'index-url = "{project.indexes.pypi}"\n[accelerators.cpu]\n')  # fmt: skip
+    project.write("inputs/base.in", "./libs/mine\n")
+    assert project.run("compile").exit_code == 0
+    assert project.run("sync").exit_code == 0
+    path = next((project.root / ".venv/lib").glob("python*/site-packages")) / state.FOLDER / "record.json"
+    data = json.loads(path.read_text())
+    assert data["sources"]["mine"].startswith("2:")
+    data["sources"] = {"mine": "0" * 64}  # an older scheme's, over fewer files
+    path.write_text(json.dumps(data))
+    assert project.run("verify").exit_code == 0
+    again = project.run("sync")
+    assert again.exit_code == 0 and "already in sync" in again.output, again.output
+    assert json.loads(path.read_text())["sources"]["mine"].startswith("2:")
+
+
 def test_a_tampered_hash_is_refused_and_the_environment_is_unchanged(synced: Project) -> None:
     assert synced.run("sync").exit_code == 0
     before = installed(synced)

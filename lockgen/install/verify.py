@@ -141,7 +141,7 @@ def other_artifacts(found: Inspection, lock: pylock.Lock) -> dict[str, str]:
             out[name] = "its files are not those sync installed (another build of this version installed over it?)"
     for name, now in sources(lock).items():
         was = found.record.sources.get(name)
-        if was and was != now and name in found.installed:
+        if was and was.startswith(SOURCES) and was != now and name in found.installed:  # older: not compared
             out[name] = "its source's metadata changed since sync installed it (a version, a dependency)"
     return out
 
@@ -167,6 +167,9 @@ def same_version(a: str | None, b: str) -> bool:
         return False
 
 
+SOURCES = "2:"  # the scheme of a recorded sources hash: an older one covered fewer files, and is not compared
+
+
 def sources(lock: pylock.Lock) -> dict[str, str]:
     """For each local project the lock installs, one sha256 of its metadata files as
     they are now, whole (uv's cache keys, and the files its backend reads metadata
@@ -182,7 +185,7 @@ def sources(lock: pylock.Lock) -> dict[str, str]:
                 digest.update(file.encode() + b"\0" + (lock.path.parent / folder / file).read_bytes() + b"\0")
             except OSError:
                 continue
-        out[name] = digest.hexdigest()
+        out[name] = SOURCES + digest.hexdigest()
     return out
 
 

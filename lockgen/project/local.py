@@ -14,7 +14,9 @@ file leaves every lock current.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ PROJECT_FILES = ("pyproject.toml", "setup.cfg", "setup.py")
 # [project] keys that, left dynamic, a build backend fills from its own [tool] table.
 _FROM_TOOLS = {"version", "dependencies", "optional-dependencies", "requires-python"}
 _GLOB = frozenset("*?[")
+# What of [tool.setuptools.dynamic] decides a resolution (a readme or classifiers read from a file do not).
+_RESOLVED = ("version", "dependencies", "optional-dependencies")
 _MAX_FILES = 10_000  # of one cache-keys glob: a whole tree is not read for every sync
 
 
@@ -29,12 +33,13 @@ def metadata_files(folder: Path, boundary: Path | None = None) -> list[str]:
     """The files of the project in ``folder`` that decide its metadata, relative to it
     (posix), sorted. Only regular files inside ``folder`` (and the repository) count."""
     keys, dynamic = _declared(folder)
-    return _existing(folder, [*PROJECT_FILES, *dynamic, *(k for k in keys if not _GLOB & set(k))], boundary)
+    return _existing(folder, [*PROJECT_FILES, *dynamic, *(k for k in keys if not _GLOB & set(k))], boundary or folder)
 
 
 def rebuild_files(folder: Path) -> list[str]:
     """The files whose change makes uv build the project again: its metadata files and
-    every file its cache-keys name, globs included."""
+    every file its cache-keys name, globs included, wherever a link in it leads (this
+    machine's own check: nothing of it is written anywhere)."""
     keys, dynamic = _declared(folder)
     return _existing(folder, [*PROJECT_FILES, *dynamic, *keys], None)
 
@@ -46,26 +51,37 @@ def _declared(folder: Path) -> tuple[list[str], list[str]]:
     keys = _list(_table(tool, "uv").get("cache-keys"))  # "path", {file = "glob"}, {git = …}, {env = …}
     cache = [key.get("file") if isinstance(key, dict) else key for key in keys]
     dynamic: list[object] = []
-    for spec in _table(_table(tool, "setuptools"), "dynamic").values():
+    declared = _table(_table(tool, "setuptools"), "dynamic")
+    for spec in (declared.get(key) for key in _RESOLVED):
         if isinstance(spec, dict):  # dependencies = {file = [...]}; optional-dependencies = {dev = {file = ...}}
             for entry in (spec, *(v for v in spec.values() if isinstance(v, dict))):
                 dynamic.extend(_list(entry.get("file")))
     return _strings(cache), _strings(dynamic)
 
 
-def _existing(folder: Path, patterns: list[str], boundary: Path | None) -> list[str]:
-    """The regular files ``patterns`` match in ``folder`` (and inside ``boundary``), sorted."""
+def _existing(folder: Path, patterns: list[str], fence: Path | None) -> list[str]:
+    """The regular files ``patterns`` match in ``folder``, sorted, by their path there.
+    A file may be a link to another inside ``fence`` (the repository; anywhere where
+    None): a monorepo's shared requirements are read through one."""
     out: set[str] = set()
-    top, fence = folder.resolve(), boundary.resolve() if boundary is not None else None
+    folder = Path(os.path.normpath(folder))
+    try:
+        fence = fence.resolve() if fence is not None else None
+    except (OSError, RuntimeError):
+        return []
     for pattern in patterns:
         try:
-            matches = sorted(folder.glob(pattern))[:_MAX_FILES] if _GLOB & set(pattern) else [folder / pattern]
-        except (ValueError, OSError):  # a pattern pathlib refuses: uv's own to judge
+            matches = (
+                sorted(itertools.islice(folder.glob(pattern), _MAX_FILES))
+                if _GLOB & set(pattern)
+                else [folder / pattern]
+            )
+            for path in matches:
+                inside = Path(os.path.normpath(path)).is_relative_to(folder)
+                if inside and path.is_file() and (fence is None or path.resolve().is_relative_to(fence)):
+                    out.add(path.relative_to(folder).as_posix())
+        except (ValueError, OSError, RuntimeError):  # a NUL, a name too long, a link loop: not a file of it
             continue
-        for path in matches:
-            real = path.resolve()
-            if path.is_file() and real.is_relative_to(top) and (fence is None or real.is_relative_to(fence)):
-                out.add(path.relative_to(folder).as_posix())
     return sorted(out)
 
 
