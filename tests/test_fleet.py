@@ -544,3 +544,34 @@ def test_a_wheelhouse_says_which_build_requirements_of_its_sdists_it_lacks(tmp_p
     assert p.run("compile").exit_code == 0
     result = p.run("wheelhouse", str(tmp_path / "house"))
     assert result.exit_code == 0 and "warning" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("member", "pyproject", "lacking"),
+    [
+        ("./odd-1.0/pyproject.toml", '[build-system]\nrequires = ["tinybackend"]\n', ["tinybackend"]),  # ./ names
+        ("odd-1.0/pyproject.toml", "[build-system]\nrequires = [\"tinybackend; python_version < '3'\"]\n", None),
+        ("odd-1.0/pyproject.toml", '[build-system]\nrequires = "tinybackend"\n', None),  # not a list: uv's to say
+        ("odd-1.0/pyproject.toml", "[build-system]\nrequires = 123\n", None),
+        ("odd-1.0/sub/pyproject.toml", "", ["setuptools"]),  # none at the top: the setuptools fallback
+        (None, "", None),  # not an archive at all
+    ],
+)
+def test_which_build_requirements_an_odd_sdist_lacks(tmp_path: Path, member: str | None, pyproject: str,
+                                                     lacking: list[str] | None) -> None:  # fmt: skip
+    import io
+    import tarfile
+
+    from lockgen.install import wheelhouse
+
+    sdist = tmp_path / "odd-1.0.tar.gz"
+    if member is None:
+        sdist.write_bytes(b"\x1f\x8b truncated")
+    else:
+        with tarfile.open(sdist, "w:gz") as tar:
+            data = pyproject.encode()
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    item = wheelhouse.Wanted(filename=sdist.name, package="odd", sha256="0" * 64, size=None, source="", variants=("v",))
+    assert wheelhouse.unbuildable(tmp_path, [item]) == ({"odd": lacking} if lacking else {})

@@ -113,7 +113,9 @@ def unbuildable(folder: Path, items: Iterable[Wanted]) -> dict[str, list[str]]:
 
 
 def _build_requires(sdist: Path) -> set[str]:
-    """The names in an sdist's ``build-system.requires``; setuptools where it has none."""
+    """The names in an sdist's ``build-system.requires`` that apply on this machine
+    (setuptools where it names none); empty where the sdist cannot be read, which uv
+    will say itself."""
     import tarfile
     import zipfile
 
@@ -121,22 +123,29 @@ def _build_requires(sdist: Path) -> set[str]:
 
     from lockgen._toml import TOMLDecodeError, loads
 
-    text: str | None = None
+    def top_level(name: str) -> bool:  # pkg-1.0/pyproject.toml, as ./pkg-1.0/pyproject.toml
+        return name.removeprefix("./").count("/") == 1 and name.endswith("/pyproject.toml")
+
     try:
+        text: str | None = None
         if sdist.name.endswith(".zip"):
             with zipfile.ZipFile(sdist) as z:
-                top = [n for n in z.namelist() if n.count("/") == 1 and n.endswith("/pyproject.toml")]
-                text = z.read(top[0]).decode() if top else None
+                names = [n for n in z.namelist() if top_level(n)]
+                text = z.read(names[0]).decode() if names else None
         else:
             with tarfile.open(sdist) as tar:
-                found = [m for m in tar.getmembers() if m.name.count("/") == 1 and m.name.endswith("/pyproject.toml")]
+                found = [m for m in tar.getmembers() if top_level(m.name)]
                 handle = tar.extractfile(found[0]) if found else None
                 text = handle.read().decode() if handle else None
         system = loads(text).get("build-system", {}) if text else {}
         requires = system.get("requires", ["setuptools"]) if isinstance(system, dict) else ["setuptools"]
-        return {canonical(Requirement(str(r)).name) for r in requires}
-    except (OSError, tarfile.TarError, zipfile.BadZipFile, UnicodeDecodeError, TOMLDecodeError, InvalidRequirement):
-        return set()  # unreadable: uv will say what it cannot build
+        if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+            return set()
+        wanted = [Requirement(r) for r in requires]
+    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile, UnicodeDecodeError, TOMLDecodeError,
+            InvalidRequirement):  # fmt: skip
+        return set()
+    return {canonical(r.name) for r in wanted if r.marker is None or r.marker.evaluate({"extra": ""})}
 
 
 def build(
