@@ -498,10 +498,11 @@ def test_a_base_line_naming_a_wheel_pins_its_version_and_one_naming_no_version_c
     assert p.run("sync", "--python", str(venv)).exit_code == 0
     assert p.run("verify", "--python", str(venv)).exit_code == 0
 
-    p.write("bases/image.txt", "basepkg==2.3.4\nstray @ git+https://example.invalid/stray@0123abc\n")
-    result = p.run("compile")
-    assert result.exit_code == 1
-    assert "needs stray, which bases/image.txt names by a URL with no version lockgen can read" in result.output
+    for line in ("stray @ git+https://example.invalid/stray@0123abc", "-e git+https://example.invalid/s@v1#egg=stray"):
+        p.write("bases/image.txt", f"basepkg==2.3.4\n{line}\n")
+        result = p.run("compile")
+        assert result.exit_code == 1, (line, result.output)
+        assert "needs stray, which bases/image.txt names by a URL with no version lockgen can read" in result.output
 
 
 def test_a_wheelhouse_builds_an_sdist_whose_build_backend_it_holds(tmp_path: Path, indexes) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,9 @@ machine already has installed, such as Colab's image or a vendor's CUDA containe
 sdist (``uv pip freeze`` writes one for a package installed from a file), its version
 read from the file's name. A package installed from a VCS URL or a folder has no
 version lockgen can read: it is present but not pinned, and a lock that needs it fails
-(compile cannot know which version the image has). Comments and blank lines are skipped.
+(compile cannot know which version the image has); so does an editable install that
+names its package (``-e git+…#egg=name``). An editable line naming none (``-e /src/x``)
+names no package lockgen can know. Comments and blank lines are skipped.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from lockgen.exceptions import InputError
 from lockgen.names import canonical
 
 _PIN = re.compile(r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*===?\s*(?P<version>[^\s;#]+)")
+_EGG = re.compile(r"#(?:.*&)?egg=(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
 _AT = re.compile(r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*@\s*(?P<url>\S+)")
 
 
@@ -44,7 +47,10 @@ def read(root: Path, rel: str) -> Base:
         line = raw.split(" #", 1)[0].strip()
         if not line or line.startswith("#"):
             continue
-        if line.startswith(("-e ", "--editable")):
+        if line.startswith(("-e ", "--editable")):  # an editable install: named only by #egg=
+            egg = _EGG.search(line)
+            if egg:
+                unpinned.add(canonical(egg["name"]))
             continue
         m = _PIN.fullmatch(line)
         at = None if m else _AT.fullmatch(line)
