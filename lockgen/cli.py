@@ -358,17 +358,8 @@ def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, confi
     items = wheelhouse.wanted(locks)
     summary = wheelhouse.build(folder, items, credentials=urls, jobs=jobs, progress=progress)
     out(report.wheelhouse_summary(folder, summary))
-    lacking = wheelhouse.unbuildable(folder, items)
-    if lacking:  # built offline at sync time, from the wheelhouse alone
-        shown = "; ".join(f"{name} needs {', '.join(needs)}" for name, needs in sorted(lacking.items()))
-        err(f"warning: sdists in the wheelhouse need build requirements it has no wheel of ({shown}): sync "
-            "--wheelhouse builds them offline; add those to the inputs so that the locks, and the wheelhouse, "
-            "hold them")  # fmt: skip
-    local = sorted({name for lock in locks.values() for name in lock.directories})
-    if local:  # a source tree is built at sync time, by a backend no lock names
-        err(f"warning: the locks install local projects ({', '.join(local)}), which sync builds from source: their "
-            "build backends (build-system.requires) are in the wheelhouse only where the inputs name them; else such "
-            "a sync needs the index, or uv's cache holding them")  # fmt: skip
+    for warning in wheelhouse.build_warnings(folder, items, locks):
+        err(f"warning: {warning}")
 
 
 @main.command("diff")

@@ -95,6 +95,23 @@ def wanted(locks: Mapping[str, pylock.Lock]) -> list[Wanted]:
     return sorted(found.values(), key=lambda w: w.filename)
 
 
+def build_warnings(folder: Path, items: Iterable[Wanted], locks: Mapping[str, pylock.Lock]) -> list[str]:
+    """What ``sync --wheelhouse``, offline, may be unable to build from this wheelhouse."""
+    out = []
+    lacking = unbuildable(folder, items)
+    if lacking:
+        shown = "; ".join(f"{name} needs {', '.join(needs)}" for name, needs in sorted(lacking.items()))
+        out.append(f"sdists in the wheelhouse need build requirements it has no wheel of ({shown}): sync "
+                   "--wheelhouse builds them offline; add those to the inputs so that the locks, and the wheelhouse, "
+                   "hold them")  # fmt: skip
+    local = sorted({name for lock in locks.values() for name in lock.directories})
+    if local:  # a source tree is built at sync time, by a backend no lock names
+        out.append(f"the locks install local projects ({', '.join(local)}), which sync builds from source: their "
+                   "build backends (build-system.requires) are in the wheelhouse only where the inputs name them; "
+                   "else such a sync needs the index, or uv's cache holding them")  # fmt: skip
+    return out
+
+
 def unbuildable(folder: Path, items: Iterable[Wanted]) -> dict[str, list[str]]:
     """sdist package → its build requirements that have no wheel in the wheelhouse: what
     ``sync --wheelhouse``, offline, cannot build it with. Read from each sdist's
