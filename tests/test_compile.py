@@ -409,7 +409,7 @@ def test_a_lock_never_installs_from_outside_the_repository(
     writes is read too, and the variant fails with its old lock kept."""
     from wheelmaker import make_wheel
 
-    from lockgen.project.intents import Inputs
+    from lockgen.project.places import Places
 
     make_wheel(project.root / "wheels", "localpath", "1.0")
     make_wheel(tmp_path / "outside", "localpath", "1.0")
@@ -419,7 +419,7 @@ def test_a_lock_never_installs_from_outside_the_repository(
     assert 'path = "../wheels/localpath-1.0-py3-none-any.whl"' in project.lock("py312-cpu").read_text()
     before = project.snapshot()
 
-    monkeypatch.setattr(Inputs, "_location", lambda *args, **kwargs: None)  # a reading that misses it
+    monkeypatch.setattr(Places, "location", lambda *args, **kwargs: None)  # a reading that misses it
     project.write("inputs/base.in", "app\n../outside/localpath-1.0-py3-none-any.whl\n")
     result = project.run("compile", "py312-cpu")
     assert result.exit_code == 1

@@ -292,7 +292,7 @@ def _local_names(body: str, request: Request) -> Callable[[str], str | None]:
 
     def name_of(written: str) -> str | None:
         if written.startswith("file:"):
-            from lockgen.project.intents import url_path
+            from lockgen.project.places import url_path
 
             written = url_path(written)
         return by_path.get(os.path.normpath(request.project / written)) or by_file.get(os.path.basename(written))

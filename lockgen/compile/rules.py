@@ -21,7 +21,8 @@ from lockgen.locks import graph as graphs
 from lockgen.locks import pylock, runtime, writer
 from lockgen.project import bases
 from lockgen.project.config import Config, Variant
-from lockgen.project.intents import Inputs, outside_repository
+from lockgen.project.intents import Inputs
+from lockgen.project.places import outside_repository
 
 if TYPE_CHECKING:
     from lockgen.compile.resolver import Resolution

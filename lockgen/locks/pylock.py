@@ -266,7 +266,7 @@ def outside(lock: Lock, boundary: Path) -> list[str]:
     it; sync and verify refuse one."""
     import os
 
-    from lockgen.project.intents import inside, url_path
+    from lockgen.project.places import inside, url_path
 
     found = []
     for place in lock.places:

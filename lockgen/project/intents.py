@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import re
-import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +21,7 @@ from lockgen.exceptions import InputError
 from lockgen.names import canonical
 from lockgen.project import lines, local
 from lockgen.project.config import Config, Variant
-from lockgen.project.values import url_problem
-from lockgen.redact import redact
+from lockgen.project.places import SCHEME, Places, inside, outside_repository, unquoted
 
 DIGEST_SCHEME = 1
 MAX_DEPTH = 200  # uv overflows its stack somewhere past 600 nested -r files
@@ -34,14 +32,9 @@ _OPTIONS = frozenset((
     "-e", "--editable", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
     "--no-index", "--no-binary", "--only-binary", "--pre", "--prefer-binary", "--trusted-host",
 ))  # fmt: skip
-_FLAGS = frozenset(("--no-index", "--pre", "--prefer-binary"))  # the options that take no value
-_INDEXES = frozenset(("-i", "--index-url", "--extra-index-url"))
 _CREDENTIALED = re.compile(r"https?://[^\s/@]+@[^\s/]+")
 _HASH = re.compile(r"--hash[=\s]\s*(\S*)")
 _HASH_VALUE = re.compile(r"sha256:[0-9a-fA-F]{64}|sha384:[0-9a-fA-F]{96}|sha512:[0-9a-fA-F]{128}")
-_SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\ is a path
-_EXTRAS = re.compile(r"\[[^\]]*\]\s*$")  # extras right after a local path (before a space: the path's)
-_ENV_VAR = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)\}")  # what uv expands in requirement files
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +70,10 @@ class Inputs:
     boundary: Path | None = None
     validate: bool = True  # check every requirement line (compile, check); sync only needs the digest
     _files: dict[str, IntentFile] = field(default_factory=dict)
+    places: Places = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.places = Places(self.root, self.boundary, self.validate)
 
     @classmethod
     def of(cls, config: Config, *, validate: bool = True) -> Inputs:
@@ -121,7 +118,7 @@ class Inputs:
         which its lock shows only as ``***``."""
         out: set[str] = set()
         for f in self.closure(variant):
-            text = self._expanded(lines.decode(f.rel, (self.root / f.rel).read_bytes()))
+            text = self.places.expanded(lines.decode(f.rel, (self.root / f.rel).read_bytes()))
             out.update(m[0] for m in _CREDENTIALED.finditer(text))
         return out
 
@@ -245,13 +242,15 @@ class Inputs:
                 if option not in _OPTIONS:
                     raise InputError(f"{rel}:{number}: unknown option {option!r}")
                 normal.append(self._anchored(rel, line, option))
-                value = _unquoted(line[len(option) :].lstrip(" =").strip())
+                value = unquoted(line[len(option) :].lstrip(" =").strip())
+                where = f"{rel}:{number}"
                 if self.validate:  # what uv would refuse once for every variant; sync reads only the digest
-                    self._option(rel, number, option, value)
+                    self.places.option(where, option, value)
                 if option in _LOCATIONS:
-                    place = self._location(rel, number, value, from_file=option in ("-f", "--find-links"))
+                    base = (self.root / rel).parent if option in ("-f", "--find-links") else None
+                    place = self.places.location(where, value, base=base)
                     if place is not None:
-                        self._kind_of_place(rel, number, option, value, self._present(rel, number, value, place))
+                        self.places.kind_of_place(where, option, value, self.places.present(where, value, place))
                     if place is not None and option in ("-e", "--editable"):
                         projects.append(place)
                 if option in ("-e", "--editable"):
@@ -281,79 +280,10 @@ class Inputs:
         folder relative to the file naming it, so a relative one becomes absolute."""
         if option not in ("-f", "--find-links"):
             return line
-        value = _unquoted(line[len(option) :].lstrip(" =").strip())
-        if not value or _SCHEME.match(value) or os.path.isabs(value):
+        value = unquoted(line[len(option) :].lstrip(" =").strip())
+        if not value or SCHEME.match(value) or os.path.isabs(value):
             return line
         return f"{option} {os.path.normpath((self.root / rel).parent / value)}"
-
-    def _option(self, rel: str, number: int, option: str, value: str) -> None:
-        """An option's value is one uv can use."""
-        if not value and option not in _FLAGS:
-            raise InputError(f"{rel}:{number}: {option} needs a value")
-        if option in _FLAGS and value:
-            raise InputError(f"{rel}:{number}: {option} takes no value")
-        if option in _INDEXES:
-            self._index(rel, number, option, value)
-        if option in ("--no-binary", "--only-binary"):
-            self._binary(rel, number, option, value)
-        scheme = _SCHEME.match(self._expanded(value))
-        if option in ("-e", "--editable") and scheme is not None and "+" in scheme["scheme"]:
-            raise InputError(f"{rel}:{number}: {option} {redact(value)}: uv installs no VCS URL as editable")
-
-    def _index(self, rel: str, number: int, option: str, value: str) -> None:
-        """An index an intent file names is a URL uv can use, as the configuration's are,
-        or a folder in the project (read, as uv reads it, from the project root). A
-        ``${VAR}`` not set here is not judged: the machine that compiles may set it."""
-        text = self._expanded(value)
-        if _ENV_VAR.search(text):
-            return
-        if not text.strip():
-            raise InputError(f"{rel}:{number}: {option} {value!r} is empty here: its variable is set to nothing")
-        if len(text.split()) > 1:
-            raise InputError(
-                f"{rel}:{number}: {option} {redact(value)!r}: one option a line; uv reads the rest of the line "
-                "as part of the URL"
-            )
-        if not _SCHEME.match(text):  # a folder: uv takes a path that exists as a path
-            place = self._location(rel, number, value)
-            if place is not None and not place.is_dir():
-                raise InputError(f"{rel}:{number}: {option} {redact(value)}: no such folder ({place})")
-            return
-        problem = url_problem(text)
-        if problem:
-            raise InputError(f"{rel}:{number}: {option} {redact(value)!r} {problem}")
-
-    def _kind_of_place(self, rel: str, number: int, option: str, value: str, place: Path) -> None:
-        """``-e`` installs a project folder and ``-f`` reads a folder of files or an HTML
-        page of links: another file named there is a mistake uv would make once for
-        every variant."""
-        editable = option in ("-e", "--editable")
-        if self.validate and place.is_file() and (editable or not links_page(place)):
-            what = "a project folder" if editable else "a folder of wheels and sdists, nor a page of links"
-            raise InputError(f"{rel}:{number}: {option} {redact(value)} is a file, not {what}")
-        if editable:
-            self._a_project(rel, number, value, place)
-
-    def _a_project(self, rel: str, number: int, value: str, place: Path) -> None:
-        """A folder installed as a project has what uv builds one from. A VCS URL's
-        folder is a repository, whose files are in its history, not its work tree."""
-        scheme = _SCHEME.match(self._expanded(value))
-        if not self.validate or (scheme is not None and "+" in scheme["scheme"]) or not place.is_dir():
-            return
-        if not any((place / f).is_file() for f in ("pyproject.toml", "setup.py")):
-            raise InputError(f"{rel}:{number}: {redact(value)} is a folder with no pyproject.toml or setup.py")
-
-    def _binary(self, rel: str, number: int, option: str, value: str) -> None:
-        """``--no-binary`` and ``--only-binary`` take ``:all:``, ``:none:`` or names."""
-        if value not in (":all:", ":none:") and not lines.NAME.fullmatch(value):
-            more = "; uv reads one name a line here, not a comma list" if "," in value else ""
-            raise InputError(f"{rel}:{number}: {option} {value!r}: expected :all:, :none: or a package name{more}")
-
-    def _expanded(self, value: str) -> str:
-        """``value`` with ``${VAR}`` expanded, as uv reads an intent file."""
-        return _ENV_VAR.sub(
-            lambda m: str(self.root) if m["name"] == "PROJECT_ROOT" else os.environ.get(m["name"], m[0]), value
-        )
 
     def _include(self, rel: str, number: int, target: str) -> str:
         if "://" in target:
@@ -365,41 +295,6 @@ class Inputs:
         if not normal.is_file():
             raise InputError(f"{rel}:{number}: includes {target}, which does not exist")
         return Path(os.path.relpath(normal, self.root)).as_posix()
-
-    def _location(self, rel: str, number: int, value: str, *, from_file: bool = False) -> Path | None:
-        """A folder, file or ``file:`` URL an intent file names must stay in the
-        project's repository, as its includes must: a clone has to reproduce the lock.
-        Returns the local place (None for an index or a VCS host).
-
-        Read as uv reads it: ``${VAR}`` expanded; relative to the project root (uv's
-        working folder), but ``-f`` folders relative to the file. Compile checks the
-        lock uv writes as well, so what slips past this reading is still caught.
-        """
-        text = self._expanded(value)
-        if not text or _ENV_VAR.search(text):  # a variable not set here: the machine that compiles sets it
-            return None
-        try:
-            scheme = _SCHEME.match(text)
-            if scheme is not None:
-                kind = scheme["scheme"].lower()
-                if kind != "file" and not kind.endswith("+file"):
-                    if self.validate and not _ENV_VAR.search(text):
-                        urllib.parse.urlsplit(text).port  # noqa: B018 - a port out of range or not a number
-                    return None  # an index or a VCS host: a clone reaches it as this machine does
-                where = url_path(text)
-                if kind != "file":
-                    where = where.rsplit("@", 1)[0]  # git+file:///repo@v1
-            else:
-                where = text.split(";")[0].split("#")[0].strip()
-            where = _EXTRAS.sub("", where)  # ./libs/x[dev], .[dev], file:./x[dev]: the folder is ./libs/x
-            base = (self.root / rel).parent if from_file else self.root
-            place = Path(os.path.normpath(base / where))
-            ok = self.boundary is None or inside(place, self.boundary)
-        except ValueError as exc:  # an IPv6 bracket left open, a bad port, a NUL byte
-            raise InputError(f"{rel}:{number}: {redact(value)!r} is not a usable path or URL ({exc})") from None
-        if not ok and self.boundary is not None:
-            raise InputError(f"{rel}:{number}: {redact(value)} is {outside_repository(self.boundary)}")
-        return place
 
     def _requirement(self, rel: str, number: int, line: str, projects: list[Path]) -> str | None:
         requirement, _, hashes = line.partition(" --hash")
@@ -415,10 +310,10 @@ class Inputs:
         at = lines.AT_URL.fullmatch(requirement)
         if at is not None or lines.looks_like_location(requirement):
             where = re.split(r"\s+;", at["url"] if at else requirement)[0].strip()
-            place = self._location(rel, number, where)
+            place = self.places.location(f"{rel}:{number}", where)
             if place is not None:
-                projects.append(self._present(rel, number, where, place))
-                self._a_project(rel, number, where, place)
+                projects.append(self.places.present(f"{rel}:{number}", where, place))
+                self.places.a_project(f"{rel}:{number}", where, place)
         named = lines.LEADING_NAME.match(requirement)
         if lines.looks_like_location(requirement) and not (named and "@" in requirement[named.end() - 1 :]):
             return None  # a bare URL or path: its name is uv's to find out
@@ -426,13 +321,6 @@ class Inputs:
             lines.check_requirement(f"{rel}:{number}", requirement)
         found = lines.LEADING_NAME.match(requirement)
         return canonical(found["name"]) if found else None
-
-    def _present(self, rel: str, number: int, written: str, place: Path) -> Path:
-        """A local project or archive an intent file names must be there: bad input,
-        named at its line, rather than one uv failure per variant."""
-        if self.validate and not place.exists():
-            raise InputError(f"{rel}:{number}: {redact(written)} does not exist ({place})")
-        return place
 
     def _file_sha(self, rel: str) -> str:
         try:
@@ -445,39 +333,3 @@ def _named(intent: IntentFile) -> Iterator[tuple[str, str]]:
     """The files ``intent`` names, each with how (``-r`` or ``-c``)."""
     yield from (("-r", rel) for rel in intent.includes)
     yield from (("-c", rel) for rel in intent.constraints)
-
-
-def links_page(path: Path) -> bool:
-    """Can uv read the file ``path`` as a page of links (find-links)? Any UTF-8 text:
-    a wheel or an archive named there is the mistake uv refuses."""
-    try:
-        path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    return True
-
-
-def _unquoted(value: str) -> str:
-    """An option's value without the quotes around it, which uv (as pip) drops."""
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    return value
-
-
-def outside_repository(boundary: Path) -> str:
-    """How every refusal of a path outside the repository ends."""
-    return f"outside the project's repository ({boundary}); a lock must be reproducible from a fresh clone"
-
-
-def url_path(url: str) -> str:
-    """The local path a ``file:`` URL names, as written (``file:./x`` → ``./x``)."""
-    return urllib.parse.unquote(urllib.parse.urlsplit(url).path)
-
-
-def inside(path: Path, boundary: Path) -> bool:
-    """Is ``path`` inside ``boundary``, as written and once symlinks are followed?"""
-    normal, top = Path(os.path.normpath(path)), Path(os.path.normpath(boundary))
-    if not normal.is_relative_to(top):
-        return False
-    real, real_top = Path(os.path.realpath(normal)), Path(os.path.realpath(top))
-    return real.is_relative_to(real_top)

@@ -105,7 +105,7 @@ class Values:
 
     def inside(self, key: str, p: str) -> Path:
         """``p`` under the configuration's folder, refused when it leaves the repository."""
-        from lockgen.project.intents import inside, outside_repository
+        from lockgen.project.places import inside, outside_repository
 
         path = self.root / p
         if not inside(path, self.boundary):
@@ -127,7 +127,7 @@ class Values:
 
     def links(self, key: str, value: Any) -> tuple[str, ...]:
         """find-links: URLs, or folders or pages of links (UTF-8 text) inside the project."""
-        from lockgen.project.intents import links_page
+        from lockgen.project.places import links_page
 
         out = self.strings(key, value)
         for v in out:

@@ -1,0 +1,182 @@
+"""Where an intent file's lines point, read as uv reads them: ``${VAR}`` expanded, paths
+relative to the project (``-f`` ones to the file), ``file:`` and VCS URLs, a local
+project's extras. What uv would refuse once for every variant is refused here at its
+line; a place outside the repository is refused too, since a fresh clone must
+reproduce every lock.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from lockgen.exceptions import InputError
+from lockgen.project import lines
+from lockgen.project.values import url_problem
+from lockgen.redact import redact
+
+FLAGS = frozenset(("--no-index", "--pre", "--prefer-binary"))  # the options that take no value
+INDEXES = frozenset(("-i", "--index-url", "--extra-index-url"))
+SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\ is a path
+ENV_VAR = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)\}")  # what uv expands in requirement files
+_EXTRAS = re.compile(r"\[[^\]]*\]\s*$")  # extras right after a local path (before a space: the path's)
+
+
+@dataclass(frozen=True, slots=True)
+class Places:
+    """Reads the places of one project's intent files; ``where`` names the line
+    (``inputs/base.in:3``) in what it refuses. Without ``validate`` (sync, verify: the
+    lines matter only for the digest), only the repository's boundary is held."""
+
+    root: Path
+    boundary: Path | None
+    validate: bool = True
+
+    def option(self, where: str, option: str, value: str) -> None:
+        """An option's value is one uv can use."""
+        if not value and option not in FLAGS:
+            raise InputError(f"{where}: {option} needs a value")
+        if option in FLAGS and value:
+            raise InputError(f"{where}: {option} takes no value")
+        if option in INDEXES:
+            self._index(where, option, value)
+        if option in ("--no-binary", "--only-binary"):
+            self._binary(where, option, value)
+        scheme = SCHEME.match(self.expanded(value))
+        if option in ("-e", "--editable") and scheme is not None and "+" in scheme["scheme"]:
+            raise InputError(f"{where}: {option} {redact(value)}: uv installs no VCS URL as editable")
+
+    def _index(self, where: str, option: str, value: str) -> None:
+        """An index an intent file names is a URL uv can use, as the configuration's are,
+        or a folder in the project (read, as uv reads it, from the project root). A
+        ``${VAR}`` not set here is not judged: the machine that compiles may set it."""
+        text = self.expanded(value)
+        if ENV_VAR.search(text):
+            return
+        if not text.strip():
+            raise InputError(f"{where}: {option} {value!r} is empty here: its variable is set to nothing")
+        if len(text.split()) > 1:
+            raise InputError(
+                f"{where}: {option} {redact(value)!r}: one option a line; uv reads the rest of the line "
+                "as part of the URL"
+            )
+        if not SCHEME.match(text):  # a folder: uv takes a path that exists as a path
+            place = self.location(where, value)
+            if place is not None and not place.is_dir():
+                raise InputError(f"{where}: {option} {redact(value)}: no such folder ({place})")
+            return
+        problem = url_problem(text)
+        if problem:
+            raise InputError(f"{where}: {option} {redact(value)!r} {problem}")
+
+    def kind_of_place(self, where: str, option: str, value: str, place: Path) -> None:
+        """``-e`` installs a project folder and ``-f`` reads a folder of files or an HTML
+        page of links: another file named there is a mistake uv would make once for
+        every variant."""
+        editable = option in ("-e", "--editable")
+        if self.validate and place.is_file() and (editable or not links_page(place)):
+            what = "a project folder" if editable else "a folder of wheels and sdists, nor a page of links"
+            raise InputError(f"{where}: {option} {redact(value)} is a file, not {what}")
+        if editable:
+            self.a_project(where, value, place)
+
+    def a_project(self, where: str, value: str, place: Path) -> None:
+        """A folder installed as a project has what uv builds one from. A VCS URL's
+        folder is a repository, whose files are in its history, not its work tree."""
+        scheme = SCHEME.match(self.expanded(value))
+        if not self.validate or (scheme is not None and "+" in scheme["scheme"]) or not place.is_dir():
+            return
+        if not any((place / f).is_file() for f in ("pyproject.toml", "setup.py")):
+            raise InputError(f"{where}: {redact(value)} is a folder with no pyproject.toml or setup.py")
+
+    def _binary(self, where: str, option: str, value: str) -> None:
+        """``--no-binary`` and ``--only-binary`` take ``:all:``, ``:none:`` or names."""
+        if value not in (":all:", ":none:") and not lines.NAME.fullmatch(value):
+            more = "; uv reads one name a line here, not a comma list" if "," in value else ""
+            raise InputError(f"{where}: {option} {value!r}: expected :all:, :none: or a package name{more}")
+
+    def expanded(self, value: str) -> str:
+        """``value`` with ``${VAR}`` expanded, as uv reads an intent file."""
+        return ENV_VAR.sub(
+            lambda m: str(self.root) if m["name"] == "PROJECT_ROOT" else os.environ.get(m["name"], m[0]), value
+        )
+
+    def location(self, where: str, value: str, *, base: Path | None = None) -> Path | None:
+        """A folder, file or ``file:`` URL an intent file names must stay in the
+        project's repository, as its includes must: a clone has to reproduce the lock.
+        Returns the local place (None for an index or a VCS host).
+
+        Read as uv reads it: ``${VAR}`` expanded; relative to the project root (uv's
+        working folder), or to ``base`` (``-f`` folders: the file naming them). Compile
+        checks the lock uv writes as well, so what slips past this reading is still caught.
+        """
+        text = self.expanded(value)
+        if not text or ENV_VAR.search(text):  # a variable not set here: the machine that compiles sets it
+            return None
+        try:
+            scheme = SCHEME.match(text)
+            if scheme is not None:
+                kind = scheme["scheme"].lower()
+                if kind != "file" and not kind.endswith("+file"):
+                    if self.validate and not ENV_VAR.search(text):
+                        urllib.parse.urlsplit(text).port  # noqa: B018 - a port out of range or not a number
+                    return None  # an index or a VCS host: a clone reaches it as this machine does
+                path = url_path(text)
+                if kind != "file":
+                    path = path.rsplit("@", 1)[0]  # git+file:///repo@v1
+            else:
+                path = text.split(";")[0].split("#")[0].strip()
+            path = _EXTRAS.sub("", path)  # ./libs/x[dev], .[dev], file:./x[dev]: the folder is ./libs/x
+            place = Path(os.path.normpath((base or self.root) / path))
+            ok = self.boundary is None or inside(place, self.boundary)
+        except ValueError as exc:  # an IPv6 bracket left open, a bad port, a NUL byte
+            raise InputError(f"{where}: {redact(value)!r} is not a usable path or URL ({exc})") from None
+        if not ok and self.boundary is not None:
+            raise InputError(f"{where}: {redact(value)} is {outside_repository(self.boundary)}")
+        return place
+
+    def present(self, where: str, written: str, place: Path) -> Path:
+        """A local project or archive an intent file names must be there: bad input,
+        named at its line, rather than one uv failure per variant."""
+        if self.validate and not place.exists():
+            raise InputError(f"{where}: {redact(written)} does not exist ({place})")
+        return place
+
+
+def links_page(path: Path) -> bool:
+    """Can uv read the file ``path`` as a page of links (find-links)? Any UTF-8 text:
+    a wheel or an archive named there is the mistake uv refuses."""
+    try:
+        path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def unquoted(value: str) -> str:
+    """An option's value without the quotes around it, which uv (as pip) drops."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def outside_repository(boundary: Path) -> str:
+    """How every refusal of a path outside the repository ends."""
+    return f"outside the project's repository ({boundary}); a lock must be reproducible from a fresh clone"
+
+
+def url_path(url: str) -> str:
+    """The local path a ``file:`` URL names, as written (``file:./x`` → ``./x``)."""
+    return urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+
+
+def inside(path: Path, boundary: Path) -> bool:
+    """Is ``path`` inside ``boundary``, as written and once symlinks are followed?"""
+    normal, top = Path(os.path.normpath(path)), Path(os.path.normpath(boundary))
+    if not normal.is_relative_to(top):
+        return False
+    real, real_top = Path(os.path.realpath(normal)), Path(os.path.realpath(top))
+    return real.is_relative_to(real_top)
