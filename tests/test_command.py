@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -112,12 +114,8 @@ def test_a_program_ended_by_ctrl_c_is_lockgen_interrupted_in_any_thread() -> Non
     assert begun == [0]  # the other two never began
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_halted_stops_programs_running_in_other_threads_and_any_begun_meanwhile(tmp_path: Path) -> None:
-    import threading
-    import time
-
-    ready = tmp_path / "ready"
+def _sleeping_in_a_thread(ready: Path) -> tuple[threading.Thread, list[BaseException]]:
+    """A thread whose program touches ``ready``, then sleeps a minute; and how it ended."""
     ended: list[BaseException] = []
 
     def worker() -> None:
@@ -133,6 +131,12 @@ def test_halted_stops_programs_running_in_other_threads_and_any_begun_meanwhile(
     deadline = time.monotonic() + 10
     while not ready.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
+    return thread, ended
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_halted_stops_programs_running_in_other_threads_and_any_begun_meanwhile(tmp_path: Path) -> None:
+    thread, ended = _sleeping_in_a_thread(tmp_path / "ready")
     start = time.monotonic()
     with command.halted():
         thread.join(timeout=20)
@@ -150,27 +154,10 @@ def test_halted_stops_programs_that_inherited_ctrl_c_ignored(tmp_path: Path) -> 
     """Started in the background of a script, lockgen and its programs ignore SIGINT: a
     halt must end them all the same, not wait for each to finish."""
     import signal
-    import threading
-    import time
-
-    ready = tmp_path / "ready"
-    ended: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            command.run(
-                [sys.executable, "-c", f"import pathlib, time\npathlib.Path({str(ready)!r}).touch()\ntime.sleep(60)"]
-            )
-        except BaseException as exc:
-            ended.append(exc)
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        thread = threading.Thread(target=worker)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not ready.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        thread, ended = _sleeping_in_a_thread(tmp_path / "ready")
         start = time.monotonic()
         with command.halted():
             thread.join(timeout=20)

@@ -505,9 +505,9 @@ def test_a_base_line_naming_a_wheel_pins_its_version_and_one_naming_no_version_c
         assert "needs stray, which bases/image.txt names by a URL with no version lockgen can read" in result.output
 
 
-def test_a_wheelhouse_builds_an_sdist_whose_build_backend_it_holds(tmp_path: Path, indexes) -> None:  # type: ignore[no-untyped-def]
-    """An sdist is built on the machine that syncs; offline, its build requirements come
-    from the wheelhouse, where the lock put them as wheels."""
+def _sdist_project(tmp_path: Path, indexes, inputs: str) -> Project:  # type: ignore[no-untyped-def]
+    """A project whose find-links hold an sdist (built) and its build backend's wheel
+    (tinybackend), compiled from ``inputs``."""
     from wheelmaker import make_backend, make_sdist
 
     p = Project(tmp_path / "proj", indexes)
@@ -515,8 +515,15 @@ def test_a_wheelhouse_builds_an_sdist_whose_build_backend_it_holds(tmp_path: Pat
     make_sdist(p.root / "wheels", "built", "1.0")
     p.write("lockgen.toml", f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\nfind-links = ["wheels"]\n'
                             f'index-url = "{indexes.pypi}"\n[accelerators.cpu]\n')  # fmt: skip
-    p.write("inputs/base.in", "built\ntinybackend\n")
+    p.write("inputs/base.in", inputs)
     assert p.run("compile").exit_code == 0
+    return p
+
+
+def test_a_wheelhouse_builds_an_sdist_whose_build_backend_it_holds(tmp_path: Path, indexes) -> None:  # type: ignore[no-untyped-def]
+    """An sdist is built on the machine that syncs; offline, its build requirements come
+    from the wheelhouse, where the lock put them as wheels."""
+    p = _sdist_project(tmp_path, indexes, "built\ntinybackend\n")
     house = tmp_path / "house"
     assert p.run("wheelhouse", str(house)).exit_code == 0
     fresh = {"UV_CACHE_DIR": str(tmp_path / "empty-cache")}  # nothing built or fetched before
@@ -527,15 +534,7 @@ def test_a_wheelhouse_builds_an_sdist_whose_build_backend_it_holds(tmp_path: Pat
 
 
 def test_a_wheelhouse_says_which_build_requirements_of_its_sdists_it_lacks(tmp_path: Path, indexes) -> None:  # type: ignore[no-untyped-def]
-    from wheelmaker import make_backend, make_sdist
-
-    p = Project(tmp_path / "proj", indexes)
-    make_backend(p.root / "wheels")
-    make_sdist(p.root / "wheels", "built", "1.0")
-    p.write("lockgen.toml", f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\nfind-links = ["wheels"]\n'
-                            f'index-url = "{indexes.pypi}"\n[accelerators.cpu]\n')  # fmt: skip
-    p.write("inputs/base.in", "built\n")
-    assert p.run("compile").exit_code == 0
+    p = _sdist_project(tmp_path, indexes, "built\n")
     result = p.run("wheelhouse", str(tmp_path / "house"))
     assert result.exit_code == 0, result.output
     assert "sdists in the wheelhouse need build requirements it has no wheel of (built needs tinybackend)" in (

@@ -452,21 +452,28 @@ def test_a_local_project_syncs_verifies_and_stays_in_sync(project: Project) -> N
     assert "already in sync" in project.run("sync").output
 
 
-def test_a_source_file_a_local_projects_cache_keys_name_makes_sync_build_it_again(project: Project) -> None:
-    """``[tool.uv] cache-keys`` globs name what makes uv build the project again: sync
-    does so, while the lock (whose resolution a source file does not change) stays current."""
+def _synced_local_project(project: Project, cache_key: str, files: dict[str, str]) -> Path:
+    """libs/mine, whose ``[tool.uv] cache-keys`` name ``cache_key`` too, compiled and synced."""
     from wheelmaker import make_local_project
 
     folder = make_local_project(project.root / "libs" / "mine", "mine", "0.3", ["helper"])
     with (folder / "pyproject.toml").open("a") as f:
-        f.write('\n[tool.uv]\ncache-keys = [{ file = "pyproject.toml" }, { file = "src/*.py" }]\n')
-    (folder / "src").mkdir()
-    (folder / "src/mine.py").write_text("X = 1\n")
+        f.write(f'\n[tool.uv]\ncache-keys = [{{ file = "pyproject.toml" }}, {{ file = "{cache_key}" }}]\n')
+    for rel, text in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
     project.write("lockgen.toml", f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\n'
                                   f'index-url = "{project.indexes.pypi}"\n[accelerators.cpu]\n')  # fmt: skip
     project.write("inputs/base.in", "./libs/mine\n")
     assert project.run("compile").exit_code == 0
     assert project.run("sync").exit_code == 0
+    return folder
+
+
+def test_a_source_file_a_local_projects_cache_keys_name_makes_sync_build_it_again(project: Project) -> None:
+    """``[tool.uv] cache-keys`` globs name what makes uv build the project again: sync
+    does so, while the lock (whose resolution a source file does not change) stays current."""
+    folder = _synced_local_project(project, "src/*.py", {"src/mine.py": "X = 1\n"})
     (folder / "src/mine.py").write_text("X = 2\n")
     assert project.run("check").exit_code == 0  # the lock is current
     assert project.run("verify").exit_code == 1
@@ -478,19 +485,9 @@ def test_a_source_file_a_local_projects_cache_keys_name_makes_sync_build_it_agai
 def test_a_local_projects_sources_recorded_by_an_older_lockgen_are_not_held_against_it(project: Project) -> None:
     """Which files count as a local project's changed once (cache-keys, setuptools' dynamic
     files): an older record's hash covered fewer, and must not read as a change."""
-    from wheelmaker import make_local_project
-
     from lockgen.install import state
 
-    folder = make_local_project(project.root / "libs" / "mine", "mine", "0.3")
-    with (folder / "pyproject.toml").open("a") as f:
-        f.write('\n[tool.uv]\ncache-keys = [{ file = "pyproject.toml" }, { file = "VERSION" }]\n')
-    (folder / "VERSION").write_text("0.3\n")
-    project.write("lockgen.toml", f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\n'
-                                  f'index-url = "{project.indexes.pypi}"\n[accelerators.cpu]\n')  # fmt: skip
-    project.write("inputs/base.in", "./libs/mine\n")
-    assert project.run("compile").exit_code == 0
-    assert project.run("sync").exit_code == 0
+    _synced_local_project(project, "VERSION", {"VERSION": "0.3\n"})
     path = next((project.root / ".venv/lib").glob("python*/site-packages")) / state.FOLDER / "record.json"
     data = json.loads(path.read_text())
     assert data["sources"]["mine"].startswith("2:")
