@@ -590,7 +590,7 @@ INTENTS: dict[str, Case] = {
     "project-root-variable": outside(f"${{PROJECT_ROOT}}/../outside/{WHEEL}"),
     "git-over-file": outside("localpath @ git+file:///srv/repos/localpath@v1"),
     "find-links-relative-to-the-file": outside("-f ../../outside"),
-    "find-links-glued": outside("-f../../outside"),
+    "find-links-with-equals": outside("-f=../../outside"),
     "find-links-file-url": outside("--find-links file:///srv/wheels"),
     "find-links-broken-url": Case(
         ("inputs/base.in:1:", "not a usable path or URL"), files=base_in("-f file://[oops/x\n")
@@ -696,8 +696,20 @@ INTENTS: dict[str, Case] = {
     "a-wheel-that-is-not-there": Case(
         ("inputs/base.in:2:", "does not exist"), files=base_in("app\nhelper-2.0-py3-none-any.whl\n")
     ),
-    "a-hash-that-is-no-hash": Case(
-        ("inputs/base.in:1:", "--hash 'sha256:abc'"), files=base_in("helper==2.0 --hash=sha256:abc\n")
+    "a-value-glued-to-a-short-option": Case(
+        ("inputs/base.in:1:", "uv reads no value glued to -r: write -r other.in"),
+        files=base_in("-rother.in\napp\n", **{"inputs/other.in": "helper\n"}),
+    ),
+    "a-folder-glued-to-f": Case(
+        ("inputs/base.in:1:", "glued to -f"), files=base_in("-fwheels\napp\n", **{"inputs/wheels": None})
+    ),
+    "a-relative-file-url-for-f": Case(
+        ("inputs/base.in:1:", "from the file system's root; write the folder's path (./wheels)"),
+        files=base_in("-f file:./wheels\napp\n", **{"inputs/wheels": None}),
+    ),
+    "a-quoted-editable": Case(  # uv keeps -e's quotes, and finds no such folder
+        ("inputs/base.in:2:", "does not exist"),
+        files=base_in('app\n-e "./libs/mine"\n', **{"libs/mine/pyproject.toml": "[project]\nname = 'mine'\n"}),
     ),
     "a-flag-with-a-value": Case(("inputs/base.in:1:", "--pre takes no value"), files=base_in("--pre extra\napp\n")),
     "no-binary-not-names": Case(("inputs/base.in:2:", "--no-binary"), files=base_in("app\n--no-binary foo!!\n")),
@@ -751,6 +763,18 @@ def _git_repository(root: Path) -> None:
     subprocess.run([*git, "commit", "-q", "-m", "mylib"], check=True)
 
 
+def _write(root: Path, *, other: str, cons: str) -> None:
+    (root / "inputs/other.in").write_text(other)
+    (root / "inputs/cons.txt").write_text(cons)
+
+
+def _own_wheels(root: Path) -> None:
+    """A find-links folder of the project's own: with --no-index, all there is."""
+    from wheelmaker import make_wheel
+
+    make_wheel(root / "wheels", "app", "1.0")
+
+
 def _links_page_in_the_configuration(root: Path) -> None:
     config = root / "lockgen.toml"
     config.write_text('find-links = ["pages/links.html"]\n' + config.read_text())
@@ -778,6 +802,15 @@ PLACES: dict[str, tuple[str, Callable[[Path], object] | None]] = {
     ),
     "index-folder-quoted": ("--extra-index-url './simple'\napp\n", lambda root: (root / "simple").mkdir()),
     "file-url-with-extras": ("app\n-e file:./libs/mylib[dev]\n", _project_at("libs", "mylib")),
+    "quoted-include": ("-r \"other.in\"\n-c 'cons.txt'\n", lambda root: _write(root, other="app\n", cons="helper\n")),
+    "include-with-a-variable": (
+        "-r ${PROJECT_ROOT}/inputs/other.in\n-c ${CONS}\n",
+        lambda root: _write(root, other="app\n", cons="helper\n"),
+    ),
+    "editable-named": ("app\n-e mylib @ file:./libs/mylib\n", _project_at("libs", "mylib")),
+    "hashes-uv-ignores": ("app --hash=md5:d41d8cd98f00b204e9800998ecf8427e\n", None),
+    "options-uv-ignores": ("--require-hashes\n--use-feature=fast-deps\napp\n", None),
+    "a-flag-then-an-option": ("--no-index -f ../wheels\napp\n", _own_wheels),
     "editable-with-extras": ("app\n-e ./libs/mylib[dev]\n", _project_at("libs", "mylib")),
     "path-with-extras": ("app\n./libs/mylib[dev]\n", _project_at("libs", "mylib")),
     "editable-project-root-with-extras": ("app\n-e .[dev]\n", _project_at()),
@@ -798,7 +831,7 @@ def test_places_and_options_uv_reads_are_accepted(project: Project, name: str) -
     project.write("inputs/base.in", text)
     if setup is not None:
         setup(project.root)
-    result = project.run("compile", "py312-cpu")
+    result = project.run("compile", "py312-cpu", env={"CONS": "cons.txt"})
     assert result.exit_code == 0, result.output
     lock = pylock.read(project.lock("py312-cpu"))
     assert lock is not None and "app" in lock.versions

@@ -550,3 +550,28 @@ def _alive_in_session(sid: int) -> list[str]:
         if session == sid and state != "Z":
             alive.append(cmdline)
     return alive
+
+
+def test_pre_in_an_intent_file_takes_pre_releases_as_pip_compile_does(tmp_path: Path, indexes) -> None:  # type: ignore[no-untyped-def]
+    """uv ignores ``--pre`` inside a requirements file (it warns, and lockgen would hide
+    the warning): lockgen asks for pre-releases on uv's command line instead."""
+    from conftest import Project
+    from wheelmaker import make_wheel
+
+    from lockgen.locks import pylock as lockfile
+
+    p = Project(tmp_path / "proj", indexes)
+    make_wheel(p.root / "wheels", "fresh", "1.0")
+    make_wheel(p.root / "wheels", "fresh", "2.0b1")
+    p.write("lockgen.toml", 'inputs = ["in.in"]\npython = ["3.12"]\nfind-links = ["wheels"]\n'
+                            f'index-url = "{indexes.pypi}"\n[accelerators.cpu]\n')  # fmt: skip
+    p.write("in.in", "fresh\n")
+    assert p.run("compile").exit_code == 0
+    lock = lockfile.read(p.lock("py312-cpu"))
+    assert lock is not None and lock.versions["fresh"] == "1.0"
+    p.write("in.in", "--pre\nfresh\n")
+    assert p.run("check").exit_code == 1  # stale: the file changed, and what it asks for with it
+    assert p.run("compile", "-P", "fresh").exit_code == 0  # (its pin kept otherwise, as pip-compile keeps it)
+    lock = lockfile.read(p.lock("py312-cpu"))
+    assert lock is not None and lock.versions["fresh"] == "2.0b1"
+    assert p.run("check").exit_code == 0

@@ -56,6 +56,7 @@ def request_for(
         upgrade=upgrade,
         upgrade_packages=upgrade_packages,
         requirements="requirements" in config.formats,
+        prerelease=inputs.prerelease(variant),
     )
 
 

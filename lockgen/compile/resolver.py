@@ -91,6 +91,7 @@ class Request:
     upgrade_packages: tuple[str, ...] = ()
     requirements: bool = False  # also the requirements.txt form: pins, hashes, ``# via``
     pins: Mapping[str, str] = field(default_factory=dict)  # name → version every result must keep (a base)
+    prerelease: bool = False  # an intent file says --pre, which uv ignores in a file: asked for on its command line
     # Copies of the intent files for uv (rel → text, includes as NUL-quoted targets), when
     # uv cannot read the originals; empty: uv reads the files themselves.
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -142,6 +143,8 @@ def uv_args(request: Request, output: Path, *, fmt: str, offline: bool) -> list[
         args += ["--find-links", link]
     if request.exclude_newer:
         args += ["--exclude-newer", request.exclude_newer]
+    if request.prerelease:
+        args += ["--prerelease", "allow"]
     if offline:
         args.append("--offline")
     if request.upgrade:

@@ -21,20 +21,22 @@ from lockgen.exceptions import InputError
 from lockgen.names import canonical
 from lockgen.project import lines, local
 from lockgen.project.config import Config, Variant
-from lockgen.project.places import SCHEME, Places, inside, outside_repository, unquoted
+from lockgen.project.places import FLAGS, SCHEME, Places, inside, outside_repository, unquoted
 
 DIGEST_SCHEME = 1
 MAX_DEPTH = 200  # uv overflows its stack somewhere past 600 nested -r files
-_INCLUDE = re.compile(r"(?P<flag>-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+|(?=[^\s-]))(?P<path>\S+)")
+_INCLUDE = re.compile(r"(?P<flag>-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+)(?P<path>\S+)")
+_GLUED = re.compile(r"-[rcefi][^\s=]")  # -rother.in: pip reads it, uv refuses it
 _LOCATIONS = frozenset(("-e", "--editable", "-f", "--find-links"))  # options that name a place
 # Options pip and uv accept inside requirement files; their text is digested as written.
+# uv ignores --prefer-binary, --trusted-host, --use-feature and --require-hashes there
+# (it warns; lockgen locks with hashes anyway); --pre it ignores too, and lockgen honours.
 _OPTIONS = frozenset((
     "-e", "--editable", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
     "--no-index", "--no-binary", "--only-binary", "--pre", "--prefer-binary", "--trusted-host",
+    "--require-hashes", "--use-feature",
 ))  # fmt: skip
 _CREDENTIALED = re.compile(r"https?://[^\s/@]+@[^\s/]+")
-_HASH = re.compile(r"--hash[=\s]\s*(\S*)")
-_HASH_VALUE = re.compile(r"sha256:[0-9a-fA-F]{64}|sha384:[0-9a-fA-F]{96}|sha512:[0-9a-fA-F]{128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ class IntentFile:
     lines: Mapping[tuple[str, str], int] = field(default_factory=dict, compare=False)  # ("-r"|"-c", file) → line
     conditional: frozenset[str] = frozenset()  # names required only behind an environment marker
     projects: tuple[str, ...] = ()  # local project folders it installs (relative to the project root)
+    pre: bool = False  # it says --pre: pre-releases may be taken
     # The file as uv can read it, when uv cannot read the original (pip's ``\``
     # continuations): logical lines joined; -r/-c targets as INCLUDE markers.
     normalized: str | None = None
@@ -89,7 +92,9 @@ class Inputs:
         settings = variant.settings()
         if variant.base is not None:
             files[variant.base] = self._file_sha(variant.base)
-        payload = {"scheme": DIGEST_SCHEME, "settings": settings, "files": sorted(files.items())}
+        payload: dict[str, object] = {"scheme": DIGEST_SCHEME, "settings": settings, "files": sorted(files.items())}
+        if any(f.pre for f in closure):  # honoured since 0.3: such a lock, resolved without it, is stale
+            payload["prerelease"] = True
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -148,6 +153,11 @@ class Inputs:
             complete &= None not in intent.requires
             out[intent.rel] = frozenset(n for n in intent.requires if n is not None)
         return out, complete
+
+    def prerelease(self, variant: Variant) -> bool:
+        """Does a file the variant reads say ``--pre``? pip-compile then takes pre-releases;
+        uv ignores the option in a file, so lockgen asks for them on uv's command line."""
+        return any(f.pre for f in self.closure(variant))
 
     def conditional(self, variant: Variant) -> dict[str, frozenset[str]]:
         """``{intent file: names it requires only behind a marker}``: whether the variant
@@ -223,38 +233,23 @@ class Inputs:
         named_at: dict[tuple[str, str], int] = {}
         projects: list[Path] = []
         marked: dict[str, bool] = {}  # name → every line requiring it carries a marker
+        pre = False
         for number, line in lines.logical_lines(text):
             line = lines.strip_comment(line).strip()
             if not line:
                 continue
             if line.startswith("-"):
-                m = _INCLUDE.fullmatch(line)
-                if m:
-                    target = self._include(rel, number, m["path"])
-                    kind = "-r" if m["flag"] in ("-r", "--requirement") else "-c"
-                    (includes if kind == "-r" else constraints).append(target)
-                    named_at.setdefault((kind, target), number)
-                    normal.append(f"{m['flag']} {INCLUDE.format(target)}")
-                    continue
-                option = line.split("=")[0].split()[0]
-                if option not in _OPTIONS and line[:2] in _OPTIONS:  # -fwheels: a short option's value glued on
-                    option = line[:2]
-                if option not in _OPTIONS:
-                    raise InputError(f"{rel}:{number}: unknown option {option!r}")
-                normal.append(self._anchored(rel, line, option))
-                value = unquoted(line[len(option) :].lstrip(" =").strip())
-                where = f"{rel}:{number}"
-                if self.validate:  # what uv would refuse once for every variant; sync reads only the digest
-                    self.places.option(where, option, value)
-                if option in _LOCATIONS:
-                    base = (self.root / rel).parent if option in ("-f", "--find-links") else None
-                    place = self.places.location(where, value, base=base)
-                    if place is not None:
-                        self.places.kind_of_place(where, option, value, self.places.present(where, value, place))
-                    if place is not None and option in ("-e", "--editable"):
-                        projects.append(place)
-                if option in ("-e", "--editable"):
-                    requires.append(None)
+                for kind, value in self._options(rel, number, line, normal):
+                    if kind in ("-r", "-c"):
+                        (includes if kind == "-r" else constraints).append(value)
+                        named_at.setdefault((kind, value), number)
+                    elif kind == "--pre":
+                        pre = True
+                    elif kind in ("-e", "--editable"):
+                        requires.append(None)
+                        place = self._editable(rel, number, value)
+                        if place is not None:
+                            projects.append(place)
                 continue
             name = self._requirement(rel, number, line, projects)
             requires.append(name)
@@ -273,7 +268,54 @@ class Inputs:
             conditional=frozenset(n for n, m in marked.items() if m),
             projects=tuple(sorted({Path(os.path.relpath(p, self.root)).as_posix() for p in projects if p.is_dir()})),
             normalized="\n".join(normal) + "\n" if joined else None,
+            pre=pre,
         )
+
+    def _options(self, rel: str, number: int, line: str, normal: list[str]) -> Iterator[tuple[str, str]]:
+        """Each option of an option line as (option, value), checked, its form for uv's
+        copy appended to ``normal``: ``-r``/``-c`` as ``("-r", target)``. A flag may be
+        followed by another option on its line (``--no-index -f wheels``), as uv reads it."""
+        where = f"{rel}:{number}"
+        rest = line
+        while rest:
+            if _GLUED.match(rest):
+                raise InputError(f"{where}: {rest.split()[0]!r}: uv reads no value glued to {rest[:2]}: write "
+                                 f"{rest[:2]} {rest[2:].split()[0]}")  # fmt: skip
+            m = _INCLUDE.fullmatch(rest)
+            if m:
+                target = self._include(rel, number, m["path"])
+                normal.append(f"{m['flag']} {INCLUDE.format(target)}")
+                yield ("-r" if m["flag"] in ("-r", "--requirement") else "-c"), target
+                return
+            option = rest.split("=")[0].split()[0]
+            if option not in _OPTIONS:
+                raise InputError(f"{where}: unknown option {option!r}")
+            written = rest[len(option) :].lstrip(" =").strip()
+            value = written if option in ("-e", "--editable") else unquoted(written)  # uv keeps -e's quotes
+            if option in FLAGS and value.startswith("-"):  # another option follows the flag
+                normal.append(option)
+                rest, value = value, ""
+            else:
+                normal.append(self._anchored(rel, rest, option))
+                rest = ""
+            if self.validate:  # what uv would refuse once for every variant; sync reads only the digest
+                self.places.option(where, option, value)
+            if option in ("-f", "--find-links"):
+                place = self.places.location(where, value, base=(self.root / rel).parent)
+                if place is not None:
+                    self.places.kind_of_place(where, option, value, self.places.present(where, value, place))
+            yield option, value
+
+    def _editable(self, rel: str, number: int, value: str) -> Path | None:
+        """The project folder ``-e`` installs (``-e ./x``, ``-e name @ file:./x``), checked;
+        None where it is not local."""
+        where = f"{rel}:{number}"
+        at = lines.AT_URL.fullmatch(value)
+        target = at["url"].strip() if at else value
+        place = self.places.location(where, target)
+        if place is not None:
+            self.places.kind_of_place(where, "-e", target, self.places.present(where, target, place))
+        return place
 
     def _anchored(self, rel: str, line: str, option: str) -> str:
         """The option line for a copy of the file kept elsewhere: uv reads a ``-f``
@@ -285,7 +327,10 @@ class Inputs:
             return line
         return f"{option} {os.path.normpath((self.root / rel).parent / value)}"
 
-    def _include(self, rel: str, number: int, target: str) -> str:
+    def _include(self, rel: str, number: int, written: str) -> str:
+        """The file ``-r``/``-c`` names (quotes dropped, ``${VAR}`` expanded, relative to
+        the file naming it), relative to the project root; it must be in the repository."""
+        target = self.places.expanded(unquoted(written))
         if "://" in target:
             raise InputError(f"{rel}:{number}: includes a URL ({target}); lockgen reads only files in the project")
         resolved = (self.root / rel).parent / target
@@ -297,12 +342,7 @@ class Inputs:
         return Path(os.path.relpath(normal, self.root)).as_posix()
 
     def _requirement(self, rel: str, number: int, line: str, projects: list[Path]) -> str | None:
-        requirement, _, hashes = line.partition(" --hash")
-        requirement = requirement.strip()
-        if hashes and self.validate:
-            for given in _HASH.findall("--hash" + hashes):
-                if not _HASH_VALUE.fullmatch(given):
-                    raise InputError(f"{rel}:{number}: --hash {given!r} is not a sha256, sha384 or sha512 hash")
+        requirement = line.partition(" --hash")[0].strip()  # uv ignores an intent's hashes: it locks its own
         m = lines.SIMPLE.fullmatch(requirement)
         archive = requirement.endswith((".whl", ".tar.gz", ".zip"))  # a file, as pip and uv read it, not a name
         if m and not archive and (m["specs"] is None or lines.plain_specifiers(m["specs"])):

@@ -18,7 +18,7 @@ from lockgen.project import lines
 from lockgen.project.values import url_problem
 from lockgen.redact import redact
 
-FLAGS = frozenset(("--no-index", "--pre", "--prefer-binary"))  # the options that take no value
+FLAGS = frozenset(("--no-index", "--pre", "--prefer-binary", "--require-hashes"))  # the options that take no value
 INDEXES = frozenset(("-i", "--index-url", "--extra-index-url"))
 SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\ is a path
 ENV_VAR = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)\}")  # what uv expands in requirement files
@@ -45,9 +45,15 @@ class Places:
             self._index(where, option, value)
         if option in ("--no-binary", "--only-binary"):
             self._binary(where, option, value)
-        scheme = SCHEME.match(self.expanded(value))
+        text = self.expanded(value)
+        scheme = SCHEME.match(text)
         if option in ("-e", "--editable") and scheme is not None and "+" in scheme["scheme"]:
             raise InputError(f"{where}: {option} {redact(value)}: uv installs no VCS URL as editable")
+        if option in ("-f", "--find-links") and text.lower().startswith("file:") and not text[5:].startswith("//"):
+            raise InputError(
+                f"{where}: {option} {value}: uv reads a relative file: URL here from the file system's root; "
+                f"write the folder's path ({text[5:]})"
+            )
 
     def _index(self, where: str, option: str, value: str) -> None:
         """An index an intent file names is a URL uv can use, as the configuration's are,
