@@ -696,6 +696,7 @@ INTENTS: dict[str, Case] = {
     "a-wheel-that-is-not-there": Case(
         ("inputs/base.in:2:", "does not exist"), files=base_in("app\nhelper-2.0-py3-none-any.whl\n")
     ),
+    "a-hash-with-no-value": Case(("inputs/base.in:1:", "--hash needs a value"), files=base_in("helper==2.0 --hash=\n")),
     "a-value-glued-to-a-short-option": Case(
         ("inputs/base.in:1:", "uv reads no value glued to -r: write -r other.in"),
         files=base_in("-rother.in\napp\n", **{"inputs/other.in": "helper\n"}),

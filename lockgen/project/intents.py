@@ -37,6 +37,7 @@ _OPTIONS = frozenset((
     "--require-hashes", "--use-feature",
 ))  # fmt: skip
 _CREDENTIALED = re.compile(r"https?://[^\s/@]+@[^\s/]+")
+_HASH = re.compile(r"--hash(?:[=\s]\s*(\S*)|$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,7 +343,10 @@ class Inputs:
         return Path(os.path.relpath(normal, self.root)).as_posix()
 
     def _requirement(self, rel: str, number: int, line: str, projects: list[Path]) -> str | None:
-        requirement = line.partition(" --hash")[0].strip()  # uv ignores an intent's hashes: it locks its own
+        requirement, _, hashes = line.partition(" --hash")  # uv passes an intent's hashes over: it locks its own
+        requirement = requirement.strip()
+        if self.validate and hashes and any(not h for h in _HASH.findall("--hash" + hashes)):
+            raise InputError(f"{rel}:{number}: --hash needs a value")
         m = lines.SIMPLE.fullmatch(requirement)
         archive = requirement.endswith((".whl", ".tar.gz", ".zip"))  # a file, as pip and uv read it, not a name
         if m and not archive and (m["specs"] is None or lines.plain_specifiers(m["specs"])):
