@@ -27,7 +27,6 @@ DIGEST_SCHEME = 1
 MAX_DEPTH = 200  # uv overflows its stack somewhere past 600 nested -r files
 _INCLUDE = re.compile(r"(?P<flag>-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+)(?P<path>\S+)")
 _GLUED = re.compile(r"-[rcefi][^\s=]")  # -rother.in: pip reads it, uv refuses it
-_LOCATIONS = frozenset(("-e", "--editable", "-f", "--find-links"))  # options that name a place
 # Options pip and uv accept inside requirement files; their text is digested as written.
 # uv ignores --prefer-binary, --trusted-host, --use-feature and --require-hashes there
 # (it warns; lockgen locks with hashes anyway); --pre it ignores too, and lockgen honours.
