@@ -696,6 +696,21 @@ INTENTS: dict[str, Case] = {
     "a-wheel-that-is-not-there": Case(
         ("inputs/base.in:2:", "does not exist"), files=base_in("app\nhelper-2.0-py3-none-any.whl\n")
     ),
+    "an-option-uv-ignores-with-another-after-it": Case(  # uv drops the whole line: other.in never read
+        ("inputs/base.in:1:", "uv ignores this option's whole line"),
+        files=base_in("--pre -r other.in\napp\n", **{"inputs/other.in": "helper\n"}),
+    ),
+    "trusted-host-with-another-option": Case(
+        ("inputs/base.in:1:", "uv ignores this option's whole line"),
+        files=base_in("--trusted-host example.org -r other.in\napp\n", **{"inputs/other.in": "helper\n"}),
+    ),
+    "an-include-whose-variable-is-not-set": Case(
+        ("inputs/base.in:1:", "${{NOT_SET_ANYWHERE}} is not set here", "sync and verify too"),
+        files=base_in("-r ${NOT_SET_ANYWHERE}/other.in\napp\n"),
+    ),
+    "an-editable-named-vcs-url": Case(
+        ("inputs/base.in:2:", "no VCS URL as editable"), files=base_in("app\n-e r @ git+https://example.invalid/r@v1\n")
+    ),
     "a-hash-with-no-value": Case(("inputs/base.in:1:", "--hash needs a value"), files=base_in("helper==2.0 --hash=\n")),
     "a-value-glued-to-a-short-option": Case(
         ("inputs/base.in:1:", "uv reads no value glued to -r: write -r other.in"),
@@ -812,6 +827,18 @@ PLACES: dict[str, tuple[str, Callable[[Path], object] | None]] = {
     "hashes-uv-ignores": ("app --hash=md5:d41d8cd98f00b204e9800998ecf8427e\n", None),
     "options-uv-ignores": ("--require-hashes\n--use-feature=fast-deps\napp\n", None),
     "a-flag-then-an-option": ("--no-index -f ../wheels\napp\n", _own_wheels),
+    "a-quoted-include-with-a-space": (
+        '-r "my other.in"\n',
+        lambda root: (root / "inputs/my other.in").write_text("app\n"),
+    ),
+    "a-quoted-include-with-a-space-in-a-copy": (  # a continuation: uv reads a copy, whose include is quoted too
+        'app \\\n  >=1.0\n-r "my other.in"\n',
+        lambda root: (root / "inputs/my other.in").write_text("helper\n"),
+    ),
+    "a-flag-then-an-option-beside-a-copy": (  # -f stays relative to the file in the copy uv reads
+        "app \\\n  >=1.0\n-r other.in\n",
+        lambda root: _own_wheels(root) or (root / "inputs/other.in").write_text("--no-index -f ../wheels\n"),
+    ),
     "editable-with-extras": ("app\n-e ./libs/mylib[dev]\n", _project_at("libs", "mylib")),
     "path-with-extras": ("app\n./libs/mylib[dev]\n", _project_at("libs", "mylib")),
     "editable-project-root-with-extras": ("app\n-e .[dev]\n", _project_at()),

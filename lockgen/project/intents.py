@@ -21,11 +21,11 @@ from lockgen.exceptions import InputError
 from lockgen.names import canonical
 from lockgen.project import lines, local
 from lockgen.project.config import Config, Variant
-from lockgen.project.places import FLAGS, SCHEME, Places, inside, outside_repository, unquoted
+from lockgen.project.places import CHAINED, ENV_VAR, SCHEME, Places, inside, outside_repository, unquoted
 
 DIGEST_SCHEME = 1
 MAX_DEPTH = 200  # uv overflows its stack somewhere past 600 nested -r files
-_INCLUDE = re.compile(r"(?P<flag>-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+)(?P<path>\S+)")
+_INCLUDE = re.compile(r"(?P<flag>-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+)(?P<path>\"[^\"]+\"|'[^']+'|\S+)")
 _GLUED = re.compile(r"-[rcefi][^\s=]")  # -rother.in: pip reads it, uv refuses it
 # Options pip and uv accept inside requirement files; their text is digested as written.
 # uv ignores --prefer-binary, --trusted-host, --use-feature and --require-hashes there
@@ -52,12 +52,14 @@ class IntentFile:
     conditional: frozenset[str] = frozenset()  # names required only behind an environment marker
     projects: tuple[str, ...] = ()  # local project folders it installs (relative to the project root)
     pre: bool = False  # it says --pre: pre-releases may be taken
-    # The file as uv can read it, when uv cannot read the original (pip's ``\``
-    # continuations): logical lines joined; -r/-c targets as INCLUDE markers.
-    normalized: str | None = None
+    # The file as uv reads it wherever it is copied: logical lines joined (pip's ``\``
+    # continuations, which uv cannot read), -r/-c targets as INCLUDE markers, -f folders
+    # absolute; and whether uv needs it, or reads the original.
+    copy: str = field(default="", compare=False)
+    needs_copy: bool = False
 
 
-INCLUDE = "\0{}\0"  # an include's target (relative to the project root) in ``normalized``
+INCLUDE = "\0{}\0"  # an include's target (relative to the project root) in a ``copy``
 
 
 @dataclass(slots=True)
@@ -110,12 +112,9 @@ class Inputs:
         them as written (``\`` continuations): every file it reads, so that includes
         stay within the copies; empty when uv reads the originals."""
         closure = self.closure(variant)
-        if all(f.normalized is None for f in closure):
+        if not any(f.needs_copy for f in closure):
             return {}
-        out = {}
-        for f in closure:
-            out[f.rel] = f.normalized if f.normalized is not None else self._plain(f)
-        return out
+        return {f.rel: f.copy for f in closure}
 
     def credentialed_urls(self, variant: Variant) -> set[str]:
         """The http(s) URLs with a user in them that the variant's files name (``${VAR}``
@@ -126,22 +125,6 @@ class Inputs:
             text = self.places.expanded(lines.decode(f.rel, (self.root / f.rel).read_bytes()))
             out.update(m[0] for m in _CREDENTIALED.finditer(text))
         return out
-
-    def _plain(self, intent: IntentFile) -> str:
-        """An unchanged file, its includes turned into markers."""
-        text = lines.decode(intent.rel, (self.root / intent.rel).read_bytes())
-        out = []
-        for number, line in lines.logical_lines(text):
-            bare = lines.strip_comment(line).strip()
-            m = _INCLUDE.fullmatch(bare)
-            if m:
-                out.append(f"{m['flag']} {INCLUDE.format(self._include(intent.rel, number, m['path']))}")
-            elif bare.startswith("-"):
-                option = bare.split("=")[0].split()[0]
-                out.append(self._anchored(intent.rel, bare, bare[:2] if option not in _OPTIONS else option))
-            else:
-                out.append(line)
-        return "\n".join(out) + "\n"
 
     def roots(self, variant: Variant) -> tuple[dict[str, frozenset[str]], bool]:
         """``{intent file: names it requires}`` over the variant's requirement files
@@ -229,7 +212,7 @@ class Inputs:
         requires: list[str | None] = []
         includes: list[str] = []
         constraints: list[str] = []
-        normal: list[str] = []  # the normalized form, kept only where it is needed
+        normal: list[str] = []  # the file as uv reads it wherever it is copied
         named_at: dict[tuple[str, str], int] = {}
         projects: list[Path] = []
         marked: dict[str, bool] = {}  # name → every line requiring it carries a marker
@@ -267,7 +250,8 @@ class Inputs:
             lines=named_at,
             conditional=frozenset(n for n, m in marked.items() if m),
             projects=tuple(sorted({Path(os.path.relpath(p, self.root)).as_posix() for p in projects if p.is_dir()})),
-            normalized="\n".join(normal) + "\n" if joined else None,
+            copy="\n".join(normal) + "\n",
+            needs_copy=joined,
             pre=pre,
         )
 
@@ -284,7 +268,8 @@ class Inputs:
             m = _INCLUDE.fullmatch(rest)
             if m:
                 target = self._include(rel, number, m["path"])
-                normal.append(f"{m['flag']} {INCLUDE.format(target)}")
+                marker = INCLUDE.format(target)
+                normal.append(f"{m['flag']} " + (f'"{marker}"' if " " in target else marker))  # uv drops the quotes
                 yield ("-r" if m["flag"] in ("-r", "--requirement") else "-c"), target
                 return
             option = rest.split("=")[0].split()[0]
@@ -292,7 +277,7 @@ class Inputs:
                 raise InputError(f"{where}: unknown option {option!r}")
             written = rest[len(option) :].lstrip(" =").strip()
             value = written if option in ("-e", "--editable") else unquoted(written)  # uv keeps -e's quotes
-            if option in FLAGS and value.startswith("-"):  # another option follows the flag
+            if option in CHAINED and value.startswith("-"):  # another option follows the flag
                 normal.append(option)
                 rest, value = value, ""
             else:
@@ -312,6 +297,8 @@ class Inputs:
         where = f"{rel}:{number}"
         at = lines.AT_URL.fullmatch(value)
         target = at["url"].strip() if at else value
+        if at and self.validate:
+            self.places.option(where, "-e", target)  # the URL's own checks (no VCS URL is editable)
         place = self.places.location(where, target)
         if place is not None:
             self.places.kind_of_place(where, "-e", target, self.places.present(where, target, place))
@@ -331,6 +318,12 @@ class Inputs:
         """The file ``-r``/``-c`` names (quotes dropped, ``${VAR}`` expanded, relative to
         the file naming it), relative to the project root; it must be in the repository."""
         target = self.places.expanded(unquoted(written))
+        unset = ENV_VAR.search(target)
+        if unset:
+            raise InputError(
+                f"{rel}:{number}: includes {written}, but {unset[0]} is not set here; a variable in -r/-c must be set "
+                "wherever lockgen reads the file (sync and verify too: the included file is in the digest)"
+            )
         if "://" in target:
             raise InputError(f"{rel}:{number}: includes a URL ({target}); lockgen reads only files in the project")
         resolved = (self.root / rel).parent / target

@@ -20,6 +20,9 @@ from lockgen.redact import redact
 
 FLAGS = frozenset(("--no-index", "--pre", "--prefer-binary", "--require-hashes"))  # the options that take no value
 INDEXES = frozenset(("-i", "--index-url", "--extra-index-url"))
+# Options uv ignores in a requirements file: it drops their whole line, anything after them too.
+IGNORED = frozenset(("--pre", "--prefer-binary", "--trusted-host", "--use-feature"))
+CHAINED = frozenset(("--no-index", "--require-hashes"))  # flags uv reads another option after, on their line
 SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\ is a path
 ENV_VAR = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)\}")  # what uv expands in requirement files
 _EXTRAS = re.compile(r"\[[^\]]*\]\s*$")  # extras right after a local path (before a space: the path's)
@@ -37,6 +40,11 @@ class Places:
 
     def option(self, where: str, option: str, value: str) -> None:
         """An option's value is one uv can use."""
+        if option in IGNORED and (value.startswith("-") if option in FLAGS else len(value.split()) > 1):
+            raise InputError(
+                f"{where}: {option} {redact(value)}: uv ignores this option's whole line, and what follows it there "
+                "with it: give it a line of its own"
+            )
         if not value and option not in FLAGS:
             raise InputError(f"{where}: {option} needs a value")
         if option in FLAGS and value:
