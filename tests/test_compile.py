@@ -575,3 +575,29 @@ def test_pre_in_an_intent_file_takes_pre_releases_as_pip_compile_does(tmp_path: 
     lock = lockfile.read(p.lock("py312-cpu"))
     assert lock is not None and lock.versions["fresh"] == "2.0b1"
     assert p.run("check").exit_code == 0
+
+
+def test_a_lock_resolved_with_pre_passed_over_is_stale(
+    tmp_path: Path, indexes, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """An earlier lockgen read ``--pre`` and passed it over; the same file's lock must not
+    count as current now that ``--pre`` changes what is resolved."""
+    import dataclasses
+
+    from conftest import Project
+    from wheelmaker import make_wheel
+
+    from lockgen.project import intents
+
+    p = Project(tmp_path / "proj", indexes)
+    make_wheel(p.root / "wheels", "fresh", "1.0")
+    make_wheel(p.root / "wheels", "fresh", "2.0b1")
+    p.write("lockgen.toml", 'inputs = ["in.in"]\npython = ["3.12"]\nfind-links = ["wheels"]\n'
+                            f'index-url = "{indexes.pypi}"\n[accelerators.cpu]\n')  # fmt: skip
+    p.write("in.in", "--pre\nfresh\n")
+    read = intents.Inputs._read
+    with monkeypatch.context() as m:  # as it was read before: --pre seen, and passed over
+        m.setattr(intents.Inputs, "_read", lambda self, rel: dataclasses.replace(read(self, rel), pre=False))
+        assert p.run("compile").exit_code == 0
+        assert p.run("check").exit_code == 0
+    assert "is stale" in p.run("check").output
