@@ -40,7 +40,7 @@ class Places:
 
     def option(self, where: str, option: str, value: str) -> None:
         """An option's value is one uv can use."""
-        if option in IGNORED and (value.startswith("-") if option in FLAGS else len(value.split()) > 1):
+        if option in IGNORED and not _only_ignored(option, value):
             raise InputError(
                 f"{where}: {option} {redact(value)}: uv ignores this option's whole line, and what follows it there "
                 "with it: give it a line of its own"
@@ -194,3 +194,19 @@ def inside(path: Path, boundary: Path) -> bool:
         return False
     real, real_top = Path(os.path.realpath(normal)), Path(os.path.realpath(top))
     return real.is_relative_to(real_top)
+
+
+def _only_ignored(option: str, value: str) -> bool:
+    """Does the line of an option uv ignores hold nothing but that option's value and more
+    options uv ignores (``--trusted-host a --trusted-host b``)? uv drops the whole line:
+    anything else on it (``--pre -r other.in``) would be lost without a word."""
+    words = value.split()
+    if option not in FLAGS and words:
+        words = words[1:]  # its own value
+    while words:
+        name = words[0].split("=")[0]
+        if name not in IGNORED:
+            return False
+        takes = name not in FLAGS and "=" not in words[0]
+        words = words[2:] if takes else words[1:]
+    return True
