@@ -832,6 +832,14 @@ PLACES: dict[str, tuple[str, Callable[[Path], object] | None]] = {
     "hashes-uv-ignores": ("app --hash=md5:d41d8cd98f00b204e9800998ecf8427e\n", None),
     "options-uv-ignores": ("--require-hashes\n--use-feature=fast-deps\n--trusted-host a.example --pre\napp\n", None),
     "a-flag-then-an-option": ("--no-index -f ../wheels\napp\n", _own_wheels),
+    "find-links-from-a-variable-in-a-copy": (
+        "app \\\n  >=1.0\n-f ${HERE}/wheels\n",
+        lambda root: (root / "wheels").mkdir(),
+    ),
+    "find-links-with-a-space-in-a-copy": (
+        'app \\\n  >=1.0\n-f "my wheels"\n',
+        lambda root: (root / "inputs/my wheels").mkdir(),
+    ),
     "a-quoted-include-with-a-space": (
         '-r "my other.in"\n',
         lambda root: (root / "inputs/my other.in").write_text("app\n"),
@@ -864,7 +872,7 @@ def test_places_and_options_uv_reads_are_accepted(project: Project, name: str) -
     project.write("inputs/base.in", text)
     if setup is not None:
         setup(project.root)
-    result = project.run("compile", "py312-cpu", env={"CONS": "cons.txt"})
+    result = project.run("compile", "py312-cpu", env={"CONS": "cons.txt", "HERE": str(project.root)})
     assert result.exit_code == 0, result.output
     lock = pylock.read(project.lock("py312-cpu"))
     assert lock is not None and "app" in lock.versions

@@ -257,8 +257,9 @@ class Inputs:
 
     def _options(self, rel: str, number: int, line: str, normal: list[str]) -> Iterator[tuple[str, str]]:
         """Each option of an option line as (option, value), checked, its form for uv's
-        copy appended to ``normal``: ``-r``/``-c`` as ``("-r", target)``. A flag may be
-        followed by another option on its line (``--no-index -f wheels``), as uv reads it."""
+        copy appended to ``normal``: ``-r``/``-c`` as ``("-r", target)``. ``--no-index`` and
+        ``--require-hashes`` may be followed by another option on their line
+        (``--no-index -f wheels``), as uv reads it."""
         where = f"{rel}:{number}"
         rest = line
         while rest:
@@ -309,10 +310,11 @@ class Inputs:
         folder relative to the file naming it, so a relative one becomes absolute."""
         if option not in ("-f", "--find-links"):
             return line
-        value = unquoted(line[len(option) :].lstrip(" =").strip())
-        if not value or SCHEME.match(value) or os.path.isabs(value):
-            return line
-        return f"{option} {os.path.normpath((self.root / rel).parent / value)}"
+        value = self.places.expanded(unquoted(line[len(option) :].lstrip(" =").strip()))
+        if not value or SCHEME.match(value) or os.path.isabs(value) or ENV_VAR.search(value):
+            return line  # uv reads it the same from anywhere (an unset variable: it fails the same too)
+        anchored = os.path.normpath((self.root / rel).parent / value)
+        return f"{option} " + (f'"{anchored}"' if " " in anchored else anchored)
 
     def _include(self, rel: str, number: int, written: str) -> str:
         """The file ``-r``/``-c`` names (quotes dropped, ``${VAR}`` expanded, relative to
