@@ -447,7 +447,7 @@ def test_a_local_project_syncs_verifies_and_stays_in_sync(project: Project) -> N
     assert project.run("verify").exit_code == 1
     bumped = project.run("sync")
     assert bumped.exit_code == 0, bumped.output
-    assert "! mine reinstall: its source's metadata changed" in bumped.output
+    assert "! mine reinstall: its source changed since sync built it" in bumped.output
     assert installed(project) == {"mine": "0.4", "helper": "2.0"}
     assert "already in sync" in project.run("sync").output
 
@@ -478,8 +478,54 @@ def test_a_source_file_a_local_projects_cache_keys_name_makes_sync_build_it_agai
     assert project.run("check").exit_code == 0  # the lock is current
     assert project.run("verify").exit_code == 1
     again = project.run("sync")
-    assert again.exit_code == 0 and "! mine reinstall: its source's metadata changed" in again.output, again.output
+    assert again.exit_code == 0 and "! mine reinstall: its source changed since sync built it" in again.output, (
+        again.output
+    )
     assert "already in sync" in project.run("sync").output
+
+
+def test_a_source_edited_while_sync_builds_it_is_built_again_next_time(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record holds the sources as they were when the build began: an edit saved
+    while uv builds is a change the next sync sees, not one it was told it installed."""
+    from lockgen.install import installer
+
+    folder = _synced_local_project(project, "src/*.py", {"src/mine.py": "X = 1\n"})
+    (folder / "src/mine.py").write_text("X = 2\n")
+    install = installer.install
+
+    def edited_meanwhile(*args: object, **kwargs: object) -> None:
+        install(*args, **kwargs)  # type: ignore[arg-type]
+        (folder / "src/mine.py").write_text("X = 3\n")  # saved as the build ends
+
+    with monkeypatch.context() as m:
+        m.setattr(installer, "install", edited_meanwhile)
+        result = project.run("sync")
+        assert result.exit_code == 0, result.output
+    checked = project.run("verify")
+    assert checked.exit_code == 1 and "mine: its source changed since sync built it" in checked.output, checked.output
+    again = project.run("sync")
+    assert again.exit_code == 0 and "! mine reinstall" in again.output, again.output
+
+
+def test_ctrl_c_while_the_environment_is_made_leaves_none(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lockgen import uv
+    from lockgen.install import installer
+
+    assert project.run("compile").exit_code == 0
+    run = uv.run
+
+    def interrupted(args: list[str], *rest: object, **kwargs: object) -> object:
+        if args[0] == "venv":
+            run(args, *rest, **kwargs)  # type: ignore[arg-type]
+            raise KeyboardInterrupt
+        return run(args, *rest, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(installer.uv, "run", interrupted)
+    result = project.run("sync")
+    assert result.exit_code != 0
+    assert not (project.root / ".venv").exists()
 
 
 def test_a_local_projects_sources_recorded_by_an_older_lockgen_are_not_held_against_it(project: Project) -> None:

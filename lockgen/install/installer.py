@@ -43,6 +43,9 @@ def create(prefix: Path, python: str) -> None:
         said = exc.strerror or exc if isinstance(exc, OSError) else str(exc).removeprefix("error: ")
         reason = " ".join(line.strip() for line in str(said).splitlines())
         raise LockgenError(f"cannot create the virtual environment {prefix}: {reason}") from None
+    except BaseException:  # Ctrl-C, a signal: no half-made environment is left either
+        shutil.rmtree(prefix, ignore_errors=True)
+        raise
 
 
 def install(

@@ -158,6 +158,7 @@ def sync(
         target = replace(target, exists=target.exists or made)
         files.clean_stale(target.prefix.parent, prefix=kernels.stage_prefix(target))
         found = verify.inspect(target, hashes=hashes, beyond=base_file is not None)
+        sources = verify.sources(lock)  # before anything is built: a file edited meanwhile is a change next time
         if base_file is not None:
             guards.refuse_drift(found, base_file, target)
         plan = plan_for(found, lock, provided=base, overlay=overlay)
@@ -197,8 +198,9 @@ def sync(
                 owned=wanted,
             )
         inspected = verify.inspect(target, hashes=hashes)
-        record = _new_record(config, lock, variant, checked, inspected, base)
-        after = replace(inspected, record=record, journal=None)  # judged by what was just installed
+        record = _new_record(config, lock, variant, checked, inspected, base, sources)
+        # judged by what was just installed; a source edited while it was built is the next sync's to see
+        after = replace(inspected, record=replace(record, sources=verify.sources(lock)), journal=None)
         left = verify.problems(after, lock, overlay=overlay, base=base, judge_kept=False)
         if left:
             before = verify.problems(found, lock, overlay=overlay, base=base, judge_kept=False)
@@ -354,8 +356,10 @@ def _new_record(
     checked: Mapping[str, object],
     found: verify.Inspection,
     base: set[str],
+    sources: Mapping[str, str] | None = None,
 ) -> state.Record:
-    """What sync installed; a base's packages are the image's, not sync's: their builds are not recorded."""
+    """What sync installed; a base's packages are the image's, not sync's: their builds are not recorded.
+    ``sources``: the local projects' source fingerprints as they were when the build began."""
     ids = state.identities(lock)
     return state.Record(
         lock=config.relative(lock.path),
@@ -363,7 +367,7 @@ def _new_record(
         packages={name: (version, ids.get(name, ())) for name, version in lock.versions.items()},
         checked=dict(checked),
         installed={n: found.fingerprints[n] for n in lock.versions if n in found.fingerprints and n not in base},
-        sources=verify.sources(lock),
+        sources=dict(sources) if sources is not None else verify.sources(lock),
     )
 
 

@@ -142,7 +142,7 @@ def other_artifacts(found: Inspection, lock: pylock.Lock) -> dict[str, str]:
     for name, now in sources(lock).items():
         was = found.record.sources.get(name)
         if was and was.startswith(SOURCES) and was != now and name in found.installed:  # older: not compared
-            out[name] = "its source's metadata changed since sync installed it (a version, a dependency)"
+            out[name] = "its source changed since sync built it (its metadata, or a file its cache-keys name)"
     return out
 
 
@@ -231,7 +231,7 @@ def problems(
             if name not in locked and name not in found.seeds:
                 out.append(f"{name} {version} is installed but not in the lock")
     for name, reason in sorted(other_artifacts(found, lock).items()):
-        out.append(f"{name} {locked[name]}: {reason}")
+        out.append(f"{' '.join(filter(None, (name, locked[name])))}: {reason}")
     listed = set(image)
     for name, issues in sorted(found.broken.items()):
         if name not in locked and (not judge_kept or (overlay and name not in listed)):
