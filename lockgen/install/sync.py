@@ -169,7 +169,7 @@ def sync(
         if plan.empty and target.exists and found.journal is None:
             passed = kernels.check_in_place(target, lock, facts, found.record, variant) if check_gpu else {}
             kept_check = passed or (found.record.checked if found.record else {})
-            _record(config, target, lock, variant, kept_check, found, base)
+            _record(config, target, lock, variant, kept_check, found, base, sources)
             _refuse_damaged_kept(found, kept(found, lock, base))
             return plan
         private.clean()  # what killed runs left in the temporary folder
@@ -379,7 +379,8 @@ def _record(
     checked: Mapping[str, object],
     found: verify.Inspection,
     base: set[str],
+    sources: Mapping[str, str],
 ) -> None:
-    record = _new_record(config, lock, variant, checked, found, base)
+    record = _new_record(config, lock, variant, checked, found, base, sources)
     if state.read_record(target) != record:
         state.write_record(target, record)
