@@ -830,6 +830,7 @@ PLACES: dict[str, tuple[str, Callable[[Path], object] | None]] = {
     ),
     "editable-named": ("app\n-e mylib @ file:./libs/mylib\n", _project_at("libs", "mylib")),
     "hashes-uv-ignores": ("app --hash=md5:d41d8cd98f00b204e9800998ecf8427e\n", None),
+    "options-uv-ignores-together": ("--pre --prefer-binary\n--prefer-binary --trusted-host x.example\napp\n", None),
     "options-uv-ignores": ("--require-hashes\n--use-feature=fast-deps\n--trusted-host a.example --pre\napp\n", None),
     "a-flag-then-an-option": ("--no-index -f ../wheels\napp\n", _own_wheels),
     "find-links-from-a-variable-in-a-copy": (

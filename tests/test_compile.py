@@ -569,7 +569,7 @@ def test_pre_in_an_intent_file_takes_pre_releases_as_pip_compile_does(tmp_path: 
     assert p.run("compile").exit_code == 0
     lock = lockfile.read(p.lock("py312-cpu"))
     assert lock is not None and lock.versions["fresh"] == "1.0"
-    p.write("in.in", "--pre\nfresh\n")
+    p.write("in.in", "--trusted-host pypi.example --pre\nfresh\n")  # wherever it stands on its line
     assert p.run("check").exit_code == 1  # stale: the file changed, and what it asks for with it
     assert p.run("compile", "-P", "fresh").exit_code == 0  # (its pin kept otherwise, as pip-compile keeps it)
     lock = lockfile.read(p.lock("py312-cpu"))

@@ -21,7 +21,7 @@ from lockgen.exceptions import InputError
 from lockgen.names import canonical
 from lockgen.project import lines, local
 from lockgen.project.config import Config, Variant
-from lockgen.project.places import CHAINED, ENV_VAR, SCHEME, Places, inside, outside_repository, unquoted
+from lockgen.project.places import CHAINED, ENV_VAR, IGNORED, SCHEME, Places, inside, outside_repository, unquoted
 
 DIGEST_SCHEME = 1
 MAX_DEPTH = 200  # uv overflows its stack somewhere past 600 nested -r files
@@ -286,6 +286,8 @@ class Inputs:
                 rest = ""
             if self.validate:  # what uv would refuse once for every variant; sync reads only the digest
                 self.places.option(where, option, value)
+            if option in IGNORED and "--pre" in (w.split("=")[0] for w in value.split()):
+                yield "--pre", ""  # --trusted-host h --pre: honoured wherever it stands
             if option in ("-f", "--find-links"):
                 place = self.places.location(where, value, base=(self.root / rel).parent)
                 if place is not None:

@@ -40,11 +40,15 @@ class Places:
 
     def option(self, where: str, option: str, value: str) -> None:
         """An option's value is one uv can use."""
-        if option in IGNORED and not _only_ignored(option, value):
-            raise InputError(
-                f"{where}: {option} {redact(value)}: uv ignores this option's whole line, and what follows it there "
-                "with it: give it a line of its own"
-            )
+        if option in IGNORED:  # nothing on its line reaches uv: only more of the same may share it
+            if not _only_ignored(option, value):
+                raise InputError(
+                    f"{where}: {option} {redact(value)}: uv ignores this option's whole line, and what follows it "
+                    "there with it: give it a line of its own"
+                )
+            if not value and option not in FLAGS:
+                raise InputError(f"{where}: {option} needs a value")
+            return
         if not value and option not in FLAGS:
             raise InputError(f"{where}: {option} needs a value")
         if option in FLAGS and value:
