@@ -63,7 +63,7 @@ class Places:
             raise InputError(f"{where}: {option} {redact(value)}: uv installs no VCS URL as editable")
         if option in ("-f", "--find-links") and text.lower().startswith("file:") and not text[5:].startswith("//"):
             raise InputError(
-                f"{where}: {option} {value}: uv reads a relative file: URL here from the file system's root; "
+                f"{where}: {option} {redact(value)}: uv reads a relative file: URL here from the file system's root; "
                 f"write the folder's path ({text[5:]})"
             )
 
