@@ -289,9 +289,7 @@ class Inputs:
             if option in IGNORED and "--pre" in (w.split("=")[0] for w in value.split()):
                 yield "--pre", ""  # --trusted-host h --pre: honoured wherever it stands
             if option in ("-f", "--find-links"):
-                place = self.places.location(where, value, base=(self.root / rel).parent)
-                if place is not None:
-                    self.places.kind_of_place(where, option, value, self.places.present(where, value, place))
+                self.places.named(where, option, value, base=(self.root / rel).parent)
             yield option, value
 
     def _editable(self, rel: str, number: int, value: str) -> Path | None:
@@ -302,10 +300,7 @@ class Inputs:
         target = at["url"].strip() if at else value
         if at and self.validate:
             self.places.option(where, "-e", target)  # the URL's own checks (no VCS URL is editable)
-        place = self.places.location(where, target)
-        if place is not None:
-            self.places.kind_of_place(where, "-e", target, self.places.present(where, target, place))
-        return place
+        return self.places.named(where, "-e", target)
 
     def _anchored(self, rel: str, line: str, option: str) -> str:
         """The option line for a copy of the file kept elsewhere: uv reads a ``-f``

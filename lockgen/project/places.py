@@ -40,17 +40,15 @@ class Places:
 
     def option(self, where: str, option: str, value: str) -> None:
         """An option's value is one uv can use."""
-        if option in IGNORED:  # nothing on its line reaches uv: only more of the same may share it
-            if not _only_ignored(option, value):
-                raise InputError(
-                    f"{where}: {option} {redact(value)}: uv ignores this option's whole line, and what follows it "
-                    "there with it: give it a line of its own"
-                )
-            if not value and option not in FLAGS:
-                raise InputError(f"{where}: {option} needs a value")
-            return
+        if option in IGNORED and not _only_ignored(option, value):  # only more of the same may share its line
+            raise InputError(
+                f"{where}: {option} {redact(value)}: uv ignores this option's whole line, and what follows it "
+                "there with it: give it a line of its own"
+            )
         if not value and option not in FLAGS:
             raise InputError(f"{where}: {option} needs a value")
+        if option in IGNORED:  # nothing on its line reaches uv
+            return
         if option in FLAGS and value:
             raise InputError(f"{where}: {option} takes no value")
         if option in INDEXES:
@@ -58,8 +56,7 @@ class Places:
         if option in ("--no-binary", "--only-binary"):
             self._binary(where, option, value)
         text = self.expanded(value)
-        scheme = SCHEME.match(text)
-        if option in ("-e", "--editable") and scheme is not None and "+" in scheme["scheme"]:
+        if option in ("-e", "--editable") and _vcs(text):
             raise InputError(f"{where}: {option} {redact(value)}: uv installs no VCS URL as editable")
         if option in ("-f", "--find-links") and text.lower().startswith("file:") and not text[5:].startswith("//"):
             raise InputError(
@@ -104,8 +101,7 @@ class Places:
     def a_project(self, where: str, value: str, place: Path) -> None:
         """A folder installed as a project has what uv builds one from. A VCS URL's
         folder is a repository, whose files are in its history, not its work tree."""
-        scheme = SCHEME.match(self.expanded(value))
-        if not self.validate or (scheme is not None and "+" in scheme["scheme"]) or not place.is_dir():
+        if not self.validate or _vcs(self.expanded(value)) or not place.is_dir():
             return
         if not any((place / f).is_file() for f in ("pyproject.toml", "setup.py")):
             raise InputError(f"{where}: {redact(value)} is a folder with no pyproject.toml or setup.py")
@@ -139,7 +135,7 @@ class Places:
             if scheme is not None:
                 kind = scheme["scheme"].lower()
                 if kind != "file" and not kind.endswith("+file"):
-                    if self.validate and not ENV_VAR.search(text):
+                    if self.validate:
                         urllib.parse.urlsplit(text).port  # noqa: B018 - a port out of range or not a number
                     return None  # an index or a VCS host: a clone reaches it as this machine does
                 path = url_path(text)
@@ -154,6 +150,14 @@ class Places:
             raise InputError(f"{where}: {redact(value)!r} is not a usable path or URL ({exc})") from None
         if not ok and self.boundary is not None:
             raise InputError(f"{where}: {redact(value)} is {outside_repository(self.boundary)}")
+        return place
+
+    def named(self, where: str, option: str, value: str, *, base: Path | None = None) -> Path | None:
+        """The local place a ``-e`` or ``-f`` value names (None where it is not local),
+        there and of the kind the option wants."""
+        place = self.location(where, value, base=base)
+        if place is not None:
+            self.kind_of_place(where, option, value, self.present(where, value, place))
         return place
 
     def present(self, where: str, written: str, place: Path) -> Path:
@@ -198,6 +202,12 @@ def inside(path: Path, boundary: Path) -> bool:
         return False
     real, real_top = Path(os.path.realpath(normal)), Path(os.path.realpath(top))
     return real.is_relative_to(real_top)
+
+
+def _vcs(text: str) -> bool:
+    """Is ``text`` a VCS URL (``git+https://…``, ``git+file://…``)?"""
+    scheme = SCHEME.match(text)
+    return scheme is not None and "+" in scheme["scheme"]
 
 
 def _only_ignored(option: str, value: str) -> bool:
