@@ -75,6 +75,7 @@ class Inputs:
     boundary: Path | None = None
     validate: bool = True  # check every requirement line (compile, check); sync only needs the digest
     _files: dict[str, IntentFile] = field(default_factory=dict)
+    _projects: dict[str, dict[str, str]] = field(default_factory=dict)  # local project → {its file: sha256}
     places: Places = field(init=False)
 
     def __post_init__(self) -> None:
@@ -89,8 +90,7 @@ class Inputs:
         closure = self.closure(variant)
         files = {f.rel: f.sha256 for f in closure}
         for project in sorted({p for f in closure for p in f.projects}):
-            for name in local.metadata_files(self.root / project, self.boundary):
-                files[f"{project}/{name}"] = self._file_sha(f"{project}/{name}")
+            files.update(self._project(project))
         settings = variant.settings()
         if variant.base is not None:
             files[variant.base] = self._file_sha(variant.base)
@@ -356,6 +356,13 @@ class Inputs:
             lines.check_requirement(f"{rel}:{number}", requirement)
         found = lines.LEADING_NAME.match(requirement)
         return canonical(found["name"]) if found else None
+
+    def _project(self, project: str) -> dict[str, str]:
+        """A local project's metadata files and their digests, read once for every variant."""
+        if project not in self._projects:
+            names = local.metadata_files(self.root / project, self.boundary)
+            self._projects[project] = {f"{project}/{n}": self._file_sha(f"{project}/{n}") for n in names}
+        return self._projects[project]
 
     def _file_sha(self, rel: str) -> str:
         try:
