@@ -358,7 +358,9 @@ def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, confi
     items = wheelhouse.wanted(locks)
     summary = wheelhouse.build(folder, items, credentials=urls, jobs=jobs, progress=progress)
     out(report.wheelhouse_summary(folder, summary))
-    for warning in wheelhouse.build_warnings(folder, items, locks):
+    from lockgen.install import builds
+
+    for warning in builds.warnings(folder, items, locks):
         err(f"warning: {warning}")
 
 

@@ -562,7 +562,7 @@ def test_which_build_requirements_an_odd_sdist_lacks(tmp_path: Path, member: str
     import io
     import tarfile
 
-    from lockgen.install import wheelhouse
+    from lockgen.install import builds, wheelhouse
 
     sdist = tmp_path / "odd-1.0.tar.gz"
     if member is None:
@@ -574,4 +574,4 @@ def test_which_build_requirements_an_odd_sdist_lacks(tmp_path: Path, member: str
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     item = wheelhouse.Wanted(filename=sdist.name, package="odd", sha256="0" * 64, size=None, source="", variants=("v",))
-    assert wheelhouse.unbuildable(tmp_path, [item]) == ({"odd": lacking} if lacking else {})
+    assert builds.unbuildable(tmp_path, [item]) == ({"odd": lacking} if lacking else {})
