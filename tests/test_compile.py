@@ -552,19 +552,25 @@ def _alive_in_session(sid: int) -> list[str]:
     return alive
 
 
-def test_pre_in_an_intent_file_takes_pre_releases_as_pip_compile_does(tmp_path: Path, indexes) -> None:  # type: ignore[no-untyped-def]
-    """uv ignores ``--pre`` inside a requirements file (it warns, and lockgen would hide
-    the warning): lockgen asks for pre-releases on uv's command line instead."""
+def _fresh_and_its_beta(tmp_path: Path, indexes):  # type: ignore[no-untyped-def]
+    """A project whose find-links hold fresh 1.0 and fresh 2.0b1, reading in.in."""
     from conftest import Project
     from wheelmaker import make_wheel
-
-    from lockgen.locks import pylock as lockfile
 
     p = Project(tmp_path / "proj", indexes)
     make_wheel(p.root / "wheels", "fresh", "1.0")
     make_wheel(p.root / "wheels", "fresh", "2.0b1")
     p.write("lockgen.toml", 'inputs = ["in.in"]\npython = ["3.12"]\nfind-links = ["wheels"]\n'
                             f'index-url = "{indexes.pypi}"\n[accelerators.cpu]\n')  # fmt: skip
+    return p
+
+
+def test_pre_in_an_intent_file_takes_pre_releases_as_pip_compile_does(tmp_path: Path, indexes) -> None:  # type: ignore[no-untyped-def]
+    """uv ignores ``--pre`` inside a requirements file (it warns, and lockgen would hide
+    the warning): lockgen asks for pre-releases on uv's command line instead."""
+    from lockgen.locks import pylock as lockfile
+
+    p = _fresh_and_its_beta(tmp_path, indexes)
     p.write("in.in", "fresh\n")
     assert p.run("compile").exit_code == 0
     lock = lockfile.read(p.lock("py312-cpu"))
@@ -584,16 +590,9 @@ def test_a_lock_resolved_with_pre_passed_over_is_stale(
     count as current now that ``--pre`` changes what is resolved."""
     import dataclasses
 
-    from conftest import Project
-    from wheelmaker import make_wheel
-
     from lockgen.project import intents
 
-    p = Project(tmp_path / "proj", indexes)
-    make_wheel(p.root / "wheels", "fresh", "1.0")
-    make_wheel(p.root / "wheels", "fresh", "2.0b1")
-    p.write("lockgen.toml", 'inputs = ["in.in"]\npython = ["3.12"]\nfind-links = ["wheels"]\n'
-                            f'index-url = "{indexes.pypi}"\n[accelerators.cpu]\n')  # fmt: skip
+    p = _fresh_and_its_beta(tmp_path, indexes)
     p.write("in.in", "--pre\nfresh\n")
     read = intents.Inputs._read
     with monkeypatch.context() as m:  # as it was read before: --pre seen, and passed over
