@@ -356,7 +356,7 @@ def _new_record(
     checked: Mapping[str, object],
     found: verify.Inspection,
     base: set[str],
-    sources: Mapping[str, str] | None = None,
+    sources: Mapping[str, str],
 ) -> state.Record:
     """What sync installed; a base's packages are the image's, not sync's: their builds are not recorded.
     ``sources``: the local projects' source fingerprints as they were when the build began."""
@@ -367,7 +367,7 @@ def _new_record(
         packages={name: (version, ids.get(name, ())) for name, version in lock.versions.items()},
         checked=dict(checked),
         installed={n: found.fingerprints[n] for n in lock.versions if n in found.fingerprints and n not in base},
-        sources=dict(sources) if sources is not None else verify.sources(lock),
+        sources=dict(sources),
     )
 
 
