@@ -1,3 +1,3 @@
-from lockgen.cli import run
+from lockgen.process import run
 
 run()

@@ -395,27 +395,3 @@ def why_command(package: str, variant: str | None, config_path: Path | None) -> 
     out("\n".join(lines))
     if not found:
         sys.exit(1)
-
-
-def run() -> None:
-    """The ``lockgen`` console script: :func:`main`, then an exit that skips tearing the
-    interpreter down. Freeing every module and object one by one, just before the
-    process hands its memory back anyway, is ~10 ms of a ~90 ms no-op command. Every
-    file lockgen writes is closed (and synced) by then, and no dependency registers
-    exit handlers; where anything is unusual (a thread still running, a non-integer
-    exit, output that cannot be flushed) the interpreter exits as usual."""
-    import threading
-
-    code: str | int | None = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code
-    if not isinstance(code, int | None) or threading.active_count() > 1:
-        sys.exit(code)
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # a closed pipe (lockgen select | head -1): Python's own handling
-        sys.exit(code)
-    os._exit(code or 0)

@@ -29,6 +29,22 @@ from lockgen.redact import redact
 _running: set[subprocess.Popen[bytes]] = set()
 _guard = threading.Lock()
 _halted = False
+# The main thread is starting a program, not yet in ``_running``; a Ctrl-C or SIGTERM
+# then waits (``interrupt``) until the program is there to be stopped with lockgen.
+_starting = False
+_deferred = False
+
+
+def interrupt() -> None:
+    """What a stop signal does in the main thread: raise KeyboardInterrupt, as Ctrl-C
+    does. Raised while that thread starts a program (uv already running, the ``Popen``
+    not yet returned), it would leave the program running on unseen: then it is raised
+    as soon as the program can be stopped with the rest."""
+    global _deferred
+    if _starting:
+        _deferred = True
+        return
+    raise KeyboardInterrupt
 
 
 def log(message: str) -> None:
@@ -78,18 +94,9 @@ def run_full(
         sinks: tuple[int | IO[bytes], int | IO[bytes]] = (subprocess.PIPE, subprocess.PIPE)
         if spool is not None:
             sinks = (stack.enter_context(_spooled(spool)), stack.enter_context(_spooled(spool)))
+        proc = _start(args, cwd, env, sinks)
         try:
-            proc = subprocess.Popen(
-                args, cwd=cwd, env=None if env is None else _merged(env), stdin=subprocess.DEVNULL,
-                stdout=sinks[0], stderr=sinks[1],
-            )  # fmt: skip
-        except OSError as exc:
-            raise CommandError(f"{Path(args[0]).name}: {exc.strerror or exc}") from None
-        with _guard:
-            _running.add(proc)
-            if _halted:
-                proc.send_signal(_stop_signal())
-        try:
+            _started()
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
@@ -113,6 +120,44 @@ def run_full(
             text = "\n".join(line for line in stderr.splitlines() if not line.startswith(message))
         raise CommandError(redact(text.strip() or stdout.strip() or _status(proc.returncode)))
     return Output(stdout, stderr)
+
+
+def _start(
+    args: list[str], cwd: Path | None, env: Mapping[str, str | None] | None, sinks: tuple[int | IO[bytes], ...]
+) -> subprocess.Popen[bytes]:
+    """Start a program and add it to ``_running``. In the main thread, a stop signal
+    meanwhile waits for :func:`_started`, called where the caller stops the program on
+    an exception."""
+    global _starting
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        _starting = True
+    try:
+        proc = subprocess.Popen(
+            args, cwd=cwd, env=None if env is None else _merged(env), stdin=subprocess.DEVNULL,
+            stdout=sinks[0], stderr=sinks[1],
+        )  # fmt: skip
+    except OSError as exc:
+        if main:
+            _started()
+        raise CommandError(f"{Path(args[0]).name}: {exc.strerror or exc}") from None
+    with _guard:
+        _running.add(proc)
+        if _halted:
+            proc.send_signal(_stop_signal())
+    return proc
+
+
+def _started() -> None:
+    """The main thread's program is started and can be stopped: act on a stop signal
+    that came meanwhile."""
+    global _starting, _deferred
+    if threading.current_thread() is not threading.main_thread():
+        return
+    _starting = False
+    if _deferred:
+        _deferred = False
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager

@@ -178,3 +178,73 @@ def test_a_timed_out_program_whose_child_holds_its_output_open_ends_all_the_same
     with pytest.raises(CommandError, match="timed out after 1"):
         command.run(hold, timeout=1)
     assert time.monotonic() - start < 10
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_stop_signal_while_the_main_thread_starts_a_program_stops_that_program(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Ctrl-C or SIGTERM landing after the program began but before ``Popen`` returned
+    (it waits for the exec) must not leave that program running unseen: lockgen
+    stops it, then is interrupted."""
+    started: list[subprocess.Popen[bytes]] = []
+    real = subprocess.Popen
+
+    def signalled_meanwhile(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        proc = real(*args, **kwargs)  # type: ignore[call-overload]
+        started.append(proc)
+        command.interrupt()  # what lockgen's handler does when the signal lands here
+        return proc  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(command.subprocess, "Popen", signalled_meanwhile)
+    with pytest.raises(KeyboardInterrupt):
+        command.run([sys.executable, "-c", "import time\ntime.sleep(60)"])
+    assert started and started[0].poll() is not None  # stopped, not left sleeping
+    monkeypatch.undo()
+    assert command.run([sys.executable, "-c", "print('after')"]) == "after\n"  # nothing left pending
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, read from /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_sigterm_to_lockgen_alone_stops_the_program_it_runs_and_ends_lockgen_by_sigterm(tmp_path: Path) -> None:
+    """``kill``, ``timeout`` and ``docker stop`` send SIGTERM to lockgen only. lockgen
+    stops the program it runs (uv, changing an environment) rather than leaving it to
+    run on, says it was interrupted, and ends by SIGTERM as other programs do."""
+    import signal
+
+    pidfile = tmp_path / "child"
+    sleeper = f"import os, pathlib, time\npathlib.Path({str(pidfile)!r}).write_text(str(os.getpid()))\ntime.sleep(60)"
+    main = tmp_path / "main.py"  # the console script, with one command that runs a program for a minute
+    main.write_text(
+        "import sys\nfrom lockgen import cli, command, process\n\n"
+        "@cli.main.command('sleepy')\n"
+        f"def sleepy() -> None:\n    command.run([sys.executable, '-c', {sleeper!r}])\n\n"
+        "process.run()\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(main), "sleepy"], stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    child = int(pidfile.read_text())
+    assert child in _descendants(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert not Path(f"/proc/{child}").exists()  # stopped (and reaped) before lockgen ended
+    assert proc.returncode == -signal.SIGTERM
+    assert "error: interrupted" in err.decode()

@@ -541,6 +541,50 @@ def test_a_killed_sync_is_detected_by_verify_and_repaired_by_the_next_sync(
     KILLS.update({f"sync: {k}": n for k, n in outcomes.items()})
 
 
+def _group_programs(group: int) -> list[str]:
+    """The programs (``comm``) of every live process in process group ``group``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            comm, rest = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
+        except (OSError, ValueError):
+            continue
+        fields = rest.split()
+        if int(fields[2]) == group and fields[0] != "Z":
+            found.append(comm)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("event", ["journal", "first-new", "half-new"])
+def test_sigterm_to_lockgen_alone_stops_its_uv_and_the_next_sync_repairs(
+    pingpong: tuple[Proj, State, State], event: str
+) -> None:
+    """``timeout``, ``kill`` and ``docker stop`` send SIGTERM to lockgen only, not to
+    the uv it runs. lockgen stops that uv before it ends (by SIGTERM), so nothing goes
+    on changing the environment behind a finished command; verify then tells the truth
+    and the next sync repairs."""
+    p, v1, v2 = pingpong
+    p.use(v1)
+    assert p.sync().returncode == 0
+    p.use(v2)
+    proc, _, err = p.start("sync", *p.env_args(), log=f"terminated-{event}", UV_LINK_MODE="copy")
+    if not wait_until(proc, _event(event, p, v1, v2)):
+        pytest.skip(f"the sync ended before {event}")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    left = _group_programs(proc.pid)
+    assert "uv" not in left, f"uv runs on after lockgen ended: {left}"
+    assert proc.returncode == -signal.SIGTERM, err.read_text()
+    assert "error: interrupted" in err.read_text()
+    seen = examine(p.venv)
+    verify = p.verify()
+    assert verify.returncode == (0 if seen.whole(v2.versions) and not p.journal.exists() else 1), verify.stdout
+    assert p.sync().returncode == 0
+    assert examine(p.venv, hashes=True).whole(v2.versions)
+    assert p.verify(CPU, "--hashes").returncode == 0
+
+
 def wait_until(proc: subprocess.Popen[bytes], when: Callable[[], bool], limit: float = 60) -> bool:
     """Poll ``when`` until it holds (True) or ``proc`` has ended (False)."""
     deadline = time.monotonic() + limit

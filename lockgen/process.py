@@ -1,0 +1,67 @@
+"""How the ``lockgen`` process ends: the console script around :func:`lockgen.cli.main`.
+
+SIGTERM (``kill``, ``timeout``, ``docker stop``, a cancelled CI job) is met as Ctrl-C
+is: the uv lockgen runs is stopped with it, a compile's new locks are discarded, a
+sync leaves its environment marked for the next sync to repair; then lockgen ends by
+SIGTERM, as its caller asked. Left to the default action, SIGTERM sent to lockgen
+alone ended it at once while the uv it had started went on changing the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+_terminated = False
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    global _terminated
+    _terminated = _terminated or signum == signal.SIGTERM
+    command = sys.modules.get("lockgen.command")
+    if command is None or not hasattr(command, "interrupt"):  # not loaded: no program runs
+        raise KeyboardInterrupt
+    command.interrupt()
+
+
+def run() -> None:
+    """The ``lockgen`` console script: :func:`lockgen.cli.main`, then an exit that skips
+    tearing the interpreter down. Freeing every module and object one by one, just
+    before the process hands its memory back anyway, is ~10 ms of a ~90 ms no-op
+    command. Every file lockgen writes is closed (and synced) by then, and no
+    dependency registers exit handlers; where anything is unusual (a thread still
+    running, a non-integer exit, output that cannot be flushed) the interpreter exits as
+    usual."""
+    from lockgen.cli import main
+
+    # Ctrl-C and SIGTERM alike, unless the caller has them ignored (a script's ``&`` job).
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _stop)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _stop)
+    code: str | int | None = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    if _terminated:  # ended by the signal, as its sender sees other programs end
+        _flush()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+    if not isinstance(code, int | None) or threading.active_count() > 1:
+        sys.exit(code)
+    if not _flush():  # a closed pipe (lockgen select | head -1): Python's own handling
+        sys.exit(code)
+    os._exit(code or 0)
+
+
+def _flush() -> bool:
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        return False
+    return True
