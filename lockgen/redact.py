@@ -1,8 +1,10 @@
-"""Credentials never leave lockgen: every URL's user name and password become ``***``.
+"""Credentials never leave lockgen: what it prints or logs shows every URL's user name
+and password as ``***``; what it writes leaves them out.
 
 Index URLs may carry credentials (``https://user:token@host/simple``) in the
 configuration, an intent file or uv's environment. lockgen passes them to uv as
-given, but whatever it prints, logs or writes goes through :func:`redact` first.
+given; whatever it prints or logs goes through :func:`redact`, and whatever it
+writes through :func:`without_credentials`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import re
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s\"'<>]+)@")
 # user:password@host with no scheme (a URL written without one): a colon before the '@'.
 _BARE = re.compile(r"(?<![\w:@.-])(?P<userinfo>[^\s/@:\"'<>=]+:[^\s/@\"'<>]+)@(?=[\w\[])")
+
+# A URL as printed, and as earlier lockgen releases wrote it into locks.
+HIDDEN = "://***@"
 
 
 def redact(text: str) -> str:
@@ -30,3 +35,21 @@ def _hide(m: re.Match[str]) -> str:
     if scheme.lower().endswith("ssh://") and ":" not in userinfo:
         return m.group(0)
     return f"{scheme}***@"
+
+
+def without_credentials(text: str) -> str:
+    """``text`` with the user name and password of every URL left out, for the files
+    lockgen writes (locks, requirements exports). ``https://***@host/…`` would name a
+    user ``***`` to uv, pip and git, and their netrc, keyring and credential helpers
+    find nothing for that user; with no user at all, they supply the credentials. An
+    SSH URL keeps its user name (not its password): the lock needs it to clone."""
+    if "@" not in text:
+        return text
+    return _BARE.sub("", _USERINFO.sub(_drop, text))
+
+
+def _drop(m: re.Match[str]) -> str:
+    scheme, userinfo = m["scheme"], m["userinfo"]
+    if scheme.lower().endswith("ssh://"):
+        return f"{scheme}{userinfo.split(':', 1)[0]}@"
+    return scheme

@@ -425,7 +425,7 @@ def test_wheelhouse_keeps_credentials_within_the_index_host(tmp_path: Path, serv
 def test_wheelhouse_fetches_a_url_requirement_with_the_credentials_its_intent_file_gives(
     tmp_path: Path, server: Server
 ) -> None:
-    """``private-pkg @ http://user:s3cret@host/…whl``: the lock keeps ``***`` in its place,
+    """``private-pkg @ http://user:s3cret@host/…whl``: the lock keeps no user in its place,
     and the wheelhouse, whose configured index is elsewhere, finds the credentials where
     the intent file gives them, never writing them."""
     root = tmp_path / "proj"
@@ -435,7 +435,7 @@ def test_wheelhouse_fetches_a_url_requirement_with_the_credentials_its_intent_fi
     p = Session(root)
     p.ok("compile")
     lock = (root / "locks" / f"pylock.{VARIANT}.toml").read_text()
-    assert "***@" in lock and SECRET not in lock
+    assert f'url = "{server.base}/pfiles/{wheel.name}"' in lock and SECRET not in lock
     p.ok("wheelhouse", str(tmp_path / "wheels"))
     assert (tmp_path / "wheels" / wheel.name).read_bytes() == wheel.read_bytes()
     assert_no_leak(p.runs, root, tmp_path / "wheels")
@@ -467,9 +467,97 @@ def test_wheelhouse_reads_the_netrc_file_uv_reads(
     ],
 )
 def test_every_part_of_a_user_and_password_is_hidden(text: str, shown: str) -> None:
-    from lockgen.redact import redact
+    from lockgen.redact import redact, without_credentials
 
     assert redact(text) == shown
+    written = without_credentials(text)  # what files get: no user at all, which netrc and keyrings answer
+    assert written == shown.replace("***@", "") and SECRET not in written
+
+
+# The private index and a wheel of its files, named in an intent file with ${PRIV_TOKEN}.
+INTENT_FORMS = {
+    "index": "--extra-index-url http://user:${{PRIV_TOKEN}}@{host}/private\nprivate-pkg\n",
+    "url": "private-pkg @ http://user:${{PRIV_TOKEN}}@{host}/pfiles/private_pkg-1.0-py3-none-any.whl\n",
+}
+
+
+@pytest.mark.parametrize("form", sorted(INTENT_FORMS))
+def test_sync_on_a_fresh_machine_gets_the_credentials_an_intent_file_gives(
+    tmp_path: Path, server: Server, venv: Path, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    """An intent file names the private index, or a wheel of it, with its token in
+    ``${PRIV_TOKEN}``. sync on a machine whose uv cache never saw the files must hand
+    uv those credentials, as compile did; and with the variable unset there, a netrc
+    file must do, for sync and for pip's (here uv's) install of the requirements export."""
+    root = tmp_path / "proj"
+    wheel = next((server.root / "pfiles").glob("private_pkg-*.whl"))
+    assert wheel.name == "private_pkg-1.0-py3-none-any.whl"
+    one_index_project(
+        root, f"{server.base}/simple", INTENT_FORMS[form].format(host=server.base.removeprefix("http://"))
+    )
+    monkeypatch.setenv("PRIV_TOKEN", SECRET)
+    p = Session(root)
+    p.ok("compile")
+    locks = root / "locks"
+    for written in locks.iterdir():
+        text = written.read_text()
+        assert f"{server.base}/p" in text and "@127.0.0.1" not in text, f"{written.name}:\n{text}"
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    p.ok("sync", "--python", str(venv))
+    p.ok("verify", "--python", str(venv), "--hashes")
+    monkeypatch.delenv("PRIV_TOKEN")
+    with_netrc(tmp_path, monkeypatch)
+    for n, how in enumerate(("sync", "export")):
+        monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / f"fresh-cache-{n}"))
+        other = tmp_path / f"venv-{how}"
+        subprocess.run([uv.binary(), "venv", "-q", "--python", sys.executable, str(other)], check=True)
+        if how == "sync":
+            p.ok("sync", "--python", str(other))
+        else:
+            export = locks / f"requirements.{VARIANT}.txt"
+            subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(other), "-r", str(export)],
+                           check=True, cwd=root)  # fmt: skip
+        assert list(other.glob("lib/python*/site-packages/private_pkg-1.0.dist-info")), how
+    assert_no_leak(p.runs, root, venv)
+
+
+def test_a_lock_an_older_lockgen_wrote_with_a_hidden_user_still_syncs_and_compile_rewrites_it(
+    tmp_path: Path, server: Server, venv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Earlier releases wrote ``http://***@host/…``, which names a user ``***`` that no
+    netrc answers: sync installs such a lock with the intent file's credentials all the
+    same, and the next compile writes it without the user."""
+    root = tmp_path / "proj"
+    one_index_project(
+        root, f"{server.base}/simple", INTENT_FORMS["url"].format(host=server.base.removeprefix("http://"))
+    )
+    monkeypatch.setenv("PRIV_TOKEN", SECRET)
+    p = Session(root)
+    p.ok("compile")
+    lock = root / "locks" / f"pylock.{VARIANT}.toml"
+    from lockgen.locks import writer
+
+    hidden = lock.read_text().replace(f"{server.base}/pfiles", f"{server.base.replace('//', '//***@')}/pfiles")
+    lock.write_text(writer.sealed(hidden))  # sealed as that lockgen sealed what it wrote
+    p.ok("check")  # the old lock is what that lockgen wrote
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    p.ok("sync", "--python", str(venv))
+    assert "***" in lock.read_text()  # sync changes no lock
+    again = p.ok("compile")
+    assert "updated" in again.stdout and "***" not in lock.read_text()
+    assert_no_leak(p.runs, root, venv)
+
+
+def test_a_rotated_password_in_an_index_url_leaves_the_locks_current(tmp_path: Path, server: Server) -> None:
+    """Credentials decide no resolution: a new token in the configuration's index URL
+    must not make every lock stale (and every machine's sync refuse it)."""
+    root = tmp_path / "proj"
+    one_index_project(root, server.url("simple"), "tool\n")
+    p = Session(root)
+    p.ok("compile")
+    config = root / "lockgen.toml"
+    config.write_text(config.read_text().replace(SECRET, "r0tated"))
+    assert "up to date" in p.ok("check").stdout + p.ok("compile").stdout
 
 
 def test_a_password_holding_an_at_sign_never_shows(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from lockgen.exceptions import InputError, LockgenError
 from lockgen.locks import pylock, writer
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
-from lockgen.redact import redact
+from lockgen.redact import HIDDEN, without_credentials
 
 if TYPE_CHECKING:
     # Loaded where first used: the resolver (and uv) only when something is resolved;
@@ -245,6 +245,8 @@ def _up_to_date(
         return False
     if rules.integrity(variant, old, inputs, file_variant=variant.name):
         return False
+    if HIDDEN in old.text:  # an earlier release's "***" user, which no netrc or keyring answers: written anew
+        return False
     if "requirements" in config.formats:  # a format added since: write it now
         path = pylock.requirements_file(config.locks_dir, variant.name)
         if not path.is_file():
@@ -297,7 +299,7 @@ def _finish(
         )
     if outcome.requirements is not None and "requirements" in config.formats:
         export = pylock.requirements_file(config.locks_dir, variant.name)
-        out[export] = writer.requirements_text(config.relative(export), redact(outcome.requirements))
+        out[export] = writer.requirements_text(config.relative(export), without_credentials(outcome.requirements))
         local = writer.local_projects(outcome.requirements)
         if local:
             warnings = (

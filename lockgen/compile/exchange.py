@@ -11,7 +11,7 @@ from lockgen.exceptions import LockgenError
 from lockgen.locks import pylock, writer
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
-from lockgen.redact import redact
+from lockgen.redact import without_credentials
 
 if TYPE_CHECKING:
     from lockgen.compile.resolver import Request, Resolution
@@ -78,7 +78,7 @@ def render(config: Config, variant: Variant, digest: str, resolution: Resolution
 
         base = bases.read(config.root, variant.base)
     table = rules.meta(variant, digest, resolution, base)
-    return pylock.parse(path, writer.render(redact(resolution.pylock), table, resolution.graph))
+    return pylock.parse(path, writer.render(without_credentials(resolution.pylock), table, resolution.graph))
 
 
 def _siblings(config: Config, variant: Variant, olds: dict[str, pylock.Lock | None]) -> list[pylock.Lock]:

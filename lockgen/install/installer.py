@@ -19,6 +19,7 @@ from lockgen.exceptions import CommandError, InputError, LockgenError
 from lockgen.install.environment import CREATING, Target
 from lockgen.locks import pylock
 from lockgen.names import canonical
+from lockgen.redact import HIDDEN, without_credentials
 
 _QUIET = ("--no-config", "--quiet", "--color", "never")
 _LOCATION = re.compile(r'\b(?P<key>url|path) = "(?P<value>[^"]+)"')
@@ -111,6 +112,8 @@ def rewrite(
             return f'path = "{wheelhouse[filename].as_posix()}"'
         if m["key"] == "path" and not Path(value).is_absolute():
             return f'path = "{(base / value).resolve().as_posix()}"'
+        if HIDDEN in value:  # an earlier release's "***": uv finds no credentials for that user
+            return f'url = "{without_credentials(value)}"'
         return m.group(0)
 
     text = head.rstrip("\n") + "\n\n" + "\n".join(_LOCATION.sub(relocate, block) for block in body)

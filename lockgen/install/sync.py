@@ -36,6 +36,7 @@ from lockgen.install import dists, guards, installer, kernels, state, verify
 from lockgen.install.environment import CREATING, Target
 from lockgen.locks import pylock
 from lockgen.project.config import Config, Variant
+from lockgen.redact import HIDDEN
 
 if TYPE_CHECKING:
     from lockgen.machine.detect import Facts
@@ -175,10 +176,10 @@ def sync(
         private.clean()  # what killed runs left in the temporary folder
         with private.folder("sync") as tmp:
             install_from = lock.path
-            if source is not None or base:
+            if source is not None or base or HIDDEN in lock.text:
                 install_from = installer.rewrite(lock, wanted, tmp, wheelhouse=source)
             checked: Mapping[str, object] = {}
-            indexes = tuple(u for u in (variant.index_url, *variant.extra_index_urls) if u)
+            indexes = _indexes(config, variant)
             if check_gpu and "torch" in base:  # the base's own torch: ask it where it is
                 checked = kernels.check_in_place(target, lock, facts, found.record, variant)
             elif check_gpu:  # staged whole (an overlay's base packages too), then asked
@@ -326,6 +327,16 @@ def _apply(
             shutil.rmtree(target.prefix, ignore_errors=True)
         raise
     return target
+
+
+def _indexes(config: Config, variant: Variant) -> tuple[str, ...]:
+    """What lets uv authenticate to the hosts that serve the lock's files, as compile
+    did: the variant's indexes, and every URL with credentials its intent files name
+    (``${VAR}`` expanded; the lock shows them only as ``***``)."""
+    from lockgen.project.intents import Inputs
+
+    named = Inputs.of(config, validate=False).credentialed_urls(variant)
+    return tuple(dict.fromkeys(u for u in (variant.index_url, *variant.extra_index_urls, *sorted(named)) if u))
 
 
 def _unchanged(found: verify.Inspection, target: Target) -> bool:

@@ -15,6 +15,7 @@ from lockgen.exceptions import InputError
 from lockgen.names import canonical
 from lockgen.project import platforms
 from lockgen.project.values import Values
+from lockgen.redact import without_credentials
 
 DEFAULT_PLATFORM = "x86_64-manylinux_2_28"
 FORMATS = ("pylock", "requirements")
@@ -58,7 +59,8 @@ class Variant:
     base: str | None = None  # a freeze of the preinstalled environment this variant overlays
 
     def settings(self) -> dict[str, Any]:
-        """Everything besides file contents that decides this variant's resolution."""
+        """Everything besides file contents that decides this variant's resolution. Not
+        an index's credentials: a rotated token leaves every lock current."""
         acc = self.accelerator
         return {
             "variant": self.name,
@@ -69,9 +71,9 @@ class Variant:
             "gpu-archs": list(acc.gpu_archs),
             "inputs": list(self.inputs),
             "constraints": list(self.constraints),
-            "index-url": self.index_url,
-            "extra-index-urls": list(self.extra_index_urls),
-            "find-links": list(self.find_links),
+            "index-url": self.index_url and without_credentials(self.index_url),
+            "extra-index-urls": [without_credentials(u) for u in self.extra_index_urls],
+            "find-links": [without_credentials(u) for u in self.find_links],
             "exclude-newer": self.exclude_newer,
         } | ({"base": self.base} if self.base is not None else {})
 

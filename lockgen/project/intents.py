@@ -123,7 +123,7 @@ class Inputs:
         out: set[str] = set()
         for f in self.closure(variant):
             text = self.places.expanded(lines.decode(f.rel, (self.root / f.rel).read_bytes()))
-            out.update(m[0] for m in _CREDENTIALED.finditer(text))
+            out.update(m[0] for m in _CREDENTIALED.finditer(text) if not ENV_VAR.search(m[0]))  # set here
         return out
 
     def roots(self, variant: Variant) -> tuple[dict[str, frozenset[str]], bool]:
