@@ -70,6 +70,20 @@ def test_sync_creates_the_venv_and_installs_exactly_the_lock(synced: Project) ->
     assert again.exit_code == 0 and "already in sync" in again.output
 
 
+def test_a_lock_holding_a_package_forbidden_since_is_refused_by_sync_and_verify(synced: Project) -> None:
+    """``forbid`` decides no resolution, so a name added to it leaves the lock current:
+    sync must still not put that package on a machine, and verify not call it fine."""
+    assert synced.run("sync").exit_code == 0
+    before = installed(synced)
+    config = synced.root / "lockgen.toml"
+    config.write_text('forbid = ["helper"]\n' + config.read_text())
+    for command in ("sync", "verify"):
+        result = synced.run(command)
+        assert result.exit_code == 1, result.output
+        assert "forbid in lockgen.toml names: helper <- inputs/base.in; refusing it" in result.output
+    assert installed(synced) == before
+
+
 def test_a_package_whose_marker_is_false_here_is_neither_installed_nor_missed(synced: Project) -> None:
     """Resolving for 3.11, uv keeps ``python_full_version < '3.11.N'`` as a marker (redis
     locks async-timeout so); on a later 3.11 the installer skips it, and sync and verify

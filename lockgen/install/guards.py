@@ -31,8 +31,8 @@ def load_lock(
     config: Config, variant: Variant, *, allow_stale: bool, warn: Callable[[str], None] = lambda _: None
 ) -> pylock.Lock:
     """The variant's lock, refused when it is stale (unless ``allow_stale``, which
-    ``warn`` is told of), labelled for another variant, or names a file outside the
-    project."""
+    ``warn`` is told of), labelled for another variant, names a file outside the
+    project, is not what lockgen wrote, or holds a package the configuration forbids."""
     path = pylock.lock_file(config.locks_dir, variant.name)
     lock = pylock.read(path)
     if lock is None:
@@ -62,6 +62,15 @@ def load_lock(
         raise LockgenError(
             f"{path}: not the lock lockgen wrote for {variant.name}: {'; '.join(edited)} "
             f"(run: lockgen compile {variant.name})"
+        )
+    forbidden = config.forbid & lock.versions.keys()
+    if forbidden:  # forbid is policy, not an input: a name added since leaves the lock current
+        from lockgen.locks import graph
+
+        raise LockgenError(
+            f"{path}: holds what forbid in {config.relative(config.path)} names: "
+            f"{'; '.join(graph.explain(lock.graph or {}, forbidden))}; refusing it "
+            f"(lockgen compile {variant.name} fails until nothing requires them)"
         )
     return lock
 
