@@ -297,7 +297,10 @@ CONFIG: dict[str, Case] = {
     "accelerator-platforms-empty": Case(key("accelerators.cpu.platforms", "empty"), config=acc("platforms = []")),
     "python-a-string": Case(key("python", "list"), config='inputs = ["inputs/base.in"]\npython = "3.12"\n' + CPU),
     "python-a-number": Case(key("python"), config='inputs = ["inputs/base.in"]\npython = 3.11\n' + CPU),
-    "python-a-number-entry": Case(key("python"), config='inputs = ["inputs/base.in"]\npython = [3.11]\n' + CPU),
+    "python-a-number-entry": Case(
+        key("python", 'TOML reads 3.11 as a number: quote it, "3.11"'),
+        config='inputs = ["inputs/base.in"]\npython = [3.11]\n' + CPU,
+    ),
     "python-empty": Case(key("python", "empty"), config='inputs = ["inputs/base.in"]\npython = []\n' + CPU),
     "python-3.011": Case(key("python", "3.011"), config='inputs = ["inputs/base.in"]\npython = ["3.011"]\n' + CPU),
     "python-3.99": Case(key("python", "3.99"), config='inputs = ["inputs/base.in"]\npython = ["3.99"]\n' + CPU),
@@ -457,7 +460,13 @@ CONFIG: dict[str, Case] = {
     ),
     # CUDA versions
     "cuda-a-bool": Case(key("accelerators.cu128.cuda"), config=BASE + "[accelerators.cu128]\ncuda = true\n"),
-    "cuda-a-number": Case(key("accelerators.cu128.cuda"), config=BASE + "[accelerators.cu128]\ncuda = 12.8\n"),
+    "cuda-a-number": Case(
+        key("accelerators.cu128.cuda", 'quote it, "12.8"'), config=BASE + "[accelerators.cu128]\ncuda = 12.8\n"
+    ),
+    "tool-lockgen-table-outside-pyproject": Case(
+        key("tool.lockgen", "only pyproject.toml holds a [tool.lockgen] table"),
+        config="[tool.lockgen]\n" + BASE + "[tool.lockgen.accelerators.cpu]\n",
+    ),
     "cuda-empty": Case(key("accelerators.cu128.cuda"), config=BASE + '[accelerators.cu128]\ncuda = ""\n'),
     "cuda-99.0": Case(key("accelerators.cu99.cuda", "99.0"), config=BASE + '[accelerators.cu99]\ncuda = "99.0"\n'),
     "cuda-12.7": Case(key("accelerators.cu127.cuda", "12.7"), config=BASE + '[accelerators.cu127]\ncuda = "12.7"\n'),

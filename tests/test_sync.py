@@ -84,6 +84,16 @@ def test_a_lock_holding_a_package_forbidden_since_is_refused_by_sync_and_verify(
     assert installed(synced) == before
 
 
+def test_a_lock_without_lockgens_table_is_refused_in_words(synced: Project) -> None:
+    lock = synced.root / "locks" / f"pylock.{TAG}-cpu.toml"
+    lock.write_text(lock.read_text().split("\n[tool.lockgen]", 1)[0] + "\n")
+    for command in ("sync", "verify"):
+        result = synced.run(command)
+        assert result.exit_code == 2, result.output
+        assert "no [tool.lockgen] table names its variant: not a lock lockgen wrote" in result.output
+        assert "None" not in result.output
+
+
 def test_a_package_whose_marker_is_false_here_is_neither_installed_nor_missed(synced: Project) -> None:
     """Resolving for 3.11, uv keeps ``python_full_version < '3.11.N'`` as a marker (redis
     locks async-timeout so); on a later 3.11 the installer skips it, and sync and verify

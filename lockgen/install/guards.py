@@ -38,6 +38,9 @@ def load_lock(
     if lock is None:
         raise InputError(f"{path}: no lock for {variant.name} (run: lockgen compile {variant.name})")
     named = lock.meta.get("variant")
+    if named is None:
+        raise InputError(f"{path}: no [tool.lockgen] table names its variant: not a lock lockgen wrote; refusing it "
+                         f"(run: lockgen compile {variant.name})")  # fmt: skip
     if named != variant.name:
         raise InputError(f"{path}: its [tool.lockgen] names variant {named!r}, not {variant.name!r}; refusing it")
     outside = pylock.outside(lock, config.boundary)

@@ -128,6 +128,11 @@ def _table(path: Path, *, required: bool) -> tuple[Path, Any, str]:
     except TOMLDecodeError as exc:
         raise InputError(f"{path}: invalid TOML: {exc}") from exc
     if path.name != "pyproject.toml":
+        if isinstance(data.get("tool"), dict) and "lockgen" in data["tool"]:
+            raise InputError(
+                f"{path}: tool.lockgen: only pyproject.toml holds a [tool.lockgen] table; any other file is read "
+                "as lockgen.toml is, its keys at the top level"
+            )
         return path, data, ""
     tool = data.get("tool", {})
     if not isinstance(tool, dict):

@@ -69,7 +69,7 @@ class Values:
 
     def strings(self, key: str, value: Any) -> tuple[str, ...]:
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(key, "expected a list of non-empty strings")
+            raise self.fail(key, "expected a list of non-empty strings" + _quote_numbers(value))
         if len(set(value)) != len(value):
             raise self.fail(key, "has duplicate entries")
         for v in value:
@@ -78,7 +78,7 @@ class Values:
 
     def string(self, key: str, value: Any) -> str:
         if not isinstance(value, str) or not value:
-            raise self.fail(key, "expected a non-empty string")
+            raise self.fail(key, "expected a non-empty string" + _quote_numbers(value))
         return self._printable(key, value)
 
     def _printable(self, key: str, value: str) -> str:
@@ -222,3 +222,11 @@ class Values:
         except ValueError:
             raise self.fail(key, f"{text!r} is not an RFC 3339 timestamp or date") from None
         return text
+
+
+def _quote_numbers(value: Any) -> str:
+    """A hint where TOML read a version as a number: ``3.11`` for ``"3.11"``."""
+    found = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, int | float)]
+    if not found or any(isinstance(v, bool) for v in found):
+        return ""
+    return f' (TOML reads {found[0]!r} as a number: quote it, "{found[0]!r}")'
