@@ -1,13 +1,8 @@
 """Writing files so that no failure or kill leaves a half-written one.
 
 * :func:`write_atomic`: one file, old or new at every instant (temp file,
-  fsync, rename, fsync of the folder).
-* :class:`FileSet`: several files of one folder that must change together (a
-  compile's locks). Each is written beside its target, then a journal naming
-  every rename is made durable, then the renames run. A run killed after the
-  journal is written is finished by the next one (:func:`recover`); a rename that
-  fails (a target made immutable, say) puts back what the run had replaced. The set
-  is old or new, never a mix.
+  fsync, rename, fsync of the folder). Several files that change together:
+  :mod:`lockgen.fileset`.
 * :func:`run_lock`: one lockgen run at a time per project or environment.
 * :func:`clean_stale`: what killed runs left behind.
 """
@@ -17,12 +12,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import json
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from lockgen.exceptions import InputError, LockgenError
@@ -42,7 +36,7 @@ def failure(exc: OSError, doing: str, path: Path | str | None = None) -> Lockgen
     return LockgenError(f"cannot {doing}{f' {where}' if where else ''}: {reason}")
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     if os.name == "nt":  # pragma: no cover - Windows has no directory fsync
         return
     fd = os.open(folder, os.O_RDONLY)
@@ -52,7 +46,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _write_temp(path: Path, text: str) -> Path:
+def write_temp(path: Path, text: str) -> Path:
     """``text`` in a new temporary file beside ``path``, flushed to disk."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{PREFIX}{path.name}.", suffix=".tmp")
     try:
@@ -80,13 +74,13 @@ def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one step: readers see old or new, never half."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _write_temp(path, text)
+        tmp = write_temp(path, text)
         try:
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except OSError as exc:
         raise failure(exc, "write", path) from None
 
@@ -116,130 +110,6 @@ def probe_writable(folder: Path) -> None:
         os.unlink(tmp)
     except OSError as exc:
         raise failure(exc, "write to", folder) from None
-
-
-class FileSet:
-    """Files of one folder that are replaced together, or not at all."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.pending: list[tuple[Path, Path]] = []  # (temporary, target)
-
-    def add(self, path: Path, text: str) -> None:
-        try:
-            self.pending.append((_write_temp(path, text), path))
-        except OSError as exc:
-            self.discard()
-            raise failure(exc, "write", path) from None
-
-    def discard(self) -> None:
-        for tmp, _ in self.pending:
-            tmp.unlink(missing_ok=True)
-        self.pending.clear()
-
-    def commit(self) -> None:
-        if not self.pending:
-            return
-        journal = self.folder / JOURNAL
-        renames = [[tmp.name, target.name] for tmp, target in self.pending]
-        try:
-            tmp = _write_temp(journal, json.dumps({"renames": renames}))
-            os.replace(tmp, journal)
-            _fsync_dir(self.folder)
-        except OSError as exc:
-            self.discard()
-            raise failure(exc, "write", journal) from None
-        replaced: list[tuple[Path, Path | None]] = []  # target, and a second name for what it held
-        for tmp, target in self.pending:
-            try:
-                old = _keep(target)
-                try:
-                    os.replace(tmp, target)
-                except OSError:
-                    if old is not None:
-                        old.unlink(missing_ok=True)
-                    raise
-            except OSError as exc:
-                undone = self._roll_back(replaced, journal)
-                said = "no lock was changed" if undone else "the set is part old, part new: run lockgen compile"
-                raise LockgenError(f"{failure(exc, 'replace', target)}; {said}") from None
-            replaced.append((target, old))
-        _finish(self.folder, renames)
-        for _, old in replaced:
-            if old is not None:
-                old.unlink(missing_ok=True)
-        self.pending.clear()
-
-    def _roll_back(self, replaced: list[tuple[Path, Path | None]], journal: Path) -> bool:
-        """Put back what a failed commit replaced and forget the commit; False when that
-        fails too (the journal stays: the next compile finishes the set). The journal is
-        first turned into the undoing, so that a kill midway is undone by the next run."""
-        renames = [[old.name, target.name] for target, old in replaced if old is not None]
-        removals = [target.name for target, old in replaced if old is None]
-        try:
-            tmp = _write_temp(journal, json.dumps({"renames": renames, "remove": removals}))
-            os.replace(tmp, journal)
-            _fsync_dir(self.folder)
-            _finish(self.folder, renames, removals)
-        except (OSError, LockgenError):
-            self.pending.clear()
-            return False
-        self.discard()
-        return True
-
-
-def _keep(target: Path) -> Path | None:
-    """A second name for ``target``'s current file (None: there is none), so that a
-    failed commit can put it back: a hard link, which costs no copy, or a copy where
-    the file cannot be linked (a filesystem without links, an immutable file)."""
-    if not target.exists():
-        return None
-    old = target.with_name(f"{PREFIX}old.{target.name}")
-    old.unlink(missing_ok=True)
-    try:
-        os.link(target, old)
-    except OSError:
-        import shutil
-
-        shutil.copyfile(target, old)
-    return old
-
-
-def _finish(folder: Path, renames: list[list[str]], removals: Sequence[str] = ()) -> None:
-    """Carry out a journal's renames (those not done yet) and removals (a rolled-back
-    commit's new files), then remove it."""
-    try:
-        for tmp, target in renames:
-            if (folder / tmp).exists():
-                os.replace(folder / tmp, folder / target)
-        for name in removals:
-            (folder / name).unlink(missing_ok=True)
-        _fsync_dir(folder)
-        (folder / JOURNAL).unlink(missing_ok=True)
-        _fsync_dir(folder)
-    except OSError as exc:
-        raise failure(exc, "finish writing") from None
-
-
-def interrupted(folder: Path) -> bool:
-    """Did a run die between writing its journal and finishing its renames?"""
-    return (folder / JOURNAL).is_file()
-
-
-def recover(folder: Path) -> bool:
-    """Finish an interrupted commit in ``folder``; True when there was one."""
-    journal = folder / JOURNAL
-    try:
-        data = json.loads(journal.read_text(encoding="utf-8"))
-        renames = [[str(a), str(b)] for a, b in data["renames"]]
-        removals = [str(name) for name in data.get("remove", [])]
-    except FileNotFoundError:
-        return False
-    except (OSError, ValueError, KeyError, TypeError):
-        journal.unlink(missing_ok=True)  # torn before it was made durable: nothing was renamed
-        return False
-    _finish(folder, renames, removals)
-    return True
 
 
 def clean_stale(folder: Path, *, prefix: str | tuple[str, ...] = PREFIX) -> None:

@@ -35,8 +35,6 @@ def run() -> None:
     dependency registers exit handlers; where anything is unusual (a thread still
     running, a non-integer exit, output that cannot be flushed) the interpreter exits as
     usual."""
-    from lockgen.cli import main
-
     # Ctrl-C and SIGTERM alike, unless the caller has them ignored (a script's ``&`` job).
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _stop)
@@ -44,9 +42,14 @@ def run() -> None:
         signal.signal(signal.SIGTERM, _stop)
     code: str | int | None = 0
     try:
+        from lockgen.cli import main
+
         main()
     except SystemExit as exc:
         code = exc.code
+    except KeyboardInterrupt:  # before the command line could take it: while Python loads lockgen
+        print("error: interrupted", file=sys.stderr)
+        code = 130
     if _terminated:  # ended by the signal, as its sender sees other programs end
         _flush()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

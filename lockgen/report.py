@@ -41,8 +41,13 @@ class Progress:
 def compile_table(config: Config, report: Report, *, dry_run: bool, details: bool = False) -> str:
     width = max((len(r.variant) for r in report.results), default=0)
     lines = []
-    if report.recovered:
+    if report.recovered == "finished":
         lines.append("finished writing the locks of an interrupted compile first")
+    elif report.recovered == "dropped":
+        lines.append(
+            "dropped the journal of an interrupted compile: the locks folder no longer is as it left it "
+            "(checked out since?), and stays as it is"
+        )
     for r in report.results:
         if r.status == "failed":
             lines.append(f"{r.variant:<{width}}  failed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -530,12 +531,17 @@ def test_a_rename_that_fails_mid_commit_puts_the_old_set_back(
     assert project.run("check").exit_code == 0
 
 
-def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path) -> None:
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["journal", "journal of lockgen 0.3"])
+def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path, legacy: bool) -> None:
     """A failed commit first turns its journal into the undoing: killed midway, what it
     had replaced is put back by the next run, and what it had added is removed."""
     import json
 
-    from lockgen import files
+    from lockgen import fileset
 
     folder = tmp_path / "locks"
     folder.mkdir()
@@ -543,11 +549,125 @@ def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path) -> N
     (folder / ".lockgen-old.pylock.a.toml").write_text("old a")
     (folder / "pylock.b.toml").write_text("new b")  # added by the commit
     (folder / "pylock.c.toml").write_text("old c")  # already put back before the kill
-    journal = {"renames": [[".lockgen-old.pylock.a.toml", "pylock.a.toml"], [".lockgen-old.pylock.c.toml", "pylock.c.toml"]],
-               "remove": ["pylock.b.toml"]}  # fmt: skip
-    (folder / files.JOURNAL).write_text(json.dumps(journal))
-    assert files.recover(folder)
+    renames = [[".lockgen-old.pylock.a.toml", "pylock.a.toml", _sha("old a")],
+               [".lockgen-old.pylock.c.toml", "pylock.c.toml", _sha("old c")]]  # fmt: skip
+    removals: list[object] = [["pylock.b.toml", _sha("new b")]]
+    if legacy:  # no digests yet: carried out as it says
+        renames, removals = [r[:2] for r in renames], ["pylock.b.toml"]
+    (folder / fileset.JOURNAL).write_text(json.dumps({"renames": renames, "remove": removals}))
+    assert fileset.recover(folder) == "finished"
     assert {p.name: p.read_text() for p in folder.iterdir()} == {"pylock.a.toml": "old a", "pylock.c.toml": "old c"}
+
+
+def _killed_after_first_rename(folder: Path) -> None:
+    """The locks folder of a compile killed after replacing a (of a and b): the journal,
+    b's new lock still under its temporary name."""
+    import json
+
+    from lockgen import fileset
+
+    (folder / "pylock.a.toml").write_text("new a")
+    (folder / "pylock.b.toml").write_text("old b")
+    (folder / ".lockgen-pylock.b.toml.x1.tmp").write_text("new b")
+    renames = [[".lockgen-pylock.a.toml.x0.tmp", "pylock.a.toml", _sha("new a")],
+               [".lockgen-pylock.b.toml.x1.tmp", "pylock.b.toml", _sha("new b")]]  # fmt: skip
+    (folder / fileset.JOURNAL).write_text(json.dumps({"renames": renames}))
+
+
+def test_a_killed_commit_is_finished_or_dropped_whole_by_what_the_folder_holds(tmp_path: Path) -> None:
+    """Killed after its first rename, a commit is finished by the next run; but where the
+    folder was changed since (``git checkout -- locks``, as check's advice may lead to),
+    its journal no longer describes it and finishing would make a mix: it is dropped,
+    the checked-out set left whole."""
+    from lockgen import fileset
+
+    folder = tmp_path / "locks"
+    folder.mkdir()
+    _killed_after_first_rename(folder)
+    assert fileset.recover(folder) == "finished"
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {"pylock.a.toml": "new a", "pylock.b.toml": "new b"}
+    for p in folder.iterdir():
+        p.unlink()
+    _killed_after_first_rename(folder)
+    (folder / "pylock.a.toml").write_text("old a")  # checked out again
+    assert fileset.recover(folder) == "dropped"
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {"pylock.a.toml": "old a", "pylock.b.toml": "old b"}
+
+
+@pytest.mark.parametrize(
+    "renames",
+    [
+        [["../lockgen.toml", "../../victim/moved.toml"]],
+        [[".lockgen-x", "/tmp/elsewhere"]],
+        [[".lockgen-x", "../inputs/base.in"]],
+        [["pylock.py312-cpu.toml", "pylock.other.toml"]],  # a lock is no temporary file
+        [[".lockgen-x", ".lockgen-commit.json"]],
+    ],
+)
+def test_a_journal_that_is_not_a_commits_own_is_dropped_touching_nothing(
+    project: Project, tmp_path: Path, renames: list[list[str]]
+) -> None:
+    """A journal that arrived with a commit (``git add locks`` after a killed compile) or
+    was written by anyone else is carried out only if every name in it is a file of the
+    locks folder that a commit makes: none may move or remove a file anywhere else."""
+    import json
+
+    from lockgen import fileset
+
+    assert project.run("compile").exit_code == 0
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "notes.txt").write_text("keep me")
+    before = {p: p.read_bytes() for p in [*project.root.rglob("*"), victim / "notes.txt"] if p.is_file()}
+    journal = {"renames": renames, "remove": ["../../victim/notes.txt", "../inputs/base.in"]}
+    (project.locks / fileset.JOURNAL).write_text(json.dumps(journal))
+    result = project.run("compile")
+    assert result.exit_code == 0, result.output
+    assert "dropped the journal of an interrupted compile" in result.output
+    after = {p: p.read_bytes() for p in [*project.root.rglob("*"), victim / "notes.txt"] if p.is_file()}
+    assert after == before
+    assert project.run("check").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "left", [".lockgen-.lockgen-commit.json.a1b2.tmp", ".lockgen-probe-a1b2", ".lockgen-old.pylock.py312-cpu.toml"]
+)
+def test_what_a_run_killed_at_any_step_leaves_the_next_compile_removes(project: Project, left: str) -> None:
+    """A journal killed before its rename, a probe of the folder, a replaced lock's second
+    name: each a temporary name of lockgen's own that git would show as untracked."""
+    assert project.run("compile").exit_code == 0
+    (project.locks / left).write_text("left by a killed run")
+    assert project.run("compile").exit_code == 0
+    assert not (project.locks / left).exists()
+
+
+def test_ctrl_c_during_the_renames_leaves_the_whole_new_set(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (or SIGTERM) landing between two renames of a commit: the journal's promise
+    is kept before lockgen stops. Once, the files it named were removed as the run
+    unwound, the next compile finished nothing, and a mix of two runs passed check."""
+    from lockgen import fileset
+
+    assert project.run("compile").exit_code == 0
+    project.write("inputs/base.in", "app\ntool\n")
+    real, renamed = os.replace, []
+
+    def interrupted(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        real(src, dst)
+        if Path(dst).parent == project.locks and Path(dst).name.startswith("pylock."):
+            renamed.append(dst)
+            if len(renamed) == 1:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(fileset.os, "replace", interrupted)
+    result = project.run("compile")
+    assert result.exit_code == 130, result.output
+    monkeypatch.undo()
+    assert not list(project.locks.glob(".lockgen-*")), "the commit was finished, nothing left for the next run"
+    new = project.snapshot()
+    again = project.run("compile")
+    assert again.exit_code == 0 and "updated" not in again.output, again.output
+    assert project.snapshot() == new
+    assert project.run("check").exit_code == 0
 
 
 def test_an_immutable_lock_fails_the_compile_before_anything_changes(project: Project) -> None:

@@ -248,3 +248,20 @@ def test_sigterm_to_lockgen_alone_stops_the_program_it_runs_and_ends_lockgen_by_
     assert not Path(f"/proc/{child}").exists()  # stopped (and reaped) before lockgen ended
     assert proc.returncode == -signal.SIGTERM
     assert "error: interrupted" in err.decode()
+
+
+def test_ctrl_c_while_python_loads_lockgen_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """A Ctrl-C in the first tens of milliseconds lands while Python imports lockgen's
+    modules, before the command line can take it."""
+    script = (
+        "import sys\n"
+        "class Interrupted:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'lockgen.cli':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupted())\n"
+        "from lockgen import process\n"
+        "process.run()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, "check"], capture_output=True, text=True, cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (130, "error: interrupted\n")

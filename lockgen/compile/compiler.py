@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lockgen import files, private
+from lockgen import files, fileset, private
 from lockgen.compile import exchange
 from lockgen.exceptions import InputError, LockgenError
 from lockgen.locks import pylock, writer
@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     from lockgen.compile.resolver import Request
     from lockgen.compile.strategy import Outcome
 
-# What a killed compile leaves in the locks folder: resolver workspaces, files not yet renamed.
-STALE = (".lockgen-tmp-", ".lockgen-pylock.", ".lockgen-requirements.", ".lockgen-commit.json.", ".lockgen-old.")
+# What a killed compile leaves in the locks folder: resolver workspaces, files not yet renamed,
+# a probe of the folder, what its commit left.
+STALE = (".lockgen-tmp-", ".lockgen-pylock.", ".lockgen-requirements.", ".lockgen-probe-", *fileset.LEFT)
 _PACKAGE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 
@@ -79,7 +80,7 @@ class Report:
     pruned: bool
     differences: tuple[consistency.Difference, ...] = ()  # involving a variant compiled now
     new_differences: tuple[consistency.Difference, ...] = ()  # of those, the ones not there before
-    recovered: bool = False  # an interrupted compile's writes were finished first
+    recovered: str | None = None  # an interrupted compile's writes: "finished" first, or "dropped"
 
     @property
     def failed(self) -> bool:
@@ -125,9 +126,9 @@ def run(
         # Read inside the lock: a compile that waited resolves the inputs as they are now.
         inputs = Inputs.of(config)
         digests = {v.name: inputs.digest(v) for v in variants}
-        recovered = False
+        recovered = None
         if not options.dry_run:
-            recovered = files.recover(config.locks_dir)
+            recovered = fileset.recover(config.locks_dir)
             files.clean_stale(config.locks_dir, prefix=STALE)
         # Every lock as it was before this run: what this run writes must not become
         # another variant's preference, or the output would depend on timing.
@@ -139,7 +140,7 @@ def run(
                 unreadable[v.name] = problem
         results: dict[str, Result] = {}
         news: dict[str, pylock.Lock] = {}
-        staged = files.FileSet(config.locks_dir)
+        staged = fileset.FileSet(config.locks_dir)
         pending: list[Request] = []
         by_request: dict[str, Variant] = {}
         for variant in variants:

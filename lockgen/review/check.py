@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lockgen import files
+from lockgen import fileset
 from lockgen.compile import consistency, rules
 from lockgen.exceptions import InputError
 from lockgen.locks import graph
@@ -33,7 +33,7 @@ def problems(config: Config, *, confirm: consistency.Confirm | None = None) -> F
     out: list[str] = []
     warnings: list[str] = []
     current: dict[Variant, lockfile.Lock] = {}
-    if files.interrupted(config.locks_dir):
+    if fileset.interrupted(config.locks_dir):
         out.append(
             f"{config.relative(config.locks_dir)}: a compile was interrupted while writing; "
             "some locks may be new and others old (run: lockgen compile)"

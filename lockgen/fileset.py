@@ -1,0 +1,253 @@
+"""Files of one folder that change together (a compile's locks), or not at all.
+
+Each new file is written beside its target; then a journal naming every rename, and
+the sha256 of what each target is to hold, is made durable; then the renames run.
+
+* A run killed after the journal is finished by the next one (:func:`recover`).
+* A run stopped by Ctrl-C or SIGTERM during the renames finishes them before it
+  stops; the files the journal names are never removed while it stands.
+* A rename that fails (a target made immutable, say) puts back what the run had
+  replaced, the journal first turned into that undoing.
+
+The set is old or new, never a mix. A journal is carried out only where it still
+describes its folder: every name in it is a plain file name of that folder (the
+renamed ones lockgen's own temporary names), every rename not yet done still has its
+file, and every one done left its target holding what the journal says. Any other
+journal is dropped, the folder left as it is: one that came with a commit or a
+checkout, or whose folder changed since (``git checkout -- locks`` after a kill).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from lockgen.exceptions import LockgenError
+from lockgen.files import JOURNAL, PREFIX, failure, fsync_dir, sha256, write_temp
+
+# What a killed commit leaves besides its journal: its new files, the second names of
+# replaced ones, and a journal not yet renamed into place.
+LEFT = (f"{PREFIX}old.", f"{PREFIX}{JOURNAL}.")
+_SHA = re.compile(r"[0-9a-f]{64}")
+
+Entry = tuple[str, str, str | None]  # from, to, sha256 of the file (None: a journal of lockgen <0.4)
+
+
+class FileSet:
+    """Files of one folder that are replaced together, or not at all."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.pending: list[tuple[Path, Path, str]] = []  # (temporary, target, sha256 of the text)
+        self._journalled = False
+
+    def add(self, path: Path, text: str) -> None:
+        try:
+            tmp = write_temp(path, text)
+        except OSError as exc:
+            self.discard()
+            raise failure(exc, "write", path) from None
+        self.pending.append((tmp, path, hashlib.sha256(text.encode("utf-8")).hexdigest()))
+
+    def discard(self) -> None:
+        """Remove the new files, unless a journal names them: the next run needs them."""
+        if not self._journalled:
+            for tmp, _, _ in self.pending:
+                tmp.unlink(missing_ok=True)
+        self.pending.clear()
+
+    def commit(self) -> None:
+        if not self.pending:
+            return
+        journal = self.folder / JOURNAL
+        renames = [(tmp.name, target.name, sha) for tmp, target, sha in self.pending]
+        _write_journal(journal, renames)
+        self._journalled = True
+        replaced: list[tuple[Path, Path | None, str]] = []  # target, a second name for what it held, new sha
+        try:
+            for tmp, target, sha in self.pending:
+                old = _keep(target)
+                try:
+                    os.replace(tmp, target)
+                except OSError:
+                    if old is not None:
+                        old.unlink(missing_ok=True)
+                    raise
+                replaced.append((target, old, sha))
+        except OSError as exc:
+            undone = self._roll_back(replaced, journal)
+            said = "no lock was changed" if undone else "the set is part old, part new: run lockgen compile"
+            raise LockgenError(f"{failure(exc, 'replace', target)}; {said}") from None
+        except BaseException:  # Ctrl-C, SIGTERM: what the journal promises is done first
+            with contextlib.suppress(OSError, LockgenError):
+                _finish(self.folder, renames)
+                self._forget_old()
+            raise
+        _finish(self.folder, renames)
+        self._forget_old()
+
+    def _forget_old(self) -> None:
+        """After the commit: the second names of the files it replaced go."""
+        for _, target, _ in self.pending:
+            _second_name(target).unlink(missing_ok=True)
+        self.pending.clear()
+
+    def _roll_back(self, replaced: list[tuple[Path, Path | None, str]], journal: Path) -> bool:
+        """Put back what a failed commit replaced and forget the commit; False when that
+        fails too (the journal stays: the next compile finishes the set). The journal is
+        first turned into the undoing, so that a kill midway is undone by the next run."""
+        try:
+            renames = [(old.name, target.name, sha256(old).hex()) for target, old, _ in replaced if old is not None]
+            removals = [(target.name, sha) for target, old, sha in replaced if old is None]
+            _write_journal(journal, renames, removals)
+            _finish(self.folder, renames, removals)
+        except (OSError, LockgenError):
+            self.pending.clear()
+            return False
+        self._journalled = False
+        self.discard()
+        return True
+
+
+def _write_journal(journal: Path, renames: Sequence[Entry], removals: Sequence[tuple[str, str]] | None = None) -> None:
+    data: dict[str, object] = {"renames": [list(entry) for entry in renames]}
+    if removals is not None:
+        data["remove"] = [list(entry) for entry in removals]
+    try:
+        tmp = write_temp(journal, json.dumps(data))
+        os.replace(tmp, journal)
+        fsync_dir(journal.parent)
+    except OSError as exc:
+        raise failure(exc, "write", journal) from None
+
+
+def _keep(target: Path) -> Path | None:
+    """A second name for ``target``'s current file (None: there is none), so that a
+    failed commit can put it back: a hard link, which costs no copy, or a copy where
+    the file cannot be linked (a filesystem without links, an immutable file)."""
+    if not target.exists():
+        return None
+    old = _second_name(target)
+    old.unlink(missing_ok=True)
+    try:
+        os.link(target, old)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(target, old)
+    return old
+
+
+def _second_name(target: Path) -> Path:
+    return target.with_name(f"{LEFT[0]}{target.name}")
+
+
+def _finish(folder: Path, renames: Sequence[Entry], removals: Sequence[tuple[str, str | None]] = ()) -> None:
+    """Carry out a journal's renames (those not done yet) and removals (a rolled-back
+    commit's new files), then remove it."""
+    try:
+        for tmp, target, _ in renames:
+            if (folder / tmp).exists():
+                os.replace(folder / tmp, folder / target)
+        for name, _ in removals:
+            (folder / name).unlink(missing_ok=True)
+        fsync_dir(folder)
+        (folder / JOURNAL).unlink(missing_ok=True)
+        fsync_dir(folder)
+    except OSError as exc:
+        raise failure(exc, "finish writing") from None
+
+
+def interrupted(folder: Path) -> bool:
+    """Did a run die between writing its journal and finishing its renames?"""
+    return (folder / JOURNAL).is_file()
+
+
+def recover(folder: Path) -> str | None:
+    """Finish an interrupted commit in ``folder``: ``"finished"``; ``"dropped"`` where
+    its journal no longer describes the folder (left as it is); None without one."""
+    journal = folder / JOURNAL
+    try:
+        data = json.loads(journal.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        journal.unlink(missing_ok=True)  # torn before it was made durable: nothing was renamed
+        return None
+    entries = _entries(data)
+    if entries is None or not _describes(folder, *entries):
+        for tmp, _, _ in entries[0] if entries else ():
+            (folder / tmp).unlink(missing_ok=True)
+        journal.unlink(missing_ok=True)
+        return "dropped"
+    _finish(folder, *entries)
+    return "finished"
+
+
+def _entries(data: object) -> tuple[list[Entry], list[tuple[str, str | None]]] | None:
+    """The journal's renames and removals, or None where it is not one a commit of this
+    folder writes: a name with a path in it, a rename of anything but lockgen's own
+    temporary file, onto one, a malformed entry."""
+    if not isinstance(data, dict) or not isinstance(data.get("renames"), list):
+        return None
+    renames: list[Entry] = []
+    for entry in data["renames"]:
+        if not isinstance(entry, list) or len(entry) not in (2, 3):
+            return None
+        source, target, sha = (*entry, None)[:3]
+        if not (_plain(source) and _plain(target) and _sha_or_none(sha)):
+            return None
+        if not source.startswith(PREFIX) or target.startswith(PREFIX):
+            return None
+        renames.append((source, target, sha))
+    removals: list[tuple[str, str | None]] = []
+    for entry in data.get("remove", []):
+        if isinstance(entry, str):  # a journal of lockgen <0.4
+            entry = [entry, None]
+        if not isinstance(entry, list) or len(entry) != 2:
+            return None
+        name, sha = entry
+        if not (_plain(name) and _sha_or_none(sha)) or name.startswith(PREFIX):
+            return None
+        removals.append((name, sha))
+    return renames, removals
+
+
+def _plain(name: object) -> bool:
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and os.path.basename(name) == name
+        and not any(c in name for c in "/\\\0")
+    )
+
+
+def _sha_or_none(sha: object) -> bool:
+    return sha is None or (isinstance(sha, str) and _SHA.fullmatch(sha) is not None)
+
+
+def _describes(folder: Path, renames: Sequence[Entry], removals: Sequence[tuple[str, str | None]]) -> bool:
+    """Is the folder as the journal's commit left it: each rename still to do has its
+    file as written, each one done left its target as the journal says, and each file
+    to remove is the one the commit wrote?"""
+    for source, target, sha in renames:
+        path = folder / source if (folder / source).is_file() else folder / target
+        if not path.is_file() or (sha is not None and _sha_of(path) != sha):
+            return False
+    for name, sha in removals:
+        path = folder / name
+        if path.is_file() and sha is not None and _sha_of(path) != sha:
+            return False
+    return True
+
+
+def _sha_of(path: Path) -> str | None:
+    try:
+        return sha256(path).hex()
+    except OSError:
+        return None
