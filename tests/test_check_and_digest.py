@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Project
@@ -639,6 +640,58 @@ def test_what_a_run_killed_at_any_step_leaves_the_next_compile_removes(project: 
     (project.locks / left).write_text("left by a killed run")
     assert project.run("compile").exit_code == 0
     assert not (project.locks / left).exists()
+
+
+def test_check_reads_again_a_locks_folder_that_a_compile_changed_meanwhile(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """check takes no run lock: a compile renaming its locks into place while check reads
+    them could show it half the old set and half the new. It reads until it sees one."""
+    from lockgen.review import check
+
+    assert project.run("compile").exit_code == 0
+    real, reads = check._problems, []
+
+    def read_while_renaming(*args: object) -> check.Findings:
+        reads.append(1)
+        found = real(*args)  # type: ignore[arg-type]
+        if len(reads) < limit:
+            lock = project.lock("py312-cpu")
+            lock.with_name("x.tmp").write_bytes(lock.read_bytes())
+            os.replace(lock.with_name("x.tmp"), lock)  # a compile's rename: another file, same name
+        return found
+
+    monkeypatch.setattr(check, "_problems", read_while_renaming)
+    limit = 2
+    assert project.run("check").exit_code == 0 and len(reads) == 2
+    reads.clear()
+    limit = 10
+    result = project.run("check")
+    assert result.exit_code == 1 and "the locks changed while check read them" in result.output
+
+
+def test_a_full_locks_folder_fails_each_variant_in_words_naming_the_file(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uv's workspace lives in the locks folder; a full disk there was ``error: No space
+    left on device``, naming nothing."""
+    import errno
+
+    assert project.run("compile").exit_code == 0
+    old = project.snapshot()
+    project.write("inputs/base.in", "app\ntool\n")
+    real = Path.write_text
+
+    def full(self: Path, *args: Any, **kwargs: Any) -> int:
+        if self.parent.name.startswith(".lockgen-tmp-"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
+    result = project.run("compile")
+    assert result.exit_code == 1
+    assert "cannot write " in result.output and "/pylock.py312-cpu.toml: no space left on the device" in result.output
+    assert project.snapshot() == old
 
 
 def test_ctrl_c_during_the_renames_leaves_the_whole_new_set(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -178,6 +178,21 @@ def test_diff_when_locks_are_new_at_ref(project: Project) -> None:
                                                              f"{project.root.resolve()}"), bad.output  # fmt: skip
 
 
+@pytest.mark.parametrize("was", ["file", "link"])
+def test_diff_where_the_locks_folder_was_a_file_or_a_link_at_the_base(project: Project, was: str) -> None:
+    """Not git's ``fatal: not a tree object``: no locks were there, so every lock is new."""
+    git(project.root, "init", "-q", "-b", "main")
+    if was == "file":
+        project.write("locks", "not yet a folder\n")
+    else:
+        (project.root / "locks").symlink_to("elsewhere")
+    git(project.root, "add", "locks")
+    git(project.root, "commit", "-qm", "first")
+    (project.root / "locks").unlink()
+    assert project.run("compile").exit_code == 0
+    assert diff_json(project)["variants"]["added"] == ["py311-cpu", "py311-cu124", "py312-cpu", "py312-cu124"]
+
+
 def test_a_new_accelerator_stays_on_its_siblings_versions(repo: Project) -> None:
     # Siblings hold helper 1.0; the pin goes, and a new accelerator arrives: 2.0 exists,
     # but nothing forces it, so the newcomer takes its siblings' 1.0.

@@ -161,7 +161,12 @@ def resolve(request: Request, *, offline: bool) -> Resolution:
         request = _with_sources(_with_pins(request, tmp), src)
         output = pylock.lock_file(tmp, request.name)  # uv wants the name pylock.<name>.toml
         if request.preferences and not request.upgrade:
-            output.write_text(request.preferences, encoding="utf-8")
+            try:
+                output.write_text(request.preferences, encoding="utf-8")
+            except OSError as exc:  # a full disk: one line naming the file, as every write failure
+                from lockgen.files import failure
+
+                raise failure(exc, "write", output) from None
         try:
             run = uv.run_full(uv_args(request, output, fmt="pylock.toml", offline=offline), cwd=request.project,
                               env=_LOG_ENV, message="DEBUG ", spool=tmp)  # fmt: skip

@@ -7,6 +7,8 @@ lock equal a fresh resolution?) are asked through :mod:`lockgen.review.recheck`.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass
 
 from lockgen import fileset
@@ -28,7 +30,33 @@ class Findings:
 
 
 def problems(config: Config, *, confirm: consistency.Confirm | None = None) -> Findings:
-    """One line per problem; empty when every lock is in order."""
+    """One line per problem; empty when every lock is in order. check takes no run lock
+    (it must not wait for a compile): where the locks folder changed while it was read
+    (a compile renaming its locks into place), it is read again."""
+    for _ in range(3):
+        before = _folder_state(config)
+        found = _problems(config, confirm)
+        if _folder_state(config) == before:
+            return found
+    said = f"{config.relative(config.locks_dir)}: the locks changed while check read them: a compile is writing them"
+    return Findings(problems=[said, *found.problems], warnings=found.warnings, locks=found.locks)
+
+
+def _folder_state(config: Config) -> frozenset[tuple[str, int, int, int]]:
+    """Every file of the locks folder, by name, inode, size and change time."""
+    try:
+        entries = list(os.scandir(config.locks_dir))
+    except OSError:
+        return frozenset()
+    out = set()
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            st = entry.stat(follow_symlinks=False)
+            out.add((entry.name, st.st_ino, st.st_size, st.st_mtime_ns))
+    return frozenset(out)
+
+
+def _problems(config: Config, confirm: consistency.Confirm | None) -> Findings:
     inputs = Inputs.of(config)
     out: list[str] = []
     warnings: list[str] = []

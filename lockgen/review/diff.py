@@ -156,7 +156,7 @@ def at_ref(config: Config, ref: str) -> dict[str, lockfile.Lock]:
     except CommandError:  # --quiet: git says nothing, only its status
         raise InputError(f"--base: {ref!r} is not a commit of the git repository at {top}") from None
     rel = config.locks_dir.resolve().relative_to(top.resolve()).as_posix()
-    listing = command.run(["git", "ls-tree", "--name-only", f"{ref}:{rel}"], cwd=top) if _exists(top, ref, rel) else ""
+    listing = command.run(["git", "ls-tree", "--name-only", f"{ref}:{rel}"], cwd=top) if _folder(top, ref, rel) else ""
     out = {}
     for name in sorted(listing.split()):
         variant = lockfile.variant_of(Path(name))
@@ -166,12 +166,12 @@ def at_ref(config: Config, ref: str) -> dict[str, lockfile.Lock]:
     return out
 
 
-def _exists(top: Path, ref: str, rel: str) -> bool:
+def _folder(top: Path, ref: str, rel: str) -> bool:
+    """Was ``rel`` a folder at ``ref``? Not where it was missing, a file or a link: no locks there."""
     try:
-        command.run(["git", "cat-file", "-e", f"{ref}:{rel}"], cwd=top)
+        return command.run(["git", "cat-file", "-t", f"{ref}:{rel}"], cwd=top).strip() == "tree"
     except CommandError:
         return False
-    return True
 
 
 def _in(variants: Iterable[str], every: Iterable[str] = ()) -> str:
