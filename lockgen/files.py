@@ -225,21 +225,51 @@ def _lock_folder() -> Path:
 @contextlib.contextmanager
 def run_lock(kind: str, key: Path, *, say: Callable[[str], None]) -> Iterator[None]:
     """Hold the ``kind`` lock (``compile`` or ``sync``) of ``key`` (a project's locks
-    folder, an environment). A second run waits, saying once whom it waits for."""
+    folder, an environment). A second run waits, saying once whom it waits for.
+
+    The lock is a file in lockgen's cache folder, which records its holder for that
+    message; the folder ``key`` itself is locked too (POSIX, once it exists), so that runs
+    whose cache folders differ (another ``LOCKGEN_CACHE_DIR``, ``sudo``) wait as well."""
     resolved = os.path.realpath(key)
     name = f"{kind}-{hashlib.sha256(resolved.encode()).hexdigest()[:20]}.lock"
     path = _lock_folder() / name
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    held: int | None = None
     try:
         if not _try_lock(fd):
             holder = _read_holder(fd) or "another lockgen process"
             say(f"waiting for {holder} to finish with {resolved}")
             _lock(fd)
+        held = _lock_itself(resolved, say)
         me = f"process {os.getpid()} (lockgen {kind}, since {time.strftime('%H:%M:%S')})"
         _write_holder(fd, me)
         yield
     finally:
+        if held is not None:
+            os.close(held)
         os.close(fd)  # closing releases the lock, also when the process is killed
+
+
+def _lock_itself(folder: str, say: Callable[[str], None]) -> int | None:
+    """An open, locked descriptor of ``folder``; None where it does not exist yet, or
+    cannot be locked (Windows, a filesystem without locks): the run lock alone then."""
+    if sys.platform == "win32":  # pragma: no cover - no locks on folders there
+        return None
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return None
+    try:
+        if not _try_lock(fd):
+            say(f"waiting for another lockgen run to finish with {folder} (its run locks are kept elsewhere)")
+            _lock(fd)
+    except OSError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only

@@ -938,6 +938,31 @@ def test_a_compile_that_waited_resolves_the_inputs_its_digest_names(
     lock_set_state(p, digests)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="folders are locked on POSIX only")
+def test_runs_whose_run_locks_live_in_different_cache_folders_wait_for_each_other_all_the_same(
+    two_states: tuple[Proj, dict[str, dict[str, str]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sudo lockgen compile`` beside the user's own, or a CI job with its own
+    LOCKGEN_CACHE_DIR: their run locks are different files, yet the two must not
+    interleave their writes to one locks folder (they did: one failed with ``cannot
+    replace …: No such file or directory``)."""
+    from lockgen import files
+
+    p, digests = two_states
+    monkeypatch.setenv("LOCKGEN_CACHE_DIR", str(tmp_path / "cache-a"))
+    p.write("inputs/base.in", HELPER["B"][0])
+    with files.run_lock("compile", p.root / "locks", say=lambda _: None):
+        proc, _, err = p.start("compile", log="other-cache", LOCKGEN_CACHE_DIR=str(tmp_path / "cache-b"))
+        deadline = time.monotonic() + 60
+        while b"waiting for another lockgen run" not in err.read_bytes():
+            assert proc.poll() is None, f"the compile did not wait: {err.read_text()}"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        p.write("inputs/base.in", HELPER["A"][0])
+    assert proc.wait(timeout=120) == 0, err.read_text()
+    lock_set_state(p, digests)
+
+
 CompileMoment = tuple[str, float]
 COMPILE_KILLS: list[CompileMoment] = [
     ("start", 0.25),
