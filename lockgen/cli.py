@@ -352,7 +352,7 @@ def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, confi
     from lockgen.project.intents import Inputs
 
     inputs = Inputs.of(cfg)
-    urls = {u for v in variants for u in (v.index_url, *v.extra_index_urls, *v.find_links) if u}
+    urls = {u for v in variants for index, extra, links in [cfg.urls(v)] for u in (index, *extra, *links) if u}
     urls |= {u for v in variants for u in inputs.credentialed_urls(v)}
     progress = err if sys.stderr.isatty() else None
     items = wheelhouse.wanted(locks)

@@ -548,6 +548,27 @@ def test_a_lock_an_older_lockgen_wrote_with_a_hidden_user_still_syncs_and_compil
     assert_no_leak(p.runs, root, venv)
 
 
+def test_a_configured_index_takes_its_token_from_a_variable_as_an_intent_file_does(
+    tmp_path: Path, server: Server, venv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``index-url = "http://user:${PRIV_TOKEN}@host/simple"``: the token stays out of the
+    configuration; compile and sync expand it (uv itself would send ``${PRIV_TOKEN}``
+    literally, and fail with 401); a machine without it is told so in one line, while
+    check, which reaches no index, needs none."""
+    root = tmp_path / "proj"
+    one_index_project(root, server.url("private").replace(SECRET, "${PRIV_TOKEN}"), "private-pkg\n")
+    p = Session(root)
+    missing = p.run("compile")
+    assert missing.code == 2 and "${PRIV_TOKEN} is not set here" in missing.stderr, missing.show()
+    monkeypatch.setenv("PRIV_TOKEN", SECRET)
+    p.ok("compile")
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    p.ok("sync", "--python", str(venv))
+    monkeypatch.delenv("PRIV_TOKEN")
+    p.ok("check")
+    assert_no_leak(p.runs, root, venv)
+
+
 def test_a_rotated_password_in_an_index_url_leaves_the_locks_current(tmp_path: Path, server: Server) -> None:
     """Credentials decide no resolution: a new token in the configuration's index URL
     must not make every lock stale (and every machine's sync refuse it)."""

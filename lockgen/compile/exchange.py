@@ -36,6 +36,7 @@ def request_for(
         from lockgen.project import bases
 
         pins = bases.read(config.root, variant.base).pins
+    index_url, extra_index_urls, find_links = config.urls(variant)
     return Request(
         name=variant.name,
         project=config.root,
@@ -46,9 +47,9 @@ def request_for(
         sources=inputs.sources(variant),
         python=variant.python,
         platform=variant.platform.uv,
-        index_url=variant.index_url,
-        extra_index_urls=variant.extra_index_urls,
-        find_links=variant.find_links,
+        index_url=index_url,
+        extra_index_urls=extra_index_urls,
+        find_links=find_links,
         exclude_newer=variant.exclude_newer,
         roots=roots,
         roots_complete=complete,

@@ -335,8 +335,9 @@ def _indexes(config: Config, variant: Variant) -> tuple[str, ...]:
     (``${VAR}`` expanded; the lock shows them only as ``***``)."""
     from lockgen.project.intents import Inputs
 
+    index_url, extra_index_urls, _ = config.urls(variant)
     named = Inputs.of(config, validate=False).credentialed_urls(variant)
-    return tuple(dict.fromkeys(u for u in (variant.index_url, *variant.extra_index_urls, *sorted(named)) if u))
+    return tuple(dict.fromkeys(u for u in (index_url, *extra_index_urls, *sorted(named)) if u))
 
 
 def _unchanged(found: verify.Inspection, target: Target) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from lockgen.redact import without_credentials
 DEFAULT_PLATFORM = "x86_64-manylinux_2_28"
 FORMATS = ("pylock", "requirements")
 _NAME = re.compile(r"[a-z0-9]+")
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)\}")  # as uv expands them in intent files
 _PACKAGE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _TOP_KEYS = {
     "inputs", "python", "platforms", "locks-dir", "constraints", "forbid", "index-url",
@@ -93,6 +95,25 @@ class Config:
     def relative(self, path: Path) -> str:
         """``path`` as the project names it: relative to the config's folder when inside it."""
         return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
+
+    def urls(self, variant: Variant) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
+        """The variant's index URL, extra index URLs and find-links as uv gets them: each
+        ``${VAR}`` taken from the environment, as uv takes it in an intent file (how a
+        token stays out of the configuration). One this machine does not set is bad input."""
+        return (
+            variant.index_url and self._expanded(variant.index_url),
+            tuple(self._expanded(u) for u in variant.extra_index_urls),
+            tuple(self._expanded(u) for u in variant.find_links),
+        )
+
+    def _expanded(self, url: str) -> str:
+        def value(m: re.Match[str]) -> str:
+            found = os.environ.get(m["name"])
+            if not found:
+                raise InputError(f"{self.path}: {without_credentials(url)}: ${{{m['name']}}} is not set here")
+            return found
+
+        return _VARIABLE.sub(value, url) if "${" in url else url
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:
