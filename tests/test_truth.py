@@ -71,6 +71,8 @@ def cuda_indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         make_wheel(f / "pypi", "nvidia-cublas", "13.4.1.3", tag=LINUX),
         make_wheel(f / "pypi", "cupy-cuda12x", "14.2.0", tag=LINUX),
         make_wheel(f / "pypi", "app", "1.0"),
+        make_wheel(f / "pypi", "jaxish", "1.0", ['nvidia-cuda-runtime-cu12==12.8.90; extra == "cuda12"'],
+                   extras=("cuda12",)),  # fmt: skip
     ]
     cu130 = [
         make_wheel(f / "cu130", "torch", "2.9.1+cu130", [f"nvidia-cuda-runtime==13.0.96; {NV}"], tag=LINUX),
@@ -135,6 +137,20 @@ def test_a_newer_cuda_major_than_the_label_fails_and_keeps_the_old_lock(gpu_proj
     assert "nvidia-cuda-runtime 13.2.86 <- cuda-toolkit 13.2.2 <- torch 2.15.0 <- inputs/cu128.in" in message
     assert "pin torch to a build for CUDA 12" in message and 'declare cuda = "13.2"' in message
     assert gpu_project.lock(f"{TAG}-cu128").read_bytes() == before
+
+
+def test_a_cpu_variant_pulling_cuda_through_an_extra_is_told_to_drop_it_not_to_use_pytorchs_index(
+    gpu_project: Project,
+    cuda_indexes,  # type: ignore[no-untyped-def]
+) -> None:
+    """The PyTorch CPU index has CPU builds of torch and its family only: for jax[cuda12]
+    the way out is the extra, not that index."""
+    configure(gpu_project, cuda_indexes, '[accelerators.cpu]\ninputs = ["inputs/cpu.in"]\n')
+    gpu_project.write("inputs/cpu.in", "jaxish[cuda12]\n")
+    result = gpu_project.run("compile")
+    assert result.exit_code == 1
+    assert "require jaxish without the extra that asks for CUDA" in result.output, result.output
+    assert "download.pytorch.org" not in result.output
 
 
 def test_a_newer_minor_is_a_warning_and_the_lock_is_written(gpu_project: Project, cuda_indexes) -> None:  # type: ignore[no-untyped-def]

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from lockgen.compile.resolver import Resolution
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+# What that index holds CPU builds of (its /whl/cpu page); nothing else has one there.
+_ON_CPU_INDEX = frozenset({"torch", "torchvision", "torchaudio", "torchtext", "torchdata", "torchrec", "fbgemm-gpu"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +137,15 @@ def _cpu_with_cuda(lock: pylock.Lock, needs: runtime.Needs) -> str:
     heavy = graphs.only_needed_by(lock.graph or {}, names) | set(names)
     size = _size(lock, heavy)
     top = _top_requirer(lock, names)
-    which = f"take {top} from a CPU index (extra-index-urls = [{CPU_INDEX!r}])" if top else "use a CPU index"
+    if top in _ON_CPU_INDEX:
+        which = f"take {top} from a CPU index (extra-index-urls = [{CPU_INDEX!r}]) or constrain it to a CPU build"
+    elif top:  # jax[cuda12], say: no CPU index has it, the extra is what asks for CUDA
+        which = f"require {top} without the extra that asks for CUDA (jax[cuda12], say), or constrain it to a CPU build"
+    else:
+        which = "use a CPU index, or constrain what pulls them to a CPU build"
     return (
         f"a CPU variant, but the lock pulls {len(names)} CUDA package{'s' if len(names) != 1 else ''} "
-        f"({_human(size)}): {_chains(lock, names)}. To keep them out, {which} or constrain it to a CPU build"
+        f"({_human(size)}): {_chains(lock, names)}. To keep them out, {which}"
     )
 
 
