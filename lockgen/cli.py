@@ -146,7 +146,7 @@ def compile_command(
 
     cfg = _load(config_path)
     options = compiler.Options(jobs=jobs or compiler.OFFLINE_JOBS, **flags)
-    progress = report.Progress(len(compiler.select(cfg, patterns))) if sys.stderr.isatty() else None
+    progress = report.Progress(len(cfg.select(patterns))) if sys.stderr.isatty() else None
     result = compiler.run(cfg, patterns, options, prune=prune, progress=progress, say=_say)
     out(report.compile_table(cfg, result, dry_run=options.dry_run, details=details))
     ignored: list[str] = []
@@ -336,12 +336,11 @@ def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flag
 def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, config_path: Path | None) -> None:
     """Download every artifact of the locks (or those matching PATTERN) into FOLDER, checked."""
     from lockgen import report
-    from lockgen.compile import compiler
     from lockgen.install import wheelhouse
     from lockgen.locks import pylock
 
     cfg = _load(config_path)
-    variants = compiler.select(cfg, patterns)
+    variants = cfg.select(patterns)
     locks = {}
     for v in variants:
         lock = pylock.read(pylock.lock_file(cfg.locks_dir, v.name))
@@ -383,7 +382,7 @@ def diff_command(base: str, fmt: str, config_path: Path | None) -> None:
 
 @main.command("why")
 @click.argument("package")
-@click.option("--variant", help="Only this variant.")
+@click.option("--variant", metavar="PATTERN", help="Only the variants matching this shell glob.")
 @config_option
 @_errors
 def why_command(package: str, variant: str | None, config_path: Path | None) -> None:
@@ -391,7 +390,7 @@ def why_command(package: str, variant: str | None, config_path: Path | None) -> 
     from lockgen.review import why
 
     cfg = _load(config_path)
-    lines, found = why.why(cfg, [cfg.variant(variant)] if variant else list(cfg.variants), package)
+    lines, found = why.why(cfg, cfg.select([variant] if variant else []), package)
     out("\n".join(lines))
     if not found:
         sys.exit(1)

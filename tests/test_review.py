@@ -311,6 +311,12 @@ def test_why_prints_the_chains_per_variant(project: Project) -> None:
     assert "py312-cpu: not in this lock" in result.output
     assert project.run("why", "nothing-like-it").exit_code == 1
     assert project.run("why", "helper", "--variant", "py27-cpu").exit_code == 2
+    globbed = project.run("why", "helper", "--variant", "py312-*")  # a glob, as compile takes
+    assert globbed.exit_code == 0, globbed.output
+    assert [line for line in globbed.output.splitlines() if not line.startswith(" ")] == [
+        "py312-cpu: helper 2.0",
+        "py312-cu124: helper 2.0",
+    ]
 
 
 def test_an_export_naming_a_local_project_says_pip_cannot_install_it(project: Project) -> None:

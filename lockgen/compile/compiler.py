@@ -7,7 +7,6 @@ locks together (one run at a time; the set is old or new, never a mix).
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -87,17 +86,6 @@ class Report:
         return any(r.status == "failed" for r in self.results)
 
 
-def select(config: Config, patterns: Sequence[str]) -> list[Variant]:
-    """The variants whose names match any shell-glob pattern (all without patterns)."""
-    if not patterns:
-        return list(config.variants)
-    chosen = [v for v in config.variants if any(fnmatch.fnmatchcase(v.name, p) for p in patterns)]
-    if not chosen:
-        known = ", ".join(v.name for v in config.variants)
-        raise InputError(f"{config.path}: no variant matches {' '.join(patterns)} (variants: {known})")
-    return chosen
-
-
 def orphans(config: Config) -> dict[Path, str]:
     """Files of the locks folder lockgen no longer writes (a variant no longer configured,
     an export in a format no longer asked for), each with why."""
@@ -119,7 +107,7 @@ def run(
     progress: Callable[[Result], None] | None = None,
     say: Callable[[str], None] = lambda _: None,
 ) -> Report:
-    variants = select(config, patterns)
+    variants = config.select(patterns)
     check_upgrade_names(options.upgrade_packages)
     Inputs.of(config).digest(variants[0])  # bad intent files stop here, exit 2, before any wait
     with files.run_lock("compile", config.locks_dir, say=say):
@@ -340,4 +328,4 @@ def _differences(
     return [d for d in consistency.differences(current) if any(v in compiled for vs in d.versions.values() for v in vs)]
 
 
-__all__ = ["Options", "Report", "Result", "run", "select"]
+__all__ = ["Options", "Report", "Result", "run"]

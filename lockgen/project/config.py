@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,16 @@ class Config:
             return found
 
         return _VARIABLE.sub(value, url) if "${" in url else url
+
+    def select(self, patterns: Sequence[str]) -> list[Variant]:
+        """The variants whose names match any shell-glob pattern (all without patterns)."""
+        if not patterns:
+            return list(self.variants)
+        chosen = [v for v in self.variants if any(fnmatch.fnmatchcase(v.name, p) for p in patterns)]
+        if not chosen:
+            known = ", ".join(v.name for v in self.variants)
+            raise InputError(f"{self.path}: no variant matches {' '.join(patterns)} (variants: {known})")
+        return chosen
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:
