@@ -46,6 +46,7 @@ def test_a_version_bump_is_grouped_across_variants(repo: Project) -> None:
             "package": "helper",
             "old": "1.0",
             "new": "2.0",
+            "downgrade": False,
             "variants": ["py311-cpu", "py311-cu124", "py312-cpu", "py312-cu124"],
         }
     ]
@@ -55,6 +56,13 @@ def test_a_version_bump_is_grouped_across_variants(repo: Project) -> None:
     assert "helper 1.0 → 2.0 in all variants" in text
     md = repo.run("diff", "--format", "markdown").output
     assert "| helper | 1.0 | 2.0 | all variants |" in md  # JSON keeps the names; people read "all"
+    git(repo.root, "add", "-A")
+    git(repo.root, "commit", "-qm", "helper 2")
+    repo.write("inputs/base.in", "app\nhelper==1.0\n")  # back down: a reviewer must not read it as a bump
+    assert repo.run("compile").exit_code == 0
+    assert diff_json(repo)["changed"][0]["downgrade"] is True
+    assert "helper 2.0 → 1.0 (downgrade) in all variants" in repo.run("diff").output
+    assert "| helper | 2.0 | 1.0 (downgrade) | all variants |" in repo.run("diff", "--format", "markdown").output
 
 
 def test_added_removed_packages_and_variants(repo: Project) -> None:
@@ -136,7 +144,13 @@ def test_a_renamed_variant_is_compared_under_its_new_name(repo: Project) -> None
         "renamed": [{"old": "py311-cu124", "new": "py311-cuda124"}, {"old": "py312-cu124", "new": "py312-cuda124"}],
     }
     assert data["changed"] == [
-        {"package": "helper", "old": "1.0", "new": "2.0", "variants": ["py311-cuda124", "py312-cuda124"]}
+        {
+            "package": "helper",
+            "old": "1.0",
+            "new": "2.0",
+            "downgrade": False,
+            "variants": ["py311-cuda124", "py312-cuda124"],
+        }
     ]
     assert "variant renamed: py311-cu124 → py311-cuda124" in repo.run("diff").output
     # A new accelerator for the same CUDA beside the old one is no rename: both stay.

@@ -71,8 +71,9 @@ def cuda_indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         make_wheel(f / "pypi", "nvidia-cublas", "13.4.1.3", tag=LINUX),
         make_wheel(f / "pypi", "cupy-cuda12x", "14.2.0", tag=LINUX),
         make_wheel(f / "pypi", "app", "1.0"),
-        make_wheel(f / "pypi", "jaxish", "1.0", ['nvidia-cuda-runtime-cu12==12.8.90; extra == "cuda12"'],
-                   extras=("cuda12",)),  # fmt: skip
+        make_wheel(
+            f / "pypi", "jaxish", "1.0", ['nvidia-cuda-runtime-cu12==12.8.90; extra == "cuda12"'], extras=("cuda12",)
+        ),
     ]
     cu130 = [
         make_wheel(f / "cu130", "torch", "2.9.1+cu130", [f"nvidia-cuda-runtime==13.0.96; {NV}"], tag=LINUX),

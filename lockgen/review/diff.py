@@ -27,6 +27,16 @@ class Change:
     new: str | None  # None: removed
     variants: tuple[str, ...]
 
+    @property
+    def downgrade(self) -> bool:
+        """Did the version go down? A reviewer must see it (numpy 2 back to 1, say)."""
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            return bool(self.old and self.new) and Version(self.new or "") < Version(self.old or "")
+        except InvalidVersion:
+            return False
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HashChange:
@@ -204,7 +214,9 @@ def text(d: Diff) -> str:
     lines += [f"variant added: {v}" for v in d.variants_added]
     lines += [f"variant removed: {v}" for v in d.variants_removed]
     lines += [f"variant renamed: {a} → {b}" for a, b in d.variants_renamed]
-    lines += [f"{c.package} {_shown(c.old)} → {_shown(c.new)} in {_in(c.variants, d.every)}" for c in d.changed]
+    lines += [
+        f"{c.package} {_shown(c.old)} → {_shown(c.new)}{_down(c)} in {_in(c.variants, d.every)}" for c in d.changed
+    ]
     lines += [f"+ {c.package}{_after(c.new)} in {_in(c.variants, d.every)}" for c in d.added]
     lines += [f"- {c.package}{_after(c.old)} in {_in(c.variants, d.every)}" for c in d.removed]
     return "\n".join(lines) if lines else f"no lock changes since {d.base}"
@@ -234,7 +246,7 @@ def markdown(d: Diff) -> str:
         out += [f"- variant renamed: `{a}` → `{b}`" for a, b in d.variants_renamed]
         out.append("")
     rows = (
-        [(c.package, _shown(c.old), _shown(c.new), c.variants) for c in d.changed]
+        [(c.package, _shown(c.old), _shown(c.new) + _down(c), c.variants) for c in d.changed]
         + [(c.package, "—", _shown(c.new), c.variants) for c in d.added]
         + [(c.package, _shown(c.old), "—", c.variants) for c in d.removed]
     )
@@ -242,6 +254,10 @@ def markdown(d: Diff) -> str:
         out += ["| package | old | new | variants |", "| --- | --- | --- | --- |"]
         out += [f"| {p} | {o} | {n} | {_md_variants(vs, d.every)} |" for p, o, n, vs in rows]
     return "\n".join(out)
+
+
+def _down(change: Change) -> str:
+    return " (downgrade)" if change.downgrade else ""
 
 
 def _shown(version: str | None) -> str:
@@ -277,7 +293,13 @@ def to_json(d: Diff) -> dict[str, Any]:
             for h in d.hash_changes
         ],
         "changed": [
-            {"package": c.package, "old": c.old or None, "new": c.new or None, "variants": list(c.variants)}
+            {
+                "package": c.package,
+                "old": c.old or None,
+                "new": c.new or None,
+                "downgrade": c.downgrade,
+                "variants": list(c.variants),
+            }
             for c in d.changed
         ],
         "added": [{"package": c.package, "version": c.new or None, "variants": list(c.variants)} for c in d.added],
