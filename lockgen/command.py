@@ -89,7 +89,7 @@ def run_full(
     it, pipes, which need no disk space.
     """
     args = [os.fspath(a) for a in argv]
-    log(f"$ {shlex.join(args)}")
+    log(f"$ {shlex.join(redact(a) for a in args)}")  # each word: a quote shlex adds must not hide one
     with contextlib.ExitStack() as stack:
         sinks: tuple[int | IO[bytes], int | IO[bytes]] = (subprocess.PIPE, subprocess.PIPE)
         if spool is not None:
@@ -137,10 +137,12 @@ def _start(
             args, cwd=cwd, env=None if env is None else _merged(env), stdin=subprocess.DEVNULL,
             stdout=sinks[0], stderr=sinks[1],
         )  # fmt: skip
-    except OSError as exc:
+    except BaseException as exc:  # nothing started: a signal that came meanwhile is acted on now
         if main:
             _started()
-        raise CommandError(f"{Path(args[0]).name}: {exc.strerror or exc}") from None
+        if isinstance(exc, OSError):
+            raise CommandError(f"{Path(args[0]).name}: {exc.strerror or exc}") from None
+        raise
     with _guard:
         _running.add(proc)
         if _halted:
@@ -154,9 +156,9 @@ def _started() -> None:
     global _starting, _deferred
     if threading.current_thread() is not threading.main_thread():
         return
-    _starting = False
-    if _deferred:
-        _deferred = False
+    _starting = False  # from here a signal raises at once
+    deferred, _deferred = _deferred, False
+    if deferred:
         raise KeyboardInterrupt
 
 

@@ -1,7 +1,8 @@
 """Files of one folder that change together (a compile's locks), or not at all.
 
-Each new file is written beside its target; then a journal naming every rename, and
-the sha256 of what each target is to hold, is made durable; then the renames run.
+Each new file is written beside its target; then a journal naming every rename, with
+the sha256 of what each target holds and is to hold, is made durable; then the renames
+run.
 
 * A run killed after the journal is finished by the next one (:func:`recover`).
 * A run stopped by Ctrl-C or SIGTERM during the renames finishes them before it
@@ -9,12 +10,13 @@ the sha256 of what each target is to hold, is made durable; then the renames run
 * A rename that fails (a target made immutable, say) puts back what the run had
   replaced, the journal first turned into that undoing.
 
-The set is old or new, never a mix. A journal is carried out only where it still
-describes its folder: every name in it is a plain file name of that folder (the
-renamed ones lockgen's own temporary names), every rename not yet done still has its
-file, and every one done left its target holding what the journal says. Any other
-journal is dropped, the folder left as it is: one that came with a commit or a
-checkout, or whose folder changed since (``git checkout -- locks`` after a kill).
+The set is old or new, never a mix. A journal is carried out only where its folder is
+as the interrupted run left it: every name in it a plain file name of that folder (the
+renamed ones lockgen's own temporary names); every rename not yet done with its file
+as written and its target as it was; every one done with its target as the journal
+says. Any other journal is dropped, the folder left as it is: one written by anyone
+else, or one whose folder changed since (``git checkout -- locks`` after a kill, a
+switch of branch).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from lockgen.files import JOURNAL, PREFIX, failure, fsync_dir, sha256, write_tem
 LEFT = (f"{PREFIX}old.", f"{PREFIX}{JOURNAL}.")
 _SHA = re.compile(r"[0-9a-f]{64}")
 
-Entry = tuple[str, str, str | None]  # from, to, sha256 of the file (None: a journal of lockgen <0.4)
+# from, to, sha256 of the file renamed, sha256 of what the target held before ("": nothing);
+# None where a journal of lockgen 0.3 did not say.
+Entry = tuple[str, str, str | None, str | None]
 
 
 class FileSet:
@@ -65,7 +69,7 @@ class FileSet:
         if not self.pending:
             return
         journal = self.folder / JOURNAL
-        renames = [(tmp.name, target.name, sha) for tmp, target, sha in self.pending]
+        renames = [(tmp.name, target.name, sha, _sha_of(target) or "") for tmp, target, sha in self.pending]
         _write_journal(journal, renames)
         self._journalled = True
         replaced: list[tuple[Path, Path | None, str]] = []  # target, a second name for what it held, new sha
@@ -102,7 +106,7 @@ class FileSet:
         fails too (the journal stays: the next compile finishes the set). The journal is
         first turned into the undoing, so that a kill midway is undone by the next run."""
         try:
-            renames = [(old.name, target.name, sha256(old).hex()) for target, old, _ in replaced if old is not None]
+            renames = [(old.name, target.name, sha256(old).hex(), new) for target, old, new in replaced if old]
             removals = [(target.name, sha) for target, old, sha in replaced if old is None]
             _write_journal(journal, renames, removals)
             _finish(self.folder, renames, removals)
@@ -151,7 +155,7 @@ def _finish(folder: Path, renames: Sequence[Entry], removals: Sequence[tuple[str
     """Carry out a journal's renames (those not done yet) and removals (a rolled-back
     commit's new files), then remove it."""
     try:
-        for tmp, target, _ in renames:
+        for tmp, target, _, _ in renames:
             if (folder / tmp).exists():
                 os.replace(folder / tmp, folder / target)
         for name, _ in removals:
@@ -181,7 +185,7 @@ def recover(folder: Path) -> str | None:
         return None
     entries = _entries(data)
     if entries is None or not _describes(folder, *entries):
-        for tmp, _, _ in entries[0] if entries else ():
+        for tmp, _, _, _ in entries[0] if entries else ():
             (folder / tmp).unlink(missing_ok=True)
         journal.unlink(missing_ok=True)
         return "dropped"
@@ -197,14 +201,14 @@ def _entries(data: object) -> tuple[list[Entry], list[tuple[str, str | None]]] |
         return None
     renames: list[Entry] = []
     for entry in data["renames"]:
-        if not isinstance(entry, list) or len(entry) not in (2, 3):
+        if not isinstance(entry, list) or len(entry) not in (2, 4):
             return None
-        source, target, sha = (*entry, None)[:3]
-        if not (_plain(source) and _plain(target) and _sha_or_none(sha)):
+        source, target, sha, before = entry if len(entry) == 4 else (*entry, None, None)
+        if not (_plain(source) and _plain(target) and _sha_or_none(sha) and (before == "" or _sha_or_none(before))):
             return None
         if not source.startswith(PREFIX) or target.startswith(PREFIX):
             return None
-        renames.append((source, target, sha))
+        renames.append((source, target, sha, before))
     removals: list[tuple[str, str | None]] = []
     for entry in data.get("remove", []):
         if isinstance(entry, str):  # a journal of lockgen <0.4
@@ -233,11 +237,15 @@ def _sha_or_none(sha: object) -> bool:
 
 def _describes(folder: Path, renames: Sequence[Entry], removals: Sequence[tuple[str, str | None]]) -> bool:
     """Is the folder as the journal's commit left it: each rename still to do has its
-    file as written, each one done left its target as the journal says, and each file
-    to remove is the one the commit wrote?"""
-    for source, target, sha in renames:
-        path = folder / source if (folder / source).is_file() else folder / target
-        if not path.is_file() or (sha is not None and _sha_of(path) != sha):
+    file as written and its target as it was, each one done left its target as the
+    journal says, and each file to remove is the one the commit wrote?"""
+    for source, target, sha, before in renames:
+        if (folder / source).is_file():  # not renamed yet
+            if sha is not None and _sha_of(folder / source) != sha:
+                return False
+            if before is not None and (_sha_of(folder / target) or "") != before:
+                return False
+        elif not (folder / target).is_file() or (sha is not None and _sha_of(folder / target) != sha):
             return False
     for name, sha in removals:
         path = folder / name

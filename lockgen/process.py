@@ -1,9 +1,9 @@
 """How the ``lockgen`` process ends: the console script around :func:`lockgen.cli.main`.
 
 SIGTERM (``kill``, ``timeout``, ``docker stop``, a cancelled CI job) is met as Ctrl-C
-is: the uv lockgen runs is stopped with it, a compile's new locks are discarded, a
-sync leaves its environment marked for the next sync to repair; then lockgen ends by
-SIGTERM, as its caller asked. Left to the default action, SIGTERM sent to lockgen
+is: the uv lockgen runs is stopped with it, a compile's new locks are discarded (or, if
+it was renaming them into place, all put in place), a sync leaves its environment
+marked for the next sync to repair; then lockgen ends by SIGTERM, as its caller asked. Left to the default action, SIGTERM sent to lockgen
 alone ended it at once while the uv it had started went on changing the environment.
 """
 
@@ -36,9 +36,10 @@ def run() -> None:
     running, a non-integer exit, output that cannot be flushed) the interpreter exits as
     usual."""
     # Ctrl-C and SIGTERM alike, unless the caller has them ignored (a script's ``&`` job).
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    if before[signal.SIGINT] is signal.default_int_handler:
         signal.signal(signal.SIGINT, _stop)
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    if before[signal.SIGTERM] == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _stop)
     code: str | int | None = 0
     try:
@@ -50,9 +51,12 @@ def run() -> None:
     except KeyboardInterrupt:  # before the command line could take it: while Python loads lockgen
         print("error: interrupted", file=sys.stderr)
         code = 130
+    # The command is over: a signal now ends the process as it would any program's.
+    for sig, handler in before.items():
+        ends = handler is None or handler is signal.default_int_handler
+        signal.signal(sig, signal.SIG_DFL if ends else handler)
     if _terminated:  # ended by the signal, as its sender sees other programs end
         _flush()
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
     if not isinstance(code, int | None) or threading.active_count() > 1:
         sys.exit(code)

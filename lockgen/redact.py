@@ -10,10 +10,12 @@ writes through :func:`without_credentials`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 
 # scheme://userinfo@ — the authority ends at the first '/', '?', '#' or whitespace, and within
-# it the userinfo at the last '@': a password may hold an '@' (uv reads such a URL so).
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s\"'<>]+)@")
+# it the userinfo at the last '@': a password may hold an '@' (uv reads such a URL so), and
+# a "'" (RFC 3986 allows it unencoded there; a '"' or '<' it does not).
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s\"<>]+)@")
 # user:password@host with no scheme (a URL written without one): a colon before the '@'.
 _BARE = re.compile(r"(?<![\w:@.-])(?P<userinfo>[^\s/@:\"'<>=]+:[^\s/@\"'<>]+)@(?=[\w\[])")
 
@@ -53,3 +55,28 @@ def _drop(m: re.Match[str]) -> str:
     if scheme.lower().endswith("ssh://"):
         return f"{scheme}{userinfo.split(':', 1)[0]}@"
     return scheme
+
+
+_AUTHORITY = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:(?P<userinfo>[^/?#\s\"<>]+)@)?(?P<host>[^/?#\s\"<>@]+)"
+)
+
+
+def by_host(urls: Iterable[str]) -> dict[str, str]:
+    """``{scheme://host[:port]: user:password}`` of the URLs that carry credentials."""
+    out = {}
+    for url in urls:
+        m = _AUTHORITY.match(url)
+        if m and m["userinfo"]:
+            out[f"{m['scheme'].lower()}{m['host'].lower()}"] = m["userinfo"]
+    return out
+
+
+def lent(url: str, credentials: Mapping[str, str]) -> str:
+    """``url`` with the credentials ``credentials`` holds for its scheme, host and port,
+    where it has none of its own: for a copy only uv reads, never a file lockgen keeps."""
+    m = _AUTHORITY.match(url)
+    if not m or m["userinfo"]:
+        return url
+    userinfo = credentials.get(f"{m['scheme'].lower()}{m['host'].lower()}")
+    return f"{m['scheme']}{userinfo}@{url[len(m['scheme']) :]}" if userinfo else url

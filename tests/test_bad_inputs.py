@@ -298,8 +298,8 @@ CONFIG: dict[str, Case] = {
     "python-a-string": Case(key("python", "list"), config='inputs = ["inputs/base.in"]\npython = "3.12"\n' + CPU),
     "python-a-number": Case(key("python"), config='inputs = ["inputs/base.in"]\npython = 3.11\n' + CPU),
     "python-a-number-entry": Case(
-        key("python", 'TOML reads 3.11 as a number: quote it, "3.11"'),
-        config='inputs = ["inputs/base.in"]\npython = [3.11]\n' + CPU,
+        key("python", 'TOML reads an unquoted version as a number: quote each as written, python = ["3.12"]'),
+        config='inputs = ["inputs/base.in"]\npython = [3.10]\n' + CPU,  # the number 3.1: not what to write
     ),
     "python-empty": Case(key("python", "empty"), config='inputs = ["inputs/base.in"]\npython = []\n' + CPU),
     "python-3.011": Case(key("python", "3.011"), config='inputs = ["inputs/base.in"]\npython = ["3.011"]\n' + CPU),
@@ -461,7 +461,8 @@ CONFIG: dict[str, Case] = {
     # CUDA versions
     "cuda-a-bool": Case(key("accelerators.cu128.cuda"), config=BASE + "[accelerators.cu128]\ncuda = true\n"),
     "cuda-a-number": Case(
-        key("accelerators.cu128.cuda", 'quote it, "12.8"'), config=BASE + "[accelerators.cu128]\ncuda = 12.8\n"
+        key("accelerators.cu128.cuda", 'quote it as written, cuda = "12.8"'),
+        config=BASE + "[accelerators.cu128]\ncuda = 12.8\n",
     ),
     "tool-lockgen-table-outside-pyproject": Case(
         key("tool.lockgen", "only pyproject.toml holds a [tool.lockgen] table"),

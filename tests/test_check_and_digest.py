@@ -550,8 +550,8 @@ def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path, lega
     (folder / ".lockgen-old.pylock.a.toml").write_text("old a")
     (folder / "pylock.b.toml").write_text("new b")  # added by the commit
     (folder / "pylock.c.toml").write_text("old c")  # already put back before the kill
-    renames = [[".lockgen-old.pylock.a.toml", "pylock.a.toml", _sha("old a")],
-               [".lockgen-old.pylock.c.toml", "pylock.c.toml", _sha("old c")]]  # fmt: skip
+    renames = [[".lockgen-old.pylock.a.toml", "pylock.a.toml", _sha("old a"), _sha("new a")],
+               [".lockgen-old.pylock.c.toml", "pylock.c.toml", _sha("old c"), _sha("new c")]]  # fmt: skip
     removals: list[object] = [["pylock.b.toml", _sha("new b")]]
     if legacy:  # no digests yet: carried out as it says
         renames, removals = [r[:2] for r in renames], ["pylock.b.toml"]
@@ -570,8 +570,8 @@ def _killed_after_first_rename(folder: Path) -> None:
     (folder / "pylock.a.toml").write_text("new a")
     (folder / "pylock.b.toml").write_text("old b")
     (folder / ".lockgen-pylock.b.toml.x1.tmp").write_text("new b")
-    renames = [[".lockgen-pylock.a.toml.x0.tmp", "pylock.a.toml", _sha("new a")],
-               [".lockgen-pylock.b.toml.x1.tmp", "pylock.b.toml", _sha("new b")]]  # fmt: skip
+    renames = [[".lockgen-pylock.a.toml.x0.tmp", "pylock.a.toml", _sha("new a"), _sha("old a")],
+               [".lockgen-pylock.b.toml.x1.tmp", "pylock.b.toml", _sha("new b"), _sha("old b")]]  # fmt: skip
     (folder / fileset.JOURNAL).write_text(json.dumps({"renames": renames}))
 
 
@@ -593,20 +593,30 @@ def test_a_killed_commit_is_finished_or_dropped_whole_by_what_the_folder_holds(t
     (folder / "pylock.a.toml").write_text("old a")  # checked out again
     assert fileset.recover(folder) == "dropped"
     assert {p.name: p.read_text() for p in folder.iterdir()} == {"pylock.a.toml": "old a", "pylock.b.toml": "old b"}
+    for p in folder.iterdir():
+        p.unlink()
+    _killed_after_first_rename(folder)
+    (folder / "pylock.b.toml").write_text("b of another branch")  # not renamed yet, but changed since
+    assert fileset.recover(folder) == "dropped"
+    assert (folder / "pylock.b.toml").read_text() == "b of another branch"
 
 
 @pytest.mark.parametrize(
-    "renames",
+    "journal",
     [
-        [["../lockgen.toml", "../../victim/moved.toml"]],
-        [[".lockgen-x", "/tmp/elsewhere"]],
-        [[".lockgen-x", "../inputs/base.in"]],
-        [["pylock.py312-cpu.toml", "pylock.other.toml"]],  # a lock is no temporary file
-        [[".lockgen-x", ".lockgen-commit.json"]],
+        {"renames": [["../lockgen.toml", "../../victim/moved.toml"]]},
+        {"renames": [[".lockgen-x", "/nonexistent-folder/elsewhere"]]},
+        {"renames": [[".lockgen-x", "../inputs/base.in"]]},
+        {"renames": [[".lockgen-x", "../../victim/notes.txt"]]},
+        {"renames": [["pylock.py312-cpu.toml", "pylock.other.toml"]]},  # a lock is no temporary file
+        {"renames": [[".lockgen-x", ".lockgen-commit.json"]]},
+        {"renames": [], "remove": ["../../victim/notes.txt"]},
+        {"renames": [], "remove": ["../inputs/base.in"]},
+        {"renames": [], "remove": ["/etc/hostname"]},
     ],
 )
 def test_a_journal_that_is_not_a_commits_own_is_dropped_touching_nothing(
-    project: Project, tmp_path: Path, renames: list[list[str]]
+    project: Project, tmp_path: Path, journal: dict[str, list[object]]
 ) -> None:
     """A journal that arrived with a commit (``git add locks`` after a killed compile) or
     was written by anyone else is carried out only if every name in it is a file of the
@@ -619,8 +629,8 @@ def test_a_journal_that_is_not_a_commits_own_is_dropped_touching_nothing(
     victim = tmp_path / "victim"
     victim.mkdir()
     (victim / "notes.txt").write_text("keep me")
+    (project.locks / ".lockgen-x").write_text("a file to move, were the journal carried out")
     before = {p: p.read_bytes() for p in [*project.root.rglob("*"), victim / "notes.txt"] if p.is_file()}
-    journal = {"renames": renames, "remove": ["../../victim/notes.txt", "../inputs/base.in"]}
     (project.locks / fileset.JOURNAL).write_text(json.dumps(journal))
     result = project.run("compile")
     assert result.exit_code == 0, result.output
@@ -668,6 +678,27 @@ def test_check_reads_again_a_locks_folder_that_a_compile_changed_meanwhile(
     limit = 10
     result = project.run("check")
     assert result.exit_code == 1 and "the locks changed while check read them" in result.output
+
+
+def test_check_beside_a_compile_still_resolving_reads_once_and_passes(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compile's workspaces in the locks folder change all through its run; no lock
+    does until it commits: check must not call that a change."""
+    from lockgen.review import check
+
+    assert project.run("compile").exit_code == 0
+    workspace = project.locks / ".lockgen-tmp-x1"
+    workspace.mkdir()
+    real, reads = check._problems, []
+
+    def resolving(*args: object) -> check.Findings:
+        reads.append(1)
+        (workspace / f"spool-{len(reads)}").write_text("uv's log, growing")
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(check, "_problems", resolving)
+    assert project.run("check").exit_code == 0 and reads == [1]
 
 
 def test_a_full_locks_folder_fails_each_variant_in_words_naming_the_file(

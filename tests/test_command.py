@@ -265,3 +265,16 @@ def test_ctrl_c_while_python_loads_lockgen_is_one_line_not_a_traceback(tmp_path:
     )
     done = subprocess.run([sys.executable, "-c", script, "check"], capture_output=True, text=True, cwd=tmp_path)
     assert (done.returncode, done.stderr) == (130, "error: interrupted\n")
+
+
+def test_the_verbose_log_hides_a_password_whatever_quoting_the_command_line_needs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``shlex.join`` quotes a word holding a ``'`` as ``'…'"'"'…'``, splitting the URL: each
+    word is hidden before it is quoted."""
+    from lockgen import settings
+
+    monkeypatch.setattr(settings, "verbose", True)
+    command.run([sys.executable, "-c", "pass", "--index", "https://user:pa'ss@host/simple"])
+    logged = capsys.readouterr().err
+    assert "***@host/simple" in logged and "pa" not in logged.split("--index", 1)[1], logged

@@ -464,6 +464,7 @@ def test_wheelhouse_reads_the_netrc_file_uv_reads(
         ("git+ssh://git@github.com/org/repo@v1", "git+ssh://git@github.com/org/repo@v1"),  # no secret: kept
         ("https://host/simple?q=a@b", "https://host/simple?q=a@b"),  # a query is no user part
         ("https://a:b@h1/s https://c:d@e@h2/s", "https://***@h1/s https://***@h2/s"),
+        ("--index-url https://user:pa'ss@host/simple", "--index-url https://***@host/simple"),  # RFC 3986 allows '
     ],
 )
 def test_every_part_of_a_user_and_password_is_hidden(text: str, shown: str) -> None:
@@ -503,7 +504,10 @@ def test_sync_on_a_fresh_machine_gets_the_credentials_an_intent_file_gives(
         text = written.read_text()
         assert f"{server.base}/p" in text and "@127.0.0.1" not in text, f"{written.name}:\n{text}"
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "fresh-cache"))
-    p.ok("sync", "--python", str(venv))
+    synced = p.ok("sync", "--python", str(venv))
+    # Lent to the URLs of the copy uv installs from, not given as an index: a file host
+    # ranked before PyPI would answer for what an sdist's build requires.
+    assert "--index 'http://***@" not in synced.stderr and "--index http://***@" not in synced.stderr
     p.ok("verify", "--python", str(venv), "--hashes")
     monkeypatch.delenv("PRIV_TOKEN")
     with_netrc(tmp_path, monkeypatch)
@@ -559,14 +563,44 @@ def test_a_configured_index_takes_its_token_from_a_variable_as_an_intent_file_do
     one_index_project(root, server.url("private").replace(SECRET, "${PRIV_TOKEN}"), "private-pkg\n")
     p = Session(root)
     missing = p.run("compile")
-    assert missing.code == 2 and "${PRIV_TOKEN} is not set here" in missing.stderr, missing.show()
+    assert missing.code == 2 and ": index-url: " in missing.stderr, missing.show()
+    assert "${PRIV_TOKEN} is not set here" in missing.stderr, missing.show()
     monkeypatch.setenv("PRIV_TOKEN", SECRET)
     p.ok("compile")
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "fresh-cache"))
     p.ok("sync", "--python", str(venv))
+    p.ok("wheelhouse", str(tmp_path / "wheels"))
     monkeypatch.delenv("PRIV_TOKEN")
     p.ok("check")
-    assert_no_leak(p.runs, root, venv)
+    offline = tmp_path / "offline-venv"  # an air-gapped machine has the wheelhouse, not the token
+    subprocess.run([uv.binary(), "venv", "-q", "--python", sys.executable, str(offline)], check=True)
+    p.ok("sync", "--python", str(offline), "--wheelhouse", str(tmp_path / "wheels"))
+    assert_no_leak(p.runs, root, venv, tmp_path / "wheels")
+
+
+def test_a_lock_whose_digest_counted_the_credentials_stays_current_after_the_upgrade(
+    tmp_path: Path, server: Server, venv: Path
+) -> None:
+    """lockgen 0.3's input digest counted a configured index URL's credentials; 0.4's
+    does not. A fleet upgrading lockgen must not find every such lock stale at once."""
+    from lockgen.locks import writer
+    from lockgen.project.config import load
+    from lockgen.project.intents import Inputs
+
+    root = tmp_path / "proj"
+    one_index_project(root, server.url("simple"), "tool\n")
+    p = Session(root)
+    p.ok("compile")
+    config = load(root, root / "lockgen.toml")
+    (variant,) = config.variants
+    inputs = Inputs.of(config)
+    old, new = inputs.digest(variant, with_credentials=True), inputs.digest(variant)
+    assert old != new
+    lock = root / "locks" / f"pylock.{VARIANT}.toml"
+    lock.write_text(writer.sealed(lock.read_text().replace(new, old)))  # as 0.3 wrote it
+    assert "up to date" in p.ok("check").stdout + p.ok("compile").stdout
+    assert old in lock.read_text()  # not resolved again: nothing changed
+    p.ok("sync", "--python", str(venv))
 
 
 def test_a_rotated_password_in_an_index_url_leaves_the_locks_current(tmp_path: Path, server: Server) -> None:

@@ -230,7 +230,7 @@ def _up_to_date(
     """Current, and still what lockgen wrote: a lock edited by hand is resolved again."""
     from lockgen.compile import rules
 
-    if options.upgrading or old.digest != digest:
+    if options.upgrading or (old.digest != digest and not inputs.current(variant, old.digest)):
         return False
     if rules.integrity(variant, old, inputs, file_variant=variant.name):
         return False

@@ -49,7 +49,7 @@ def load_lock(
             f"{path}: installs from {', '.join(outside)}, outside the project ({config.boundary}); refusing it"
         )
     inputs = Inputs.of(config, validate=False)
-    stale = lock.digest != inputs.digest(variant)
+    stale = not inputs.current(variant, lock.digest)
     if stale and not allow_stale:
         raise LockgenError(
             f"{path}: stale: its inputs changed since it was compiled "

@@ -19,7 +19,7 @@ from lockgen.exceptions import CommandError, InputError, LockgenError
 from lockgen.install.environment import CREATING, Target
 from lockgen.locks import pylock
 from lockgen.names import canonical
-from lockgen.redact import HIDDEN, without_credentials
+from lockgen.redact import HIDDEN, lent, without_credentials
 
 _QUIET = ("--no-config", "--quiet", "--color", "never")
 _LOCATION = re.compile(r'\b(?P<key>url|path) = "(?P<value>[^"]+)"')
@@ -95,12 +95,21 @@ def uninstall(target: Target, names: Iterable[str]) -> None:
 
 
 def rewrite(
-    lock: pylock.Lock, keep: Iterable[str], dest: Path, *, wheelhouse: Mapping[str, Path] | None = None
+    lock: pylock.Lock,
+    keep: Iterable[str],
+    dest: Path,
+    *,
+    wheelhouse: Mapping[str, Path] | None = None,
+    credentials: Mapping[str, str] | None = None,
 ) -> Path:
     """A copy of ``lock`` in folder ``dest`` with only the packages ``keep``, every
     relative artifact path made absolute, and (with ``wheelhouse``, file name →
-    local file) every artifact read from the wheelhouse instead of its URL."""
+    local file) every artifact read from the wheelhouse instead of its URL. With
+    ``credentials`` (host → user and password, from the intent files), every URL of
+    those hosts carries them, as the URLs uv fetched them from at compile did: ``dest``
+    must be a private folder."""
     wanted = set(keep)
+    credentials = {host: userinfo.replace("\\", "\\\\") for host, userinfo in (credentials or {}).items()}  # TOML
     head = lock.text.split("\n[[packages]]\n", 1)[0]
     body = [block for name, block in pylock.blocks(lock.text).items() if canonical(name) in wanted]
     base = lock.path.parent
@@ -113,8 +122,10 @@ def rewrite(
         if m["key"] == "path" and not Path(value).is_absolute():
             return f'path = "{(base / value).resolve().as_posix()}"'
         if HIDDEN in value:  # an earlier release's "***": uv finds no credentials for that user
-            return f'url = "{without_credentials(value)}"'
-        return m.group(0)
+            value = without_credentials(value)
+        if m["key"] == "url" and credentials:
+            value = lent(value, credentials)
+        return f'{m["key"]} = "{value}"'
 
     text = head.rstrip("\n") + "\n\n" + "\n".join(_LOCATION.sub(relocate, block) for block in body)
     dest.mkdir(parents=True, exist_ok=True)

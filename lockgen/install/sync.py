@@ -36,7 +36,7 @@ from lockgen.install import dists, guards, installer, kernels, state, verify
 from lockgen.install.environment import CREATING, Target
 from lockgen.locks import pylock
 from lockgen.project.config import Config, Variant
-from lockgen.redact import HIDDEN
+from lockgen.redact import HIDDEN, by_host
 
 if TYPE_CHECKING:
     from lockgen.machine.detect import Facts
@@ -176,15 +176,15 @@ def sync(
         private.clean()  # what killed runs left in the temporary folder
         with private.folder("sync") as tmp:
             install_from = lock.path
-            if source is not None or base or HIDDEN in lock.text:
-                install_from = installer.rewrite(lock, wanted, tmp, wheelhouse=source)
+            indexes, lent = _credentials(config, variant) if source is None else ((), {})  # a wheelhouse needs none
+            if source is not None or base or HIDDEN in lock.text or lent:
+                install_from = installer.rewrite(lock, wanted, tmp, wheelhouse=source, credentials=lent)
             checked: Mapping[str, object] = {}
-            indexes = _indexes(config, variant)
             if check_gpu and "torch" in base:  # the base's own torch: ask it where it is
                 checked = kernels.check_in_place(target, lock, facts, found.record, variant)
             elif check_gpu:  # staged whole (an overlay's base packages too), then asked
                 whole = install_from if not base else installer.rewrite(lock, lock.versions, tmp / "whole",
-                                                                        wheelhouse=source)  # fmt: skip
+                                                                        wheelhouse=source, credentials=lent)  # fmt: skip
                 checked = kernels.check_in_staging(
                     target, lock, whole, facts, variant, wheelhouse=wheelhouse, indexes=indexes
                 )
@@ -329,15 +329,18 @@ def _apply(
     return target
 
 
-def _indexes(config: Config, variant: Variant) -> tuple[str, ...]:
+def _credentials(config: Config, variant: Variant) -> tuple[tuple[str, ...], dict[str, str]]:
     """What lets uv authenticate to the hosts that serve the lock's files, as compile
-    did: the variant's indexes, and every URL with credentials its intent files name
-    (``${VAR}`` expanded; the lock shows them only as ``***``)."""
+    did: the variant's indexes (given to uv as indexes, which resolve nothing here), and
+    the credentials of every URL its intent files name with a user in it (``${VAR}``
+    expanded; the lock carries none), by host, lent to the URLs of the copy uv installs
+    from. Not as indexes: a file host or a git host would rank before PyPI for what an
+    sdist's build requires."""
     from lockgen.project.intents import Inputs
 
     index_url, extra_index_urls, _ = config.urls(variant)
     named = Inputs.of(config, validate=False).credentialed_urls(variant)
-    return tuple(dict.fromkeys(u for u in (index_url, *extra_index_urls, *sorted(named)) if u))
+    return tuple(u for u in (index_url, *extra_index_urls) if u), by_host(sorted(named))
 
 
 def _unchanged(found: verify.Inspection, target: Target) -> bool:

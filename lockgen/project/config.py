@@ -61,9 +61,11 @@ class Variant:
     exclude_newer: str | None
     base: str | None = None  # a freeze of the preinstalled environment this variant overlays
 
-    def settings(self) -> dict[str, Any]:
+    def settings(self, *, with_credentials: bool = False) -> dict[str, Any]:
         """Everything besides file contents that decides this variant's resolution. Not
-        an index's credentials: a rotated token leaves every lock current."""
+        an index's credentials: a rotated token leaves every lock current (lockgen 0.3
+        counted them: ``with_credentials``, the digest its locks carry)."""
+        url = (lambda u: u) if with_credentials else without_credentials
         acc = self.accelerator
         return {
             "variant": self.name,
@@ -74,9 +76,9 @@ class Variant:
             "gpu-archs": list(acc.gpu_archs),
             "inputs": list(self.inputs),
             "constraints": list(self.constraints),
-            "index-url": self.index_url and without_credentials(self.index_url),
-            "extra-index-urls": [without_credentials(u) for u in self.extra_index_urls],
-            "find-links": [without_credentials(u) for u in self.find_links],
+            "index-url": self.index_url and url(self.index_url),
+            "extra-index-urls": [url(u) for u in self.extra_index_urls],
+            "find-links": [url(u) for u in self.find_links],
             "exclude-newer": self.exclude_newer,
         } | ({"base": self.base} if self.base is not None else {})
 
@@ -102,16 +104,16 @@ class Config:
         ``${VAR}`` taken from the environment, as uv takes it in an intent file (how a
         token stays out of the configuration). One this machine does not set is bad input."""
         return (
-            variant.index_url and self._expanded(variant.index_url),
-            tuple(self._expanded(u) for u in variant.extra_index_urls),
-            tuple(self._expanded(u) for u in variant.find_links),
+            variant.index_url and self._expanded("index-url", variant.index_url),
+            tuple(self._expanded("extra-index-urls", u) for u in variant.extra_index_urls),
+            tuple(self._expanded("find-links", u) for u in variant.find_links),
         )
 
-    def _expanded(self, url: str) -> str:
+    def _expanded(self, key: str, url: str) -> str:
         def value(m: re.Match[str]) -> str:
             found = os.environ.get(m["name"])
             if not found:
-                raise InputError(f"{self.path}: {without_credentials(url)}: ${{{m['name']}}} is not set here")
+                raise InputError(f"{self.path}: {key}: {without_credentials(url)}: ${{{m['name']}}} is not set here")
             return found
 
         return _VARIABLE.sub(value, url) if "${" in url else url

@@ -85,13 +85,22 @@ class Inputs:
     def of(cls, config: Config, *, validate: bool = True) -> Inputs:
         return cls(config.root, config.boundary, validate)
 
-    def digest(self, variant: Variant) -> str:
+    def current(self, variant: Variant, digest: str | None) -> bool:
+        """Was a lock labelled ``digest`` compiled from the variant's inputs as they are now?
+        Also by lockgen 0.3's digest, which counted the credentials of configured index
+        URLs: an upgrade must not make every such lock stale on every machine at once."""
+        if digest == self.digest(variant):
+            return True
+        urls = (variant.index_url or "", *variant.extra_index_urls, *variant.find_links)
+        return digest is not None and "@" in "".join(urls) and digest == self.digest(variant, with_credentials=True)
+
+    def digest(self, variant: Variant, *, with_credentials: bool = False) -> str:
         """sha256 over the variant's settings and every file it reads."""
         closure = self.closure(variant)
         files = {f.rel: f.sha256 for f in closure}
         for project in sorted({p for f in closure for p in f.projects}):
             files.update(self._project(project))
-        settings = variant.settings()
+        settings = variant.settings(with_credentials=with_credentials)
         if variant.base is not None:
             files[variant.base] = self._file_sha(variant.base)
         payload: dict[str, object] = {"scheme": DIGEST_SCHEME, "settings": settings, "files": sorted(files.items())}

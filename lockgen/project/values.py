@@ -69,7 +69,7 @@ class Values:
 
     def strings(self, key: str, value: Any) -> tuple[str, ...]:
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(key, "expected a list of non-empty strings" + _quote_numbers(value))
+            raise self.fail(key, "expected a list of non-empty strings" + _quote_numbers(key, value))
         if len(set(value)) != len(value):
             raise self.fail(key, "has duplicate entries")
         for v in value:
@@ -78,7 +78,7 @@ class Values:
 
     def string(self, key: str, value: Any) -> str:
         if not isinstance(value, str) or not value:
-            raise self.fail(key, "expected a non-empty string" + _quote_numbers(value))
+            raise self.fail(key, "expected a non-empty string" + _quote_numbers(key, value))
         return self._printable(key, value)
 
     def _printable(self, key: str, value: str) -> str:
@@ -224,9 +224,13 @@ class Values:
         return text
 
 
-def _quote_numbers(value: Any) -> str:
-    """A hint where TOML read a version as a number: ``3.11`` for ``"3.11"``."""
-    found = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, int | float)]
-    if not found or any(isinstance(v, bool) for v in found):
+def _quote_numbers(key: str, value: Any) -> str:
+    """A hint where TOML read a version as a number (``3.10`` is the number 3.1)."""
+    listed = isinstance(value, list)
+    numbers = [v for v in (value if listed else [value]) if isinstance(v, int | float) and not isinstance(v, bool)]
+    if not numbers:
         return ""
-    return f' (TOML reads {found[0]!r} as a number: quote it, "{found[0]!r}")'
+    which, example = ("each", '["3.12"]') if listed else ("it", '"12.8"')
+    return (
+        f" (TOML reads an unquoted version as a number: quote {which} as written, {key.rsplit('.', 1)[-1]} = {example})"
+    )

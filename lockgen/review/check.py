@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from lockgen import fileset
 from lockgen.compile import consistency, rules
 from lockgen.exceptions import InputError
+from lockgen.files import JOURNAL
 from lockgen.locks import graph
 from lockgen.locks import pylock as lockfile
 from lockgen.project.config import Config, Variant
@@ -43,13 +45,16 @@ def problems(config: Config, *, confirm: consistency.Confirm | None = None) -> F
 
 
 def _folder_state(config: Config) -> frozenset[tuple[str, int, int, int]]:
-    """Every file of the locks folder, by name, inode, size and change time."""
+    """The locks, exports and commit journal of the locks folder, by name, inode, size and
+    modification time (not a compile's workspaces, which change all through its run)."""
     try:
         entries = list(os.scandir(config.locks_dir))
     except OSError:
         return frozenset()
     out = set()
     for entry in entries:
+        if entry.name != JOURNAL and lockfile.variant_of(Path(entry.name)) is None:
+            continue
         with contextlib.suppress(OSError):
             st = entry.stat(follow_symlinks=False)
             out.add((entry.name, st.st_ino, st.st_size, st.st_mtime_ns))
@@ -78,7 +83,7 @@ def _problems(config: Config, confirm: consistency.Confirm | None) -> Findings:
             out.append(f"{variant.name}: {rel} is missing (run: lockgen compile {variant.name})")
             continue
         current[variant] = lock
-        stale = lock.digest != inputs.digest(variant)
+        stale = not inputs.current(variant, lock.digest)
         if stale:
             out.append(
                 f"{variant.name}: {rel} is stale: its inputs or settings changed (run: lockgen compile {variant.name})"
