@@ -25,6 +25,7 @@ from lockgen.options import (
     hashes_option,
     json_option,
     selection_options,
+    verbose_option,
 )
 from lockgen.redact import redact
 
@@ -136,6 +137,7 @@ def _say(text: str) -> None:
 @click.option("--details", is_flag=True, help="List version differences across variants that involve one compiled now.")
 @dry_run_option
 @config_option
+@verbose_option
 @_errors
 def compile_command(
     patterns: tuple[str, ...], config_path: Path | None, jobs: int | None, prune: bool, details: bool, **flags: Any
@@ -163,6 +165,7 @@ def compile_command(
 @main.command("check")
 @click.option("--resolve", is_flag=True, help="Also resolve every variant again; any difference from its lock fails.")
 @config_option
+@verbose_option
 @_errors
 def check_command(config_path: Path | None, resolve: bool) -> None:
     """Exit 0 when every lock is present, valid, current, truthful and clean; 1 otherwise."""
@@ -199,6 +202,7 @@ def check_command(config_path: Path | None, resolve: bool) -> None:
 @main.command("detect", epilog=ENVIRONMENT_HELP)
 @json_option
 @config_option
+@verbose_option
 @_errors
 def detect_command(as_json: bool, config_path: Path | None) -> None:
     """Facts about this machine: python, platform, driver, CUDA, GPUs, and their sources."""
@@ -221,6 +225,7 @@ def detect_command(as_json: bool, config_path: Path | None) -> None:
 @json_option
 @selection_options
 @config_option
+@verbose_option
 @_errors
 def select_command(explain: bool, as_json: bool, config_path: Path | None, **flags: Any) -> None:
     """Print the variant this machine should use, and its lock."""
@@ -261,6 +266,7 @@ def select_command(explain: bool, as_json: bool, config_path: Path | None, **fla
 @dry_run_option
 @selection_options
 @config_option
+@verbose_option
 @_errors
 def sync_command(
     allow_stale: bool,
@@ -290,6 +296,7 @@ def sync_command(
 @json_option
 @selection_options
 @config_option
+@verbose_option
 @_errors
 def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flags: Any) -> None:
     """Is the environment exactly the lock sync would choose, every file as its RECORD says?"""
@@ -332,6 +339,7 @@ def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flag
 @click.argument("patterns", nargs=-1)
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=8, show_default=True, help="Parallel downloads.")
 @config_option
+@verbose_option
 @_errors
 def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, config_path: Path | None) -> None:
     """Download every artifact of the locks (or those matching PATTERN) into FOLDER, checked."""
@@ -367,6 +375,7 @@ def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, confi
 @click.option("--base", default="HEAD", show_default=True, help="git ref to compare the working tree's locks with.")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
 @config_option
+@verbose_option
 @_errors
 def diff_command(base: str, fmt: str, config_path: Path | None) -> None:
     """What changed in the locks since a git ref, grouped across variants."""
@@ -384,6 +393,7 @@ def diff_command(base: str, fmt: str, config_path: Path | None) -> None:
 @click.argument("package")
 @click.option("--variant", metavar="PATTERN", help="Only the variants matching this shell glob.")
 @config_option
+@verbose_option
 @_errors
 def why_command(package: str, variant: str | None, config_path: Path | None) -> None:
     """The chains of requirements from the intent files to PACKAGE, per variant."""

@@ -25,6 +25,19 @@ config_option = click.option(
     type=click.Path(path_type=Path, dir_okay=False),
     help="lockgen.toml or pyproject.toml to use (default: found from the current folder up).",
 )
+
+
+def _verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        from lockgen import settings
+
+        settings.verbose = True
+
+
+# ``lockgen -v compile`` and ``lockgen compile -v`` alike: the second is what most type.
+verbose_option = click.option(
+    "-v", "--verbose", is_flag=True, expose_value=False, callback=_verbose, help="As lockgen -v: log every command."
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 hashes_option = click.option(

@@ -159,3 +159,14 @@ def test_every_command_takes_config(project: Project) -> None:
         assert "--config" in help_text, command
     result = CliRunner().invoke(main, ["detect", "--config", str(project.config)])
     assert result.exit_code == 0, result.output
+
+
+def test_verbose_after_the_command_logs_as_before_it(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``lockgen compile -v`` is what most people type; it was a usage error."""
+    from lockgen import settings
+
+    for argv in (["-v", "compile", "--dry-run"], ["compile", "-v", "--dry-run"]):
+        monkeypatch.setattr(settings, "verbose", False)
+        result = CliRunner().invoke(main, [*argv, "--config", str(project.config)])
+        assert result.exit_code == 0, result.output
+        assert "lockgen: $ " in result.stderr and " pip compile " in result.stderr, argv
