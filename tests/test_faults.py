@@ -913,53 +913,36 @@ def test_two_compiles_at_once_leave_the_locks_of_the_newest_inputs(
         assert leftovers(p) == []
 
 
+@pytest.mark.parametrize("cache", ["same", "another"])
 def test_a_compile_that_waited_resolves_the_inputs_its_digest_names(
-    two_states: tuple[Proj, dict[str, dict[str, str]]],
+    two_states: tuple[Proj, dict[str, dict[str, str]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: str
 ) -> None:
     """A compile that had to wait for another one (here: the test holds the project's
     compile lock) must resolve the inputs it labels its locks with. The intent file
     changes from B back to A while it waits: whatever it writes, a lock that says
     "compiled from B" must pin B's helper, or ``lockgen check`` would pass a lock that
-    does not satisfy its inputs once they are B again."""
+    does not satisfy its inputs once they are B again.
+
+    With its run lock in ``another`` cache folder (``sudo lockgen compile`` beside the
+    user's own, a CI job's own LOCKGEN_CACHE_DIR) it must wait all the same: the two
+    once interleaved, one failing with ``cannot replace …: No such file or directory``."""
     from lockgen import files
 
     p, digests = two_states
+    monkeypatch.setenv("LOCKGEN_CACHE_DIR", str(tmp_path / "cache-a"))
+    extra = {} if cache == "same" else {"LOCKGEN_CACHE_DIR": str(tmp_path / "cache-b")}
+    said = b"waiting for process" if cache == "same" else b"waiting for another lockgen run"
     p.write("inputs/base.in", HELPER["B"][0])
     with files.run_lock("compile", p.root / "locks", say=lambda _: None):
-        proc, _, err = p.start("compile", log="waiter")
+        proc, _, err = p.start("compile", log=f"waiter-{cache}", **extra)
         deadline = time.monotonic() + 60
-        while b"waiting for" not in err.read_bytes():
+        while said not in err.read_bytes():
             assert proc.poll() is None, f"the compile did not wait: {err.read_text()}"
             assert time.monotonic() < deadline
             time.sleep(0.01)
         p.write("inputs/base.in", HELPER["A"][0])
     assert proc.wait(timeout=120) == 0, err.read_text()
     assert err.read_text().count("waiting for") == 1
-    lock_set_state(p, digests)
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="folders are locked on POSIX only")
-def test_runs_whose_run_locks_live_in_different_cache_folders_wait_for_each_other_all_the_same(
-    two_states: tuple[Proj, dict[str, dict[str, str]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``sudo lockgen compile`` beside the user's own, or a CI job with its own
-    LOCKGEN_CACHE_DIR: their run locks are different files, yet the two must not
-    interleave their writes to one locks folder (they did: one failed with ``cannot
-    replace …: No such file or directory``)."""
-    from lockgen import files
-
-    p, digests = two_states
-    monkeypatch.setenv("LOCKGEN_CACHE_DIR", str(tmp_path / "cache-a"))
-    p.write("inputs/base.in", HELPER["B"][0])
-    with files.run_lock("compile", p.root / "locks", say=lambda _: None):
-        proc, _, err = p.start("compile", log="other-cache", LOCKGEN_CACHE_DIR=str(tmp_path / "cache-b"))
-        deadline = time.monotonic() + 60
-        while b"waiting for another lockgen run" not in err.read_bytes():
-            assert proc.poll() is None, f"the compile did not wait: {err.read_text()}"
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        p.write("inputs/base.in", HELPER["A"][0])
-    assert proc.wait(timeout=120) == 0, err.read_text()
     lock_set_state(p, digests)
 
 
