@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
-from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 _terminated = False
 
@@ -58,6 +60,8 @@ def run() -> None:
     if _terminated:  # ended by the signal, as its sender sees other programs end
         _flush()
         os.kill(os.getpid(), signal.SIGTERM)
+    import threading  # loaded by every command that starts a program; not worth loading for --version
+
     if not isinstance(code, int | None) or threading.active_count() > 1:
         sys.exit(code)
     if not _flush():  # a closed pipe (lockgen select | head -1): Python's own handling
