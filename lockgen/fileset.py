@@ -11,12 +11,13 @@ run.
   replaced, the journal first turned into that undoing.
 
 The set is old or new, never a mix. A journal is carried out only where its folder is
-as the interrupted run left it: every name in it a plain file name of that folder (the
-renamed ones lockgen's own temporary names); every rename not yet done with its file
-as written and its target as it was; every one done with its target as the journal
-says. Any other journal is dropped, the folder left as it is: one written by anyone
-else, or one whose folder changed since (``git checkout -- locks`` after a kill, a
-switch of branch).
+as the interrupted run left it: written on this machine; every name in it a plain
+file name of that folder (the renamed ones lockgen's own temporary names), a regular
+file; every rename not yet done with its file as written and its target as it was;
+every one done with its target as the journal says. Any other journal is dropped, the
+folder left as it is: one from another machine (committed with ``git add locks``), one
+written by anything else, or one whose folder changed since (``git checkout -- locks``
+after a kill, a switch of branch).
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-from lockgen.exceptions import LockgenError
+from lockgen.exceptions import InputError, LockgenError
 from lockgen.files import JOURNAL, PREFIX, failure, fsync_dir, sha256, write_temp
 
 # What a killed commit leaves besides its journal: its new files, the second names of
@@ -37,9 +39,8 @@ from lockgen.files import JOURNAL, PREFIX, failure, fsync_dir, sha256, write_tem
 LEFT = (f"{PREFIX}old.", f"{PREFIX}{JOURNAL}.")
 _SHA = re.compile(r"[0-9a-f]{64}")
 
-# from, to, sha256 of the file renamed, sha256 of what the target held before ("": nothing);
-# None where a journal of lockgen 0.3 did not say.
-Entry = tuple[str, str, str | None, str | None]
+# from, to, sha256 of the file renamed, sha256 of what the target held before ("": nothing)
+Entry = tuple[str, str, str, str]
 
 
 class FileSet:
@@ -119,7 +120,7 @@ class FileSet:
 
 
 def _write_journal(journal: Path, renames: Sequence[Entry], removals: Sequence[tuple[str, str]] | None = None) -> None:
-    data: dict[str, object] = {"renames": [list(entry) for entry in renames]}
+    data: dict[str, object] = {"host": _host(), "renames": [list(entry) for entry in renames]}
     if removals is not None:
         data["remove"] = [list(entry) for entry in removals]
     try:
@@ -168,19 +169,30 @@ def _finish(folder: Path, renames: Sequence[Entry], removals: Sequence[tuple[str
 
 
 def interrupted(folder: Path) -> bool:
-    """Did a run die between writing its journal and finishing its renames?"""
-    return (folder / JOURNAL).is_file()
+    """Did a run die between writing its journal and finishing its renames? (Or is
+    something else under the journal's name: the next compile says what.)"""
+    return os.path.lexists(folder / JOURNAL)
 
 
 def recover(folder: Path) -> str | None:
     """Finish an interrupted commit in ``folder``: ``"finished"``; ``"dropped"`` where
-    its journal no longer describes the folder (left as it is); None without one."""
+    the journal is not one this machine's killed run left, or no longer describes the
+    folder (which is left as it is); None without one."""
     journal = folder / JOURNAL
     try:
-        data = json.loads(journal.read_text(encoding="utf-8"))
+        st = journal.lstat()
     except FileNotFoundError:
         return None
-    except (OSError, ValueError):
+    except OSError as exc:
+        raise failure(exc, "read", journal) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{journal}: a folder under the name of lockgen's commit journal; remove it")
+    if not stat.S_ISREG(st.st_mode) or st.st_size > _JOURNAL_LIMIT:  # a link, a device: no journal of lockgen's
+        journal.unlink(missing_ok=True)
+        return "dropped"
+    try:
+        data = json.loads(journal.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
         journal.unlink(missing_ok=True)  # torn before it was made durable: nothing was renamed
         return None
     entries = _entries(data)
@@ -193,30 +205,41 @@ def recover(folder: Path) -> str | None:
     return "finished"
 
 
-def _entries(data: object) -> tuple[list[Entry], list[tuple[str, str | None]]] | None:
+_JOURNAL_LIMIT = 1 << 20  # a commit's journal names a few hundred files at most
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _entries(data: object) -> tuple[list[Entry], list[tuple[str, str]]] | None:
     """The journal's renames and removals, or None where it is not one a commit of this
-    folder writes: a name with a path in it, a rename of anything but lockgen's own
-    temporary file, onto one, a malformed entry."""
-    if not isinstance(data, dict) or not isinstance(data.get("renames"), list):
+    folder on this machine writes: another host's (a journal that came with a commit),
+    a name with a path in it, a rename of anything but lockgen's own temporary file or
+    onto one, an entry without its sha256."""
+    if not isinstance(data, dict) or data.get("host") != _host():
+        return None
+    renames_data, removals_data = data.get("renames"), data.get("remove", [])
+    if not isinstance(renames_data, list) or not isinstance(removals_data, list):
         return None
     renames: list[Entry] = []
-    for entry in data["renames"]:
-        if not isinstance(entry, list) or len(entry) not in (2, 4):
+    for entry in renames_data:
+        if not isinstance(entry, list) or len(entry) != 4:
             return None
-        source, target, sha, before = entry if len(entry) == 4 else (*entry, None, None)
-        if not (_plain(source) and _plain(target) and _sha_or_none(sha) and (before == "" or _sha_or_none(before))):
+        source, target, sha, before = entry
+        if not (_plain(source) and _plain(target) and _sha(sha) and (before == "" or _sha(before))):
             return None
         if not source.startswith(PREFIX) or target.startswith(PREFIX):
             return None
         renames.append((source, target, sha, before))
-    removals: list[tuple[str, str | None]] = []
-    for entry in data.get("remove", []):
-        if isinstance(entry, str):  # a journal of lockgen <0.4
-            entry = [entry, None]
+    removals: list[tuple[str, str]] = []
+    for entry in removals_data:
         if not isinstance(entry, list) or len(entry) != 2:
             return None
         name, sha = entry
-        if not (_plain(name) and _sha_or_none(sha)) or name.startswith(PREFIX):
+        if not (_plain(name) and _sha(sha)) or name.startswith(PREFIX):
             return None
         removals.append((name, sha))
     return renames, removals
@@ -231,27 +254,39 @@ def _plain(name: object) -> bool:
     )
 
 
-def _sha_or_none(sha: object) -> bool:
-    return sha is None or (isinstance(sha, str) and _SHA.fullmatch(sha) is not None)
+def _sha(sha: object) -> bool:
+    return isinstance(sha, str) and _SHA.fullmatch(sha) is not None
 
 
-def _describes(folder: Path, renames: Sequence[Entry], removals: Sequence[tuple[str, str | None]]) -> bool:
+def _describes(folder: Path, renames: Sequence[Entry], removals: Sequence[tuple[str, str]]) -> bool:
     """Is the folder as the journal's commit left it: each rename still to do has its
     file as written and its target as it was, each one done left its target as the
-    journal says, and each file to remove is the one the commit wrote?"""
+    journal says, and each file to remove is the one the commit wrote? Regular files
+    only: a link or a folder under any of these names is no commit's doing."""
     for source, target, sha, before in renames:
-        if (folder / source).is_file():  # not renamed yet
-            if sha is not None and _sha_of(folder / source) != sha:
+        if _kind(folder / source) == "file":  # not renamed yet
+            if _sha_of(folder / source) != sha or (_kind(folder / target) not in ("file", None)):
                 return False
-            if before is not None and (_sha_of(folder / target) or "") != before:
+            if (_sha_of(folder / target) or "") != before:
                 return False
-        elif not (folder / target).is_file() or (sha is not None and _sha_of(folder / target) != sha):
+        elif _kind(folder / source) is not None or _kind(folder / target) != "file" or _sha_of(folder / target) != sha:
             return False
     for name, sha in removals:
-        path = folder / name
-        if path.is_file() and sha is not None and _sha_of(path) != sha:
+        kind = _kind(folder / name)
+        if kind not in ("file", None) or (kind == "file" and _sha_of(folder / name) != sha):
             return False
     return True
+
+
+def _kind(path: Path) -> str | None:
+    """ "file" for a regular file, None for nothing, else "other" (a link, a folder)."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return "other"
+    return "file" if stat.S_ISREG(mode) else "other"
 
 
 def _sha_of(path: Path) -> str | None:

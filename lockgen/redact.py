@@ -10,7 +10,8 @@ writes through :func:`without_credentials`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+import urllib.parse
+from collections.abc import Sequence
 
 # scheme://userinfo@ — the authority ends at the first '/', '?', '#' or whitespace, and within
 # it the userinfo at the last '@': a password may hold an '@' (uv reads such a URL so), and
@@ -57,26 +58,56 @@ def _drop(m: re.Match[str]) -> str:
     return scheme
 
 
-_AUTHORITY = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:(?P<userinfo>[^/?#\s\"<>]+)@)?(?P<host>[^/?#\s\"<>@]+)"
-)
+Realm = tuple[str, str, int | None]  # scheme, host, port: what one set of credentials is good for
 
 
-def by_host(urls: Iterable[str]) -> dict[str, str]:
-    """``{scheme://host[:port]: user:password}`` of the URLs that carry credentials."""
-    out = {}
-    for url in urls:
-        m = _AUTHORITY.match(url)
-        if m and m["userinfo"]:
-            out[f"{m['scheme'].lower()}{m['host'].lower()}"] = m["userinfo"]
-    return out
+def realm(url: str) -> Realm:
+    """``url``'s scheme, host and port, as uv keys credentials: case, a default port
+    written out and a trailing dot in the host make no other realm."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "", "", None
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").rstrip(".").lower(), port or _DEFAULT_PORT.get(scheme)
 
 
-def lent(url: str, credentials: Mapping[str, str]) -> str:
-    """``url`` with the credentials ``credentials`` holds for its scheme, host and port,
-    where it has none of its own: for a copy only uv reads, never a file lockgen keeps."""
-    m = _AUTHORITY.match(url)
-    if not m or m["userinfo"]:
+_DEFAULT_PORT = {"http": 80, "https": 443}
+
+
+def userinfo_for(url: str, credentialed: Sequence[str]) -> str | None:
+    """The user part (as written: ``user:password``) of the URL in ``credentialed`` whose
+    credentials serve ``url``: of the same realm, and of several, the one whose path
+    shares the longest start with ``url``'s (an index's ``/a/simple`` for its
+    ``/a/files/…``); the first of equals. None where none is of that realm."""
+    where = realm(url)
+    path = urllib.parse.urlsplit(url).path
+    best: tuple[int, str] | None = None
+    for candidate in credentialed:
+        parts = urllib.parse.urlsplit(candidate)
+        if "@" not in parts.netloc or realm(candidate) != where:
+            continue
+        shared = _shared_segments(path, parts.path)
+        if best is None or shared > best[0]:
+            best = (shared, parts.netloc.rsplit("@", 1)[0])
+    return best[1] if best else None
+
+
+def _shared_segments(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a.split("/")[1:], b.split("/")[1:], strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def lent(url: str, credentialed: Sequence[str]) -> str:
+    """``url`` with the credentials :func:`userinfo_for` finds, where it has none of its
+    own: for a copy only uv reads, never a file lockgen keeps."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" in parts.netloc or not parts.netloc:
         return url
-    userinfo = credentials.get(f"{m['scheme'].lower()}{m['host'].lower()}")
-    return f"{m['scheme']}{userinfo}@{url[len(m['scheme']) :]}" if userinfo else url
+    userinfo = userinfo_for(url, credentialed)
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}")) if userinfo else url

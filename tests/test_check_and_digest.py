@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -536,10 +537,12 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@pytest.mark.parametrize("legacy", [False, True], ids=["journal", "journal of lockgen 0.3"])
-def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path, legacy: bool) -> None:
+@pytest.mark.parametrize("written", ["here", "elsewhere", "by lockgen 0.3"])
+def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path, written: str) -> None:
     """A failed commit first turns its journal into the undoing: killed midway, what it
-    had replaced is put back by the next run, and what it had added is removed."""
+    had replaced is put back by the next run, and what it had added is removed. A
+    journal from another machine (one that came with a commit), or one without the
+    sha256 of what it moves (lockgen 0.3's), is no killed run's here: dropped."""
     import json
 
     from lockgen import fileset
@@ -553,9 +556,15 @@ def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path, lega
     renames = [[".lockgen-old.pylock.a.toml", "pylock.a.toml", _sha("old a"), _sha("new a")],
                [".lockgen-old.pylock.c.toml", "pylock.c.toml", _sha("old c"), _sha("new c")]]  # fmt: skip
     removals: list[object] = [["pylock.b.toml", _sha("new b")]]
-    if legacy:  # no digests yet: carried out as it says
+    host = "another-machine" if written == "elsewhere" else socket.gethostname()
+    if written == "by lockgen 0.3":
         renames, removals = [r[:2] for r in renames], ["pylock.b.toml"]
-    (folder / fileset.JOURNAL).write_text(json.dumps({"renames": renames, "remove": removals}))
+    (folder / fileset.JOURNAL).write_text(json.dumps({"host": host, "renames": renames, "remove": removals}))
+    before = {p.name: p.read_text() for p in folder.iterdir() if p.name != fileset.JOURNAL}
+    if written != "here":
+        assert fileset.recover(folder) == "dropped"
+        assert {p.name: p.read_text() for p in folder.iterdir()} == before  # as it is (leftovers: clean_stale's)
+        return
     assert fileset.recover(folder) == "finished"
     assert {p.name: p.read_text() for p in folder.iterdir()} == {"pylock.a.toml": "old a", "pylock.c.toml": "old c"}
 
@@ -572,7 +581,7 @@ def _killed_after_first_rename(folder: Path) -> None:
     (folder / ".lockgen-pylock.b.toml.x1.tmp").write_text("new b")
     renames = [[".lockgen-pylock.a.toml.x0.tmp", "pylock.a.toml", _sha("new a"), _sha("old a")],
                [".lockgen-pylock.b.toml.x1.tmp", "pylock.b.toml", _sha("new b"), _sha("old b")]]  # fmt: skip
-    (folder / fileset.JOURNAL).write_text(json.dumps({"renames": renames}))
+    (folder / fileset.JOURNAL).write_text(json.dumps({"host": socket.gethostname(), "renames": renames}))
 
 
 def test_a_killed_commit_is_finished_or_dropped_whole_by_what_the_folder_holds(tmp_path: Path) -> None:
@@ -601,18 +610,23 @@ def test_a_killed_commit_is_finished_or_dropped_whole_by_what_the_folder_holds(t
     assert (folder / "pylock.b.toml").read_text() == "b of another branch"
 
 
+_X = _sha("a file to move, were the journal carried out")
+
+
 @pytest.mark.parametrize(
     "journal",
-    [
-        {"renames": [["../lockgen.toml", "../../victim/moved.toml"]]},
-        {"renames": [[".lockgen-x", "/nonexistent-folder/elsewhere"]]},
-        {"renames": [[".lockgen-x", "../inputs/base.in"]]},
-        {"renames": [[".lockgen-x", "../../victim/notes.txt"]]},
-        {"renames": [["pylock.py312-cpu.toml", "pylock.other.toml"]]},  # a lock is no temporary file
-        {"renames": [[".lockgen-x", ".lockgen-commit.json"]]},
-        {"renames": [], "remove": ["../../victim/notes.txt"]},
-        {"renames": [], "remove": ["../inputs/base.in"]},
-        {"renames": [], "remove": ["/etc/hostname"]},
+    [  # well-formed, of this machine, with the right sha256: only the names are wrong
+        {"renames": [["../lockgen.toml", "../../victim/moved.toml", _X, ""]]},
+        {"renames": [[".lockgen-x", "/nonexistent-folder/elsewhere", _X, ""]]},
+        {"renames": [[".lockgen-x", "../inputs/base.in", _X, ""]]},
+        {"renames": [[".lockgen-x", "../../victim/notes.txt", _X, ""]]},
+        {"renames": [["pylock.py312-cpu.toml", "pylock.other.toml", _X, ""]]},  # a lock is no temporary file
+        {"renames": [[".lockgen-x", ".lockgen-commit.json", _X, ""]]},
+        {"renames": [], "remove": [["../../victim/notes.txt", _sha("keep me")]]},
+        {"renames": [], "remove": [["../inputs/base.in", _X]]},
+        {"renames": [], "remove": [["/etc/hostname", _X]]},
+        {"renames": [], "remove": 5},
+        {"renames": "[", "remove": []},
     ],
 )
 def test_a_journal_that_is_not_a_commits_own_is_dropped_touching_nothing(
@@ -631,7 +645,7 @@ def test_a_journal_that_is_not_a_commits_own_is_dropped_touching_nothing(
     (victim / "notes.txt").write_text("keep me")
     (project.locks / ".lockgen-x").write_text("a file to move, were the journal carried out")
     before = {p: p.read_bytes() for p in [*project.root.rglob("*"), victim / "notes.txt"] if p.is_file()}
-    (project.locks / fileset.JOURNAL).write_text(json.dumps(journal))
+    (project.locks / fileset.JOURNAL).write_text(json.dumps({"host": socket.gethostname(), **journal}))
     result = project.run("compile")
     assert result.exit_code == 0, result.output
     assert "dropped the journal of an interrupted compile" in result.output
@@ -723,6 +737,36 @@ def test_a_full_locks_folder_fails_each_variant_in_words_naming_the_file(
     assert result.exit_code == 1
     assert "cannot write " in result.output and "/pylock.py312-cpu.toml: no space left on the device" in result.output
     assert project.snapshot() == old
+
+
+@pytest.mark.parametrize("kind", ["link to a device", "deep", "huge"])
+def test_a_journal_no_run_could_have_written_is_dropped_not_read(tmp_path: Path, kind: str) -> None:
+    """A committed link to /dev/zero once grew compile's memory without end; JSON nested
+    200,000 deep was an internal RecursionError on every compile."""
+    from lockgen import fileset
+
+    folder = tmp_path / "locks"
+    folder.mkdir()
+    journal = folder / fileset.JOURNAL
+    if kind == "link to a device":
+        journal.symlink_to("/dev/zero")
+    elif kind == "deep":
+        journal.write_text("[" * 200_000)
+    else:
+        journal.write_text(" " * (2 << 20) + "{}")
+    assert fileset.interrupted(folder)
+    assert fileset.recover(folder) in ("dropped", None)
+    assert not os.path.lexists(journal)
+
+
+def test_a_folder_under_the_journals_name_is_one_clear_error(project: Project) -> None:
+    from lockgen import fileset
+
+    assert project.run("compile").exit_code == 0
+    (project.locks / fileset.JOURNAL).mkdir()
+    result = project.run("compile")
+    assert result.exit_code == 2 and "a folder under the name of lockgen's commit journal" in result.output
+    assert "interrupted" in project.run("check").output  # check and compile agree something is wrong
 
 
 def test_ctrl_c_during_the_renames_leaves_the_whole_new_set(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -100,16 +100,16 @@ def rewrite(
     dest: Path,
     *,
     wheelhouse: Mapping[str, Path] | None = None,
-    credentials: Mapping[str, str] | None = None,
+    credentials: Sequence[str] = (),
 ) -> Path:
     """A copy of ``lock`` in folder ``dest`` with only the packages ``keep``, every
     relative artifact path made absolute, and (with ``wheelhouse``, file name →
     local file) every artifact read from the wheelhouse instead of its URL. With
-    ``credentials`` (host → user and password, from the intent files), every URL of
-    those hosts carries them, as the URLs uv fetched them from at compile did: ``dest``
-    must be a private folder."""
+    ``credentials`` (URLs with a user in them), every URL of their hosts carries the
+    fitting one, as the URLs uv fetched them from at compile did: ``dest`` must be a
+    private folder."""
     wanted = set(keep)
-    credentials = {host: userinfo.replace("\\", "\\\\") for host, userinfo in (credentials or {}).items()}  # TOML
+    credentials = [url.replace("\\", "\\\\") for url in credentials]  # lent into TOML strings: escaped
     head = lock.text.split("\n[[packages]]\n", 1)[0]
     body = [block for name, block in pylock.blocks(lock.text).items() if canonical(name) in wanted]
     base = lock.path.parent

@@ -35,7 +35,7 @@ _OPTIONS = frozenset((
     "--no-index", "--no-binary", "--only-binary", "--pre", "--prefer-binary", "--trusted-host",
     "--require-hashes", "--use-feature",
 ))  # fmt: skip
-_CREDENTIALED = re.compile(r"https?://[^\s/@]+@[^\s/]+")
+_CREDENTIALED = re.compile(r"https?://[^\s/?#]+@\S+")  # the user part up to the authority's last '@'
 _HASH = re.compile(r"--hash(?:[=\s]\s*(\S*)|$)")
 
 
@@ -125,15 +125,16 @@ class Inputs:
             return {}
         return {f.rel: f.copy for f in closure}
 
-    def credentialed_urls(self, variant: Variant) -> set[str]:
-        """The http(s) URLs with a user in them that the variant's files name (``${VAR}``
-        expanded): where the wheelhouse finds the credentials of a URL requirement's host,
-        which its lock shows only as ``***``."""
-        out: set[str] = set()
+    def credentialed_urls(self, variant: Variant) -> list[str]:
+        """The http(s) URLs with a user in them that the variant's files name, in the
+        order they name them (``${VAR}`` expanded; not in comments): where sync and the
+        wheelhouse find the credentials of the hosts its lock names without them."""
+        out: dict[str, None] = {}
         for f in self.closure(variant):
-            text = self.places.expanded(lines.decode(f.rel, (self.root / f.rel).read_bytes()))
-            out.update(m[0] for m in _CREDENTIALED.finditer(text) if not ENV_VAR.search(m[0]))  # set here
-        return out
+            text = lines.decode(f.rel, (self.root / f.rel).read_bytes())
+            text = self.places.expanded("\n".join(lines.strip_comment(line) for line in text.splitlines()))
+            out.update((m[0], None) for m in _CREDENTIALED.finditer(text) if not ENV_VAR.search(m[0]))  # set here
+        return list(out)
 
     def roots(self, variant: Variant) -> tuple[dict[str, frozenset[str]], bool]:
         """``{intent file: names it requires}`` over the variant's requirement files
