@@ -32,6 +32,8 @@ _halted = False
 # The main thread is starting a program, not yet in ``_running``; a Ctrl-C or SIGTERM
 # then waits (``interrupt``) until the program is there to be stopped with lockgen.
 _starting = False
+# A stop signal not yet seen to take effect: deferred, or raised where Python drops what
+# is raised (a weakref callback of the import system): acted on at the next program start.
 _deferred = False
 
 
@@ -39,10 +41,11 @@ def interrupt() -> None:
     """What a stop signal does in the main thread: raise KeyboardInterrupt, as Ctrl-C
     does. Raised while that thread starts a program (uv already running, the ``Popen``
     not yet returned), it would leave the program running on unseen: then it is raised
-    as soon as the program can be stopped with the rest."""
+    as soon as the program can be stopped with the rest. Raised where Python drops it,
+    it is raised again before lockgen starts another program."""
     global _deferred
+    _deferred = True
     if _starting:
-        _deferred = True
         return
     raise KeyboardInterrupt
 
@@ -128,8 +131,11 @@ def _start(
     """Start a program and add it to ``_running``. In the main thread, a stop signal
     meanwhile waits for :func:`_started`, called where the caller stops the program on
     an exception."""
-    global _starting
+    global _starting, _deferred
     main = threading.current_thread() is threading.main_thread()
+    if main and _deferred:  # a stop signal whose KeyboardInterrupt went nowhere
+        _deferred = False
+        raise KeyboardInterrupt
     if main:
         _starting = True
     try:

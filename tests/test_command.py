@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -187,6 +188,7 @@ def test_a_stop_signal_while_the_main_thread_starts_a_program_stops_that_program
     """A Ctrl-C or SIGTERM landing after the program began but before ``Popen`` returned
     (it waits for the exec) must not leave that program running unseen: lockgen
     stops it, then is interrupted."""
+    monkeypatch.setattr(command, "_deferred", False)
     started: list[subprocess.Popen[bytes]] = []
     real = subprocess.Popen
 
@@ -278,3 +280,28 @@ def test_the_verbose_log_hides_a_password_whatever_quoting_the_command_line_need
     command.run([sys.executable, "-c", "pass", "--index", "https://user:pa'ss@host/simple"])
     logged = capsys.readouterr().err
     assert "***@host/simple" in logged and "pa" not in logged.split("--index", 1)[1], logged
+
+
+def test_a_stop_signal_python_dropped_is_acted_on_before_the_next_program_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A handler's KeyboardInterrupt raised inside a weakref callback of the import system
+    is printed as "Exception ignored" and dropped: the run went on to the end, writing
+    every lock after a SIGTERM. No further program may start."""
+    monkeypatch.setattr(command, "_deferred", False)  # and so back to False after the test
+    with contextlib.suppress(KeyboardInterrupt):  # what Python does to it there
+        command.interrupt()
+    with pytest.raises(KeyboardInterrupt):
+        command.run([sys.executable, "-c", "print('never')"])
+    assert command.run([sys.executable, "-c", "print('after')"]) == "after\n"
+
+
+def test_a_program_that_cannot_start_leaves_stop_signals_acted_on_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A NUL in an argument fails ``Popen`` with ValueError, not OSError: the main thread
+    must not stay marked as starting a program, deferring every later Ctrl-C forever."""
+    monkeypatch.setattr(command, "_deferred", False)
+    monkeypatch.setattr(command, "_starting", False)
+    with pytest.raises(ValueError):
+        command.run([sys.executable, "-c", "pass", "a\0b"])
+    with pytest.raises(KeyboardInterrupt):
+        command.interrupt()
