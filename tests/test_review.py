@@ -207,6 +207,16 @@ def test_diff_where_the_locks_folder_was_a_file_or_a_link_at_the_base(project: P
     assert diff_json(project)["variants"]["added"] == ["py311-cpu", "py311-cu124", "py312-cpu", "py312-cu124"]
 
 
+def test_diff_where_git_cannot_read_the_base_locks_is_an_error_not_every_lock_new(repo: Project) -> None:
+    """A corrupt object, or a partial clone cut off from its origin: "every variant
+    added" would be a wrong diff that a reviewer believes."""
+    tree = subprocess.run(["git", "-C", str(repo.root), "rev-parse", "HEAD:locks"], capture_output=True, text=True)
+    (repo.root / ".git" / "objects" / tree.stdout[:2] / tree.stdout.strip()[2:]).unlink()
+    result = repo.run("diff")
+    assert result.exit_code != 0 and "variant added" not in result.output, result.output
+    assert result.output.startswith("error: "), result.output
+
+
 def test_a_new_accelerator_stays_on_its_siblings_versions(repo: Project) -> None:
     # Siblings hold helper 1.0; the pin goes, and a new accelerator arrives: 2.0 exists,
     # but nothing forces it, so the newcomer takes its siblings' 1.0.

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lockgen import command
-from lockgen.exceptions import CommandError, InputError
+from lockgen.exceptions import CommandError, InputError, LockgenError
 from lockgen.locks import pylock as lockfile
 from lockgen.project.config import Config
 
@@ -177,11 +177,16 @@ def at_ref(config: Config, ref: str) -> dict[str, lockfile.Lock]:
 
 
 def _folder(top: Path, ref: str, rel: str) -> bool:
-    """Was ``rel`` a folder at ``ref``? Not where it was missing, a file or a link: no locks there."""
+    """Was ``rel`` a folder at ``ref``? Not where it was missing, a file or a link: no locks
+    there. Where git cannot tell (a corrupt object, a partial clone cut off from its
+    origin), an error: every lock shown as new would be a wrong diff."""
+    if rel == ".":
+        return True
     try:
-        return command.run(["git", "cat-file", "-t", f"{ref}:{rel}"], cwd=top).strip() == "tree"
-    except CommandError:
-        return False
+        entry = command.run(["git", "ls-tree", ref, "--", rel], cwd=top)
+    except CommandError as exc:
+        raise LockgenError(f"--base {ref}: git cannot read {rel} there: {exc}") from None
+    return entry.split(maxsplit=2)[1:2] == ["tree"]
 
 
 def _in(variants: Iterable[str], every: Iterable[str] = ()) -> str:
