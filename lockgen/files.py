@@ -101,6 +101,21 @@ def remove_if_empty(folder: Path) -> None:
         folder.rmdir()
 
 
+@contextlib.contextmanager
+def made_folder(folder: Path, *, keep: bool = True) -> Iterator[None]:
+    """``folder``, made if missing, for the block; made here, it goes again if the block
+    fails (no failure leaves a change behind) or if not ``keep`` (a dry run), when empty."""
+    created = make_folder(folder)
+    try:
+        yield
+    except BaseException:
+        if created:
+            remove_if_empty(folder)
+        raise
+    if created and not keep:
+        remove_if_empty(folder)
+
+
 def probe_writable(folder: Path) -> None:
     """Fail early, in one line, when ``folder`` cannot take new files."""
     try:

@@ -769,6 +769,29 @@ def test_a_folder_under_the_journals_name_is_one_clear_error(project: Project) -
     assert "interrupted" in project.run("check").output  # check and compile agree something is wrong
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_first_compile_makes_its_locks_folder_before_it_locks_it(
+    project: Project, monkeypatch: pytest.MonkeyPatch, dry_run: bool
+) -> None:
+    """The run lock locks the locks folder itself too, which keeps apart runs whose run
+    locks live in different cache folders; a folder that does not exist yet could not
+    be locked, so two first compiles (sudo beside the user) interleaved. A dry run
+    leaves no folder behind, nor does a failure."""
+    from lockgen import files
+
+    shutil.rmtree(project.locks, ignore_errors=True)
+    real, seen = files.run_lock, []
+
+    def spy(kind: str, key: Path, **kwargs: Any) -> Any:
+        seen.append(key.is_dir())
+        return real(kind, key, **kwargs)
+
+    monkeypatch.setattr(files, "run_lock", spy)
+    assert project.run("compile", *(["--dry-run"] if dry_run else [])).exit_code == 0
+    assert seen == [True]
+    assert project.locks.is_dir() != dry_run
+
+
 def test_ctrl_c_during_the_renames_leaves_the_whole_new_set(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C (or SIGTERM) landing between two renames of a commit: the journal's promise
     is kept before lockgen stops. Once, the files it named were removed as the run

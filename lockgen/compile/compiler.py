@@ -110,7 +110,12 @@ def run(
     variants = config.select(patterns)
     check_upgrade_names(options.upgrade_packages)
     Inputs.of(config).digest(variants[0])  # bad intent files stop here, exit 2, before any wait
-    with files.run_lock("compile", config.locks_dir, say=say):
+    # Made before the run lock, which then locks the folder itself too (a first compile
+    # beside another with its run locks elsewhere: sudo, another LOCKGEN_CACHE_DIR).
+    with (
+        files.made_folder(config.locks_dir, keep=not options.dry_run),
+        files.run_lock("compile", config.locks_dir, say=say),
+    ):
         # Read inside the lock: a compile that waited resolves the inputs as they are now.
         inputs = Inputs.of(config)
         digests = {v.name: inputs.digest(v) for v in variants}
@@ -166,7 +171,6 @@ def run(
         if pending:
             from lockgen.compile import strategy
 
-            created = files.make_folder(config.locks_dir)
             files.probe_writable(config.locks_dir)  # one clear line now, not one per variant later
             try:
                 strategy.resolve_all(
@@ -175,8 +179,6 @@ def run(
                 staged.commit()
             finally:
                 staged.discard()
-                if created and options.dry_run:
-                    files.remove_if_empty(config.locks_dir)
         stray = orphans(config)
         if prune and not options.dry_run:
             for path in stray:
