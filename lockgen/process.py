@@ -38,11 +38,13 @@ def run() -> None:
     running, a non-integer exit, output that cannot be flushed) the interpreter exits as
     usual."""
     # Ctrl-C and SIGTERM alike, unless the caller has them ignored (a script's ``&`` job).
-    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    if before[signal.SIGINT] is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _stop)
-    if before[signal.SIGTERM] == signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _stop)
+    taken = []
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        taken.append(signal.SIGINT)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        taken.append(signal.SIGTERM)
+    for sig in taken:
+        signal.signal(sig, _stop)
     code: str | int | None = 0
     try:
         from lockgen.cli import main
@@ -53,10 +55,8 @@ def run() -> None:
     except KeyboardInterrupt:  # before the command line could take it: while Python loads lockgen
         print("error: interrupted", file=sys.stderr)
         code = 130
-    # The command is over: a signal now ends the process as it would any program's.
-    for sig, handler in before.items():
-        ends = handler is None or handler is signal.default_int_handler
-        signal.signal(sig, signal.SIG_DFL if ends else handler)
+    for sig in taken:  # the command is over: a signal now ends the process, as any program's
+        signal.signal(sig, signal.SIG_DFL)
     if _terminated:  # ended by the signal, as its sender sees other programs end
         _flush()
         os.kill(os.getpid(), signal.SIGTERM)

@@ -58,6 +58,21 @@ def test_digest_is_pinned_and_portable(portable: Path, tmp_path: Path) -> None:
     assert digest_of(moved) == expected
 
 
+def test_credentials_are_no_part_of_the_digest_and_0_3s_digest_of_them_stays_current(portable: Path) -> None:
+    # Pinned: 773409fb… is what lockgen 0.3 wrote for this configuration (computed with 0.3's code).
+    (portable / "lockgen.toml").write_text(
+        PORTABLE.replace("https://example.invalid/whl", "https://ci:s3cret@example.invalid/whl")
+    )
+    assert digest_of(portable) == "e81b305c899bca44d3e902f73c606801d655b3fa2a4ee554eff12fa6a77471e8"
+    cfg = config.load(portable, portable / "lockgen.toml")
+    variant, inputs = cfg.variant("py312-cu124"), Inputs.of(cfg)
+    old = "773409fb9dd107ddd93c6337189c1b8cbc805b54f677eb3703d225f821786cab"
+    assert inputs.digest(variant, with_credentials=True) == old
+    assert inputs.current(variant, old) and not inputs.current(variant, "0" * 64)
+    (portable / "inputs/cu124.in").write_bytes(b"torch==2.7.*\n")  # 0.3's digest follows the files all the same
+    assert not Inputs.of(cfg).current(variant, old)
+
+
 @pytest.mark.parametrize(
     ("change", "stale"),
     [

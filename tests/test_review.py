@@ -399,3 +399,18 @@ def test_requirements_format_is_installable_with_pip_require_hashes(project: Pro
     )
     got = {p["name"]: p["version"] for p in json.loads(listing.stdout)}
     assert got["tool"] == "1.0" and got["helper"] == "2.0"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "down"),
+    [
+        ("2.2.6", "1.26.4", True),
+        ("1.0", "2.0", False),
+        ("2.6.0+cu124", "2.6.0+cpu", False),
+        ("2.6.0+cu124", "2.5.1+cu124", True),
+    ],
+)
+def test_a_downgrade_is_a_lower_release_not_another_build_of_one(old: str, new: str, down: bool) -> None:
+    from lockgen.review.diff import Change
+
+    assert Change(package="torch", old=old, new=new, variants=("v",)).downgrade is down

@@ -600,6 +600,7 @@ def test_a_lock_whose_digest_counted_the_credentials_stays_current_after_the_upg
     lock.write_text(writer.sealed(lock.read_text().replace(new, old)))  # as 0.3 wrote it
     assert "up to date" in p.ok("check").stdout + p.ok("compile").stdout
     assert old in lock.read_text()  # not resolved again: nothing changed
+    p.ok("check", "--resolve")  # the resolution is compared, not the label
     p.ok("sync", "--python", str(venv))
 
 
@@ -630,3 +631,48 @@ def test_a_password_holding_an_at_sign_never_shows(tmp_path: Path) -> None:
     said = "".join(r.stdout + r.stderr for r in runs)
     assert runs[0].code == 1 and "https://***@127.0.0.1:9/simple" in said, said
     assert "cret-tail" not in said and "s3@" not in said, said
+
+
+@pytest.mark.parametrize(
+    ("url", "given", "lent"),
+    [
+        # a default port written out, case, a trailing dot: one realm, as uv keys them
+        ("http://127.0.0.1/pfiles/x.whl", ["http://u:p@127.0.0.1:80/private"], "http://u:p@127.0.0.1/pfiles/x.whl"),
+        ("https://H.Example./f/x.whl", ["https://u:p@h.example:443/s"], "https://u:p@H.Example./f/x.whl"),
+        # two indexes on one host: each file gets its own index's, by the path they share
+        (
+            "https://h/a/files/x.whl",
+            ["https://a:A@h/a/simple", "https://b:B@h/b/simple"],
+            "https://a:A@h/a/files/x.whl",
+        ),
+        (
+            "https://h/b/files/x.whl",
+            ["https://a:A@h/a/simple", "https://b:B@h/b/simple"],
+            "https://b:B@h/b/files/x.whl",
+        ),
+        # another scheme or port is another realm; a URL with a user of its own keeps it
+        ("https://h/x.whl", ["http://u:p@h/s"], "https://h/x.whl"),
+        ("https://h:8443/x.whl", ["https://u:p@h/s"], "https://h:8443/x.whl"),
+        ("https://me@h/x.whl", ["https://u:p@h/s"], "https://me@h/x.whl"),
+        ("https://github.com/o/r", ["https://tok@github.com/o/r@main#egg=x"], "https://tok@github.com/o/r"),
+    ],
+)
+def test_credentials_are_lent_to_the_urls_of_their_realm_the_best_fitting_first(
+    url: str, given: list[str], lent: str
+) -> None:
+    from lockgen import redact
+
+    assert redact.lent(url, given) == lent
+
+
+def test_a_token_in_a_comment_of_an_intent_file_is_never_lent(tmp_path: Path) -> None:
+    """A commented-out old token beside the live one: only the live one counts."""
+    from lockgen.project.config import load
+    from lockgen.project.intents import Inputs
+
+    root = tmp_path / "proj"
+    one_index_project(root, "https://example.invalid/simple",
+                      "# --extra-index-url https://user:OLD@h.example/simple\n"
+                      "--extra-index-url https://user:NEW@h.example/simple  # the live one\nx\n")  # fmt: skip
+    cfg = load(root, root / "lockgen.toml")
+    assert Inputs.of(cfg, validate=False).credentialed_urls(cfg.variants[0]) == ["https://user:NEW@h.example/simple"]

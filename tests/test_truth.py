@@ -71,6 +71,7 @@ def cuda_indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         make_wheel(f / "pypi", "nvidia-cublas", "13.4.1.3", tag=LINUX),
         make_wheel(f / "pypi", "cupy-cuda12x", "14.2.0", tag=LINUX),
         make_wheel(f / "pypi", "app", "1.0"),
+        make_wheel(f / "pypi", "sentence-transformers", "5.0", ["torch"]),
         make_wheel(
             f / "pypi", "jaxish", "1.0", ['nvidia-cuda-runtime-cu12==12.8.90; extra == "cuda12"'], extras=("cuda12",)
         ),
@@ -152,6 +153,10 @@ def test_a_cpu_variant_pulling_cuda_through_an_extra_is_told_to_drop_it_not_to_u
     assert result.exit_code == 1
     assert "require jaxish without the extra that asks for CUDA" in result.output, result.output
     assert "download.pytorch.org" not in result.output
+    gpu_project.write("inputs/cpu.in", "sentence-transformers\n")  # CUDA through torch, two steps down
+    result = gpu_project.run("compile")
+    assert result.exit_code == 1
+    assert "take torch from a CPU index" in result.output and "without the extra" not in result.output
 
 
 def test_a_newer_minor_is_a_warning_and_the_lock_is_written(gpu_project: Project, cuda_indexes) -> None:  # type: ignore[no-untyped-def]

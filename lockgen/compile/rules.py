@@ -137,8 +137,9 @@ def _cpu_with_cuda(lock: pylock.Lock, needs: runtime.Needs) -> str:
     heavy = graphs.only_needed_by(lock.graph or {}, names) | set(names)
     size = _size(lock, heavy)
     top = _top_requirer(lock, names)
-    if top in _ON_CPU_INDEX:
-        which = f"take {top} from a CPU index (extra-index-urls = [{CPU_INDEX!r}]) or constrain it to a CPU build"
+    torch = _on_cpu_index(lock, names)
+    if torch:  # torch itself, or through what needs it (transformers, lightning)
+        which = f"take {torch} from a CPU index (extra-index-urls = [{CPU_INDEX!r}]) or constrain it to a CPU build"
     elif top:  # jax[cuda12], say: no CPU index has it, the extra is what asks for CUDA
         which = f"require {top} without the extra that asks for CUDA (jax[cuda12], say), or constrain it to a CPU build"
     else:
@@ -147,6 +148,21 @@ def _cpu_with_cuda(lock: pylock.Lock, needs: runtime.Needs) -> str:
         f"a CPU variant, but the lock pulls {len(names)} CUDA package{'s' if len(names) != 1 else ''} "
         f"({_human(size)}): {_chains(lock, names)}. To keep them out, {which}"
     )
+
+
+def _on_cpu_index(lock: pylock.Lock, names: list[str]) -> str | None:
+    """The package of PyTorch's CPU index (torch, most often) through which ``names`` come
+    in: among everything that requires them, however indirectly."""
+    graph = lock.graph or {}
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        for parent in graph.get(todo.pop(), ()):
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    found = sorted(seen & _ON_CPU_INDEX, key=lambda n: (n != "torch", n))
+    return found[0] if found else None
 
 
 def _top_requirer(lock: pylock.Lock, names: list[str]) -> str | None:

@@ -40,7 +40,7 @@ from lockgen import files
 from lockgen.exceptions import InputError, LockgenError
 from lockgen.locks import pylock
 from lockgen.names import canonical
-from lockgen.redact import redact
+from lockgen.redact import realm, redact, userinfo_for
 
 MANIFEST = ".lockgen-wheelhouse.json"
 PART = ".lockgen-part"
@@ -276,38 +276,27 @@ def _fetch_http(url: str, part: Path, auth: _Auth) -> str:
     return h.hexdigest()
 
 
-_Realm = tuple[str, str, int | None]
-
-
-def _realm(url: str) -> _Realm:
-    """Scheme, host and port: what one set of credentials is good for (as uv keys them)."""
-    parts = urllib.parse.urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
-    return parts.scheme.lower(), (parts.hostname or "").lower(), port
-
-
 class _Auth(urllib.request.BaseHandler):
-    """Basic credentials for every request, redirected ones included, from an index URL
-    of the same scheme, host and port, or from ~/.netrc for that exact host. Chosen
-    per request by its own URL: a redirect within the index keeps them, one to another
-    host (a CDN, S3) never carries them."""
+    """Basic credentials for every request, redirected ones included, from the URL of
+    its scheme, host and port that fits it best (:func:`lockgen.redact.userinfo_for`, as
+    sync lends them), or from ~/.netrc for that exact host. Chosen per request by its
+    own URL: a redirect within the index keeps them, one to another host (a CDN, S3)
+    never carries them."""
 
     def __init__(self, urls: Iterable[str]) -> None:
-        self.by_realm: dict[_Realm, tuple[str, str]] = {}
-        for url in urls:
-            parts = urllib.parse.urlsplit(url)
-            if parts.username and parts.hostname:
-                self.by_realm[_realm(url)] = (urllib.parse.unquote(parts.username),
-                                              urllib.parse.unquote(parts.password or ""))  # fmt: skip
+        self.urls = [u for u in urls if "@" in u]
         self.netrc = None
         with contextlib.suppress(OSError, netrc.NetrcParseError):
             self.netrc = netrc.netrc(os.environ.get("NETRC") or None)  # the file uv and pip read too
         self.opener = urllib.request.build_opener(self)
 
     def http_request(self, request: urllib.request.Request) -> urllib.request.Request:
-        realm = _realm(request.full_url)
-        found = self.by_realm.get(realm)
-        host = realm[1]
+        userinfo = userinfo_for(request.full_url, self.urls)
+        found = None
+        if userinfo is not None:
+            user, _, password = userinfo.partition(":")
+            found = (urllib.parse.unquote(user), urllib.parse.unquote(password))
+        host = realm(request.full_url)[1]
         if found is None and self.netrc is not None and host in self.netrc.hosts:  # not netrc's "default"
             entry = self.netrc.authenticators(host)
             if entry:

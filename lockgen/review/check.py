@@ -44,9 +44,9 @@ def problems(config: Config, *, confirm: consistency.Confirm | None = None) -> F
     return Findings(problems=[said, *found.problems], warnings=found.warnings, locks=found.locks)
 
 
-def _folder_state(config: Config) -> frozenset[tuple[str, int, int, int]]:
+def _folder_state(config: Config) -> frozenset[tuple[str, int, int, int, int]]:
     """The locks, exports and commit journal of the locks folder, by name, inode, size and
-    modification time (not a compile's workspaces, which change all through its run)."""
+    modification and change times (not a compile's workspaces, which change all through its run)."""
     try:
         entries = list(os.scandir(config.locks_dir))
     except OSError:
@@ -57,7 +57,7 @@ def _folder_state(config: Config) -> frozenset[tuple[str, int, int, int]]:
             continue
         with contextlib.suppress(OSError):
             st = entry.stat(follow_symlinks=False)
-            out.add((entry.name, st.st_ino, st.st_size, st.st_mtime_ns))
+            out.add((entry.name, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
     return frozenset(out)
 
 

@@ -32,10 +32,11 @@ class Change:
         """Did the version go down? A reviewer must see it (numpy 2 back to 1, say)."""
         from packaging.version import InvalidVersion, Version
 
-        try:
-            return bool(self.old and self.new) and Version(self.new or "") < Version(self.old or "")
+        try:  # another local build of one release (+cu124 for +cpu) is no step down
+            old, new = Version(self.old or ""), Version(self.new or "")
         except InvalidVersion:
             return False
+        return new.public != old.public and new < old
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

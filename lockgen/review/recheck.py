@@ -68,7 +68,8 @@ def resolve_locks(config: Config, locks: dict[Variant, lockfile.Lock]) -> Rechec
     verified: list[str] = []
     unverified: list[str] = []
     for variant, lock in locks.items():
-        digest = inputs.digest(variant)
+        # A lock current by lockgen 0.3's digest keeps it: only the resolution is compared.
+        digest = lock.digest if lock.digest and inputs.current(variant, lock.digest) else inputs.digest(variant)
         request = exchange.request_for(config, variant, inputs, preferences=lock.text)
         fresh: lockfile.Lock | None = None
         error = ""
