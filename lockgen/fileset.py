@@ -11,13 +11,13 @@ run.
   replaced, the journal first turned into that undoing.
 
 The set is old or new, never a mix. A journal is carried out only where its folder is
-as the interrupted run left it: written on this machine; every name in it a plain
-file name of that folder (the renamed ones lockgen's own temporary names), a regular
-file; every rename not yet done with its file as written and its target as it was;
-every one done with its target as the journal says. Any other journal is dropped, the
-folder left as it is: one from another machine (committed with ``git add locks``), one
-written by anything else, or one whose folder changed since (``git checkout -- locks``
-after a kill, a switch of branch).
+as the interrupted run left it: not tracked by git; every name in it a plain file name
+of that folder (the renamed ones lockgen's own temporary names), a regular file; every
+rename not yet done with its file as written and its target as it was; every one done
+with its target as the journal says. Any other journal is dropped, the folder left as
+it is: one that came with a commit (``git add locks`` after a kill), one written by
+anything else, or one whose folder changed since (``git checkout -- locks`` after a
+kill, a switch of branch).
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class FileSet:
 
 
 def _write_journal(journal: Path, renames: Sequence[Entry], removals: Sequence[tuple[str, str]] | None = None) -> None:
-    data: dict[str, object] = {"host": _host(), "renames": [list(entry) for entry in renames]}
+    data: dict[str, object] = {"renames": [list(entry) for entry in renames]}
     if removals is not None:
         data["remove"] = [list(entry) for entry in removals]
     try:
@@ -176,8 +176,8 @@ def interrupted(folder: Path) -> bool:
 
 def recover(folder: Path) -> str | None:
     """Finish an interrupted commit in ``folder``: ``"finished"``; ``"dropped"`` where
-    the journal is not one this machine's killed run left, or no longer describes the
-    folder (which is left as it is); None without one."""
+    the journal is not one a killed run left here (one git tracks came with a commit),
+    or no longer describes the folder (which is left as it is); None without one."""
     journal = folder / JOURNAL
     try:
         st = journal.lstat()
@@ -187,8 +187,8 @@ def recover(folder: Path) -> str | None:
         raise failure(exc, "read", journal) from None
     if stat.S_ISDIR(st.st_mode):
         raise InputError(f"{journal}: a folder under the name of lockgen's commit journal; remove it")
-    if not stat.S_ISREG(st.st_mode) or st.st_size > _JOURNAL_LIMIT:  # a link, a device: no journal of lockgen's
-        journal.unlink(missing_ok=True)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > _JOURNAL_LIMIT or _tracked(journal):
+        journal.unlink(missing_ok=True)  # a link, a device, a file that came with a commit: no run left it
         return "dropped"
     try:
         data = json.loads(journal.read_text(encoding="utf-8"))
@@ -208,18 +208,24 @@ def recover(folder: Path) -> str | None:
 _JOURNAL_LIMIT = 1 << 20  # a commit's journal names a few hundred files at most
 
 
-def _host() -> str:
-    import socket
+def _tracked(path: Path) -> bool:
+    """Does git track ``path``: did it come with a commit (``git add locks`` after a
+    kill), not from a run killed here? False outside a repository, or without git."""
+    from lockgen import command
+    from lockgen.exceptions import CommandError
 
-    return socket.gethostname()
+    try:
+        command.run(["git", "ls-files", "--error-unmatch", "--", path.name], cwd=path.parent)
+    except CommandError:
+        return False
+    return True
 
 
 def _entries(data: object) -> tuple[list[Entry], list[tuple[str, str]]] | None:
     """The journal's renames and removals, or None where it is not one a commit of this
-    folder on this machine writes: another host's (a journal that came with a commit),
-    a name with a path in it, a rename of anything but lockgen's own temporary file or
-    onto one, an entry without its sha256."""
-    if not isinstance(data, dict) or data.get("host") != _host():
+    folder writes: a name with a path in it, a rename of anything but lockgen's own
+    temporary file or onto one, an entry without its sha256 (lockgen 0.3's)."""
+    if not isinstance(data, dict):
         return None
     renames_data, removals_data = data.get("renames"), data.get("remove", [])
     if not isinstance(renames_data, list) or not isinstance(removals_data, list):

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -552,12 +551,12 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@pytest.mark.parametrize("written", ["here", "elsewhere", "by lockgen 0.3"])
+@pytest.mark.parametrize("written", ["here", "committed", "by lockgen 0.3"])
 def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path, written: str) -> None:
     """A failed commit first turns its journal into the undoing: killed midway, what it
     had replaced is put back by the next run, and what it had added is removed. A
-    journal from another machine (one that came with a commit), or one without the
-    sha256 of what it moves (lockgen 0.3's), is no killed run's here: dropped."""
+    journal git tracks (it came with a commit: ``git add locks`` after a kill), or one
+    without the sha256 of what it moves (lockgen 0.3's), is no killed run's here: dropped."""
     import json
 
     from lockgen import fileset
@@ -571,14 +570,21 @@ def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path, writ
     renames = [[".lockgen-old.pylock.a.toml", "pylock.a.toml", _sha("old a"), _sha("new a")],
                [".lockgen-old.pylock.c.toml", "pylock.c.toml", _sha("old c"), _sha("new c")]]  # fmt: skip
     removals: list[object] = [["pylock.b.toml", _sha("new b")]]
-    host = "another-machine" if written == "elsewhere" else socket.gethostname()
     if written == "by lockgen 0.3":
         renames, removals = [r[:2] for r in renames], ["pylock.b.toml"]
-    (folder / fileset.JOURNAL).write_text(json.dumps({"host": host, "renames": renames, "remove": removals}))
-    before = {p.name: p.read_text() for p in folder.iterdir() if p.name != fileset.JOURNAL}
+    (folder / fileset.JOURNAL).write_text(json.dumps({"renames": renames, "remove": removals}))
+    if written == "committed":
+        for args in (
+            ["init", "-q"],
+            ["add", "-A"],
+            ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+        ):
+            subprocess.run(["git", "-C", str(folder), *args], check=True)
+    before = {p.name: p.read_text() for p in folder.iterdir() if p.name not in (fileset.JOURNAL, ".git")}
     if written != "here":
         assert fileset.recover(folder) == "dropped"
-        assert {p.name: p.read_text() for p in folder.iterdir()} == before  # as it is (leftovers: clean_stale's)
+        left = {p.name: p.read_text() for p in folder.iterdir() if p.name != ".git"}
+        assert left == before  # as it is (leftovers: clean_stale's)
         return
     assert fileset.recover(folder) == "finished"
     assert {p.name: p.read_text() for p in folder.iterdir()} == {"pylock.a.toml": "old a", "pylock.c.toml": "old c"}
@@ -596,7 +602,7 @@ def _killed_after_first_rename(folder: Path) -> None:
     (folder / ".lockgen-pylock.b.toml.x1.tmp").write_text("new b")
     renames = [[".lockgen-pylock.a.toml.x0.tmp", "pylock.a.toml", _sha("new a"), _sha("old a")],
                [".lockgen-pylock.b.toml.x1.tmp", "pylock.b.toml", _sha("new b"), _sha("old b")]]  # fmt: skip
-    (folder / fileset.JOURNAL).write_text(json.dumps({"host": socket.gethostname(), "renames": renames}))
+    (folder / fileset.JOURNAL).write_text(json.dumps({"renames": renames}))
 
 
 def test_a_killed_commit_is_finished_or_dropped_whole_by_what_the_folder_holds(tmp_path: Path) -> None:
@@ -630,7 +636,7 @@ _X = _sha("a file to move, were the journal carried out")
 
 @pytest.mark.parametrize(
     "journal",
-    [  # well-formed, of this machine, with the right sha256: only the names are wrong
+    [  # well-formed, not committed, with the right sha256: only the names are wrong
         {"renames": [["../lockgen.toml", "../../victim/moved.toml", _X, ""]]},
         {"renames": [[".lockgen-x", "/nonexistent-folder/elsewhere", _X, ""]]},
         {"renames": [[".lockgen-x", "../inputs/base.in", _X, ""]]},
@@ -660,7 +666,7 @@ def test_a_journal_that_is_not_a_commits_own_is_dropped_touching_nothing(
     (victim / "notes.txt").write_text("keep me")
     (project.locks / ".lockgen-x").write_text("a file to move, were the journal carried out")
     before = {p: p.read_bytes() for p in [*project.root.rglob("*"), victim / "notes.txt"] if p.is_file()}
-    (project.locks / fileset.JOURNAL).write_text(json.dumps({"host": socket.gethostname(), **journal}))
+    (project.locks / fileset.JOURNAL).write_text(json.dumps(journal))
     result = project.run("compile")
     assert result.exit_code == 0, result.output
     assert "dropped the journal of an interrupted compile" in result.output
@@ -752,6 +758,27 @@ def test_a_full_locks_folder_fails_each_variant_in_words_naming_the_file(
     assert result.exit_code == 1
     assert "cannot write " in result.output and "/pylock.py312-cpu.toml: no space left on the device" in result.output
     assert project.snapshot() == old
+
+
+def test_a_journal_that_came_with_a_commit_is_dropped_even_where_it_describes_the_folder(project: Project) -> None:
+    """A pull request adding only ``locks/.lockgen-commit.json`` that removes a lock by its
+    true sha256: diff shows no lock change, and compile once carried it out, resolving
+    the lock afresh without its pins."""
+    import json
+
+    from lockgen import fileset
+
+    assert project.run("compile").exit_code == 0
+    lock = project.lock("py312-cpu")
+    journal = {"renames": [], "remove": [[lock.name, hashlib.sha256(lock.read_bytes()).hexdigest()]]}
+    (project.locks / fileset.JOURNAL).write_text(json.dumps(journal))
+    git = ["git", "-C", str(project.root), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "a journal arrives"]):
+        subprocess.run([*git, *args], check=True)
+    before = project.snapshot()
+    result = project.run("compile")
+    assert result.exit_code == 0 and "dropped the journal of an interrupted compile" in result.output
+    assert project.snapshot() == before
 
 
 @pytest.mark.parametrize("kind", ["link to a device", "deep", "huge"])
