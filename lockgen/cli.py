@@ -359,8 +359,9 @@ def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, confi
     from lockgen.project.intents import Inputs
 
     inputs = Inputs.of(cfg)
-    urls = {u for v in variants for index, extra, links in [cfg.urls(v)] for u in (index, *extra, *links) if u}
-    urls |= {u for v in variants for u in inputs.credentialed_urls(v)}
+    # In order, configured first: of two credentials fitting one file equally, the first wins, as in sync.
+    configured = [u for v in variants for index, extra, links in [cfg.urls(v)] for u in (index, *extra, *links) if u]
+    urls = list(dict.fromkeys([*configured, *(u for v in variants for u in inputs.credentialed_urls(v))]))
     progress = err if sys.stderr.isatty() else None
     items = wheelhouse.wanted(locks)
     summary = wheelhouse.build(folder, items, credentials=urls, jobs=jobs, progress=progress)

@@ -107,9 +107,10 @@ def run_full(
                 proc.communicate(timeout=1)
             proc.wait()
             raise CommandError(f"{Path(args[0]).name}: timed out after {timeout} s") from None
-        except BaseException:  # KeyboardInterrupt, a signal: the child goes too
+        except BaseException as exc:  # KeyboardInterrupt, a signal: the child goes too
             proc.kill()
             proc.wait()
+            _seen(exc)
             raise
         finally:
             with _guard:
@@ -156,6 +157,13 @@ def _start(
     return proc
 
 
+def _seen(exc: BaseException) -> None:
+    """A stop signal's KeyboardInterrupt is on its way up: nothing left to act on later."""
+    global _deferred
+    if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
+        _deferred = False
+
+
 def _started() -> None:
     """The main thread's program is started and can be stopped: act on a stop signal
     that came meanwhile."""
@@ -174,7 +182,9 @@ def halted() -> Iterator[None]:
     block, in any thread. Only the main thread sees Ctrl-C: a worker thread whose
     program ended just before it would otherwise begin another, which the terminal's
     signal, already sent, never reaches."""
-    global _halted
+    global _halted, _deferred
+    if threading.current_thread() is threading.main_thread():
+        _deferred = False  # the stop is being acted on: nothing left for later
     with _guard:
         _halted = True
         for proc in _running:

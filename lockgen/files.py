@@ -85,35 +85,44 @@ def write_atomic(path: Path, text: str) -> None:
         raise failure(exc, "write", path) from None
 
 
-def make_folder(folder: Path) -> bool:
-    """Create ``folder`` (and its parents) if needed; True when this call created it."""
-    if folder.is_dir():
-        return False
+def make_folder(folder: Path) -> Path | None:
+    """Create ``folder`` (and its parents) if needed; the topmost folder this call
+    created (None: it was there). Another run making it at the same moment is no error."""
+    missing = [p for p in (folder, *folder.parents) if not p.is_dir()]
     try:
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise failure(exc, "create") from None
-    return True
+    return missing[-1] if missing else None
 
 
-def remove_if_empty(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        folder.rmdir()
+def remove_if_empty(folder: Path, *, up_to: Path | None = None) -> None:
+    """Remove ``folder`` if empty, and then each parent up to ``up_to`` that is left empty."""
+    for level in (folder, *folder.parents):
+        try:
+            level.rmdir()
+        except OSError:
+            return
+        if up_to is None or level == up_to:
+            return
 
 
 @contextlib.contextmanager
-def made_folder(folder: Path, *, keep: bool = True) -> Iterator[None]:
-    """``folder``, made if missing, for the block; made here, it goes again if the block
-    fails (no failure leaves a change behind) or if not ``keep`` (a dry run), when empty."""
+def made_folder(folder: Path) -> Iterator[Callable[[], None]]:
+    """``folder``, made if missing, for the block, which gets a function that removes
+    again what was made here, where left empty (a dry run, a run where nothing was
+    written; call it while still holding the run lock). A failure removes it too."""
     created = make_folder(folder)
+
+    def undo() -> None:
+        if created is not None:
+            remove_if_empty(folder, up_to=created)
+
     try:
-        yield
+        yield undo
     except BaseException:
-        if created:
-            remove_if_empty(folder)
+        undo()
         raise
-    if created and not keep:
-        remove_if_empty(folder)
 
 
 def probe_writable(folder: Path) -> None:

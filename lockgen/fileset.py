@@ -11,13 +11,13 @@ run.
   replaced, the journal first turned into that undoing.
 
 The set is old or new, never a mix. A journal is carried out only where its folder is
-as the interrupted run left it: not tracked by git; every name in it a plain file name
-of that folder (the renamed ones lockgen's own temporary names), a regular file; every
-rename not yet done with its file as written and its target as it was; every one done
-with its target as the journal says. Any other journal is dropped, the folder left as
-it is: one that came with a commit (``git add locks`` after a kill), one written by
-anything else, or one whose folder changed since (``git checkout -- locks`` after a
-kill, a switch of branch).
+as the interrupted run left it: written for this very folder (its device and inode);
+every name in it a plain file name of that folder (the renamed ones lockgen's own
+temporary names), a regular file; every rename not yet done with its file as written
+and its target as it was; every one done with its target as the journal says. Any
+other journal is dropped, the folder left as it is: one that came with a commit (``git
+add locks`` after a kill), one written by anything else, or one whose folder changed
+since (``git checkout -- locks`` after a kill, a switch of branch).
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class FileSet:
 
 
 def _write_journal(journal: Path, renames: Sequence[Entry], removals: Sequence[tuple[str, str]] | None = None) -> None:
-    data: dict[str, object] = {"renames": [list(entry) for entry in renames]}
+    data: dict[str, object] = {"folder": identity(journal.parent), "renames": [list(entry) for entry in renames]}
     if removals is not None:
         data["remove"] = [list(entry) for entry in removals]
     try:
@@ -176,8 +176,9 @@ def interrupted(folder: Path) -> bool:
 
 def recover(folder: Path) -> str | None:
     """Finish an interrupted commit in ``folder``: ``"finished"``; ``"dropped"`` where
-    the journal is not one a killed run left here (one git tracks came with a commit),
-    or no longer describes the folder (which is left as it is); None without one."""
+    the journal is not one a killed run left in this very folder (one that came with a
+    commit names another), or no longer describes the folder (which is left as it is);
+    None without one."""
     journal = folder / JOURNAL
     try:
         st = journal.lstat()
@@ -187,15 +188,15 @@ def recover(folder: Path) -> str | None:
         raise failure(exc, "read", journal) from None
     if stat.S_ISDIR(st.st_mode):
         raise InputError(f"{journal}: a folder under the name of lockgen's commit journal; remove it")
-    if not stat.S_ISREG(st.st_mode) or st.st_size > _JOURNAL_LIMIT or _tracked(journal):
-        journal.unlink(missing_ok=True)  # a link, a device, a file that came with a commit: no run left it
+    if not stat.S_ISREG(st.st_mode) or st.st_size > _JOURNAL_LIMIT:
+        journal.unlink(missing_ok=True)  # a link, a device: no run left it
         return "dropped"
     try:
         data = json.loads(journal.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         journal.unlink(missing_ok=True)  # torn before it was made durable: nothing was renamed
         return None
-    entries = _entries(data)
+    entries = _entries(data) if isinstance(data, dict) and data.get("folder") == identity(folder) else None
     if entries is None or not _describes(folder, *entries):
         for tmp, _, _, _ in entries[0] if entries else ():
             (folder / tmp).unlink(missing_ok=True)
@@ -208,17 +209,11 @@ def recover(folder: Path) -> str | None:
 _JOURNAL_LIMIT = 1 << 20  # a commit's journal names a few hundred files at most
 
 
-def _tracked(path: Path) -> bool:
-    """Does git track ``path``: did it come with a commit (``git add locks`` after a
-    kill), not from a run killed here? False outside a repository, or without git."""
-    from lockgen import command
-    from lockgen.exceptions import CommandError
-
-    try:
-        command.run(["git", "ls-files", "--error-unmatch", "--", path.name], cwd=path.parent)
-    except CommandError:
-        return False
-    return True
+def identity(folder: Path) -> list[int]:
+    """The folder itself, not its name: device and inode, which a journal committed
+    elsewhere cannot know, and a bind mount of the same folder (a CI container) keeps."""
+    st = folder.stat()
+    return [st.st_dev, st.st_ino]
 
 
 def _entries(data: object) -> tuple[list[Entry], list[tuple[str, str]]] | None:

@@ -110,4 +110,5 @@ def lent(url: str, credentialed: Sequence[str]) -> str:
     if "@" in parts.netloc or not parts.netloc:
         return url
     userinfo = userinfo_for(url, credentialed)
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}")) if userinfo else url
+    at = url.index("://") + 3
+    return f"{url[:at]}{userinfo}@{url[at:]}" if userinfo else url  # nothing else of the URL touched

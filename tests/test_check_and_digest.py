@@ -555,8 +555,9 @@ def _sha(text: str) -> str:
 def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path, written: str) -> None:
     """A failed commit first turns its journal into the undoing: killed midway, what it
     had replaced is put back by the next run, and what it had added is removed. A
-    journal git tracks (it came with a commit: ``git add locks`` after a kill), or one
-    without the sha256 of what it moves (lockgen 0.3's), is no killed run's here: dropped."""
+    journal written for another folder (it came with a commit: ``git add locks`` after
+    a kill), or one without the sha256 of what it moves (lockgen 0.3's), is no killed
+    run's here: dropped."""
     import json
 
     from lockgen import fileset
@@ -572,19 +573,12 @@ def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path, writ
     removals: list[object] = [["pylock.b.toml", _sha("new b")]]
     if written == "by lockgen 0.3":
         renames, removals = [r[:2] for r in renames], ["pylock.b.toml"]
-    (folder / fileset.JOURNAL).write_text(json.dumps({"renames": renames, "remove": removals}))
-    if written == "committed":
-        for args in (
-            ["init", "-q"],
-            ["add", "-A"],
-            ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
-        ):
-            subprocess.run(["git", "-C", str(folder), *args], check=True)
-    before = {p.name: p.read_text() for p in folder.iterdir() if p.name not in (fileset.JOURNAL, ".git")}
+    where = fileset.identity(folder) if written == "here" else [1, 2]  # the committer's folder: another
+    (folder / fileset.JOURNAL).write_text(json.dumps({"folder": where, "renames": renames, "remove": removals}))
+    before = {p.name: p.read_text() for p in folder.iterdir() if p.name != fileset.JOURNAL}
     if written != "here":
         assert fileset.recover(folder) == "dropped"
-        left = {p.name: p.read_text() for p in folder.iterdir() if p.name != ".git"}
-        assert left == before  # as it is (leftovers: clean_stale's)
+        assert {p.name: p.read_text() for p in folder.iterdir()} == before  # as it is (leftovers: clean_stale's)
         return
     assert fileset.recover(folder) == "finished"
     assert {p.name: p.read_text() for p in folder.iterdir()} == {"pylock.a.toml": "old a", "pylock.c.toml": "old c"}
@@ -602,7 +596,7 @@ def _killed_after_first_rename(folder: Path) -> None:
     (folder / ".lockgen-pylock.b.toml.x1.tmp").write_text("new b")
     renames = [[".lockgen-pylock.a.toml.x0.tmp", "pylock.a.toml", _sha("new a"), _sha("old a")],
                [".lockgen-pylock.b.toml.x1.tmp", "pylock.b.toml", _sha("new b"), _sha("old b")]]  # fmt: skip
-    (folder / fileset.JOURNAL).write_text(json.dumps({"renames": renames}))
+    (folder / fileset.JOURNAL).write_text(json.dumps({"folder": fileset.identity(folder), "renames": renames}))
 
 
 def test_a_killed_commit_is_finished_or_dropped_whole_by_what_the_folder_holds(tmp_path: Path) -> None:
@@ -636,7 +630,7 @@ _X = _sha("a file to move, were the journal carried out")
 
 @pytest.mark.parametrize(
     "journal",
-    [  # well-formed, not committed, with the right sha256: only the names are wrong
+    [  # well-formed, for this folder, with the right sha256: only the names are wrong
         {"renames": [["../lockgen.toml", "../../victim/moved.toml", _X, ""]]},
         {"renames": [[".lockgen-x", "/nonexistent-folder/elsewhere", _X, ""]]},
         {"renames": [[".lockgen-x", "../inputs/base.in", _X, ""]]},
@@ -666,7 +660,7 @@ def test_a_journal_that_is_not_a_commits_own_is_dropped_touching_nothing(
     (victim / "notes.txt").write_text("keep me")
     (project.locks / ".lockgen-x").write_text("a file to move, were the journal carried out")
     before = {p: p.read_bytes() for p in [*project.root.rglob("*"), victim / "notes.txt"] if p.is_file()}
-    (project.locks / fileset.JOURNAL).write_text(json.dumps(journal))
+    (project.locks / fileset.JOURNAL).write_text(json.dumps({"folder": fileset.identity(project.locks), **journal}))
     result = project.run("compile")
     assert result.exit_code == 0, result.output
     assert "dropped the journal of an interrupted compile" in result.output
@@ -770,11 +764,8 @@ def test_a_journal_that_came_with_a_commit_is_dropped_even_where_it_describes_th
 
     assert project.run("compile").exit_code == 0
     lock = project.lock("py312-cpu")
-    journal = {"renames": [], "remove": [[lock.name, hashlib.sha256(lock.read_bytes()).hexdigest()]]}
-    (project.locks / fileset.JOURNAL).write_text(json.dumps(journal))
-    git = ["git", "-C", str(project.root), "-c", "user.name=t", "-c", "user.email=t@t"]
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "a journal arrives"]):
-        subprocess.run([*git, *args], check=True)
+    journal = {"folder": [1, 2], "renames": [], "remove": [[lock.name, hashlib.sha256(lock.read_bytes()).hexdigest()]]}
+    (project.locks / fileset.JOURNAL).write_text(json.dumps(journal))  # written for the committer's folder
     before = project.snapshot()
     result = project.run("compile")
     assert result.exit_code == 0 and "dropped the journal of an interrupted compile" in result.output
@@ -811,17 +802,22 @@ def test_a_folder_under_the_journals_name_is_one_clear_error(project: Project) -
     assert "interrupted" in project.run("check").output  # check and compile agree something is wrong
 
 
-@pytest.mark.parametrize("dry_run", [False, True])
+@pytest.mark.parametrize("run", ["compile", "dry run", "every variant fails", "bad input"])
 def test_a_first_compile_makes_its_locks_folder_before_it_locks_it(
-    project: Project, monkeypatch: pytest.MonkeyPatch, dry_run: bool
+    project: Project, monkeypatch: pytest.MonkeyPatch, run: str
 ) -> None:
     """The run lock locks the locks folder itself too, which keeps apart runs whose run
     locks live in different cache folders; a folder that does not exist yet could not
-    be locked, so two first compiles (sudo beside the user) interleaved. A dry run
-    leaves no folder behind, nor does a failure."""
+    be locked, so two first compiles (sudo beside the user) interleaved. A run that
+    writes nothing leaves no folder behind, nor its parents (locks-dir = "build/locks")."""
     from lockgen import files
 
-    shutil.rmtree(project.locks, ignore_errors=True)
+    project.config.write_text('locks-dir = "build/locks"\n' + project.config.read_text())
+    locks = project.root / "build" / "locks"
+    if run == "every variant fails":
+        project.write("inputs/base.in", "no-such-package-anywhere\n")
+    if run == "bad input":
+        project.write("inputs/base.in", "-r missing.in\n")
     real, seen = files.run_lock, []
 
     def spy(kind: str, key: Path, **kwargs: Any) -> Any:
@@ -829,9 +825,13 @@ def test_a_first_compile_makes_its_locks_folder_before_it_locks_it(
         return real(kind, key, **kwargs)
 
     monkeypatch.setattr(files, "run_lock", spy)
-    assert project.run("compile", *(["--dry-run"] if dry_run else [])).exit_code == 0
-    assert seen == [True]
-    assert project.locks.is_dir() != dry_run
+    result = project.run("compile", *(["--dry-run"] if run == "dry run" else []))
+    assert result.exit_code == {"compile": 0, "dry run": 0, "every variant fails": 1, "bad input": 2}[run], (
+        result.output
+    )
+    assert seen == ([] if run == "bad input" else [True])
+    assert locks.is_dir() == (run == "compile")
+    assert (project.root / "build").exists() == (run == "compile")
 
 
 def test_ctrl_c_during_the_renames_leaves_the_whole_new_set(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -305,3 +305,23 @@ def test_a_program_that_cannot_start_leaves_stop_signals_acted_on_at_once(monkey
         command.run([sys.executable, "-c", "pass", "a\0b"])
     with pytest.raises(KeyboardInterrupt):
         command.interrupt()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_stop_signal_acted_on_leaves_nothing_pending(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C that stopped a program and was caught must not stop the next one too."""
+    import signal
+
+    monkeypatch.setattr(command, "_deferred", False)
+    previous = signal.signal(signal.SIGALRM, lambda *_: command.interrupt())
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(KeyboardInterrupt):
+            command.run([sys.executable, "-c", "import time\ntime.sleep(30)"])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    try:
+        assert command.run([sys.executable, "-c", "print('next')"]) == "next\n"
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C already acted on stopped the next program too")

@@ -214,7 +214,7 @@ def test_diff_where_git_cannot_read_the_base_locks_is_an_error_not_every_lock_ne
     (repo.root / ".git" / "objects" / tree.stdout[:2] / tree.stdout.strip()[2:]).unlink()
     result = repo.run("diff")
     assert result.exit_code != 0 and "variant added" not in result.output, result.output
-    assert result.output.startswith("error: "), result.output
+    assert result.output.startswith("error: --base HEAD: git cannot read locks there: "), result.output
 
 
 def test_a_new_accelerator_stays_on_its_siblings_versions(repo: Project) -> None:

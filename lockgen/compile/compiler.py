@@ -112,10 +112,7 @@ def run(
     Inputs.of(config).digest(variants[0])  # bad intent files stop here, exit 2, before any wait
     # Made before the run lock, which then locks the folder itself too (a first compile
     # beside another with its run locks elsewhere: sudo, another LOCKGEN_CACHE_DIR).
-    with (
-        files.made_folder(config.locks_dir, keep=not options.dry_run),
-        files.run_lock("compile", config.locks_dir, say=say),
-    ):
+    with files.made_folder(config.locks_dir) as unmake, files.run_lock("compile", config.locks_dir, say=say):
         # Read inside the lock: a compile that waited resolves the inputs as they are now.
         inputs = Inputs.of(config)
         digests = {v.name: inputs.digest(v) for v in variants}
@@ -183,6 +180,7 @@ def run(
         if prune and not options.dry_run:
             for path in stray:
                 path.unlink(missing_ok=True)
+        unmake()  # a folder made here and left empty (a dry run, every variant failed) goes
     ordered = tuple(_noting(results[v.name], unreadable.get(v.name)) for v in variants)
     after = _differences(config, olds, news, ordered)
     before = {_key(d) for d in _differences(config, olds, {}, ordered)}

@@ -154,7 +154,7 @@ def _on_cpu_index(lock: pylock.Lock, names: list[str]) -> str | None:
     """The package of PyTorch's CPU index (torch, most often) through which ``names`` come
     in: among everything that requires them, however indirectly."""
     graph = lock.graph or {}
-    seen: set[str] = set()
+    seen: set[str] = set(names)  # torch itself may be the evidence (a build that bundles CUDA)
     todo = list(names)
     while todo:
         for parent in graph.get(todo.pop(), ()):

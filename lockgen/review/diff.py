@@ -167,27 +167,29 @@ def at_ref(config: Config, ref: str) -> dict[str, lockfile.Lock]:
     except CommandError:  # --quiet: git says nothing, only its status
         raise InputError(f"--base: {ref!r} is not a commit of the git repository at {top}") from None
     rel = config.locks_dir.resolve().relative_to(top.resolve()).as_posix()
-    listing = command.run(["git", "ls-tree", "--name-only", f"{ref}:{rel}"], cwd=top) if _folder(top, ref, rel) else ""
+    entry = "040000 tree" if rel == "." else _git(top, ref, rel, "ls-tree", ref, "--", rel)
+    kind = "".join(entry.split(maxsplit=2)[1:2])  # "tree", "blob", "commit"; "": not there
+    if kind == "commit":
+        raise LockgenError(f"--base {ref}: {rel} is a git submodule there; lockgen reads no locks from one")
+    # Missing, a file or a link at the base: no locks there.
+    listing = _git(top, ref, rel, "ls-tree", "--name-only", f"{ref}:{rel}") if kind == "tree" else ""
     out = {}
     for name in sorted(listing.split()):
         variant = lockfile.variant_of(Path(name))
         if name.endswith(".toml") and variant:
-            text = command.run(["git", "show", f"{ref}:{rel}/{name}"], cwd=top)
+            text = _git(top, ref, rel, "show", f"{ref}:{rel}/{name}")
             out[variant] = lockfile.parse(Path(f"{ref}:{rel}/{name}"), text)
     return out
 
 
-def _folder(top: Path, ref: str, rel: str) -> bool:
-    """Was ``rel`` a folder at ``ref``? Not where it was missing, a file or a link: no locks
-    there. Where git cannot tell (a corrupt object, a partial clone cut off from its
-    origin), an error: every lock shown as new would be a wrong diff."""
-    if rel == ".":
-        return True
+def _git(top: Path, ref: str, rel: str, *args: str) -> str:
+    """git's answer; where it cannot give one (a corrupt object, a partial clone cut off
+    from its origin), an error naming the base: a diff showing every lock as new, or
+    none, would be wrong."""
     try:
-        entry = command.run(["git", "ls-tree", ref, "--", rel], cwd=top)
+        return command.run(["git", *args], cwd=top)
     except CommandError as exc:
         raise LockgenError(f"--base {ref}: git cannot read {rel} there: {exc}") from None
-    return entry.split(maxsplit=2)[1:2] == ["tree"]
 
 
 def _in(variants: Iterable[str], every: Iterable[str] = ()) -> str:
