@@ -356,12 +356,9 @@ def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, confi
             raise InputError(f"{cfg.relative(pylock.lock_file(cfg.locks_dir, v.name))}: no lock for {v.name} "
                              f"(run: lockgen compile {v.name})")  # fmt: skip
         locks[v.name] = lock
-    from lockgen.project.intents import Inputs
+    from lockgen.install.installer import credentials
 
-    inputs = Inputs.of(cfg)
-    # In order, configured first: of two credentials fitting one file equally, the first wins, as in sync.
-    configured = [u for v in variants for index, extra, links in [cfg.urls(v)] for u in (index, *extra, *links) if u]
-    urls = list(dict.fromkeys([*configured, *(u for v in variants for u in inputs.credentialed_urls(v))]))
+    urls = list(dict.fromkeys(u for v in variants for u in credentials(cfg, v)[1]))  # in order, as sync lends them
     progress = err if sys.stderr.isatty() else None
     items = wheelhouse.wanted(locks)
     summary = wheelhouse.build(folder, items, credentials=urls, jobs=jobs, progress=progress)

@@ -19,6 +19,7 @@ from lockgen.exceptions import CommandError, InputError, LockgenError
 from lockgen.install.environment import CREATING, Target
 from lockgen.locks import pylock
 from lockgen.names import canonical
+from lockgen.project.config import Config, Variant
 from lockgen.redact import HIDDEN, lent, without_credentials
 
 _QUIET = ("--no-config", "--quiet", "--color", "never")
@@ -74,6 +75,22 @@ def install(
     for name in sorted(reinstall):
         args += ["--reinstall-package", name]
     uv.run([*args, *_QUIET])
+
+
+def credentials(config: Config, variant: Variant) -> tuple[tuple[str, ...], list[str]]:
+    """What lets uv authenticate to the hosts that serve the lock's files, as compile
+    did: the variant's indexes (given to uv as indexes, which resolve nothing here), and
+    the URLs with a user in them, the configured ones first and then every one its
+    intent files name (``${VAR}`` expanded; the lock carries none), whose credentials
+    are lent to the URLs of the copy uv installs from (:func:`lockgen.redact.lent`).
+    Not as indexes: a file host or a git host would rank before PyPI for what an sdist's
+    build requires."""
+    from lockgen.project.intents import Inputs
+
+    index_url, extra_index_urls, find_links = config.urls(variant)
+    configured = [u for u in (index_url, *extra_index_urls) if u]
+    named = Inputs.of(config, validate=False).credentialed_urls(variant)
+    return tuple(configured), [u for u in (*configured, *find_links, *named) if "@" in u]
 
 
 def forget(names: Iterable[str]) -> None:

@@ -176,7 +176,9 @@ def sync(
         private.clean()  # what killed runs left in the temporary folder
         with private.folder("sync") as tmp:
             install_from = lock.path
-            indexes, lent = _credentials(config, variant) if source is None else ((), [])  # a wheelhouse needs none
+            indexes, lent = (
+                installer.credentials(config, variant) if source is None else ((), [])
+            )  # a wheelhouse needs none
             if source is not None or base or HIDDEN in lock.text or lent:
                 install_from = installer.rewrite(lock, wanted, tmp, wheelhouse=source, credentials=lent)
             checked: Mapping[str, object] = {}
@@ -327,22 +329,6 @@ def _apply(
             shutil.rmtree(target.prefix, ignore_errors=True)
         raise
     return target
-
-
-def _credentials(config: Config, variant: Variant) -> tuple[tuple[str, ...], list[str]]:
-    """What lets uv authenticate to the hosts that serve the lock's files, as compile
-    did: the variant's indexes (given to uv as indexes, which resolve nothing here), and
-    the URLs with a user in them, the configured ones first and then every one its
-    intent files name (``${VAR}`` expanded; the lock carries none), whose credentials
-    are lent to the URLs of the copy uv installs from (:func:`lockgen.redact.lent`).
-    Not as indexes: a file host or a git host would rank before PyPI for what an sdist's
-    build requires."""
-    from lockgen.project.intents import Inputs
-
-    index_url, extra_index_urls, find_links = config.urls(variant)
-    configured = [u for u in (index_url, *extra_index_urls) if u]
-    named = Inputs.of(config, validate=False).credentialed_urls(variant)
-    return tuple(configured), [u for u in (*configured, *find_links, *named) if "@" in u]
 
 
 def _unchanged(found: verify.Inspection, target: Target) -> bool:
