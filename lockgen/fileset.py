@@ -11,8 +11,10 @@ run.
   replaced, the journal first turned into that undoing.
 
 The set is old or new, never a mix. A journal is carried out only where its folder is
-as the interrupted run left it: written for this very folder (its device and inode);
-every name in it a plain file name of that folder (the renamed ones lockgen's own
+as the interrupted run left it: written by a run of this user on this machine (it names
+a token that run kept in lockgen's cache, outside the project: a journal that came with
+a commit names none there), for this very folder (its device and inode); every name in
+it a plain file name of that folder (the renamed ones lockgen's own
 temporary names), a regular file; every rename not yet done with its file as written
 and its target as it was; every one done with its target as the journal says. Any
 other journal is dropped, the folder left as it is: one that came with a commit (``git
@@ -27,17 +29,19 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import stat
 from collections.abc import Sequence
 from pathlib import Path
 
 from lockgen.exceptions import InputError, LockgenError
-from lockgen.files import JOURNAL, PREFIX, failure, fsync_dir, sha256, write_temp
+from lockgen.files import JOURNAL, PREFIX, cache_folder, failure, fsync_dir, prune, sha256, write_temp
 
 # What a killed commit leaves besides its journal: its new files, the second names of
 # replaced ones, and a journal not yet renamed into place.
 LEFT = (f"{PREFIX}old.", f"{PREFIX}{JOURNAL}.")
 _SHA = re.compile(r"[0-9a-f]{64}")
+_TOKEN = re.compile(r"[0-9a-f]{32}")
 
 # from, to, sha256 of the file renamed, sha256 of what the target held before ("": nothing)
 Entry = tuple[str, str, str, str]
@@ -71,7 +75,7 @@ class FileSet:
             return
         journal = self.folder / JOURNAL
         renames = [(tmp.name, target.name, sha, _sha_of(target) or "") for tmp, target, sha in self.pending]
-        _write_journal(journal, renames)
+        token = _write_journal(journal, renames)
         self._journalled = True
         replaced: list[tuple[Path, Path | None, str]] = []  # target, a second name for what it held, new sha
         try:
@@ -91,9 +95,11 @@ class FileSet:
         except BaseException:  # Ctrl-C, SIGTERM: what the journal promises is done first
             with contextlib.suppress(OSError, LockgenError):
                 _finish(self.folder, renames)
+                _forget(token)
                 self._forget_old()
             raise
         _finish(self.folder, renames)
+        _forget(token)
         self._forget_old()
 
     def _forget_old(self) -> None:
@@ -109,8 +115,9 @@ class FileSet:
         try:
             renames = [(old.name, target.name, sha256(old).hex(), new) for target, old, new in replaced if old]
             removals = [(target.name, sha) for target, old, sha in replaced if old is None]
-            _write_journal(journal, renames, removals)
+            token = _write_journal(journal, renames, removals)
             _finish(self.folder, renames, removals)
+            _forget(token)
         except (OSError, LockgenError):
             self.pending.clear()
             return False
@@ -119,16 +126,38 @@ class FileSet:
         return True
 
 
-def _write_journal(journal: Path, renames: Sequence[Entry], removals: Sequence[tuple[str, str]] | None = None) -> None:
-    data: dict[str, object] = {"folder": identity(journal.parent), "renames": [list(entry) for entry in renames]}
+def _write_journal(journal: Path, renames: Sequence[Entry], removals: Sequence[tuple[str, str]] | None = None) -> str:
+    """Write the journal, durably; its token, kept in lockgen's cache meanwhile."""
+    token = secrets.token_hex(16)
+    tokens = _tokens()
+    data: dict[str, object] = {"run": token, "folder": identity(journal.parent)}
+    data["renames"] = [list(entry) for entry in renames]
     if removals is not None:
         data["remove"] = [list(entry) for entry in removals]
     try:
+        if tokens is not None:
+            (tokens / token).touch()
         tmp = write_temp(journal, json.dumps(data))
         os.replace(tmp, journal)
         fsync_dir(journal.parent)
     except OSError as exc:
         raise failure(exc, "write", journal) from None
+    return token
+
+
+def _tokens() -> Path | None:
+    """Where a run keeps the token its journal names: lockgen's cache (never in a
+    project, so never in a commit); None without one (every journal is then dropped)."""
+    folder = cache_folder("journals")
+    if folder is not None:
+        prune(folder, keep=500)
+    return folder
+
+
+def _forget(token: object) -> None:
+    tokens = _tokens()
+    if tokens is not None and isinstance(token, str) and _TOKEN.fullmatch(token):
+        (tokens / token).unlink(missing_ok=True)
 
 
 def _keep(target: Path) -> Path | None:
@@ -196,14 +225,29 @@ def recover(folder: Path) -> str | None:
     except (OSError, ValueError, RecursionError):
         journal.unlink(missing_ok=True)  # torn before it was made durable: nothing was renamed
         return None
-    entries = _entries(data) if isinstance(data, dict) and data.get("folder") == identity(folder) else None
+    entries = _entries(data) if _ours(data, folder) else None
+    run = data.get("run") if isinstance(data, dict) else None
     if entries is None or not _describes(folder, *entries):
         for tmp, _, _, _ in entries[0] if entries else ():
             (folder / tmp).unlink(missing_ok=True)
         journal.unlink(missing_ok=True)
+        _forget(run)
         return "dropped"
     _finish(folder, *entries)
+    _forget(run)
     return "finished"
+
+
+def _ours(data: object, folder: Path) -> bool:
+    """Did a run of this user on this machine write the journal, for this very folder?
+    Its token is in lockgen's cache (a journal that came with a commit, even one copied
+    from a real one, names a token this cache never held), its folder this one."""
+    if not isinstance(data, dict) or data.get("folder") != identity(folder):
+        return False
+    run, tokens = data.get("run"), _tokens()
+    return (
+        isinstance(run, str) and _TOKEN.fullmatch(run) is not None and tokens is not None and (tokens / run).is_file()
+    )
 
 
 _JOURNAL_LIMIT = 1 << 20  # a commit's journal names a few hundred files at most

@@ -551,6 +551,19 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _own(folder: Path) -> dict[str, object]:
+    """What a run of this user on this machine puts in its journal: a token it keeps in
+    lockgen's cache, and the folder's identity."""
+    import secrets
+
+    from lockgen import files, fileset
+
+    token, tokens = secrets.token_hex(16), files.cache_folder("journals")
+    assert tokens is not None
+    (tokens / token).touch()
+    return {"run": token, "folder": fileset.identity(folder)}
+
+
 @pytest.mark.parametrize("written", ["here", "committed", "by lockgen 0.3"])
 def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path, written: str) -> None:
     """A failed commit first turns its journal into the undoing: killed midway, what it
@@ -573,8 +586,10 @@ def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path, writ
     removals: list[object] = [["pylock.b.toml", _sha("new b")]]
     if written == "by lockgen 0.3":
         renames, removals = [r[:2] for r in renames], ["pylock.b.toml"]
-    where = fileset.identity(folder) if written == "here" else [1, 2]  # the committer's folder: another
-    (folder / fileset.JOURNAL).write_text(json.dumps({"folder": where, "renames": renames, "remove": removals}))
+    # Committed: the very folder's identity (it leaks with any journal once committed), but
+    # a token this user's lockgen cache never held.
+    own = _own(folder) if written == "here" else {"run": "5" * 32, "folder": fileset.identity(folder)}
+    (folder / fileset.JOURNAL).write_text(json.dumps({**own, "renames": renames, "remove": removals}))
     before = {p.name: p.read_text() for p in folder.iterdir() if p.name != fileset.JOURNAL}
     if written != "here":
         assert fileset.recover(folder) == "dropped"
@@ -596,7 +611,7 @@ def _killed_after_first_rename(folder: Path) -> None:
     (folder / ".lockgen-pylock.b.toml.x1.tmp").write_text("new b")
     renames = [[".lockgen-pylock.a.toml.x0.tmp", "pylock.a.toml", _sha("new a"), _sha("old a")],
                [".lockgen-pylock.b.toml.x1.tmp", "pylock.b.toml", _sha("new b"), _sha("old b")]]  # fmt: skip
-    (folder / fileset.JOURNAL).write_text(json.dumps({"folder": fileset.identity(folder), "renames": renames}))
+    (folder / fileset.JOURNAL).write_text(json.dumps({**_own(folder), "renames": renames}))
 
 
 def test_a_killed_commit_is_finished_or_dropped_whole_by_what_the_folder_holds(tmp_path: Path) -> None:
@@ -660,7 +675,7 @@ def test_a_journal_that_is_not_a_commits_own_is_dropped_touching_nothing(
     (victim / "notes.txt").write_text("keep me")
     (project.locks / ".lockgen-x").write_text("a file to move, were the journal carried out")
     before = {p: p.read_bytes() for p in [*project.root.rglob("*"), victim / "notes.txt"] if p.is_file()}
-    (project.locks / fileset.JOURNAL).write_text(json.dumps({"folder": fileset.identity(project.locks), **journal}))
+    (project.locks / fileset.JOURNAL).write_text(json.dumps({**_own(project.locks), **journal}))
     result = project.run("compile")
     assert result.exit_code == 0, result.output
     assert "dropped the journal of an interrupted compile" in result.output
@@ -764,8 +779,9 @@ def test_a_journal_that_came_with_a_commit_is_dropped_even_where_it_describes_th
 
     assert project.run("compile").exit_code == 0
     lock = project.lock("py312-cpu")
-    journal = {"folder": [1, 2], "renames": [], "remove": [[lock.name, hashlib.sha256(lock.read_bytes()).hexdigest()]]}
-    (project.locks / fileset.JOURNAL).write_text(json.dumps(journal))  # written for the committer's folder
+    own = {"run": "5" * 32, "folder": fileset.identity(project.locks)}  # the folder's identity leaked, no token
+    journal = {**own, "renames": [], "remove": [[lock.name, hashlib.sha256(lock.read_bytes()).hexdigest()]]}
+    (project.locks / fileset.JOURNAL).write_text(json.dumps(journal))
     before = project.snapshot()
     result = project.run("compile")
     assert result.exit_code == 0 and "dropped the journal of an interrupted compile" in result.output
