@@ -81,17 +81,24 @@ def userinfo_for(url: str, credentialed: Sequence[str]) -> str | None:
     credentials serve ``url``: of the same realm, and of several, the one whose path
     shares the longest start with ``url``'s (an index's ``/a/simple`` for its
     ``/a/files/…``); the first of equals. None where none is of that realm."""
-    where = realm(url)
-    path = urllib.parse.urlsplit(url).path
+    where, path = realm(url), _split(url).path
     best: tuple[int, str] | None = None
     for candidate in credentialed:
-        parts = urllib.parse.urlsplit(candidate)
+        parts = _split(candidate)
         if "@" not in parts.netloc or realm(candidate) != where:
             continue
         shared = _shared_segments(path, parts.path)
         if best is None or shared > best[0]:
             best = (shared, parts.netloc.rsplit("@", 1)[0])
     return best[1] if best else None
+
+
+def _split(url: str) -> urllib.parse.SplitResult:
+    """``url``'s parts; none for what is no URL (``https://[::1`` with its bracket open)."""
+    try:
+        return urllib.parse.urlsplit(url)
+    except ValueError:
+        return urllib.parse.SplitResult("", "", "", "", "")
 
 
 def _shared_segments(a: str, b: str) -> int:
@@ -106,7 +113,7 @@ def _shared_segments(a: str, b: str) -> int:
 def lent(url: str, credentialed: Sequence[str]) -> str:
     """``url`` with the credentials :func:`userinfo_for` finds, where it has none of its
     own: for a copy only uv reads, never a file lockgen keeps."""
-    parts = urllib.parse.urlsplit(url)
+    parts = _split(url)
     if "@" in parts.netloc or not parts.netloc:
         return url
     userinfo = userinfo_for(url, credentialed)

@@ -655,6 +655,7 @@ def test_a_password_holding_an_at_sign_never_shows(tmp_path: Path) -> None:
         ("https://h:8443/x.whl", ["https://u:p@h/s"], "https://h:8443/x.whl"),
         ("https://me@h/x.whl", ["https://u:p@h/s"], "https://me@h/x.whl"),
         ("https://github.com/o/r", ["https://tok@github.com/o/r@main#egg=x"], "https://tok@github.com/o/r"),
+        ("https://h/x.whl", ["https://u:p@[::1/broken", "https://a:b@h/y"], "https://a:b@h/x.whl"),  # no URL: passed
     ],
 )
 def test_credentials_are_lent_to_the_urls_of_their_realm_the_best_fitting_first(
