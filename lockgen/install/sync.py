@@ -176,9 +176,8 @@ def sync(
         private.clean()  # what killed runs left in the temporary folder
         with private.folder("sync") as tmp:
             install_from = lock.path
-            indexes, lent = (
-                installer.credentials(config, variant) if source is None else ((), [])
-            )  # a wheelhouse needs none
+            # From a wheelhouse: no index, no credentials.
+            indexes, lent = installer.credentials(config, variant) if source is None else ((), [])
             if source is not None or base or HIDDEN in lock.text or lent:
                 install_from = installer.rewrite(lock, wanted, tmp, wheelhouse=source, credentials=lent)
             checked: Mapping[str, object] = {}
