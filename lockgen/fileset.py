@@ -89,7 +89,7 @@ class FileSet:
                     raise
                 replaced.append((target, old, sha))
         except OSError as exc:
-            undone = self._roll_back(replaced, journal)
+            undone = self._roll_back(replaced, journal, token)
             said = "no lock was changed" if undone else "the set is part old, part new: run lockgen compile"
             raise LockgenError(f"{failure(exc, 'replace', target)}; {said}") from None
         except BaseException:  # Ctrl-C, SIGTERM: what the journal promises is done first
@@ -108,16 +108,17 @@ class FileSet:
             _second_name(target).unlink(missing_ok=True)
         self.pending.clear()
 
-    def _roll_back(self, replaced: list[tuple[Path, Path | None, str]], journal: Path) -> bool:
+    def _roll_back(self, replaced: list[tuple[Path, Path | None, str]], journal: Path, token: str) -> bool:
         """Put back what a failed commit replaced and forget the commit; False when that
         fails too (the journal stays: the next compile finishes the set). The journal is
         first turned into the undoing, so that a kill midway is undone by the next run."""
         try:
             renames = [(old.name, target.name, sha256(old).hex(), new) for target, old, new in replaced if old]
             removals = [(target.name, sha) for target, old, sha in replaced if old is None]
-            token = _write_journal(journal, renames, removals)
+            undoing = _write_journal(journal, renames, removals)
+            _forget(token)  # the commit's journal is gone: replaced by the undoing
             _finish(self.folder, renames, removals)
-            _forget(token)
+            _forget(undoing)
         except (OSError, LockgenError):
             self.pending.clear()
             return False
@@ -127,22 +128,35 @@ class FileSet:
 
 
 def _write_journal(journal: Path, renames: Sequence[Entry], removals: Sequence[tuple[str, str]] | None = None) -> str:
-    """Write the journal, durably; its token, kept in lockgen's cache meanwhile."""
+    """Write the journal, durably; its token, kept in lockgen's cache meanwhile with the
+    sha256 of the journal's exact text: only that journal, not another naming the
+    token (one copied from a journal committed by mistake), is ever carried out."""
     token = secrets.token_hex(16)
     tokens = _tokens()
     data: dict[str, object] = {"run": token, "folder": identity(journal.parent)}
     data["renames"] = [list(entry) for entry in renames]
     if removals is not None:
         data["remove"] = [list(entry) for entry in removals]
+    text = json.dumps(data)
     try:
         if tokens is not None:
-            (tokens / token).touch()
-        tmp = write_temp(journal, json.dumps(data))
+            write_temp(tokens / token, hashlib.sha256(text.encode()).hexdigest()).replace(tokens / token)
+        tmp = write_temp(journal, text)
         os.replace(tmp, journal)
         fsync_dir(journal.parent)
     except OSError as exc:
         raise failure(exc, "write", journal) from None
     return token
+
+
+def _in_repository(tokens: Path, folder: Path) -> bool:
+    """Is the token folder (``LOCKGEN_CACHE_DIR`` set inside the project, or a link into
+    it) in the repository that holds ``folder``? A commit could bring tokens there."""
+    real, top = tokens.resolve(), folder.resolve()
+    for candidate in (top, *top.parents):
+        if (candidate / ".git").exists():
+            return real.is_relative_to(candidate)
+    return real.is_relative_to(top)
 
 
 def _tokens() -> Path | None:
@@ -221,11 +235,12 @@ def recover(folder: Path) -> str | None:
         journal.unlink(missing_ok=True)  # a link, a device: no run left it
         return "dropped"
     try:
-        data = json.loads(journal.read_text(encoding="utf-8"))
+        text = journal.read_text(encoding="utf-8")
+        data = json.loads(text)
     except (OSError, ValueError, RecursionError):
         journal.unlink(missing_ok=True)  # torn before it was made durable: nothing was renamed
         return None
-    entries = _entries(data) if _ours(data, folder) else None
+    entries = _entries(data) if _ours(data, text, folder) else None
     run = data.get("run") if isinstance(data, dict) else None
     if entries is None or not _describes(folder, *entries):
         for tmp, _, _, _ in entries[0] if entries else ():
@@ -238,16 +253,21 @@ def recover(folder: Path) -> str | None:
     return "finished"
 
 
-def _ours(data: object, folder: Path) -> bool:
-    """Did a run of this user on this machine write the journal, for this very folder?
-    Its token is in lockgen's cache (a journal that came with a commit, even one copied
-    from a real one, names a token this cache never held), its folder this one."""
+def _ours(data: object, text: str, folder: Path) -> bool:
+    """Did a run of this user on this machine write this very journal, for this very
+    folder? Its token is in lockgen's cache with the journal's sha256 (a journal that
+    came with a commit names a token this cache never held, or one of another journal's
+    text), its folder this one."""
     if not isinstance(data, dict) or data.get("folder") != identity(folder):
         return False
     run, tokens = data.get("run"), _tokens()
-    return (
-        isinstance(run, str) and _TOKEN.fullmatch(run) is not None and tokens is not None and (tokens / run).is_file()
-    )
+    if not isinstance(run, str) or _TOKEN.fullmatch(run) is None or tokens is None or _in_repository(tokens, folder):
+        return False
+    try:
+        kept = (tokens / run).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return kept == hashlib.sha256(text.encode()).hexdigest()
 
 
 _JOURNAL_LIMIT = 1 << 20  # a commit's journal names a few hundred files at most

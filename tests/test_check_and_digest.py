@@ -551,17 +551,24 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _own(folder: Path) -> dict[str, object]:
-    """What a run of this user on this machine puts in its journal: a token it keeps in
-    lockgen's cache, and the folder's identity."""
+def _journal(folder: Path, body: dict[str, object], *, token: str | None = None) -> str:
+    """Write ``body`` as the folder's journal, as a run of this user on this machine writes
+    one: naming a token kept in lockgen's cache with the journal's sha256, and the
+    folder's identity. ``token``: name this one instead, keeping nothing (a journal
+    that came with a commit). Returns the token."""
+    import json
     import secrets
 
     from lockgen import files, fileset
 
-    token, tokens = secrets.token_hex(16), files.cache_folder("journals")
-    assert tokens is not None
-    (tokens / token).touch()
-    return {"run": token, "folder": fileset.identity(folder)}
+    run = token or secrets.token_hex(16)
+    text = json.dumps({"run": run, "folder": fileset.identity(folder), **body})
+    if token is None:
+        tokens = files.cache_folder("journals")
+        assert tokens is not None
+        (tokens / run).write_text(_sha(text))
+    (folder / fileset.JOURNAL).write_text(text)
+    return run
 
 
 @pytest.mark.parametrize("written", ["here", "committed", "by lockgen 0.3"])
@@ -571,7 +578,6 @@ def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path, writ
     journal written for another folder (it came with a commit: ``git add locks`` after
     a kill), or one without the sha256 of what it moves (lockgen 0.3's), is no killed
     run's here: dropped."""
-    import json
 
     from lockgen import fileset
 
@@ -588,8 +594,7 @@ def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path, writ
         renames, removals = [r[:2] for r in renames], ["pylock.b.toml"]
     # Committed: the very folder's identity (it leaks with any journal once committed), but
     # a token this user's lockgen cache never held.
-    own = _own(folder) if written == "here" else {"run": "5" * 32, "folder": fileset.identity(folder)}
-    (folder / fileset.JOURNAL).write_text(json.dumps({**own, "renames": renames, "remove": removals}))
+    _journal(folder, {"renames": renames, "remove": removals}, token=None if written == "here" else "5" * 32)
     before = {p.name: p.read_text() for p in folder.iterdir() if p.name != fileset.JOURNAL}
     if written != "here":
         assert fileset.recover(folder) == "dropped"
@@ -602,16 +607,13 @@ def test_a_rollback_killed_midway_is_undone_by_the_next_run(tmp_path: Path, writ
 def _killed_after_first_rename(folder: Path) -> None:
     """The locks folder of a compile killed after replacing a (of a and b): the journal,
     b's new lock still under its temporary name."""
-    import json
-
-    from lockgen import fileset
 
     (folder / "pylock.a.toml").write_text("new a")
     (folder / "pylock.b.toml").write_text("old b")
     (folder / ".lockgen-pylock.b.toml.x1.tmp").write_text("new b")
     renames = [[".lockgen-pylock.a.toml.x0.tmp", "pylock.a.toml", _sha("new a"), _sha("old a")],
                [".lockgen-pylock.b.toml.x1.tmp", "pylock.b.toml", _sha("new b"), _sha("old b")]]  # fmt: skip
-    (folder / fileset.JOURNAL).write_text(json.dumps({**_own(folder), "renames": renames}))
+    _journal(folder, {"renames": renames})
 
 
 def test_a_killed_commit_is_finished_or_dropped_whole_by_what_the_folder_holds(tmp_path: Path) -> None:
@@ -665,9 +667,6 @@ def test_a_journal_that_is_not_a_commits_own_is_dropped_touching_nothing(
     """A journal that arrived with a commit (``git add locks`` after a killed compile) or
     was written by anyone else is carried out only if every name in it is a file of the
     locks folder that a commit makes: none may move or remove a file anywhere else."""
-    import json
-
-    from lockgen import fileset
 
     assert project.run("compile").exit_code == 0
     victim = tmp_path / "victim"
@@ -675,7 +674,7 @@ def test_a_journal_that_is_not_a_commits_own_is_dropped_touching_nothing(
     (victim / "notes.txt").write_text("keep me")
     (project.locks / ".lockgen-x").write_text("a file to move, were the journal carried out")
     before = {p: p.read_bytes() for p in [*project.root.rglob("*"), victim / "notes.txt"] if p.is_file()}
-    (project.locks / fileset.JOURNAL).write_text(json.dumps({**_own(project.locks), **journal}))
+    _journal(project.locks, journal)
     result = project.run("compile")
     assert result.exit_code == 0, result.output
     assert "dropped the journal of an interrupted compile" in result.output
@@ -767,6 +766,42 @@ def test_a_full_locks_folder_fails_each_variant_in_words_naming_the_file(
     assert result.exit_code == 1
     assert "cannot write " in result.output and "/pylock.py312-cpu.toml: no space left on the device" in result.output
     assert project.snapshot() == old
+
+
+def test_a_journal_naming_the_token_of_another_journal_is_dropped(tmp_path: Path) -> None:
+    """A killed run's journal committed by mistake, then removed by hand: its token stays
+    in the cache, and the history shows it. A forged journal naming it must not pass."""
+    from lockgen import fileset
+
+    folder = tmp_path / "locks"
+    folder.mkdir()
+    (folder / "pylock.a.toml").write_text("reviewed a")
+    real = _journal(folder, {"renames": []})
+    (folder / fileset.JOURNAL).unlink()
+    (folder / ".lockgen-x.tmp").write_text("attacker's a")
+    forged = [[".lockgen-x.tmp", "pylock.a.toml", _sha("attacker's a"), _sha("reviewed a")]]
+    _journal(folder, {"renames": forged}, token=real)
+    assert fileset.recover(folder) == "dropped"
+    assert (folder / "pylock.a.toml").read_text() == "reviewed a"
+
+
+def test_tokens_kept_inside_the_repository_vouch_for_no_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LOCKGEN_CACHE_DIR in the work tree (or, resolved, linked into it): a pull request
+    could bring the token file with the forged journal."""
+    from lockgen import fileset
+
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    folder = repo / "locks"
+    folder.mkdir()
+    monkeypatch.setenv("LOCKGEN_CACHE_DIR", str(repo / ".cache" / "lockgen"))
+    (folder / "pylock.a.toml").write_text("reviewed a")
+    (folder / ".lockgen-x.tmp").write_text("attacker's a")
+    _journal(folder, {"renames": [[".lockgen-x.tmp", "pylock.a.toml", _sha("attacker's a"), _sha("reviewed a")]]})
+    assert fileset.recover(folder) == "dropped"
+    assert (folder / "pylock.a.toml").read_text() == "reviewed a"
 
 
 def test_a_journal_that_came_with_a_commit_is_dropped_even_where_it_describes_the_folder(project: Project) -> None:
