@@ -22,7 +22,6 @@ from lockgen.redact import without_credentials
 DEFAULT_PLATFORM = "x86_64-manylinux_2_28"
 FORMATS = ("pylock", "requirements")
 _NAME = re.compile(r"[a-z0-9]+")
-_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)\}")  # as uv expands them in intent files
 _PACKAGE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _TOP_KEYS = {
     "inputs", "python", "platforms", "locks-dir", "constraints", "forbid", "index-url",
@@ -116,7 +115,11 @@ class Config:
                 raise InputError(f"{self.path}: {key}: {without_credentials(url)}: ${{{m['name']}}} is not set here")
             return found
 
-        return _VARIABLE.sub(value, url) if "${" in url else url
+        if "${" not in url:
+            return url
+        from lockgen.project.places import ENV_VAR  # the syntax uv expands in intent files
+
+        return ENV_VAR.sub(value, url)
 
     def select(self, patterns: Sequence[str]) -> list[Variant]:
         """The variants whose names match any shell-glob pattern (all without patterns)."""
