@@ -275,25 +275,41 @@ def run_lock(kind: str, key: Path, *, say: Callable[[str], None]) -> Iterator[No
 
 
 def _lock_itself(folder: str, say: Callable[[str], None]) -> int | None:
-    """An open, locked descriptor of ``folder``; None where it does not exist yet, or
-    cannot be locked (Windows, a filesystem without locks): the run lock alone then."""
+    """An open, locked descriptor of ``folder``; None where it does not exist (yet, or
+    no longer once waited for), or cannot be locked (Windows, a filesystem without
+    locks): the run lock alone then."""
     if sys.platform == "win32":  # pragma: no cover - no locks on folders there
         return None
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return None
-    try:
-        if not _try_lock(fd):
-            say(f"waiting for another lockgen run to finish with {folder} (its run locks are kept elsewhere)")
-            _lock(fd)
-    except OSError:
+    said = False
+    while True:
+        try:
+            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            return None
+        try:
+            if not _try_lock(fd):
+                if not said:
+                    say(f"waiting for another lockgen run to finish with {folder} (its run locks are kept elsewhere)")
+                    said = True
+                _lock(fd)
+            if _same_file(os.fstat(fd), folder):
+                return fd
+        except OSError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        # The run waited for removed the folder (another may have made it again): lock what is there now.
         os.close(fd)
-        return None
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+
+
+def _same_file(opened: os.stat_result, path: str) -> bool:
+    try:
+        now = os.stat(path)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only

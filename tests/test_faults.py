@@ -831,6 +831,44 @@ def test_two_syncs_started_together_leave_one_whole_lock(
         _final_is(p, locks, order[-1])
 
 
+def test_two_first_syncs_with_different_caches_make_the_environment_once(
+    two_variants: tuple[Proj, dict[str, dict[str, str]]], tmp_path: Path
+) -> None:
+    """Two first syncs into a project's ``.venv`` that does not exist yet, their run
+    locks in different cache folders (``sudo`` beside the user, a CI job's own
+    LOCKGEN_CACHE_DIR): the first is frozen (SIGSTOP) as soon as ``.venv`` appears, the
+    second starts meanwhile. The second must not make (or remove) the environment the
+    first is making: both exit 0, and the environment ends exactly the lock of the one
+    that ran last. Without the folder locked from its first moment, the second removed
+    the first's half-made ``.venv`` and made its own, and one of them failed."""
+    p, locks = two_variants
+    p.venv = p.root / ".venv"
+    outcomes: Counter[str] = Counter()
+    for round_, (first, second) in enumerate([(CPU, ALT), (ALT, CPU)] * (1 + SOAK)):
+        shutil.rmtree(p.venv, ignore_errors=True)
+        a = p.start("sync", "--variant", first, log=f"first-{round_}", LOCKGEN_CACHE_DIR=str(tmp_path / "cache-a"))
+        frozen = wait_until(a[0], p.venv.exists) and a[0].poll() is None
+        if frozen:
+            os.killpg(a[0].pid, signal.SIGSTOP)
+        try:
+            b = p.start(
+                "sync", "--variant", second, log=f"second-{round_}", LOCKGEN_CACHE_DIR=str(tmp_path / "cache-b")
+            )
+            deadline = time.monotonic() + 60
+            while b[0].poll() is None and b"waiting for" not in b[2].read_bytes():
+                assert time.monotonic() < deadline, "the second sync neither waited nor ended"
+                time.sleep(0.01)
+            outcomes["waited" if b[0].poll() is None else "ran first"] += 1
+        finally:
+            if frozen:
+                os.killpg(a[0].pid, signal.SIGCONT)
+        order = _finish_in_order({first: a[0], second: b[0]})
+        for v, (proc, _, err) in ((first, a), (second, b)):
+            assert proc.returncode == 0, f"round {round_}, {v}: {err.read_text()}"
+        _final_is(p, locks, order[-1])
+    assert outcomes["waited"], outcomes  # the case that broke: the second found the first's folder
+
+
 # --- 5. compiles at once, and a killed compile --------------------------------------
 
 OTHER = "3.12" if MINOR != "3.12" else "3.13"  # a second python: resolving for it needs no interpreter
@@ -944,6 +982,40 @@ def test_a_compile_that_waited_resolves_the_inputs_its_digest_names(
     assert proc.wait(timeout=120) == 0, err.read_text()
     assert err.read_text().count("waiting for") == 1
     lock_set_state(p, digests)
+
+
+def test_a_run_that_waited_on_a_folder_since_replaced_waits_for_the_new_one(
+    two_states: tuple[Proj, dict[str, dict[str, str]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compile waits on the locks folder held by a run with another cache folder; the
+    folder is then replaced (a dry run that made it removes it when done, and a third
+    run makes it again and locks it) before the first run lets go. The waiting compile
+    must lock the folder that is there now, and keep waiting while the third run holds
+    it, not go on holding a lock on a folder that no longer exists."""
+    from lockgen import files
+
+    p, digests = two_states
+    locks = p.root / "locks"
+    p.write("inputs/base.in", HELPER["B"][0])
+    monkeypatch.setenv("LOCKGEN_CACHE_DIR", str(tmp_path / "cache-a"))
+    with contextlib.ExitStack() as third:
+        with files.run_lock("compile", locks, say=lambda _: None):
+            proc, _, err = p.start("compile", log="waiter", LOCKGEN_CACHE_DIR=str(tmp_path / "cache-b"))
+            deadline = time.monotonic() + 60
+            while b"waiting for another lockgen run" not in err.read_bytes():
+                assert proc.poll() is None, f"the compile did not wait: {err.read_text()}"
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            shutil.copytree(locks, tmp_path / "locks-again")
+            shutil.rmtree(locks)
+            (tmp_path / "locks-again").rename(locks)
+            monkeypatch.setenv("LOCKGEN_CACHE_DIR", str(tmp_path / "cache-c"))
+            third.enter_context(files.run_lock("compile", locks, say=lambda _: None))
+        time.sleep(1.0)
+        assert proc.poll() is None, f"the compile ran while another run held the locks folder: {err.read_text()}"
+    assert proc.wait(timeout=120) == 0, err.read_text()
+    assert err.read_text().count("waiting for") == 1, err.read_text()
+    assert lock_set_state(p, digests) == "B"
 
 
 CompileMoment = tuple[str, float]

@@ -444,6 +444,21 @@ def test_a_venv_a_killed_first_sync_was_making_is_made_again(synced: Project, le
     assert refused.exit_code == 2 and "not a virtual environment" in refused.output
 
 
+def test_an_empty_venv_folder_is_where_sync_makes_the_environment(synced: Project) -> None:
+    """A first sync makes ``.venv`` empty before it locks it; killed right then, it
+    leaves that empty folder (as ``mkdir .venv`` by hand does). The next sync makes
+    the environment there, and select and verify do not call the folder foreign."""
+    venv = synced.root / ".venv"
+    venv.mkdir()
+    assert synced.run("select").exit_code == 0
+    checked = synced.run("verify")
+    assert checked.exit_code == 1 and "not a virtual environment" not in checked.output, checked.output
+    result = synced.run("sync")
+    assert result.exit_code == 0, result.output
+    assert installed(synced) == {"tool": "1.0", "helper": "1.0"}
+    assert synced.run("verify").exit_code == 0
+
+
 def test_a_local_project_syncs_verifies_and_stays_in_sync(project: Project) -> None:
     """A local project has no version in its lock (PEP 751 lets a source tree go
     without): whatever version it builds as is the lock's."""

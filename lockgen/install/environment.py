@@ -68,15 +68,23 @@ def find(root: Path, python: Path | None) -> Target:
             raise InputError(f"VIRTUAL_ENV: {prefix} is not a virtual environment (no pyvenv.cfg); deactivate it")
         return Target(prefix=prefix, python=_venv_version(prefix, "VIRTUAL_ENV"), source="VIRTUAL_ENV", exists=True)
     venv = root / ".venv"
+    version = ".".join(map(str, sys.version_info[:3]))
     if (venv / CREATING).is_file():  # even with a pyvenv.cfg: uv may have been killed after writing it
-        source = "running interpreter (sync makes .venv again: one was killed while making it)"
-        return Target(prefix=venv, python=".".join(map(str, sys.version_info[:3])), source=source, exists=False)
+        source = "running interpreter (sync makes .venv: a sync began making it and has not finished)"
+        return Target(prefix=venv, python=version, source=source, exists=False)
     if (venv / "pyvenv.cfg").is_file():
         return Target(prefix=venv, python=_venv_version(venv, ".venv"), source=".venv", exists=True)
-    if venv.exists():
+    if venv.exists() and not _empty_folder(venv):  # empty: made by a sync about to make it, or by hand
         raise InputError(f"{venv}: exists but is not a virtual environment (no pyvenv.cfg); move it away")
-    version = ".".join(map(str, sys.version_info[:3]))
     return Target(prefix=venv, python=version, source="running interpreter (sync creates .venv)", exists=False)
+
+
+def _empty_folder(path: Path) -> bool:
+    try:
+        with os.scandir(path) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False
 
 
 def _explicit(python: Path) -> Target:

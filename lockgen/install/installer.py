@@ -8,10 +8,11 @@ never in uv's reach.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from lockgen import files, uv
@@ -28,12 +29,17 @@ _LOCATION = re.compile(r'\b(?P<key>url|path) = "(?P<value>[^"]+)"')
 
 def create(prefix: Path, python: str) -> None:
     """A new virtual environment at ``prefix``, marked as sync's own until it is made,
-    so that a kill while uv makes it leaves a folder the next sync may start over."""
+    so that a kill while uv makes it leaves a folder the next sync may start over. The
+    folder itself may be there: made empty by this sync to lock it (see :func:`claimed`),
+    or a killed sync's half-made one, which is emptied rather than removed, so that a
+    sync waiting for this one keeps waiting on the very folder it locked."""
     marker = prefix / CREATING
-    if marker.is_file():  # a killed sync's half-made one
-        shutil.rmtree(prefix)
     try:
-        prefix.mkdir(parents=True)
+        prefix.mkdir(parents=True, exist_ok=True)
+        if marker.is_file():  # a killed sync's half-made one
+            _empty(prefix)
+        elif any(prefix.iterdir()):
+            raise LockgenError(f"{prefix}: exists but is not a virtual environment (no pyvenv.cfg); move it away")
     except OSError as exc:
         raise LockgenError(f"cannot create the virtual environment {prefix}: {exc.strerror or exc}") from None
     try:
@@ -48,6 +54,25 @@ def create(prefix: Path, python: str) -> None:
     except BaseException:  # Ctrl-C, a signal: no half-made environment is left either
         shutil.rmtree(prefix, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def claimed(prefix: Path) -> Iterator[None]:
+    """For a sync about to make the environment ``prefix``: its folder, made now (empty),
+    so that the run lock can lock it from the first moment. Another sync whose run locks
+    live in another cache folder (``sudo``, a CI job's own ``LOCKGEN_CACHE_DIR``) then
+    waits for this one instead of making the environment too. A failure that leaves the
+    folder empty removes it again: a failed first sync leaves no environment."""
+    with files.made_folder(prefix):
+        yield
+
+
+def _empty(folder: Path) -> None:
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def install(

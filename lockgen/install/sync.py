@@ -22,6 +22,7 @@ package the interrupted plan touched plus any whose files fail RECORD.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 from collections import Counter
@@ -153,7 +154,8 @@ def sync(
     if wheelhouse is not None:
         source = installer.serving(lock, wheelhouse)
     base = provided
-    with files.run_lock("sync", target.prefix, say=say):
+    claim = installer.claimed(target.prefix) if not (target.exists or dry_run) else contextlib.nullcontext()
+    with claim, files.run_lock("sync", target.prefix, say=say):
         # Another sync may have made the environment while this one waited.
         made = (target.prefix / "pyvenv.cfg").is_file() and not (target.prefix / CREATING).is_file()
         target = replace(target, exists=target.exists or made)
