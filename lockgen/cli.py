@@ -119,6 +119,15 @@ def _say(text: str) -> None:
     err(f"lockgen: {text}")
 
 
+def _withheld() -> list[str]:
+    """The UV_* variables set here that lockgen withholds from uv."""
+    if not any(name.startswith("UV_") for name in os.environ):  # uv's module loads only then
+        return []
+    from lockgen import uv
+
+    return uv.withheld()
+
+
 @main.command("compile")
 @click.argument("patterns", nargs=-1)
 @click.option("-U", "--upgrade", is_flag=True, help="Ignore existing pins: resolve everything afresh.")
@@ -151,12 +160,7 @@ def compile_command(
     progress = report.Progress(len(cfg.select(patterns))) if sys.stderr.isatty() else None
     result = compiler.run(cfg, patterns, options, prune=prune, progress=progress, say=_say)
     out(report.compile_table(cfg, result, dry_run=options.dry_run, details=details))
-    ignored: list[str] = []
-    if any(name.startswith("UV_") for name in os.environ):  # the resolver (and uv) load only then
-        from lockgen.compile import resolver
-
-        ignored = resolver.ignored(os.environ)
-    for line in report.compile_warnings(result, ignored=ignored):
+    for line in report.compile_warnings(result, ignored=_withheld()):
         err(line)
     if result.failed:
         sys.exit(1)
@@ -286,6 +290,8 @@ def sync_command(
     choice = selection.for_machine(cfg, **flags)
     variant = choice.require()
     lock = guards.load_lock(cfg, variant, allow_stale=allow_stale, warn=lambda m: err(f"warning: {m}"))
+    for line in report.withheld(_withheld(), "the lock decides what uv installs, every file hash-checked"):
+        err(line)
     plan = sync.sync(cfg, lock, choice.target, choice.facts, variant, dry_run=dry_run, wheelhouse=wheelhouse,
                      system=system, hashes=hashes, say=_say)  # fmt: skip
     out(report.sync_summary(cfg, variant, choice.target, plan, dry_run=dry_run, hashes=hashes))

@@ -110,12 +110,14 @@ def _by_version(versions: Iterable[str]) -> list[str]:
 
 def compile_warnings(report: Report, ignored: Sequence[str] = ()) -> list[str]:
     lines = [f"warning: {r.variant}: {w}" for r in report.results for w in r.warnings]
-    if ignored:
-        lines.append(
-            f"warning: ignored {', '.join(ignored)}: the configuration decides what uv resolves, on every machine "
-            "alike (index credentials: ~/.netrc, NETRC or a keyring)"
-        )
-    return lines
+    return lines + withheld(ignored, "the configuration decides what uv resolves, on every machine alike")
+
+
+def withheld(names: Sequence[str], why: str) -> list[str]:
+    """The warning for the UV_* variables set here that uv does not get."""
+    if not names:
+        return []
+    return [f"warning: ignored {', '.join(names)}: {why} (index credentials: ~/.netrc, NETRC or a keyring)"]
 
 
 def facts(f: Facts) -> str:

@@ -3,10 +3,39 @@
 from __future__ import annotations
 
 import functools
+import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lockgen import command
+
+# The caller's UV_* variables that reach uv; every other one is withheld. uv reads many,
+# and each release adds some (UV_EXCLUDE drops a package from every resolution,
+# UV_NO_VERIFY_HASHES installs files no hash checked): a lock, and what sync installs
+# from it, must not depend on them, and the configuration and lockgen's flags say what
+# they would. Those kept say only where the cache is, how to reach the network, whose
+# credentials to use and how files are placed: never which versions or files, nor
+# whether they are checked.
+KEPT = frozenset({
+    "UV_CACHE_DIR", "UV_NO_CACHE",
+    "UV_HTTP_TIMEOUT", "UV_REQUEST_TIMEOUT", "UV_HTTP_RETRIES", "UV_CONCURRENT_DOWNLOADS", "UV_CONCURRENT_BUILDS",
+    "UV_CONCURRENT_INSTALLS", "UV_NATIVE_TLS", "UV_SYSTEM_CERTS", "UV_INSECURE_HOST",
+    "UV_KEYRING_PROVIDER", "UV_CREDENTIALS_DIR",
+    "UV_LINK_MODE", "UV_COMPILE_BYTECODE", "UV_VENV_SEED", "UV_STACK_SIZE", "UV_NO_PROGRESS", "UV_NO_WRAP",
+    "UV_LOG_CONTEXT", "UV_PYTHON_INSTALL_DIR", "UV_PYTHON_CACHE_DIR",
+})  # fmt: skip
+_KEPT_CREDENTIALS = re.compile(r"UV_INDEX_[A-Z0-9_]+_(?:USERNAME|PASSWORD)")  # a named index's credentials
+
+
+def withheld(env: Mapping[str, str] | None = None) -> list[str]:
+    """The UV_* variables set in ``env`` (default: this process's) that uv does not get."""
+    env = os.environ if env is None else env
+    return sorted(
+        name
+        for name, value in env.items()
+        if name.startswith("UV_") and value and name not in KEPT and not _KEPT_CREDENTIALS.fullmatch(name)
+    )
 
 
 @functools.cache
@@ -29,7 +58,8 @@ def run_full(
     message: str = "",
     spool: Path | None = None,
 ) -> command.Output:
-    """Run uv; CommandError carries uv's own message (lines starting with ``message``
-    left out). ``spool``: see :func:`lockgen.command.run_full`."""
-    env = {"UV_NO_PROGRESS": "1", **(env or {})}
+    """Run uv, without the variables :data:`KEPT` does not name; CommandError carries
+    uv's own message (lines starting with ``message`` left out). ``spool``: see
+    :func:`lockgen.command.run_full`."""
+    env = {**dict.fromkeys(withheld()), "UV_NO_PROGRESS": "1", **(env or {})}
     return command.run_full([binary(), *args], cwd=cwd, env=env, message=message, spool=spool)

@@ -370,8 +370,9 @@ def test_an_archive_a_local_projects_uv_sources_names_is_in_the_graph(tmp_path, 
 
 def test_uv_settings_in_the_environment_do_not_change_a_lock(project: Project, tmp_path: Path) -> None:
     """The configuration decides a resolution: a developer's UV_RESOLUTION, an extra
-    index in UV_EXTRA_INDEX_URL or UV_INDEX, must not give their locks other versions
-    than CI's (the input digest would not show it)."""
+    index in UV_EXTRA_INDEX_URL or UV_INDEX, UV_EXCLUDE naming a package, or a variable
+    a later uv adds, must not give their locks other versions than CI's (the input
+    digest would not show it). A network setting still reaches uv, unremarked."""
     from wheelmaker import make_index, make_wheel
 
     other = make_index(tmp_path / "other", [make_wheel(tmp_path / "files", "helper", "3.0")])
@@ -379,14 +380,18 @@ def test_uv_settings_in_the_environment_do_not_change_a_lock(project: Project, t
     assert project.run("compile", "py312-cpu").exit_code == 0
     clean = project.lock("py312-cpu").read_bytes()
     project.lock("py312-cpu").unlink()
+    (tmp_path / "excluded.txt").write_text("helper\n")
     env = {"UV_RESOLUTION": "lowest", "UV_EXCLUDE_NEWER": "2001-01-01T00:00:00Z", "UV_PRERELEASE": "allow",
            "UV_EXTRA_INDEX_URL": other, "UV_INDEX": other, "UV_FIND_LINKS": str(tmp_path / "files"),
-           "UV_INDEX_STRATEGY": "unsafe-best-match"}  # fmt: skip
+           "UV_INDEX_STRATEGY": "unsafe-best-match", "UV_EXCLUDE": str(tmp_path / "excluded.txt"),
+           "UV_SOME_FUTURE_SETTING": "1", "UV_HTTP_TIMEOUT": "60"}  # fmt: skip
     result = project.run("compile", "py312-cpu", env=env)
     assert result.exit_code == 0, result.output
     assert versions(project.lock("py312-cpu"))["helper"] == "2.0"
     assert project.lock("py312-cpu").read_bytes() == clean
-    assert "warning: ignored UV_INDEX, UV_EXTRA_INDEX_URL, UV_FIND_LINKS, UV_RESOLUTION" in result.output
+    ignored = ("UV_EXCLUDE, UV_EXCLUDE_NEWER, UV_EXTRA_INDEX_URL, UV_FIND_LINKS, UV_INDEX, UV_INDEX_STRATEGY, "
+               "UV_PRERELEASE, UV_RESOLUTION, UV_SOME_FUTURE_SETTING:")  # fmt: skip
+    assert f"warning: ignored {ignored}" in result.output  # a network setting is uv's to use
 
 
 def test_a_comment_ending_in_a_backslash_does_not_swallow_the_next_line(project: Project) -> None:

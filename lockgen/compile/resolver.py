@@ -44,26 +44,7 @@ _UNCACHED = re.compile(
     r"\nWARN `?(?P<pkg>[A-Za-z0-9][A-Za-z0-9._-]*)(?:==(?P<ver>[^`\s]+))?`? needs to be downloaded from a registry"
 )
 _COUNT = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?(?:\{[^}]*\})? (\d+)")
-# uv's variables that would change a resolution without being in the input digest
-# (which indexes, which versions, where relative paths start, whether it may reach the
-# network): the configuration and lockgen's flags decide these, so every machine
-# resolves alike. Credentials (~/.netrc, NETRC, keyring), the cache and network
-# settings still come from the environment.
-UNSET = (
-    "UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_NO_INDEX",
-    "UV_RESOLUTION", "UV_PRERELEASE", "UV_INDEX_STRATEGY", "UV_EXCLUDE_NEWER", "UV_CONSTRAINT", "UV_OVERRIDE",
-    "UV_BUILD_CONSTRAINT", "UV_NO_BINARY", "UV_NO_BINARY_PACKAGE", "UV_NO_BUILD", "UV_NO_BUILD_PACKAGE",
-    "UV_NO_BUILD_ISOLATION", "UV_TORCH_BACKEND", "UV_FORK_STRATEGY", "UV_NO_SOURCES", "UV_PYTHON", "UV_CONFIG_FILE",
-    "UV_OFFLINE", "UV_WORKING_DIR", "UV_PROJECT", "UV_SYSTEM_PYTHON", "UV_MANAGED_PYTHON", "UV_NO_MANAGED_PYTHON",
-)  # fmt: skip
-
-
-def ignored(env: Mapping[str, str]) -> list[str]:
-    """The variables set in ``env`` that compile clears for uv."""
-    return [name for name in UNSET if env.get(name)]
-
-
-_LOG_ENV: dict[str, str | None] = {"RUST_LOG": "uv_resolver=debug", "UV_NO_PROGRESS": "1"} | dict.fromkeys(UNSET)
+_LOG_ENV = {"RUST_LOG": "uv_resolver=debug"}
 _PATH = re.compile(r'(\bpath = ")([^"\\]+)"')
 _PIN_FILE = "lockgen-pins.txt"
 _BASE_FILE = "lockgen-base.txt"
@@ -362,8 +343,7 @@ def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, src:
     out = tmp / "requirements.txt"
     for attempt_offline in dict.fromkeys((True, offline)):
         try:
-            uv.run(uv_args(pinned, out, fmt="requirements.txt", offline=attempt_offline), cwd=request.project,
-                   env=dict.fromkeys(UNSET))  # fmt: skip
+            uv.run(uv_args(pinned, out, fmt="requirements.txt", offline=attempt_offline), cwd=request.project)
             break
         except CommandError as exc:
             if attempt_offline == offline:
