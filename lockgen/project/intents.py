@@ -344,9 +344,9 @@ class Inputs:
         return Path(os.path.relpath(normal, self.root)).as_posix()
 
     def _requirement(self, rel: str, number: int, line: str, projects: list[Path]) -> str | None:
-        requirement, _, hashes = line.partition(" --hash")  # uv passes an intent's hashes over: it locks its own
+        requirement, flag, hashes = line.partition(" --hash")  # uv passes an intent's hashes over: it locks its own
         requirement = requirement.strip()
-        if self.validate and hashes and any(not h for h in _HASH.findall("--hash" + hashes)):
+        if self.validate and flag and any(not h for h in _HASH.findall("--hash" + hashes)):
             raise InputError(f"{rel}:{number}: --hash needs a value")
         m = lines.SIMPLE.fullmatch(requirement)
         archive = requirement.endswith((".whl", ".tar.gz", ".zip"))  # a file, as pip and uv read it, not a name
