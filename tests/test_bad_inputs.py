@@ -722,7 +722,9 @@ INTENTS: dict[str, Case] = {
         ("inputs/base.in:2:", "no VCS URL as editable"), files=base_in("app\n-e r @ git+https://example.invalid/r@v1\n")
     ),
     "a-hash-with-no-value": Case(("inputs/base.in:1:", "--hash needs a value"), files=base_in("helper==2.0 --hash=\n")),
-    "a-hash-flag-ending-the-line": Case(("inputs/base.in:1:", "--hash needs a value"), files=base_in("helper==2.0 --hash\n")),
+    "a-hash-flag-ending-the-line": Case(
+        ("inputs/base.in:1:", "--hash needs a value"), files=base_in("helper==2.0 --hash\n")
+    ),
     "a-hash-flag-ending-a-continued-line": Case(
         ("inputs/base.in:1:", "--hash needs a value"), files=base_in("helper==2.0 \\\n    --hash\n")
     ),
