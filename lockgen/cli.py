@@ -119,13 +119,13 @@ def _say(text: str) -> None:
     err(f"lockgen: {text}")
 
 
-def _withheld() -> list[str]:
+def _withheld(*, resolving: bool = False) -> list[str]:
     """The UV_* variables set here that lockgen withholds from uv."""
     if not any(name.startswith("UV_") for name in os.environ):  # uv's module loads only then
         return []
     from lockgen import uv
 
-    return uv.withheld()
+    return uv.withheld(resolving=resolving)
 
 
 @main.command("compile")
@@ -160,7 +160,7 @@ def compile_command(
     progress = report.Progress(len(cfg.select(patterns))) if sys.stderr.isatty() else None
     result = compiler.run(cfg, patterns, options, prune=prune, progress=progress, say=_say)
     out(report.compile_table(cfg, result, dry_run=options.dry_run, details=details))
-    for line in report.compile_warnings(result, ignored=_withheld()):
+    for line in report.compile_warnings(result, ignored=_withheld(resolving=True)):
         err(line)
     if result.failed:
         sys.exit(1)

@@ -16,9 +16,9 @@ from lockgen import command
 # from it, must not depend on them, and the configuration and lockgen's flags say what
 # they would. Those kept say only where the cache is, how to reach the network, whose
 # credentials to use and how files are placed: never which versions or files, nor
-# whether they are checked.
+# whether they are checked. (A resolution withholds UV_OFFLINE too: see RESOLVING.)
 KEPT = frozenset({
-    "UV_CACHE_DIR", "UV_NO_CACHE",
+    "UV_CACHE_DIR", "UV_NO_CACHE", "UV_OFFLINE",
     "UV_HTTP_TIMEOUT", "UV_REQUEST_TIMEOUT", "UV_HTTP_RETRIES", "UV_CONCURRENT_DOWNLOADS", "UV_CONCURRENT_BUILDS",
     "UV_CONCURRENT_INSTALLS", "UV_NATIVE_TLS", "UV_SYSTEM_CERTS", "UV_INSECURE_HOST",
     "UV_KEYRING_PROVIDER", "UV_CREDENTIALS_DIR",
@@ -26,15 +26,21 @@ KEPT = frozenset({
     "UV_LOG_CONTEXT", "UV_PYTHON_INSTALL_DIR", "UV_PYTHON_CACHE_DIR",
 })  # fmt: skip
 _KEPT_CREDENTIALS = re.compile(r"UV_INDEX_[A-Z0-9_]+_(?:USERNAME|PASSWORD)")  # a named index's credentials
+# What a resolution withholds besides: offline, uv silently passes over every version
+# whose metadata its cache lacks (lockgen's --offline says so; compile resolves online).
+RESOLVING = {"UV_OFFLINE": None}
 
 
-def withheld(env: Mapping[str, str] | None = None) -> list[str]:
+def withheld(env: Mapping[str, str] | None = None, *, resolving: bool = False) -> list[str]:
     """The UV_* variables set in ``env`` (default: this process's) that uv does not get."""
     env = os.environ if env is None else env
     return sorted(
         name
         for name, value in env.items()
-        if name.startswith("UV_") and value and name not in KEPT and not _KEPT_CREDENTIALS.fullmatch(name)
+        if name.startswith("UV_")
+        and value
+        and (name not in KEPT or (resolving and name in RESOLVING))
+        and not _KEPT_CREDENTIALS.fullmatch(name)
     )
 
 

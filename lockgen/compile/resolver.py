@@ -44,7 +44,7 @@ _UNCACHED = re.compile(
     r"\nWARN `?(?P<pkg>[A-Za-z0-9][A-Za-z0-9._-]*)(?:==(?P<ver>[^`\s]+))?`? needs to be downloaded from a registry"
 )
 _COUNT = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?(?:\{[^}]*\})? (\d+)")
-_LOG_ENV = {"RUST_LOG": "uv_resolver=debug"}
+_LOG_ENV = {"RUST_LOG": "uv_resolver=debug", **uv.RESOLVING}
 _PATH = re.compile(r'(\bpath = ")([^"\\]+)"')
 _PIN_FILE = "lockgen-pins.txt"
 _BASE_FILE = "lockgen-base.txt"
@@ -343,7 +343,8 @@ def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, src:
     out = tmp / "requirements.txt"
     for attempt_offline in dict.fromkeys((True, offline)):
         try:
-            uv.run(uv_args(pinned, out, fmt="requirements.txt", offline=attempt_offline), cwd=request.project)
+            uv.run(uv_args(pinned, out, fmt="requirements.txt", offline=attempt_offline), cwd=request.project,
+                   env=uv.RESOLVING)  # fmt: skip
             break
         except CommandError as exc:
             if attempt_offline == offline:
