@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from lockgen import settings
-from lockgen.exceptions import CommandError
+from lockgen.exceptions import CommandError, TimedOut
 from lockgen.redact import redact
 
 # Programs running now, in any thread; after a Ctrl-C (``halted``), any program
@@ -106,7 +106,7 @@ def run_full(
             with contextlib.suppress(subprocess.TimeoutExpired):  # a child it left may hold the pipes open
                 proc.communicate(timeout=1)
             proc.wait()
-            raise CommandError(f"{Path(args[0]).name}: timed out after {timeout} s") from None
+            raise TimedOut(f"{Path(args[0]).name}: no answer in {timeout:g} s") from None
         except BaseException as exc:  # KeyboardInterrupt, a signal: the child goes too
             proc.kill()
             proc.wait()
@@ -242,10 +242,13 @@ def _merged(env: Mapping[str, str | None]) -> dict[str, str]:
     return out
 
 
-def probe(argv: Sequence[str], *, timeout: float = 5.0) -> str | None:
-    """Run a hardware probe; ``None`` when the tool is missing or fails."""
+def probe(argv: Sequence[str], *, timeout: float = 15.0) -> str | None:
+    """Run a hardware probe; ``None`` when the tool is missing or fails. One that gives
+    no answer raises TimedOut: what it would have said is unknown, not "nothing"."""
     try:
         return run(argv, timeout=timeout)
+    except TimedOut:
+        raise
     except CommandError as exc:
         log(f"probe {argv[0]} failed: {exc}")
         return None

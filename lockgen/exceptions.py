@@ -17,6 +17,10 @@ class CommandError(LockgenError):
     """A subprocess (uv, nvidia-smi, python) failed; carries its own message."""
 
 
+class TimedOut(CommandError):
+    """A program (or a hardware probe) gave no answer in its time."""
+
+
 class NoVariantError(LockgenError):
     """No lock matches this machine."""
 

@@ -15,6 +15,7 @@ from lockgen.cli import main
 from lockgen.machine import detect
 
 H100 = Path(__file__).parent / "fixtures" / "h100"
+NVML = detect.probe_nvml  # the real probe (the conftest gives every test one that finds no NVML)
 SEEN = json.loads((H100 / "detect.json").read_text())
 
 
@@ -175,11 +176,27 @@ LISTING = (
     ],
 )
 def test_cuda_visible_devices(smi, cvd: str | None, indices: list[int]) -> None:
+    """As CUDA reads it where CUDA_DEVICE_ORDER=PCI_BUS_ID numbers GPUs as NVML does."""
     smi(query=MIXED, header=HEADER_124, listing=LISTING)
-    env = {"CUDA_VISIBLE_DEVICES": cvd} if cvd is not None else {}
+    env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"} | ({"CUDA_VISIBLE_DEVICES": cvd} if cvd is not None else {})
     facts = run_json(env=env)
     assert [g["index"] for g in facts["gpus"]] == indices
     assert facts["cuda"] == "12.4"
+
+
+@pytest.mark.parametrize(("cvd", "indices"), [("1", [0, 1]), ("0,7,1", [0, 1]), ("1,0", [1, 0]), ("2", []),
+                                              ("GPU-bbbb", [1])])  # fmt: skip
+def test_gpus_named_by_index_without_pci_order_all_count_where_they_differ(smi, cvd: str, indices: list[int]) -> None:
+    """Without CUDA_DEVICE_ORDER=PCI_BUS_ID, CUDA numbers the fastest GPU first:
+    CUDA_VISIBLE_DEVICES=1 on an A100 + V100 machine may be either. Taking NVML's
+    numbering, lockgen once chose a lock without V100 kernels for a process CUDA ran on
+    the V100; now every GPU an index may name must fit, and select and sync say why."""
+    smi(query=MIXED, header=HEADER_124, listing=LISTING)
+    facts = run_json(env={"CUDA_VISIBLE_DEVICES": cvd})
+    assert [g["index"] for g in facts["gpus"]] == indices
+    result = CliRunner().invoke(main, ["detect"], env={"CUDA_VISIBLE_DEVICES": cvd})
+    named = f"CUDA_VISIBLE_DEVICES={cvd} names GPUs by index, and CUDA counts the fastest first"
+    assert (named in result.stderr) == (cvd in ("1", "0,7,1")), result.stderr
 
 
 def test_different_gpus_warn_about_cuda_numbering(smi) -> None:
@@ -188,6 +205,9 @@ def test_different_gpus_warn_about_cuda_numbering(smi) -> None:
     assert "warning: GPUs differ and CUDA_DEVICE_ORDER is not PCI_BUS_ID" in result.stderr
     result = CliRunner().invoke(main, ["detect"], env={"CUDA_DEVICE_ORDER": "PCI_BUS_ID"})
     assert "warning" not in result.stderr
+    # the GPUs left visible are alike, the machine's are not: CUDA's numbering still decides which those are
+    result = CliRunner().invoke(main, ["detect"], env={"CUDA_VISIBLE_DEVICES": "GPU-bbbb"})
+    assert "warning: GPUs differ and CUDA_DEVICE_ORDER is not PCI_BUS_ID" in result.stderr
 
 
 def test_overrides_replace_only_their_own_fact(smi) -> None:
@@ -285,3 +305,120 @@ def test_a_header_line_and_a_comma_in_the_name(tmp_path: Path, monkeypatch: pyte
     assert facts["gpus"][0]["name"] == "NVIDIA RTX 6000 Ada Generation, rev"
     assert facts["gpus"][0]["compute_capability"] == "8.9"
     assert facts["cuda"] == "12.2"  # neither -q nor the banner answered: the driver table (535.54.03+)
+
+
+def hung_smi(folder: Path, monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """An nvidia-smi that answers like an H100's only after ``seconds`` (a hung driver: never in time)."""
+    fake_smi(folder, (H100 / "smi-query.txt").read_text(), (H100 / "smi-q-compute.txt").read_text())
+    script = folder / "nvidia-smi"
+    script.write_text(script.read_text().replace("#!/bin/sh\n", f"#!/bin/sh\nsleep {seconds}\n", 1))
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_a_probe_that_gives_no_answer_leaves_the_gpus_unknown_not_absent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An nvidia-smi slower than its time (a hung driver) was read as "no GPU", and sync
+    then swapped a CUDA torch for a CPU one. No answer is no knowledge: detect says the
+    GPUs are unknown and which probe gave no answer."""
+    monkeypatch.setattr(detect, "SMI_TIMEOUT", 0.5)
+    monkeypatch.setattr(detect, "PROC_NVIDIA", tmp_path / "no-proc")
+    hung_smi(tmp_path / "smi", monkeypatch, 30)
+    facts = run_json()
+    assert facts["gpus"] == []
+    assert facts["sources"]["gpus"] == "unknown: no probe answered (nvidia-smi: no answer in 0.5 s)"
+    assert facts["sources"]["probes"]["nvidia-smi"] == "nvidia-smi: no answer in 0.5 s"
+
+
+def test_a_hung_nvml_is_given_up_on_and_the_overrides_need_no_probe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NVML's call into a hung driver never returns, and Python cannot interrupt it:
+    detect stops waiting (nvidia-smi, which asks NVML too, is not tried), and with
+    LOCKGEN_CUDA=none, or both overrides, no probe runs at all."""
+    import threading
+    import time
+
+    release = threading.Event()
+    calls = []
+
+    def hang() -> None:
+        calls.append(1)
+        release.wait(30)
+
+    monkeypatch.setattr(detect, "probe_nvml", NVML)
+    monkeypatch.setattr(detect, "_probe_nvml", hang)
+    monkeypatch.setattr(detect, "NVML_TIMEOUT", 0.3)
+    monkeypatch.setattr(detect, "PROC_NVIDIA", tmp_path / "no-proc")
+    hung_smi(tmp_path / "smi", monkeypatch, 0)  # it would answer: it is not asked
+    try:
+        start = time.monotonic()
+        facts = run_json()
+        assert time.monotonic() - start < 5
+        assert facts["gpus"] == [] and facts["sources"]["gpus"].startswith("unknown: no probe answered (NVML")
+        assert facts["sources"]["probes"]["nvidia-smi"].startswith("not tried")
+        calls.clear()
+        for env in ({"LOCKGEN_CUDA": "none"}, {"LOCKGEN_CUDA": "12.8", "LOCKGEN_GPU_ARCHS": "9.0"}):
+            facts = run_json(env=env)
+            assert set(facts["sources"]["probes"].values()) == {"not needed"}, facts
+        assert calls == []
+    finally:
+        release.set()
+
+
+@pytest.mark.parametrize(
+    ("what", "setup"),
+    [
+        ("an NVML name that is not UTF-8", "nvml-name"),
+        ("a /proc version file that is not UTF-8", "proc-version"),
+        ("an unreadable /proc GPU information file", "proc-info"),
+        ("a superscript digit as nvidia-smi's index", "smi-index"),
+    ],
+)
+def test_odd_bytes_from_a_probe_are_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str, setup: str
+) -> None:
+    monkeypatch.setattr(detect, "PROC_NVIDIA", tmp_path / "proc")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    if setup == "nvml-name":
+
+        class Nvml:
+            class NVMLError(Exception):
+                pass
+
+            nvmlSystemGetCudaDriverVersion_v2 = staticmethod(lambda: 12080)
+            nvmlDeviceGetCount = staticmethod(lambda: 1)
+            nvmlDeviceGetHandleByIndex = staticmethod(lambda i: i)
+            nvmlDeviceGetCudaComputeCapability = staticmethod(lambda h: (9, 0))
+            nvmlDeviceGetUUID = staticmethod(lambda h: b"GPU-1234")
+            nvmlDeviceGetName = staticmethod(lambda h: b"NVIDIA \xff\xfe H100")
+            nvmlSystemGetDriverVersion = staticmethod(lambda: b"570.1")
+
+            @staticmethod
+            def nvmlDeviceGetMaxMigDeviceCount(h: object) -> int:
+                raise Nvml.NVMLError
+
+        monkeypatch.setattr(detect, "probe_nvml", NVML)
+        monkeypatch.setattr(detect, "_probe_nvml", lambda: detect._nvml_facts(Nvml))
+    elif setup.startswith("proc"):
+        gpu = tmp_path / "proc" / "gpus" / "0000:01:00.0"
+        gpu.mkdir(parents=True)
+        version = b"NVRM version: NVIDIA UNIX x86_64 Kernel Module  570.86.15  \xff\n"
+        (tmp_path / "proc" / "version").write_bytes(version)
+        info = gpu / "information"
+        if setup == "proc-info":
+            info.mkdir()  # read as a file: an error, as an unreadable one gives
+        else:
+            info.write_bytes(b"Model: \t\t NVIDIA H100 \xff\nGPU UUID: \t GPU-1234\n")
+    else:
+        scripted_smi(tmp_path / "smi", monkeypatch, {})
+        monkeypatch.setenv("PATH", str(tmp_path / "smi"))
+        (tmp_path / "smi" / "nvidia-smi").write_text(
+            "#!/bin/sh\necho '\u00b2, NVIDIA H100, 9.0, GPU-1234, 570.86.15'\n", encoding="utf-8"
+        )
+    result = CliRunner().invoke(main, ["detect", "--json"], env={"CUDA_VISIBLE_DEVICES": "\u00b2"})
+    assert result.exit_code == 0, f"{what}: {result.output}"
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    facts = json.loads(result.stdout)
+    if setup in ("nvml-name", "proc-version", "proc-info"):
+        assert facts["driver"] in ("570.1", "570.86.15"), facts

@@ -2,7 +2,9 @@
 
 Each probe is a tiny function that returns ``None`` when its tool is missing or
 fails; :func:`detect` takes each fact from the first probe that has it, in the
-order overrides, NVML, ``nvidia-smi``, ``/proc/driver/nvidia``.
+order overrides, NVML, ``nvidia-smi``, ``/proc/driver/nvidia``. A probe that gives no
+answer in its time (a hung driver) raises TimedOut: then whether a GPU is there is
+unknown, which selection never reads as "no GPU".
 """
 
 from __future__ import annotations
@@ -12,16 +14,19 @@ import platform as _platform
 import re
 import shutil
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lockgen import command, cuda
-from lockgen.exceptions import InputError
+from lockgen.exceptions import InputError, TimedOut
 from lockgen.project.platforms import normalize_arch
 
 PROC_NVIDIA = Path("/proc/driver/nvidia")
+NVML_TIMEOUT = SMI_TIMEOUT = 15.0  # seconds: the first answer on a many-GPU machine can take several
+_NOT_A_VALUE = ("N/A", "[N/A]", "[Not Supported]", "Not Supported", "")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,6 +63,7 @@ class Facts:
     sources: dict[str, str]
     probes: dict[str, str]
     warnings: tuple[str, ...] = ()
+    gpus_unknown: str | None = None  # why no probe could say whether a GPU is there (none found, one hung)
 
     @property
     def glibc(self) -> tuple[int, int] | None:
@@ -86,7 +92,27 @@ class Facts:
 
 
 def probe_nvml() -> Probe | None:
-    """NVML through the ``nvidia-ml-py`` binding; None without libnvidia-ml.so.1."""
+    """NVML through the ``nvidia-ml-py`` binding; None without libnvidia-ml.so.1. It runs
+    in a thread of its own: a driver call that never returns cannot be interrupted, so
+    lockgen stops waiting for it (TimedOut) and leaves the thread behind."""
+    found: list[Probe | None] = []
+
+    def ask() -> None:
+        try:
+            found.append(_probe_nvml())
+        except Exception as exc:  # a binding's surprise is a probe that failed, never a crash
+            command.log(f"probe NVML failed: {type(exc).__name__}: {exc}")
+            found.append(None)
+
+    worker = threading.Thread(target=ask, name="lockgen-nvml", daemon=True)
+    worker.start()
+    worker.join(NVML_TIMEOUT)
+    if not found:
+        raise TimedOut(f"NVML: no answer in {NVML_TIMEOUT:g} s")
+    return found[0]
+
+
+def _probe_nvml() -> Probe | None:
     import ctypes
 
     try:
@@ -108,7 +134,7 @@ def probe_nvml() -> Probe | None:
 
 def _nvml_facts(nvml: Any) -> Probe:
     def text(value: Any) -> str:
-        return value.decode() if isinstance(value, bytes) else str(value)
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
     version = nvml.nvmlSystemGetCudaDriverVersion_v2()
     gpus, migs = [], {}
@@ -146,17 +172,18 @@ def probe_smi() -> Probe | None:
     if exe is None:
         return None
     fields = list(_SMI_FIELDS)
-    table = command.probe([exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"])
+    table = command.probe([exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"], timeout=SMI_TIMEOUT)
     if table is None:  # drivers before 510 know no compute_cap field
         fields.remove("compute_cap")
-        table = command.probe([exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"])
+        table = command.probe([exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"], timeout=SMI_TIMEOUT)
     gpus = _smi_table(table or "", fields)
     if not gpus:
         return None
     driver = gpus[0][1].get("driver_version")
+    driver = None if driver in _NOT_A_VALUE else driver
     cuda_version = None
     for args in (["-q", "-d", "COMPUTE"], []):  # the -q header, else the banner
-        m = re.search(r"CUDA Version\s*:\s*(\d+\.\d+)", command.probe([exe, *args]) or "")
+        m = re.search(r"CUDA Version\s*:\s*(\d+\.\d+)", command.probe([exe, *args], timeout=SMI_TIMEOUT) or "")
         if m:
             cuda_version = m[1]
             break
@@ -174,7 +201,7 @@ def _smi_table(text: str, fields: list[str]) -> list[tuple[Gpu, dict[str, str]]]
     out = []
     for row in text.strip().splitlines():
         cells = [c.strip() for c in row.split(",")]
-        if len(cells) < len(fields) or not cells[0].isdigit():
+        if len(cells) < len(fields) or not _number(cells[0]):
             continue
         extra = len(cells) - len(fields)  # commas inside the name
         name_at = fields.index("name")
@@ -191,7 +218,7 @@ def _smi_table(text: str, fields: list[str]) -> list[tuple[Gpu, dict[str, str]]]
 def _smi_migs(exe: str) -> dict[str, str]:
     """MIG instance UUID → its parent GPU's UUID, from ``nvidia-smi -L``."""
     migs, parent = {}, ""
-    for line in (command.probe([exe, "-L"]) or "").splitlines():
+    for line in (command.probe([exe, "-L"], timeout=SMI_TIMEOUT) or "").splitlines():
         found = re.search(r"\(UUID: ((GPU|MIG)-[^)]+)\)", line)
         if found and found[2] == "GPU":
             parent = found[1]
@@ -203,16 +230,17 @@ def _smi_migs(exe: str) -> dict[str, str]:
 def probe_proc(root: Path | None = None) -> Probe | None:
     """``/proc/driver/nvidia``: the driver version, and GPU models without capabilities."""
     root = root or PROC_NVIDIA
-    try:
-        version = (root / "version").read_text()
-    except OSError:
-        return None
-    m = re.search(r"Kernel Module(?: for \S+)?\s+(\d+\.\d+(?:\.\d+)?)", version)
+    version = _text(root / "version")
+    m = re.search(r"Kernel Module(?: for \S+)?\s+(\d+\.\d+(?:\.\d+)?)", version or "")
     if not m:
         return None
     found = []
     for info in sorted((root / "gpus").glob("*/information")):
-        fields = dict(re.findall(r"^([^:\n]+):\s*(.*)$", info.read_text(), re.MULTILINE))
+        text = _text(info)
+        if text is None:  # unreadable: that GPU is still there, its model unknown
+            found.append((info.parent.name, "?", ""))
+            continue
+        fields = dict(re.findall(r"^([^:\n]+):\s*(.*)$", text, re.MULTILINE))
         found.append(
             (fields.get("Bus Location", info.parent.name), fields.get("Model", "?"), fields.get("GPU UUID", ""))
         )
@@ -222,7 +250,20 @@ def probe_proc(root: Path | None = None) -> Probe | None:
     return Probe(driver=m[1], cuda=cuda.cuda_for_driver(m[1]), gpus=gpus)
 
 
+def _text(path: Path) -> str | None:
+    """A /proc file's text, whatever its bytes; None when it cannot be read."""
+    try:
+        return path.read_bytes().decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
 # --- pure parts -------------------------------------------------------------
+
+
+def _number(text: str) -> bool:
+    """Digits as CUDA and nvidia-smi write them: ASCII only (``str.isdigit`` takes ``²``)."""
+    return text.isascii() and text.isdigit()
 
 
 def visible(gpus: Sequence[Gpu], spec: str | None, migs: Mapping[str, str]) -> tuple[Gpu, ...]:
@@ -240,7 +281,7 @@ def visible(gpus: Sequence[Gpu], spec: str | None, migs: Mapping[str, str]) -> t
 
 
 def _match(gpus: Sequence[Gpu], entry: str, migs: Mapping[str, str]) -> Gpu | None:
-    if entry.isdigit():
+    if _number(entry):
         return next((g for g in gpus if g.index == int(entry)), None)
     if entry.startswith("MIG-"):
         parent = migs.get(entry) or (entry[4:].split("/")[0] if entry.startswith("MIG-GPU-") else None)
@@ -299,20 +340,43 @@ def detect(
     cuda_override, archs_override = _overrides(env)
     statuses: dict[str, str] = {}
     sources: dict[str, str] = {"python": python_source, "platform": "python"}
+    # The overrides say all selection needs: no probe runs (a hung driver cannot stall a Docker build).
+    decided = cuda_override == "none" or (cuda_override is not None and archs_override is not None)
     probe: Probe | None = None
+    unanswered: str | None = None
     for name, fn in (("nvml", probe_nvml), ("nvidia-smi", probe_smi), ("proc", probe_proc)):
-        if probe is not None:
+        if decided or probe is not None:
             statuses[name] = "not needed"
             continue
-        probe = fn()
+        if unanswered and name == "nvidia-smi":
+            statuses[name] = "not tried: it asks NVML, which gave no answer"
+            continue
+        try:
+            probe = fn()
+        except TimedOut as exc:
+            statuses[name] = str(exc)
+            unanswered = unanswered or str(exc)
+            continue
         statuses[name] = "ok" if probe is not None else "unavailable"
         if probe is not None:
             for fact in ("driver", "cuda", "gpus"):
                 sources[fact] = name
     probe = probe or Probe()
     driver, cuda_version = probe.driver, probe.cuda
-    gpus = visible(probe.gpus, env.get("CUDA_VISIBLE_DEVICES"), probe.migs)
-    if "CUDA_VISIBLE_DEVICES" in env and probe.gpus:
+    spec = env.get("CUDA_VISIBLE_DEVICES")
+    gpus = visible(probe.gpus, spec, probe.migs)
+    warnings = []
+    if len({g.name for g in probe.gpus}) > 1 and env.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
+        warnings.append(
+            "GPUs differ and CUDA_DEVICE_ORDER is not PCI_BUS_ID: CUDA may number them otherwise than these (NVML) indices"
+        )
+        if spec is not None and any(_number(e.strip()) for e in spec.split(",")) and 0 < len(gpus) < len(probe.gpus):
+            gpus = probe.gpus  # which GPU an index names is CUDA's to say: every one must fit
+            warnings.append(
+                f"CUDA_VISIBLE_DEVICES={spec} names GPUs by index, and CUDA counts the fastest first: every GPU "
+                "counts here (set CUDA_DEVICE_ORDER=PCI_BUS_ID, or name the GPUs by UUID)"
+            )
+    if spec is not None and probe.gpus:
         sources["gpus"] = sources.get("gpus", "") + " + CUDA_VISIBLE_DEVICES"
     if archs_override is not None:
         gpus = tuple(
@@ -330,13 +394,12 @@ def detect(
     for fact, value in (("driver", driver), ("cuda", cuda_version)):
         if value is None and sources.get(fact) not in ("LOCKGEN_CUDA",):
             sources[fact] = "unknown"
+    unknown = None
+    if not gpus and not probe.gpus and unanswered and "gpus" not in sources:
+        unknown = f"no probe answered ({unanswered})"
+        sources["gpus"] = f"unknown: {unknown}"
     if not gpus:
         sources.setdefault("gpus", "no probe found a GPU")
-    warnings = []
-    if len({g.name for g in gpus}) > 1 and env.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
-        warnings.append(
-            "GPUs differ and CUDA_DEVICE_ORDER is not PCI_BUS_ID: CUDA may number them otherwise than these (NVML) indices"
-        )
     os_name, arch, libc = _machine()
     return Facts(
         python=python or _platform.python_version(),
@@ -349,4 +412,5 @@ def detect(
         sources=sources,
         probes=statuses,
         warnings=tuple(warnings),
+        gpus_unknown=unknown,
     )
