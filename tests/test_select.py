@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,117 @@ def test_the_h100_selection_seen_on_the_device(tmp_path: Path) -> None:
     assert [{"variant": c.variant.name, "eligible": c.eligible, "reason": c.reason} for c in sel.candidates] == seen[
         "candidates"
     ]
+
+
+A100_V100 = "0, NVIDIA A100-SXM4-80GB, 8.0, GPU-aaaa1111-0000, 580.65.06\n1, Tesla V100-SXM2-32GB, 7.0, GPU-bbbb2222-0000, 580.65.06\n"
+
+
+@pytest.mark.parametrize(
+    ("env", "chosen", "said"),
+    [
+        ({"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "0"}, "cu130", ""),
+        ({"CUDA_VISIBLE_DEVICES": "0"}, "cu128", "CUDA_VISIBLE_DEVICES=0 names GPUs by index"),
+        ({"CUDA_VISIBLE_DEVICES": "GPU-bbbb"}, "cu128", "GPUs differ"),
+        ({}, "cu128", "GPUs differ"),
+    ],
+)
+def test_which_gpus_count_on_a_mixed_machine_as_cuda_numbers_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], chosen: str, said: str
+) -> None:
+    """The worked examples' A100 + V100 box, through nvidia-smi as it reports it: by
+    index, CUDA_VISIBLE_DEVICES means NVML's numbering only with CUDA_DEVICE_ORDER=PCI_BUS_ID
+    (else CUDA counts the fastest first, and index 0 may be either GPU); select says so."""
+    import sys
+
+    from test_detect import fake_smi
+
+    minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    load(tmp_path, ML.replace('["3.12"]', f'["{minor}"]'))
+    fake_smi(tmp_path / "smi", A100_V100, "Driver Version : 580.65.06\nCUDA Version : 13.0\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'smi'}:{os.environ['PATH']}")
+    r = CliRunner().invoke(main, ["select", "--config", str(tmp_path / "lockgen.toml"), "--python", sys.executable],
+                           env=env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert r.stdout.split()[0] == f"py{minor.replace('.', '')}-{chosen}"
+    assert said in r.stderr and (said == "" or "warning: " in r.stderr)
+
+
+def test_a_gpu_probe_that_gave_no_answer_chooses_nothing_not_the_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No answer from nvidia-smi (a hung driver) once read as "no GPU": select took the
+    CPU variant, and sync swapped a CUDA torch for a CPU one. Nothing is chosen now,
+    with the reason; --allow-cpu, or LOCKGEN_CUDA=none, takes the CPU variant."""
+    import sys
+
+    from test_detect import hung_smi
+
+    from lockgen.machine import detect
+
+    minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    load(tmp_path, ML.replace('["3.12"]', f'["{minor}"]'))
+    monkeypatch.setattr(detect, "SMI_TIMEOUT", 0.5)
+    hung_smi(tmp_path / "smi", monkeypatch, 30)
+    config = ["select", "--config", str(tmp_path / "lockgen.toml"), "--python", sys.executable]
+    r = CliRunner().invoke(main, config)
+    assert r.exit_code == 3, r.output
+    tag = "py" + minor.replace(".", "")
+    assert (
+        f"{tag}-cpu: whether a GPU is visible is unknown: no probe answered (nvidia-smi: no answer in 0.5 s)"
+        in r.stderr
+    )
+    assert f"{tag}-cu130: whether a GPU is visible is unknown" in r.stderr
+    r = CliRunner().invoke(main, [*config, "--allow-cpu"])
+    assert r.exit_code == 0 and r.stdout.startswith(f"{tag}-cpu "), r.output
+    r = CliRunner().invoke(main, config, env={"LOCKGEN_CUDA": "none"})
+    assert r.exit_code == 0 and r.stdout.startswith(f"{tag}-cpu "), r.output
+
+
+def test_a_lock_the_driver_fully_supports_ranks_before_one_leaning_on_minor_compatibility(tmp_path: Path) -> None:
+    """Two variants declare CUDA 12.6; one's lock records that its packages need 12.8.
+    On a 12.6 driver that one runs only by minor-version compatibility (no PTX JIT of
+    newer code): the exact fit wins, whatever the file order. On a 12.8 driver, the
+    stronger one."""
+    text = 'inputs = ["base.in"]\npython = ["3.12"]\n[accelerators.newer]\ncuda = "12.6"\n[accelerators.exact]\ncuda = "12.6"\n'
+    cfg = load(tmp_path, text)
+    from packaging.version import Version
+
+    runtimes = {"py312-newer": Version("12.8"), "py312-exact": Version("12.6")}
+    assert (
+        selection.choose(cfg.variants, facts("12.6", "8.0"), python="3.12", runtimes=runtimes).chosen.name
+        == "py312-exact"
+    )  # type: ignore[union-attr]
+    assert (
+        selection.choose(cfg.variants, facts("12.8", "8.0"), python="3.12", runtimes=runtimes).chosen.name
+        == "py312-newer"
+    )  # type: ignore[union-attr]
+
+
+def test_a_variant_named_that_sync_would_refuse_is_refused_by_select_too(tmp_path: Path) -> None:
+    """--variant on a machine whose driver cannot run the lock's CUDA major: select said
+    "eligible" and exit 0 while sync refused; both refuse now, naming why. A name
+    that is no variant says where it came from; --explain with no lock for this Python
+    says so, not what GPUs need."""
+    import sys
+
+    minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    tag = "py" + minor.replace(".", "")
+    load(tmp_path, ML.replace('["3.12"]', f'["{minor}"]'))
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "locks" / f"pylock.{tag}-cu130.toml").write_text(
+        'lock-version = "1.0"\n\n[tool.lockgen]\ncuda-runtime = "13.0"\n'
+    )
+    config = ["select", "--config", str(tmp_path / "lockgen.toml"), "--python", sys.executable]
+    machine = {"LOCKGEN_CUDA": "12.8", "LOCKGEN_GPU_ARCHS": "9.0"}
+    r = CliRunner().invoke(main, [*config, "--variant", f"{tag}-cu130", "--json"], env=machine)
+    assert r.exit_code == 1, r.output
+    chosen = next(c for c in json.loads(r.stdout)["candidates"] if c["variant"] == f"{tag}-cu130")
+    assert chosen["eligible"] is False and "sync refuses it: the driver supports CUDA 12.8" in chosen["reason"]
+    r = CliRunner().invoke(main, [*config, "--variant", f"{tag}-cu130"], env=machine)
+    assert r.exit_code == 1 and "the lock's packages need CUDA 13.0" in r.stderr, r.output
+    r = CliRunner().invoke(main, config, env={**machine, "LOCKGEN_VARIANT": "nope"})
+    assert r.exit_code == 2 and "LOCKGEN_VARIANT" in r.stderr and "'nope'" in r.stderr, r.output
+    other = f"3.{sys.version_info[1] + 1}"
+    load(tmp_path, ML.replace('["3.12"]', f'["{other}"]'))
+    r = CliRunner().invoke(main, [*config, "--explain"], env=machine)
+    assert r.exit_code == 3 and f"hint: the locks are for Python {other}" in r.stderr, r.output

@@ -46,7 +46,7 @@ def _gpu_reason(variant: Variant, facts: Facts, runtime: Version | None) -> str 
     acc = variant.accelerator
     assert acc.cuda is not None
     if not facts.gpus:
-        return "no NVIDIA GPU is visible"
+        return _unknown(facts) or "no NVIDIA GPU is visible"
     if facts.cuda is None:
         return f"the driver's CUDA version is unknown (needs {acc.cuda}; set LOCKGEN_CUDA)"
     driver = Version(facts.cuda)
@@ -89,6 +89,8 @@ def choose(
             reasons[v.name] = _gpu_reason(v, facts, runtimes.get(v.name))
         elif facts.gpus and not allow_cpu:
             reasons[v.name] = "a GPU is visible: a CPU variant only with --allow-cpu"
+        elif facts.gpus_unknown and not allow_cpu:
+            reasons[v.name] = f"{_unknown(facts)}; a CPU variant only with --allow-cpu"
         else:
             reasons[v.name] = None
     eligible = [v for v in variants if reasons[v.name] is None]
@@ -96,6 +98,7 @@ def choose(
         (v for v in eligible if v.accelerator.cuda is not None),
         key=lambda v: (
             -v.accelerator.priority,
+            _leans_on_minor_compatibility(runtimes.get(v.name), facts),
             -_cuda_key(v, runtimes.get(v.name)),
             len(v.accelerator.gpu_archs),
             v.accelerator.order,
@@ -114,6 +117,23 @@ def choose(
             reason = "chosen" if v is chosen else f"eligible, but {chosen.name if chosen else '?'} ranks higher"
         candidates.append(Candidate(variant=v, eligible=reasons[v.name] is None, reason=reason, chosen=v is chosen))
     return Selection(chosen=chosen, candidates=tuple(candidates))
+
+
+def _unknown(facts: Facts) -> str | None:
+    """Why whether a GPU is there is not known (a probe that gave no answer), and what to do."""
+    if facts.gpus_unknown is None:
+        return None
+    return (
+        f"whether a GPU is visible is unknown: {facts.gpus_unknown} (set LOCKGEN_CUDA and LOCKGEN_GPU_ARCHS, "
+        "or LOCKGEN_CUDA=none for no GPU)"
+    )
+
+
+def _leans_on_minor_compatibility(runtime: Version | None, facts: Facts) -> bool:
+    """The lock needs a newer CUDA minor than the driver's: it runs by NVIDIA's minor-version
+    compatibility, minus what needs the newer driver (PTX JIT). A lock the driver fully
+    supports ranks first."""
+    return runtime is not None and facts.cuda is not None and Version(facts.cuda) < runtime
 
 
 def _cuda_key(v: Variant, runtime: Version | None) -> int:
@@ -138,14 +158,19 @@ class Choice:
     target: environment.Target
     facts: Facts
 
+    @property
+    def refused(self) -> str | None:
+        """Why sync would refuse, on this machine, the variant named with --variant."""
+        return next((c.reason for c in self.selection.candidates if c.chosen and not c.eligible), None)
+
     def require(self) -> Variant:
         """The chosen variant, or NoVariantError listing why each was passed over."""
         if self.selection.chosen is None:
             lines = [f"{c.variant.name}: {c.reason}" for c in self.selection.candidates]
-            raise NoVariantError("no variant fits this machine\n" + "\n".join(lines) + f"\n{self._hint()}")
+            raise NoVariantError("no variant fits this machine\n" + "\n".join(lines) + f"\n{self.hint()}")
         return self.selection.chosen
 
-    def _hint(self) -> str:
+    def hint(self) -> str:
         """What to do: where no lock is for this Python, another interpreter, not a GPU's."""
         minor = ".".join(self.target.python.split(".")[:2])
         pythons = sorted({c.variant.python for c in self.selection.candidates}, key=lambda v: int(v.split(".")[1]))
@@ -158,10 +183,10 @@ class Choice:
         return HINT
 
 
-def recorded_runtimes(config: Config) -> dict[str, Version | None]:
+def recorded_runtimes(config: Config, variants: Sequence[Variant] | None = None) -> dict[str, Version | None]:
     """What each variant's lock records it needs, read from its ``[tool.lockgen]`` alone."""
     out: dict[str, Version | None] = {}
-    for v in config.variants:
+    for v in config.variants if variants is None else variants:
         if v.accelerator.cuda is None:
             continue
         try:
@@ -181,13 +206,19 @@ def for_machine(config: Config, *, variant: str | None, python: Path | None, all
     target = environment.find(config.root, python)
     facts = detect.detect(python=target.python, python_source=target.source)
     if variant is not None:
-        forced = config.variant(variant)
+        try:
+            forced = config.variant(variant)
+        except InputError as exc:
+            raise InputError(f"--variant (or LOCKGEN_VARIANT) {variant!r}: {exc}") from None
         _fits_target(forced, target, facts)
+        refused = _refused(forced, facts, recorded_runtimes(config, [forced]).get(forced.name))
         candidates = tuple(
             Candidate(
                 variant=v,
-                eligible=v is forced,
-                reason="chosen with --variant" if v is forced else "not --variant",
+                eligible=v is forced and refused is None,
+                reason=("chosen with --variant" + (f", but sync refuses it: {refused}" if refused else ""))
+                if v is forced
+                else "not --variant",
                 chosen=v is forced,
             )
             for v in config.variants
@@ -196,6 +227,16 @@ def for_machine(config: Config, *, variant: str | None, python: Path | None, all
     runtimes = recorded_runtimes(config)
     selection = choose(config.variants, facts, python=target.python, allow_cpu=allow_cpu, runtimes=runtimes)
     return Choice(selection=selection, target=target, facts=facts)
+
+
+def _refused(variant: Variant, facts: Facts, runtime: Version | None) -> str | None:
+    """Why sync refuses a lock named with --variant on this machine, before touching
+    anything: its packages need a newer CUDA major than the driver supports."""
+    if runtime is None or facts.cuda is None or variant.accelerator.cuda is None:
+        return None
+    if Version(facts.cuda).major < runtime.major:
+        return f"the driver supports CUDA {facts.cuda}, the lock's packages need CUDA {runtime}"
+    return None
 
 
 def _fits_target(variant: Variant, target: environment.Target, facts: Facts) -> None:
