@@ -1,22 +1,17 @@
-"""The command line: parses flags, calls the core, prints, maps errors to exit codes.
-
-Exit codes: 0 success; 1 a resolution, install or check failed; 2 bad input; 3 no
-variant fits this machine. Whatever is printed passes through ``redact``: no
-index credential reaches the terminal or a log.
-"""
+"""The command line: parses flags, calls the core, prints (through :mod:`lockgen.console`,
+which also maps failures to exit codes)."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lockgen import __version__
+from lockgen.console import Group, err, errors, out
 from lockgen.exceptions import InputError, LockgenError
 from lockgen.options import (
     ENVIRONMENT_HELP,
@@ -27,76 +22,13 @@ from lockgen.options import (
     selection_options,
     verbose_option,
 )
-from lockgen.redact import redact
 
 if TYPE_CHECKING:
+    from lockgen.machine import selection
     from lockgen.project.config import Config
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-
-def out(text: str) -> None:
-    click.echo(redact(text))
-
-
-def err(text: str) -> None:
-    click.echo(redact(text), err=True)
-
-
-def _errors(f: F) -> F:
-    """Turn every failure into one ``error:`` line and its exit code; never a traceback."""
-
-    @wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return f(*args, **kwargs)
-        except LockgenError as exc:
-            text = str(exc)
-            if isinstance(exc, InputError):  # bad input is one line, whatever a parser put in its message
-                text = " ".join(line.strip() for line in text.splitlines() if line.strip())
-            err(_error_text(text))
-            sys.exit(exc.exit_code)
-        except OSError as exc:  # a filesystem failure no module expected: still one line
-            where = f"{exc.filename}: " if exc.filename else ""
-            err(f"error: {where}{exc.strerror or exc}")
-            sys.exit(1)
-        except (KeyboardInterrupt, SystemExit, click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except Exception as exc:
-            if os.environ.get("LOCKGEN_DEBUG"):
-                raise
-            err(f"error: internal error: {type(exc).__name__}: {exc} (LOCKGEN_DEBUG=1 shows where; please report it)")
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _error_text(message: str) -> str:
-    """One ``error:`` line; what follows it (uv's own explanation, reasons) indented."""
-    first, *rest = message.removeprefix("error: ").splitlines() or [""]
-    return "\n".join([f"error: {first}", *(f"  {line}" if line else line for line in rest)])
-
-
-class _Group(click.Group):
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["standalone_mode"] = False
-        try:
-            return super().main(*args, **kwargs)
-        except click.exceptions.Abort:
-            err("error: interrupted")
-            sys.exit(130)
-        except click.UsageError as exc:
-            where = exc.ctx.command_path if exc.ctx else "lockgen"
-            err(f"error: {where}: {exc.format_message()}")
-            sys.exit(2)
-        except click.exceptions.Exit as exc:
-            sys.exit(exc.exit_code)
-        except click.ClickException as exc:
-            err(f"error: {exc.format_message()}")
-            sys.exit(2)
-
-
-@click.group(cls=_Group)
+@click.group(cls=Group)
 @click.version_option(__version__, prog_name="lockgen")
 @click.option("-v", "--verbose", is_flag=True, help="Log every command lockgen runs (credentials shown as ***).")
 def main(verbose: bool) -> None:
@@ -117,6 +49,16 @@ def _load(config_path: Path | None) -> Config:
 
 def _say(text: str) -> None:
     err(f"lockgen: {text}")
+
+
+def _choose(cfg: Config, flags: dict[str, Any]) -> selection.Choice:
+    """This machine's variant (or ``--variant``), after saying what detect warns of."""
+    from lockgen.machine import selection
+
+    choice = selection.for_machine(cfg, **flags)
+    for warning in choice.facts.warnings:
+        err(f"warning: {warning}")
+    return choice
 
 
 def _withheld(*, resolving: bool = False) -> list[str]:
@@ -147,7 +89,7 @@ def _withheld(*, resolving: bool = False) -> list[str]:
 @dry_run_option
 @config_option
 @verbose_option
-@_errors
+@errors
 def compile_command(
     patterns: tuple[str, ...], config_path: Path | None, jobs: int | None, prune: bool, details: bool, **flags: Any
 ) -> None:
@@ -170,7 +112,7 @@ def compile_command(
 @click.option("--resolve", is_flag=True, help="Also resolve every variant again; any difference from its lock fails.")
 @config_option
 @verbose_option
-@_errors
+@errors
 def check_command(config_path: Path | None, resolve: bool) -> None:
     """Exit 0 when every lock is present, valid, current, truthful and clean; 1 otherwise."""
     from lockgen.review import check
@@ -207,7 +149,7 @@ def check_command(config_path: Path | None, resolve: bool) -> None:
 @json_option
 @config_option
 @verbose_option
-@_errors
+@errors
 def detect_command(as_json: bool, config_path: Path | None) -> None:
     """Facts about this machine: python, platform, driver, CUDA, GPUs, and their sources."""
     import json
@@ -230,27 +172,29 @@ def detect_command(as_json: bool, config_path: Path | None) -> None:
 @selection_options
 @config_option
 @verbose_option
-@_errors
+@errors
 def select_command(explain: bool, as_json: bool, config_path: Path | None, **flags: Any) -> None:
     """Print the variant this machine should use, and its lock."""
     import json
 
     from lockgen import report
     from lockgen.locks import pylock
-    from lockgen.machine import selection
 
     cfg = _load(config_path)
-    choice = selection.for_machine(cfg, **flags)
+    choice = _choose(cfg, flags)
+    refused = choice.refused
     if as_json:
         out(json.dumps(report.selection_json(cfg, choice.selection), indent=2))
-        if choice.selection.chosen is None:
-            sys.exit(3)
+        if choice.selection.chosen is None or refused:
+            sys.exit(3 if choice.selection.chosen is None else 1)
         return
     if explain:
         out(report.explain(choice.selection))
         if choice.selection.chosen is None:
-            err(f"error: no variant fits this machine (reasons above)\n{selection.HINT}")
+            err(f"error: no variant fits this machine (reasons above)\n{choice.hint()}")
             sys.exit(3)
+    if refused:  # named with --variant: as sync would answer
+        raise LockgenError(f"--variant {choice.selection.chosen.name if choice.selection.chosen else ''}: {refused}")
     variant = choice.require()
     path = pylock.lock_file(cfg.locks_dir, variant.name)
     out(f"{variant.name} {cfg.relative(path)}")
@@ -271,7 +215,7 @@ def select_command(explain: bool, as_json: bool, config_path: Path | None, **fla
 @selection_options
 @config_option
 @verbose_option
-@_errors
+@errors
 def sync_command(
     allow_stale: bool,
     dry_run: bool,
@@ -284,10 +228,9 @@ def sync_command(
     """Install the lock that fits this machine into the environment, exactly, and verify it."""
     from lockgen import report
     from lockgen.install import guards, sync
-    from lockgen.machine import selection
 
     cfg = _load(config_path)
-    choice = selection.for_machine(cfg, **flags)
+    choice = _choose(cfg, flags)
     variant = choice.require()
     lock = guards.load_lock(cfg, variant, allow_stale=allow_stale, warn=lambda m: err(f"warning: {m}"))
     for line in report.withheld(_withheld(), "the lock decides what uv installs, every file hash-checked"):
@@ -303,7 +246,7 @@ def sync_command(
 @selection_options
 @config_option
 @verbose_option
-@_errors
+@errors
 def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flags: Any) -> None:
     """Is the environment exactly the lock sync would choose, every file as its RECORD says?"""
     import json
@@ -346,7 +289,7 @@ def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flag
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=8, show_default=True, help="Parallel downloads.")
 @config_option
 @verbose_option
-@_errors
+@errors
 def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, config_path: Path | None) -> None:
     """Download every artifact of the locks (or those matching PATTERN) into FOLDER, checked."""
     from lockgen import report
@@ -380,7 +323,7 @@ def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, confi
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
 @config_option
 @verbose_option
-@_errors
+@errors
 def diff_command(base: str, fmt: str, config_path: Path | None) -> None:
     """What changed in the locks since a git ref, grouped across variants."""
     import json
@@ -398,7 +341,7 @@ def diff_command(base: str, fmt: str, config_path: Path | None) -> None:
 @click.option("--variant", metavar="PATTERN", help="Only the variants matching this shell glob.")
 @config_option
 @verbose_option
-@_errors
+@errors
 def why_command(package: str, variant: str | None, config_path: Path | None) -> None:
     """The chains of requirements from the intent files to PACKAGE, per variant."""
     from lockgen.review import why
