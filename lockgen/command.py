@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from lockgen import settings
-from lockgen.exceptions import CommandError, TimedOut
+from lockgen.exceptions import CommandError, Killed, TimedOut
 from lockgen.redact import redact
 
 # Programs running now, in any thread; after a Ctrl-C (``halted``), any program
@@ -122,7 +122,8 @@ def run_full(
         text = stderr
         if message:
             text = "\n".join(line for line in stderr.splitlines() if not line.startswith(message))
-        raise CommandError(redact(text.strip() or stdout.strip() or _status(proc.returncode)))
+        error = Killed if proc.returncode < 0 else CommandError
+        raise error(redact(text.strip() or stdout.strip() or _status(proc.returncode)))
     return Output(stdout, stderr)
 
 

@@ -21,6 +21,10 @@ class TimedOut(CommandError):
     """A program (or a hardware probe) gave no answer in its time."""
 
 
+class Killed(CommandError):
+    """A program ended by a signal (SIGKILL, the OOM killer): what it did is unknown."""
+
+
 class NoVariantError(LockgenError):
     """No lock matches this machine."""
 

@@ -833,3 +833,36 @@ def test_the_torch_probe_output_seen_on_the_h100() -> None:
     version, built_for, archs = seen[0]
     assert (version, built_for) == ("2.11.0+cu130", "13.0")
     assert covers(archs, "9.0") and covers(archs, "8.9") and not covers(archs, "7.0")
+
+
+def test_uv_ended_by_a_signal_mid_install_is_never_called_unchanged(
+    synced: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uv SIGKILLed (the OOM killer) as it links a new package leaves files no RECORD
+    claims yet; sync said "the environment is unchanged" and dropped its mark, and
+    those files stayed for good. A uv ended by a signal is never taken as a clean
+    failure: the environment stays marked, and the next sync repairs it."""
+    from lockgen.exceptions import Killed
+    from lockgen.install import installer
+
+    assert synced.run("sync").exit_code == 0
+    synced.write("inputs/base.in", "tool\nhelper==2.0\n")
+    assert synced.run("compile").exit_code == 0
+    site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
+    real = installer.install
+
+    def killed_while_linking(*args: object, **kwargs: object) -> None:
+        (site / "helper").mkdir(exist_ok=True)
+        (site / "helper" / "half_linked.py").write_text("x = 1\n")
+        raise Killed("ended by SIGKILL")
+
+    monkeypatch.setattr(installer, "install", killed_while_linking)
+    result = synced.run("sync")
+    assert result.exit_code == 1, result.output
+    assert "unchanged" not in result.output and "stays marked" in result.output, result.output
+    checked = synced.run("verify")
+    assert checked.exit_code == 1 and "did not finish" in checked.output, checked.output
+    monkeypatch.setattr(installer, "install", real)
+    assert synced.run("sync").exit_code == 0
+    assert installed(synced) == {"tool": "1.0", "helper": "2.0"}
+    assert synced.run("verify", "--hashes").exit_code == 0

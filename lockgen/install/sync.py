@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lockgen import files, private
-from lockgen.exceptions import CommandError, LockgenError
+from lockgen.exceptions import CommandError, Killed, LockgenError
 from lockgen.install import dists, guards, installer, kernels, state, verify
 from lockgen.install.environment import CREATING, Target
 from lockgen.locks import pylock
@@ -315,7 +315,14 @@ def _apply(
             raise installer.failed(
                 _as_command_error(exc), f"install {install_from.name}", "no environment was left behind"
             ) from None
-        if _unchanged(found, target) and not found.unreadable and not plan.reinstall and found.journal is None:
+        # uv ended by a signal (the OOM killer) may have linked part of a package no RECORD claims yet: never "unchanged"
+        if (
+            not isinstance(exc, Killed)
+            and _unchanged(found, target)
+            and not found.unreadable
+            and not plan.reinstall
+            and found.journal is None
+        ):
             state.end(target)
             raise installer.failed(
                 _as_command_error(exc), f"install {install_from.name}", "the environment is unchanged"
