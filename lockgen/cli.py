@@ -12,7 +12,7 @@ import click
 
 from lockgen import __version__
 from lockgen.console import Group, err, errors, out
-from lockgen.exceptions import InputError, LockgenError
+from lockgen.exceptions import LockgenError
 from lockgen.options import (
     ENVIRONMENT_HELP,
     config_option,
@@ -287,30 +287,28 @@ def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flag
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("patterns", nargs=-1)
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=8, show_default=True, help="Parallel downloads.")
+@click.option("--allow-stale", is_flag=True, help="Fill it from locks whose inputs changed since they were compiled.")
 @config_option
 @verbose_option
 @errors
-def wheelhouse_command(folder: Path, patterns: tuple[str, ...], jobs: int, config_path: Path | None) -> None:
+def wheelhouse_command(
+    folder: Path, patterns: tuple[str, ...], jobs: int, allow_stale: bool, config_path: Path | None
+) -> None:
     """Download every artifact of the locks (or those matching PATTERN) into FOLDER, checked."""
     from lockgen import report
-    from lockgen.install import wheelhouse
-    from lockgen.locks import pylock
+    from lockgen.install import guards, wheelhouse
 
     cfg = _load(config_path)
     variants = cfg.select(patterns)
-    locks = {}
-    for v in variants:
-        lock = pylock.read(pylock.lock_file(cfg.locks_dir, v.name))
-        if lock is None:  # bad input, as sync and verify call it
-            raise InputError(f"{cfg.relative(pylock.lock_file(cfg.locks_dir, v.name))}: no lock for {v.name} "
-                             f"(run: lockgen compile {v.name})")  # fmt: skip
-        locks[v.name] = lock
+    # refused as sync refuses them: the machine the wheelhouse is for would refuse it there, offline
+    locks = {v.name: guards.load_lock(cfg, v, allow_stale=allow_stale, warn=lambda m: err(f"warning: {m}"))
+             for v in variants}  # fmt: skip
     from lockgen.install.installer import credentials
 
     urls = list(dict.fromkeys(u for v in variants for u in credentials(cfg, v)[1]))  # in order, as sync lends them
     progress = err if sys.stderr.isatty() else None
     items = wheelhouse.wanted(locks)
-    summary = wheelhouse.build(folder, items, credentials=urls, jobs=jobs, progress=progress)
+    summary = wheelhouse.build(folder, items, credentials=urls, jobs=jobs, progress=progress, say=_say)
     out(report.wheelhouse_summary(folder, summary))
     from lockgen.install import builds
 

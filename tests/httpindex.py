@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import http.server
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ class Files(http.server.BaseHTTPRequestHandler):
 
     root: Path
     cut: dict[str, int]  # file name → bytes to send before dropping the connection, once
+    slow: dict[str, float]  # file name → seconds to wait after each 64 KiB (a slow link)
     requests: list[tuple[str, str | None]]
 
     def log_message(self, *args: object) -> None:
@@ -55,7 +57,13 @@ class Files(http.server.BaseHTTPRequestHandler):
                 self.wfile.flush()
                 self.connection.shutdown(2)
                 return
-            self.wfile.write(body)
+            pause = self.slow.get(path.name)
+            for at in range(0, len(body), 65536) if pause else ():
+                self.wfile.write(body[at : at + 65536])
+                self.wfile.flush()
+                time.sleep(pause or 0)
+            if not pause:
+                self.wfile.write(body)
         except OSError:  # the client went away
             pass
 
@@ -75,7 +83,7 @@ def write_page(root: Path, project: str, wheels: list[Path]) -> None:
 @contextlib.contextmanager
 def serve(root: Path) -> Iterator[tuple[str, type[Files], http.server.ThreadingHTTPServer]]:
     """Serve ``root`` on a free port of 127.0.0.1; yields its URL, handler class, server."""
-    handler = type("Handler", (Files,), {"root": root, "cut": {}, "requests": []})
+    handler = type("Handler", (Files,), {"root": root, "cut": {}, "slow": {}, "requests": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

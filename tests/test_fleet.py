@@ -575,3 +575,138 @@ def test_which_build_requirements_an_odd_sdist_lacks(tmp_path: Path, member: str
             tar.addfile(info, io.BytesIO(data))
     item = wheelhouse.Wanted(filename=sdist.name, package="odd", sha256="0" * 64, size=None, source="", variants=("v",))
     assert builds.unbuildable(tmp_path, [item]) == ({"odd": lacking} if lacking else {})
+
+
+def _lockgen(fleet: Project, *args: str, **extra: str) -> subprocess.Popen[bytes]:
+    """lockgen in a process of its own (a run lock, a signal), in the fleet project."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent), **extra}
+    return subprocess.Popen([sys.executable, "-m", "lockgen", *args, "--config", str(fleet.config)], cwd=fleet.root,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+
+
+def test_two_wheelhouse_runs_into_one_folder_wait_for_each_other(
+    fleet: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs resumed one cut download into the same file, each checking what it had
+    fetched rather than the file: one ended 0 beside a file twice its size. A second
+    run now waits for the first, even with its run locks in another cache folder."""
+    import time
+
+    from lockgen import files
+
+    house = tmp_path / "house"
+    house.mkdir()
+    monkeypatch.setenv("LOCKGEN_CACHE_DIR", str(tmp_path / "cache-a"))
+    with files.run_lock("wheelhouse", house, say=lambda _: None):
+        proc = _lockgen(fleet, "wheelhouse", str(house), LOCKGEN_CACHE_DIR=str(tmp_path / "cache-b"))
+        time.sleep(1.5)
+        assert proc.poll() is None, proc.communicate()
+        assert not any(house.glob("*.whl"))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert err.decode().count("waiting for another lockgen run") == 1
+    for lock in (pylock.read(fleet.lock(f"{TAG}-cpu")), pylock.read(fleet.lock(f"{TAG}-gpu"))):
+        assert lock is not None
+        for a in lock.artifacts():
+            assert hashlib.sha256((house / a.filename).read_bytes()).hexdigest() == a.sha256
+
+
+def test_ctrl_c_stops_a_wheelhouse_at_once_and_the_next_run_resumes(
+    fleet: Project, tmp_path: Path, served: tuple[str, type[Files], http.server.ThreadingHTTPServer]
+) -> None:
+    """Ctrl-C (or SIGTERM) used to let every queued download finish first (14 s on a
+    slow link). The run now stops within a moment, leaves its partial file, and the
+    next run resumes it."""
+    import signal
+    import time
+
+    _, handler, _ = served
+    handler.slow["big-1.0-py3-none-any.whl"] = 0.15  # 2 MB in ~5 s
+    house = tmp_path / "house"
+    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, -signal.SIGTERM)):
+        proc = _lockgen(fleet, "wheelhouse", str(house), "-j", "1")
+        time.sleep(1.5)
+        assert proc.poll() is None, proc.communicate()
+        start = time.monotonic()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode in (code, 128 + signal.SIGTERM), (proc.returncode, err)
+        assert time.monotonic() - start < 2.5, f"{sig.name}: took {time.monotonic() - start:.1f} s"
+        assert b"interrupted" in err
+        assert not (house / "big-1.0-py3-none-any.whl").exists()
+    handler.slow.clear()
+    result = fleet.run("wheelhouse", str(house))
+    assert result.exit_code == 0, result.output
+    ranges = [r for name, r in handler.requests if name == "big-1.0-py3-none-any.whl"]
+    assert ranges[-1] is not None and ranges[-1].startswith("bytes="), ranges  # resumed, not fetched again
+
+
+def test_a_wheelhouse_filled_variant_by_variant_serves_them_all_and_sheds_what_no_lock_wants(
+    fleet: Project, tmp_path: Path
+) -> None:
+    """``wheelhouse DIR cpu`` then ``wheelhouse DIR gpu`` rewrote ``DIR/simple`` for gpu
+    alone: a static web server no longer served the cpu wheels lying beside it. A
+    partial download of a file no lock wants any more is removed."""
+    house = tmp_path / "house"
+    assert fleet.run("wheelhouse", str(house), f"{TAG}-cpu").exit_code == 0
+    (house / "gone-1.0-py3-none-any.whl.lockgen-part").write_bytes(b"half")
+    assert fleet.run("wheelhouse", str(house), f"{TAG}-gpu").exit_code == 0
+    projects = {p.name for p in (house / "simple").iterdir() if p.is_dir()}
+    assert {"app", "tool", "helper", "big", "localv"} <= projects, projects
+    assert not (house / "gone-1.0-py3-none-any.whl.lockgen-part").exists()
+
+
+def test_a_file_rewritten_with_its_time_set_back_is_fetched_again(fleet: Project, tmp_path: Path) -> None:
+    """A bad copy with its size and modification time kept (``rsync -a``) passed the
+    manifest, and ``sync --wheelhouse``'s remedy, running wheelhouse again, kept it:
+    the change time, which no program sets, now tells."""
+    house = tmp_path / "house"
+    assert fleet.run("wheelhouse", str(house)).exit_code == 0
+    wheel = house / "tool-1.0-py3-none-any.whl"
+    st = wheel.stat()
+    data = bytearray(wheel.read_bytes())
+    data[50] ^= 1
+    wheel.write_bytes(bytes(data))
+    os.utime(wheel, ns=(st.st_atime_ns, st.st_mtime_ns))
+    result = fleet.run("wheelhouse", str(house))
+    assert result.exit_code == 0, result.output
+    lock = pylock.read(fleet.lock(f"{TAG}-cpu"))
+    assert lock is not None
+    tool = next(a for a in lock.artifacts() if a.package == "tool")
+    assert hashlib.sha256(wheel.read_bytes()).hexdigest() == tool.sha256
+
+
+def test_a_stale_or_edited_lock_is_refused_by_wheelhouse_as_by_sync(fleet: Project, tmp_path: Path) -> None:
+    """The offline machine's sync refuses a stale or hand-edited lock: a wheelhouse made
+    from one exited 0 and failed only there. It is refused here now (--allow-stale, as
+    for sync, takes a stale one with a warning)."""
+    house = tmp_path / "house"
+    fleet.write("inputs/cpu.in", "tool\nhelper\n")
+    result = fleet.run("wheelhouse", str(house))
+    assert result.exit_code == 1 and "stale" in result.output and "--allow-stale" in result.output, result.output
+    result = fleet.run("wheelhouse", str(house), "--allow-stale")
+    assert result.exit_code == 0 and "warning:" in result.output and "stale" in result.output, result.output
+    fleet.write("inputs/cpu.in", "tool\n")
+    lock = fleet.lock(f"{TAG}-cpu")
+    lock.write_text(lock.read_text().replace('name = "tool"', 'name = "tool"\n# edited', 1))
+    result = fleet.run("wheelhouse", str(house))
+    assert result.exit_code != 0 and "edited" in result.output, result.output
+
+
+def test_a_vcs_package_cannot_be_put_in_a_wheelhouse_nor_synced_from_one(tmp_path: Path) -> None:
+    """A git dependency has no file a wheelhouse could hold: it was left out without a
+    word, and sync --wheelhouse failed inside uv, wanting the network."""
+    from lockgen.exceptions import LockgenError
+    from lockgen.install import installer, wheelhouse
+
+    text = (
+        'lock-version = "1.0"\ncreated-by = "uv"\nrequires-python = ">=3.11"\n\n'
+        '[[packages]]\nname = "mine"\nversion = "0.1"\n'
+        'vcs = { type = "git", url = "https://example.invalid/mine.git", commit-id = "' + "a" * 40 + '" }\n'
+    )
+    lock = pylock.parse(tmp_path / "pylock.py311-cpu.toml", text)
+    assert lock.unfiled == ["mine"]
+    with pytest.raises(LockgenError, match="mine installs from a VCS checkout"):
+        wheelhouse.wanted({"py311-cpu": lock})
+    with pytest.raises(LockgenError, match="mine installs from a VCS checkout, which needs the network"):
+        installer.serving(lock, tmp_path)

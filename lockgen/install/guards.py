@@ -36,7 +36,7 @@ def load_lock(
     path = pylock.lock_file(config.locks_dir, variant.name)
     lock = pylock.read(path)
     if lock is None:
-        raise InputError(f"{path}: no lock for {variant.name} (run: lockgen compile {variant.name})")
+        raise InputError(f"{config.relative(path)}: no lock for {variant.name} (run: lockgen compile {variant.name})")
     named = lock.meta.get("variant")
     if named is None:
         raise InputError(f"{path}: no [tool.lockgen] table names its variant: not a lock lockgen wrote; refusing it "

@@ -191,6 +191,11 @@ def serving(lock: pylock.Lock, folder: Path) -> dict[str, Path]:
     needs none of what making one does (urllib, ssl: ~30 ms of start-up)."""
     if not folder.is_dir():
         raise InputError(f"--wheelhouse: {folder}: no such folder")
+    if lock.unfiled:
+        raise LockgenError(
+            f"--wheelhouse {folder} cannot serve {lock.path.name}: {', '.join(lock.unfiled)} installs from a VCS "
+            "checkout, which needs the network. Nothing was changed"
+        )
     found: dict[str, Path] = {}
     missing, wrong = [], []
     for a in lock.artifacts():
@@ -211,8 +216,12 @@ def serving(lock: pylock.Lock, folder: Path) -> dict[str, Path]:
             parts.append(f"missing: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
         if wrong:
             parts.append(f"corrupt: {', '.join(wrong[:5])}")
+        remedy = (
+            f"remove the corrupt files, then run: lockgen wheelhouse {folder}"
+            if wrong
+            else f"run: lockgen wheelhouse {folder}"
+        )
         raise LockgenError(
-            f"--wheelhouse {folder} cannot serve {lock.path.name}: {'; '.join(parts)}. Nothing was changed "
-            f"(run: lockgen wheelhouse {folder})"
+            f"--wheelhouse {folder} cannot serve {lock.path.name}: {'; '.join(parts)}. Nothing was changed ({remedy})"
         )
     return found

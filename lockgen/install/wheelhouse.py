@@ -12,8 +12,10 @@ configuration's index URLs (matched by host) and ``~/.netrc``. Each file is
 streamed to ``<name>.lockgen-part``, hashed on the way, checked against the
 lock's sha256 and size, then renamed into place: a file in the folder is always
 whole and right. An interrupted download resumes where it stopped (HTTP Range).
-``.lockgen-wheelhouse.json`` remembers the size, mtime and sha256 of every file
-it verified, so a second run re-hashes nothing that did not change.
+``.lockgen-wheelhouse.json`` remembers the size, times and sha256 of every file it
+verified, and its package, so a second run re-hashes nothing that did not change
+and the simple index serves what earlier runs (other variants) put there too. One
+run fills a folder at a time (the run lock of :mod:`lockgen.files`).
 """
 
 from __future__ import annotations
@@ -71,9 +73,15 @@ class Summary:
 
 
 def wanted(locks: Mapping[str, pylock.Lock]) -> list[Wanted]:
-    """Every artifact of these locks (variant → lock), each file once."""
+    """Every artifact of these locks (variant → lock), each file once. A package that
+    comes from a VCS checkout is an error: no file of it can be put in a wheelhouse."""
     found: dict[str, Wanted] = {}
     for variant, lock in locks.items():
+        if lock.unfiled:
+            raise LockgenError(
+                f"{lock.path.name}: {', '.join(lock.unfiled)} installs from a VCS checkout (git …), which a wheelhouse "
+                "cannot hold and which needs the network: lock a wheel or sdist of it instead (uv build makes one)"
+            )
         for a in lock.artifacts():
             if not a.sha256:
                 raise InputError(f"{lock.path}: {a.package} {a.filename} has no sha256; lockgen cannot check it")
@@ -102,12 +110,17 @@ def build(
     credentials: Iterable[str] = (),
     jobs: int = 8,
     progress: Callable[[str], None] | None = None,
+    say: Callable[[str], None] = lambda _: None,
 ) -> Summary:
-    """Make ``folder`` hold every wanted file, checked; then write its simple index."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise files.failure(exc, "create") from None
+    """Make ``folder`` hold every wanted file, checked; then write its simple index.
+    A second run into the same folder waits for the first."""
+    with files.made_folder(folder), files.run_lock("wheelhouse", folder, say=say):
+        return _build(folder, items, credentials=credentials, jobs=jobs, progress=progress)
+
+
+def _build(
+    folder: Path, items: list[Wanted], *, credentials: Iterable[str], jobs: int, progress: Callable[[str], None] | None
+) -> Summary:
     manifest = _Manifest(folder)
     summary = Summary()
     todo = []
@@ -120,9 +133,13 @@ def build(
     done = 0
     lock = threading.Lock()
 
+    stop = threading.Event()  # Ctrl-C: no new download starts, and each one stops at its next block
+
     def fetch(item: Wanted) -> tuple[Wanted, int]:
         nonlocal done
-        size = _download(item, folder, auth)
+        if stop.is_set():
+            raise _Stopped
+        size = _download(item, folder, auth, stop)
         with lock:
             done += 1
             if progress:
@@ -130,7 +147,8 @@ def build(
         return item, size
 
     errors: list[str] = []
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         futures = [pool.submit(fetch, item) for item in todo]
         for future in futures:
             try:
@@ -141,10 +159,19 @@ def build(
             manifest.remember(item)
             summary.downloaded.append(item.filename)
             summary.bytes_downloaded += size
-    manifest.save()
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # what runs stops at its next block: the wait is short
+        manifest.save()  # what was verified stays verified, even when interrupted
     if errors:
         raise LockgenError(f"{len(errors)} file(s) could not be fetched:\n" + "\n".join(errors))
-    write_index(folder, items)
+    wanted_names = {item.filename for item in items}
+    for part in folder.glob(f"*{PART}"):  # a cut download of a file no lock here wants: never resumed
+        if part.name.removesuffix(PART) not in wanted_names and part.is_file():
+            part.unlink(missing_ok=True)
+    write_index(folder, [*items, *manifest.others(folder, wanted_names)])
     for item in items:
         size = item.size or (folder / item.filename).stat().st_size
         summary.total_bytes += size
@@ -158,8 +185,14 @@ def _mb(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
+class _Stopped(BaseException):
+    """Ctrl-C (or SIGTERM) in the main thread: a download not yet begun is not begun."""
+
+
 class _Manifest:
-    """What this folder's files were verified to be: name → [size, mtime_ns, sha256]."""
+    """What this folder's files were verified to be: name → [size, mtime_ns, ctime_ns,
+    sha256, package]. The change time catches a file rewritten with its modification
+    time set back (``rsync -a`` of a bad copy), which no program can set."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -178,7 +211,7 @@ class _Manifest:
             return False
         if item.size is not None and st.st_size != item.size:
             return False
-        if self.entries.get(item.filename) == [st.st_size, st.st_mtime_ns, item.sha256]:
+        if self.entries.get(item.filename) == [st.st_size, st.st_mtime_ns, st.st_ctime_ns, item.sha256, item.package]:
             return True  # verified before, and unchanged since
         if files.sha256(path).hex() != item.sha256:
             return False  # corrupt or truncated: fetched again
@@ -187,19 +220,35 @@ class _Manifest:
 
     def remember(self, item: Wanted) -> None:
         st = (self.folder / item.filename).stat()
-        self.entries[item.filename] = [st.st_size, st.st_mtime_ns, item.sha256]
+        self.entries[item.filename] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, item.sha256, item.package]
+
+    def others(self, folder: Path, names: set[str]) -> list[Wanted]:
+        """Files an earlier run verified (for other variants), still there as verified:
+        the simple index serves them too, as ``--find-links`` does."""
+        out = []
+        for name, entry in self.entries.items():
+            if name in names or len(entry) != 5 or not isinstance(entry[4], str) or not isinstance(entry[3], str):
+                continue
+            try:
+                st = (folder / name).stat()
+            except OSError:
+                continue
+            if [st.st_size, st.st_mtime_ns, st.st_ctime_ns] == entry[:3]:
+                out.append(Wanted(filename=name, package=entry[4], sha256=entry[3], size=st.st_size, source="",
+                                  variants=()))  # fmt: skip
+        return out
 
     def save(self) -> None:
         files.write_atomic(self.path, json.dumps(self.entries, sort_keys=True, indent=0) + "\n")
 
 
-def _download(item: Wanted, folder: Path, auth: _Auth) -> int:
+def _download(item: Wanted, folder: Path, auth: _Auth, stop: threading.Event) -> int:
     """Fetch one file into ``folder``, checked; returns its size."""
     final = folder / item.filename
     part = folder / (item.filename + PART)
     try:
         if item.source.startswith(("http://", "https://")):
-            digest = _fetch_http(item.source, part, auth)
+            digest = _fetch_http(item.source, part, auth, stop)
         else:
             digest = _copy_local(item.source, part)
     except _Resumable as exc:
@@ -236,7 +285,7 @@ class _Resumable(OSError):
     """A download cut short: its partial file stays for the next run to resume."""
 
 
-def _fetch_http(url: str, part: Path, auth: _Auth) -> str:
+def _fetch_http(url: str, part: Path, auth: _Auth, stop: threading.Event) -> str:
     """Download ``url`` into ``part``, continuing a partial file; its sha256."""
     have = part.stat().st_size if part.exists() else 0
     parts = urllib.parse.urlsplit(url)
@@ -265,10 +314,12 @@ def _fetch_http(url: str, part: Path, auth: _Auth) -> str:
                     h.update(block)
         try:
             with open(part, "ab" if resuming else "wb") as out:
-                for block in iter(lambda: response.read(_CHUNK), b""):
+                for block in iter(lambda: response.read1(_CHUNK), b""):  # what has come: Ctrl-C is seen soon
                     h.update(block)
                     out.write(block)
                     received += len(block)
+                    if stop.is_set():  # kept: the next run resumes it
+                        raise _Stopped
         except (OSError, TimeoutError, http.client.HTTPException) as exc:
             raise _Resumable(f"cut short ({exc}); the next run resumes it") from None
         if expected is not None and received < expected:

@@ -120,6 +120,13 @@ class Lock:
     def artifacts(self) -> list[Artifact]:
         return list(self.files)
 
+    @property
+    def unfiled(self) -> list[str]:
+        """Packages installed from neither a file nor a local folder: VCS checkouts,
+        which no wheelhouse can hold and which need the network to install."""
+        filed = {a.package for a in self.files}
+        return sorted(n for n in self.versions if n not in filed and n not in self.directories)
+
 
 def applicable(lock: Lock, python: str) -> Lock:
     """The lock as it applies to an environment on this machine whose interpreter is
