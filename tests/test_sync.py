@@ -866,3 +866,36 @@ def test_uv_ended_by_a_signal_mid_install_is_never_called_unchanged(
     assert synced.run("sync").exit_code == 0
     assert installed(synced) == {"tool": "1.0", "helper": "2.0"}
     assert synced.run("verify", "--hashes").exit_code == 0
+
+
+def test_files_no_package_installed_fail_verify_and_sync_removes_them(synced: Project) -> None:
+    """verify compared RECORD with the files it names, so a module dropped into a locked
+    package, or a .pth or sitecustomize.py at the top of site-packages (code Python runs
+    at every start), passed verify and sync said "already in sync". Both see them now,
+    and sync removes them; bytecode caches and the venv's own hook are nobody's concern."""
+    assert synced.run("sync").exit_code == 0
+    site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
+    record = next(site.glob("tool-*.dist-info")) / "RECORD"
+    top = next(row.split("/")[0] for row in record.read_text().splitlines() if "/" in row and ".dist-info" not in row)
+    planted = [site / top / "extra.py", site / "evil.pth", site / "sitecustomize.py"]
+    for path in planted:
+        path.write_text("import os\n")
+    (site / "_virtualenv.pth").write_text("import _virtualenv\n")  # as virtualenv (and older uv) make a venv
+    (site / top / "__pycache__").mkdir(exist_ok=True)
+    (site / top / "__pycache__" / "extra.cpython-311.pyc").write_bytes(b"\0")
+    checked = synced.run("verify")
+    assert checked.exit_code == 1, checked.output
+    assert f"tool: 1 file(s) in its folders that no RECORD claims: site-packages/{top}/extra.py" in checked.output
+    assert "site-packages/evil.pth: no package installed it" in checked.output
+    assert "site-packages/sitecustomize.py: no package installed it" in checked.output
+    assert "_virtualenv" not in checked.output and "__pycache__" not in checked.output
+    planned = synced.run("sync", "--dry-run")
+    assert f"- site-packages/{top}/extra.py (no package's RECORD claims it)" in planned.output, planned.output
+    assert all(path.exists() for path in planted)
+    result = synced.run("sync")
+    assert result.exit_code == 0, result.output
+    assert not any(path.exists() for path in planted)
+    assert (site / "_virtualenv.pth").exists()
+    again = synced.run("sync")
+    assert "already in sync" in again.output, again.output
+    assert synced.run("verify", "--hashes").exit_code == 0

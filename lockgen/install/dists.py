@@ -4,12 +4,13 @@ checked against their ``RECORD`` (PEP 376 / PEP 627)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lockgen import files
@@ -103,6 +104,7 @@ class FileCheck:
     altered: bool = False  # a file is there with other contents (not only missing)
     unreadable: bool = False  # RECORD itself is malformed (cut short by a kill): uv cannot read it
     fingerprint: str = ""  # of RECORD's paths and hashes: which build is installed, whatever its version says
+    paths: tuple[str, ...] = ()  # what RECORD names, relative to the site-packages folder
 
 
 def record_rows(dist: Dist) -> Iterator[tuple[str, str, str]]:
@@ -170,7 +172,7 @@ def check_files(dist: Dist, *, hashes: bool = False) -> FileCheck:
                 problems.append(f"{rel} does not match its sha256 in RECORD")
                 altered = True
     fingerprint = FINGERPRINT + hashlib.sha256("".join(sorted(built)).encode()).hexdigest()
-    return FileCheck(problems, files, hashed, altered, fingerprint=fingerprint)
+    return FileCheck(problems, files, hashed, altered, fingerprint=fingerprint, paths=tuple(rows))
 
 
 # Which rows a fingerprint covers; one recorded under another scheme is not compared.
@@ -278,3 +280,61 @@ def sweep_temporaries(paths: Iterable[str], *, within: Path) -> int:
                 entry.unlink(missing_ok=True)
                 removed += 1
     return removed
+
+
+# What Python runs at every start from site-packages (``site`` executes a .pth's import
+# lines): such a file that no package installed is judged wherever lockgen owns the
+# environment. A venv's own hook, which uv and virtualenv write, is not a package's.
+STARTUP = ("sitecustomize.py", "usercustomize.py")
+_VENV_HOOKS = frozenset({"_virtualenv.pth", "_virtualenv.py"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Strays:
+    """Files in site-packages that no RECORD claims (bytecode caches aside)."""
+
+    by_package: dict[str, tuple[str, ...]] = field(default_factory=dict)  # a package → those in its folders
+    startup: tuple[str, ...] = ()  # .pth files, sitecustomize.py and usercustomize.py at the top
+    # every path absolute; shown relative to its site-packages (:func:`shown`)
+
+
+def shown(path: str) -> str:
+    """A path in site-packages as messages show it: from site-packages on."""
+    _, sep, tail = path.rpartition(f"{os.sep}site-packages{os.sep}")
+    return f"site-packages/{tail}" if sep else path
+
+
+def strays(found: Iterable[Dist], paths: Mapping[Dist, Iterable[str]]) -> Strays:
+    """What lies in the folders the packages' RECORDs name (``paths``: each one's rows,
+    relative to its site-packages) and in no RECORD: a module dropped into numpy/, what
+    a killed install linked before it wrote its RECORD; and the start-up hooks at the
+    top of site-packages that no package installed."""
+    claimed: set[str] = set()
+    owners: dict[str, set[str]] = {}  # a package's top-level folder → the packages that own files in it
+    sites = set()
+    for dist in found:
+        sites.add(str(dist.site))
+        for rel in paths.get(dist, ()):
+            full = os.path.normpath(os.path.join(dist.site, rel))
+            claimed.add(full)
+            top = rel.replace("\\", "/").split("/", 1)
+            if len(top) == 2 and top[0] not in ("..", ".", "") and not top[0].endswith((".dist-info", ".egg-info")):
+                owners.setdefault(os.path.join(dist.site, top[0]), set()).add(dist.name)
+    by_package: dict[str, list[str]] = {}
+    for folder, names in sorted(owners.items()):
+        for root, dirs, names_here in os.walk(folder):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in names_here:
+                full = os.path.join(root, name)
+                if name.endswith(".pyc") or full in claimed:
+                    continue
+                for owner in names:
+                    by_package.setdefault(owner, []).append(full)
+    startup = []
+    for site in sorted(sites):
+        with contextlib.suppress(OSError), os.scandir(site) as entries:
+            for entry in entries:
+                hook = entry.name.endswith(".pth") or entry.name in STARTUP
+                if hook and entry.name not in _VENV_HOOKS and os.path.normpath(entry.path) not in claimed:
+                    startup.append(os.path.normpath(entry.path))
+    return Strays(by_package={k: tuple(sorted(v)) for k, v in by_package.items()}, startup=tuple(sorted(startup)))

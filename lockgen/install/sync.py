@@ -53,10 +53,11 @@ class Plan:
     remove: dict[str, str]
     kept: tuple[str, ...] = ()  # installed, not in the lock, and left alone (the installer's own)
     overlay: bool = False  # onto a base environment: nothing is removed
+    strays: tuple[str, ...] = ()  # files no package's RECORD claims, to remove (verify.stray_files)
 
     @property
     def empty(self) -> bool:
-        return not (self.install or self.change or self.reinstall or self.remove)
+        return not (self.install or self.change or self.reinstall or self.remove or self.strays)
 
     @property
     def touched(self) -> set[str]:
@@ -68,6 +69,7 @@ class Plan:
             + [f"~ {n} {a} -> {b}" for n, (a, b) in sorted(self.change.items())]
             + [f"! {n} reinstall: {why}" for n, why in sorted(self.reinstall.items())]  # planned or done
             + [f"- {_pinned(n, v)}" for n, v in sorted(self.remove.items())]
+            + [f"- {dists.shown(p)} (no package's RECORD claims it)" for p in self.strays]
         )
 
 
@@ -125,6 +127,8 @@ def plan_for(
     }
     if broken_extras and not overlay:  # a broken package the lock does not want: remove it all the same
         plan = replace(plan, remove={**plan.remove, **broken_extras})
+    if not overlay:  # a module dropped into a locked package, a .pth no package installed
+        plan = replace(plan, strays=verify.stray_files(found, lock))
     return plan
 
 
@@ -295,6 +299,8 @@ def _apply(
             shutil.rmtree(target.prefix, ignore_errors=True)
         raise
     try:
+        for stray in plan.strays:
+            Path(stray).unlink(missing_ok=True)
         for broken in found.unreadable:  # uv cannot read these; they are reinstalled below if locked
             if mine(broken.name):  # never the installer's own, nor a base's: those are not sync's to mend
                 dists.remove(broken, within=target.prefix)

@@ -38,6 +38,7 @@ class Inspection:
     # name → the version the interpreter imports, the first found along its sys.path (a
     # base environment's packages may lie beyond its site-packages). For overlays only.
     imported: dict[str, str] | None = None
+    strays: dists.Strays = field(default_factory=dists.Strays)  # files no RECORD claims
 
     def visible(self, name: str) -> str | None:
         """The version the interpreter imports ``name`` at, wherever it is installed."""
@@ -63,9 +64,11 @@ def inspect(target: Target, *, hashes: bool = False, beyond: bool = False) -> In
     altered = set()
     unreadable = []
     fingerprints = {}
+    paths = {}
     files = hashed = 0
     for d in found:
         check = dists.check_files(d, hashes=hashes)
+        paths[d] = check.paths
         if check.fingerprint:
             fingerprints[d.name] = check.fingerprint
         files += check.files
@@ -104,6 +107,7 @@ def inspect(target: Target, *, hashes: bool = False, beyond: bool = False) -> In
         found=tuple(found),
         fingerprints=fingerprints,
         imported=imported,
+        strays=dists.strays(found, paths),
     )
 
 
@@ -232,6 +236,8 @@ def problems(
                 out.append(f"{name} {version} is installed but not in the lock")
     for name, reason in sorted(other_artifacts(found, lock).items()):
         out.append(f"{' '.join(filter(None, (name, locked[name])))}: {reason}")
+    if not overlay:  # an image's own files are the image's
+        out.extend(f"{name}: {line}" for name, line in stray_lines(found, lock))
     listed = set(image)
     for name, issues in sorted(found.broken.items()):
         if name not in locked and (not judge_kept or (overlay and name not in listed)):
@@ -239,6 +245,25 @@ def problems(
         shown = "; ".join(issues[:3]) + (f" (and {len(issues) - 3} more)" if len(issues) > 3 else "")
         out.append(f"{name}: {shown}")
     return out
+
+
+def stray_lines(found: Inspection, lock: pylock.Lock) -> list[tuple[str, str]]:
+    """(where, what) for each file sync removes as no package's: in the folders of the
+    lock's packages, and the start-up hooks at the top of site-packages."""
+    out = []
+    for name, paths in sorted(found.strays.by_package.items()):
+        if name in lock.versions:
+            listed = ", ".join(dists.shown(p) for p in paths[:3]) + (" …" if len(paths) > 3 else "")
+            out.append((name, f"{len(paths)} file(s) in its folders that no RECORD claims: {listed}"))
+    for hook in found.strays.startup:
+        out.append((dists.shown(hook), "no package installed it, and Python runs it at every start"))
+    return out
+
+
+def stray_files(found: Inspection, lock: pylock.Lock) -> tuple[str, ...]:
+    """The files :func:`stray_lines` names, which sync removes."""
+    inside = {p for name, paths in found.strays.by_package.items() if name in lock.versions for p in paths}
+    return tuple(sorted(inside | set(found.strays.startup)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
