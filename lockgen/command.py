@@ -97,18 +97,21 @@ def run_full(
         sinks: tuple[int | IO[bytes], int | IO[bytes]] = (subprocess.PIPE, subprocess.PIPE)
         if spool is not None:
             sinks = (stack.enter_context(_spooled(spool)), stack.enter_context(_spooled(spool)))
-        proc = _start(args, cwd, env, sinks)
+        # A program with a time limit (a hardware probe, perhaps a wrapper script) runs in a
+        # group of its own, so that what it started ends with it.
+        group = timeout is not None and os.name == "posix"
+        proc = _start(args, cwd, env, sinks, group=group)
         try:
             _started()
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _kill(proc, group)
             with contextlib.suppress(subprocess.TimeoutExpired):  # a child it left may hold the pipes open
                 proc.communicate(timeout=1)
             proc.wait()
             raise TimedOut(f"{Path(args[0]).name}: no answer in {timeout:g} s") from None
         except BaseException as exc:  # KeyboardInterrupt, a signal: the child goes too
-            proc.kill()
+            _kill(proc, group)
             proc.wait()
             _seen(exc)
             raise
@@ -127,8 +130,20 @@ def run_full(
     return Output(stdout, stderr)
 
 
+def _kill(proc: subprocess.Popen[bytes], group: bool) -> None:
+    if group:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.kill()
+
+
 def _start(
-    args: list[str], cwd: Path | None, env: Mapping[str, str | None] | None, sinks: tuple[int | IO[bytes], ...]
+    args: list[str],
+    cwd: Path | None,
+    env: Mapping[str, str | None] | None,
+    sinks: tuple[int | IO[bytes], ...],
+    *,
+    group: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start a program and add it to ``_running``. In the main thread, a stop signal
     meanwhile waits for :func:`_started`, called where the caller stops the program on
@@ -143,7 +158,7 @@ def _start(
     try:
         proc = subprocess.Popen(
             args, cwd=cwd, env=None if env is None else _merged(env), stdin=subprocess.DEVNULL,
-            stdout=sinks[0], stderr=sinks[1],
+            stdout=sinks[0], stderr=sinks[1], start_new_session=group,
         )  # fmt: skip
     except BaseException as exc:  # nothing started: a signal that came meanwhile is acted on now
         if main:

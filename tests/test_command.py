@@ -169,16 +169,27 @@ def test_halted_stops_programs_that_inherited_ctrl_c_ignored(tmp_path: Path) -> 
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes")
-def test_a_timed_out_program_whose_child_holds_its_output_open_ends_all_the_same() -> None:
+def test_a_timed_out_program_whose_child_holds_its_output_open_ends_all_the_same(tmp_path: Path) -> None:
     """A probe that hangs is killed at its timeout; a child it started (a ``.pth`` file's,
-    a wrapper's) that keeps the pipe open must not keep lockgen waiting."""
+    a wrapper's) that keeps the pipe open must not keep lockgen waiting, nor go on
+    running after it."""
     import time
 
-    hold = [sys.executable, "-c", "import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\ntime.sleep(30)"]  # fmt: skip
+    pid = tmp_path / "child.pid"
+    child = f"import os, time; open({str(pid)!r}, 'w').write(str(os.getpid())); time.sleep(30)"
+    hold = [sys.executable, "-c", f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', {child!r}])\ntime.sleep(30)"]  # fmt: skip
     start = time.monotonic()
     with pytest.raises(CommandError, match="no answer in 1 s"):
         command.run(hold, timeout=1)
     assert time.monotonic() - start < 10
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            os.kill(int(pid.read_text()), 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "the probe's child still runs"
+        time.sleep(0.05)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
