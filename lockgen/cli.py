@@ -12,7 +12,7 @@ import click
 
 from lockgen import __version__
 from lockgen.console import Group, err, errors, out
-from lockgen.exceptions import LockgenError
+from lockgen.exceptions import InputError, LockgenError
 from lockgen.options import (
     ENVIRONMENT_HELP,
     config_option,
@@ -59,6 +59,15 @@ def _choose(cfg: Config, flags: dict[str, Any]) -> selection.Choice:
     for warning in choice.facts.warnings:
         err(f"warning: {warning}")
     return choice
+
+
+def _meta(path: Path) -> object:
+    from lockgen.locks import pylock
+
+    try:
+        return pylock.read_meta(path)
+    except InputError:
+        return None
 
 
 def _withheld(*, resolving: bool = False) -> list[str]:
@@ -200,6 +209,9 @@ def select_command(explain: bool, as_json: bool, config_path: Path | None, **fla
     out(f"{variant.name} {cfg.relative(path)}")
     if not path.is_file():
         err(f"warning: {cfg.relative(path)} does not exist yet (run: lockgen compile {variant.name})")
+    elif _meta(path) is None:
+        err(f"warning: {cfg.relative(path)} is not a lock lockgen wrote, or cannot be read: sync refuses it "
+            f"(run: lockgen compile {variant.name})")  # fmt: skip
 
 
 @main.command("sync", epilog=ENVIRONMENT_HELP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -324,3 +325,28 @@ def test_a_variant_named_that_sync_would_refuse_is_refused_by_select_too(tmp_pat
     load(tmp_path, ML.replace('["3.12"]', f'["{other}"]'))
     r = CliRunner().invoke(main, [*config, "--explain"], env=machine)
     assert r.exit_code == 3 and f"hint: the locks are for Python {other}" in r.stderr, r.output
+
+
+def test_hints_and_reasons_say_what_applies_here(tmp_path: Path) -> None:
+    """Where every lock of this Python is for another platform, the hint is about
+    platforms, not GPU overrides; a CPU variant --allow-cpu makes eligible is passed
+    over for a fitting GPU variant, and says so; a chosen lock that cannot be read is
+    warned of, as a missing one is."""
+    import sys
+
+    minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    tag = "py" + minor.replace(".", "")
+    text = ML.replace('["3.12"]', f'["{minor}"]')
+    load(tmp_path, text.replace(f'python = ["{minor}"]', f'python = ["{minor}"]\nplatforms = ["aarch64-apple-darwin"]'))
+    config = ["select", "--config", str(tmp_path / "lockgen.toml"), "--python", sys.executable]
+    r = CliRunner().invoke(main, config, env={"LOCKGEN_CUDA": "none"})
+    assert r.exit_code == 3 and "hint: no lock is for this machine's platform (linux-" in r.stderr, r.output
+    load(tmp_path, text.replace("[accelerators.cpu]", "[accelerators.cpu]\npriority = 9"))
+    r = CliRunner().invoke(
+        main, [*config, "--explain", "--allow-cpu"], env={"LOCKGEN_CUDA": "13.0", "LOCKGEN_GPU_ARCHS": "9.0"}
+    )
+    assert re.search(rf"{tag}-cpu +eligible \(--allow-cpu\), but a GPU variant fits: {tag}-cu130", r.stdout), r.output
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "locks" / f"pylock.{tag}-cu130.toml").write_text("not [ toml\n")
+    r = CliRunner().invoke(main, config, env={"LOCKGEN_CUDA": "13.0", "LOCKGEN_GPU_ARCHS": "9.0"})
+    assert r.exit_code == 0 and "is not a lock lockgen wrote, or cannot be read: sync refuses it" in r.stderr, r.output

@@ -114,7 +114,12 @@ def choose(
     for v in variants:
         reason = reasons[v.name]
         if reason is None:
-            reason = "chosen" if v is chosen else f"eligible, but {chosen.name if chosen else '?'} ranks higher"
+            if v is chosen:
+                reason = "chosen"
+            elif chosen is not None and v.accelerator.cuda is None and chosen.accelerator.cuda is not None:
+                reason = f"eligible (--allow-cpu), but a GPU variant fits: {chosen.name}"
+            else:
+                reason = f"eligible, but {chosen.name if chosen else '?'} ranks higher"
         candidates.append(Candidate(variant=v, eligible=reasons[v.name] is None, reason=reason, chosen=v is chosen))
     return Selection(chosen=chosen, candidates=tuple(candidates))
 
@@ -179,6 +184,14 @@ class Choice:
                 f"hint: the locks are for Python {', '.join(pythons)}, this environment has {minor}: point --python at "
                 f"an interpreter or environment of one of those (uv venv --python {pythons[-1]}), or add {minor!r} "
                 "to python in the configuration"
+            )
+        mine = [c for c in self.selection.candidates if c.variant.python == minor]
+        if mine and all(c.reason.startswith("platform ") for c in mine):
+            facts = self.facts
+            libc = f", {facts.libc}" if facts.libc else ""
+            return (
+                f"hint: no lock is for this machine's platform ({facts.os}-{facts.arch}{libc}): add one it satisfies "
+                "to platforms in the configuration"
             )
         return HINT
 
