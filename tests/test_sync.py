@@ -899,3 +899,20 @@ def test_files_no_package_installed_fail_verify_and_sync_removes_them(synced: Pr
     again = synced.run("sync")
     assert "already in sync" in again.output, again.output
     assert synced.run("verify", "--hashes").exit_code == 0
+
+
+def test_a_bare_egg_info_uv_cannot_uninstall_is_removed_by_sync(synced: Project) -> None:
+    """An old ``setup.py install`` leaves an .egg-info with no top_level.txt; uv cannot
+    uninstall it, so every sync failed ("the environment is unchanged") and none said
+    how to mend it. sync removes it itself, as it does other metadata uv cannot read."""
+    assert synced.run("sync").exit_code == 0
+    site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
+    egg = site / "stray-2.0.egg-info"
+    egg.mkdir()
+    (egg / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: stray\nVersion: 2.0\n")
+    checked = synced.run("verify")
+    assert checked.exit_code == 1 and "stray" in checked.output, checked.output
+    result = synced.run("sync")
+    assert result.exit_code == 0, result.output
+    assert not egg.exists()
+    assert synced.run("verify").exit_code == 0

@@ -83,6 +83,8 @@ def _read(path: Path, site: Path) -> Dist | None:
         problem = problem or f"{path.name}: its {meta.name} names no package or version"
     if problem is None and path.name.endswith(".dist-info") and not (path / "RECORD").is_file():
         problem = f"{path.name} has no RECORD"
+    if problem is None and path.is_dir() and path.name.endswith(".egg-info") and not (path / "top_level.txt").is_file():
+        problem = f"{path.name} has no top_level.txt (uv cannot uninstall it)"  # what setup.py install of old left
     return Dist(
         name=canonical(name),
         version=version,
