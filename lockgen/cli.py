@@ -56,7 +56,7 @@ def _choose(cfg: Config, flags: dict[str, Any]) -> selection.Choice:
     from lockgen.machine import selection
 
     choice = selection.for_machine(cfg, **flags)
-    for warning in choice.facts.warnings:
+    for warning in choice.facts.choice_warnings:
         err(f"warning: {warning}")
     return choice
 
@@ -203,7 +203,7 @@ def select_command(explain: bool, as_json: bool, config_path: Path | None, **fla
             err(f"error: no variant fits this machine (reasons above)\n{choice.hint()}")
             sys.exit(3)
     if refused:  # named with --variant: as sync would answer
-        raise LockgenError(f"--variant {choice.selection.chosen.name if choice.selection.chosen else ''}: {refused}")
+        raise LockgenError(f"{choice.selection.chosen.name if choice.selection.chosen else ''}: {refused}")
     variant = choice.require()
     path = pylock.lock_file(cfg.locks_dir, variant.name)
     out(f"{variant.name} {cfg.relative(path)}")
@@ -320,7 +320,9 @@ def wheelhouse_command(
     urls = list(dict.fromkeys(u for v in variants for u in credentials(cfg, v)[1]))  # in order, as sync lends them
     progress = err if sys.stderr.isatty() else None
     items = wheelhouse.wanted(locks)
-    summary = wheelhouse.build(folder, items, credentials=urls, jobs=jobs, progress=progress, say=_say)
+    everywhere = wheelhouse.filenames(cfg)  # other variants' partial downloads stay, to be resumed
+    summary = wheelhouse.build(folder, items, credentials=urls, jobs=jobs, progress=progress, say=_say,
+                               wanted_anywhere=everywhere)  # fmt: skip
     out(report.wheelhouse_summary(folder, summary))
     from lockgen.install import builds
 

@@ -185,6 +185,8 @@ def sync_summary(
         return "\n".join(x for x in (head, done, kept) if x)
     verb = "would change" if dry_run else "changed"
     counts = f"+{len(plan.install)} ~{len(plan.change)} !{len(plan.reinstall)} -{len(plan.remove)}"
+    if plan.strays:
+        counts += f", {len(plan.strays)} file(s) no package claims"
     return "\n".join(x for x in (head, *plan.lines(), kept, f"{verb}: {counts}") if x)
 
 

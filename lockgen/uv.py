@@ -21,7 +21,8 @@ KEPT = frozenset({
     "UV_CACHE_DIR", "UV_NO_CACHE", "UV_OFFLINE",
     "UV_HTTP_TIMEOUT", "UV_REQUEST_TIMEOUT", "UV_HTTP_RETRIES", "UV_CONCURRENT_DOWNLOADS", "UV_CONCURRENT_BUILDS",
     "UV_CONCURRENT_INSTALLS", "UV_NATIVE_TLS", "UV_SYSTEM_CERTS", "UV_INSECURE_HOST",
-    "UV_KEYRING_PROVIDER", "UV_CREDENTIALS_DIR",
+    "UV_KEYRING_PROVIDER", "UV_CREDENTIALS_DIR", "UV_NO_HF_TOKEN",
+    "UV_S3_ENDPOINT_URL", "UV_GCS_ENDPOINT_URL", "UV_AZURE_ENDPOINT_URL", "UV_MALWARE_CHECK",
     "UV_LINK_MODE", "UV_COMPILE_BYTECODE", "UV_VENV_SEED", "UV_STACK_SIZE", "UV_NO_PROGRESS", "UV_NO_WRAP",
     "UV_LOG_CONTEXT", "UV_PYTHON_INSTALL_DIR", "UV_PYTHON_CACHE_DIR",
 })  # fmt: skip
@@ -31,14 +32,15 @@ _KEPT_CREDENTIALS = re.compile(r"UV_INDEX_[A-Z0-9_]+_(?:USERNAME|PASSWORD)")  # 
 RESOLVING = {"UV_OFFLINE": None}
 
 
-def withheld(env: Mapping[str, str] | None = None, *, resolving: bool = False) -> list[str]:
-    """The UV_* variables set in ``env`` (default: this process's) that uv does not get."""
+def withheld(env: Mapping[str, str] | None = None, *, resolving: bool = False, empty: bool = False) -> list[str]:
+    """The UV_* variables set in ``env`` (default: this process's) that uv does not get;
+    those set to nothing only with ``empty`` (withheld all the same, never reported)."""
     env = os.environ if env is None else env
     return sorted(
         name
         for name, value in env.items()
         if name.startswith("UV_")
-        and value
+        and (value or empty)
         and (name not in KEPT or (resolving and name in RESOLVING))
         and not _KEPT_CREDENTIALS.fullmatch(name)
     )
@@ -67,5 +69,5 @@ def run_full(
     """Run uv, without the variables :data:`KEPT` does not name; CommandError carries
     uv's own message (lines starting with ``message`` left out). ``spool``: see
     :func:`lockgen.command.run_full`."""
-    env = {**dict.fromkeys(withheld()), "UV_NO_PROGRESS": "1", **(env or {})}
+    env = {**dict.fromkeys(withheld(empty=True)), "UV_NO_PROGRESS": "1", **(env or {})}
     return command.run_full([binary(), *args], cwd=cwd, env=env, message=message, spool=spool)

@@ -336,3 +336,16 @@ def test_a_stop_signal_acted_on_leaves_nothing_pending(monkeypatch: pytest.Monke
         assert command.run([sys.executable, "-c", "print('next')"]) == "next\n"
     except KeyboardInterrupt:
         pytest.fail("the Ctrl-C already acted on stopped the next program too")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_program_ended_by_a_signal_raises_killed_not_a_plain_failure() -> None:
+    """A program the OOM killer (or anyone) SIGKILLs may have done part of its work:
+    sync must not take that for a clean failure that changed nothing."""
+    from lockgen.exceptions import Killed
+
+    with pytest.raises(Killed, match="ended by SIGKILL"):
+        command.run(["sh", "-c", "kill -9 $$"])
+    with pytest.raises(CommandError) as failed:
+        command.run(["sh", "-c", "exit 3"])
+    assert not isinstance(failed.value, Killed)

@@ -885,7 +885,9 @@ def test_files_no_package_installed_fail_verify_and_sync_removes_them(synced: Pr
     (site / top / "__pycache__" / "extra.cpython-311.pyc").write_bytes(b"\0")
     checked = synced.run("verify")
     assert checked.exit_code == 1, checked.output
-    assert f"tool: 1 file(s) in its folders that no RECORD claims: site-packages/{top}/extra.py" in checked.output
+    assert (
+        f"tool: 1 file(s) of code in its folders that no RECORD claims: site-packages/{top}/extra.py" in checked.output
+    )
     assert "site-packages/evil.pth: no package installed it" in checked.output
     assert "site-packages/sitecustomize.py: no package installed it" in checked.output
     assert "_virtualenv" not in checked.output and "__pycache__" not in checked.output
@@ -915,4 +917,53 @@ def test_a_bare_egg_info_uv_cannot_uninstall_is_removed_by_sync(synced: Project)
     result = synced.run("sync")
     assert result.exit_code == 0, result.output
     assert not egg.exists()
+    assert synced.run("verify").exit_code == 0
+
+
+def test_strays_are_code_resolved_paths_and_only_where_every_record_is_readable(
+    synced: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The strays check must never call a package's own files strays: named through
+    ``..`` (an environment given as scripts/../.venv), every file once seemed no one's,
+    and sync deleted them all. Data a package writes into its folder at run time (a
+    downloaded dictionary) is not judged; where one distribution's RECORD is missing,
+    nothing is; and a failed install removes nothing (the environment is unchanged)."""
+    from lockgen.exceptions import CommandError
+    from lockgen.install import installer
+
+    assert synced.run("sync").exit_code == 0
+    venv = synced.root / ".venv"
+    site = next((venv / "lib").glob("python*/site-packages"))
+    (synced.root / "scripts").mkdir()
+    roundabout = ["--python", str(synced.root / "scripts" / ".." / ".venv")]
+    checked = synced.run("verify", *roundabout)
+    assert checked.exit_code == 0, checked.output
+    assert synced.run("sync", *roundabout).exit_code == 0
+    assert installed(synced) == {"tool": "1.0", "helper": "1.0"} and synced.run("verify", "--hashes").exit_code == 0
+    record = next(site.glob("tool-*.dist-info")) / "RECORD"
+    top = next(row.split("/")[0] for row in record.read_text().splitlines() if "/" in row and ".dist-info" not in row)
+    (site / top / "dicdir").mkdir()
+    (site / top / "dicdir" / "sys.dic").write_bytes(b"\0" * 64)  # what a package downloads for itself
+    assert synced.run("verify").exit_code == 0
+    (site / "evil.pth").write_text("import os\n")
+    real = installer.install
+    monkeypatch.setattr(installer, "install", lambda *a, **k: (_ for _ in ()).throw(CommandError("no network")))
+    failed = synced.run("sync")
+    assert failed.exit_code == 1 and "unchanged" in failed.output, failed.output
+    assert (site / "evil.pth").exists()
+    monkeypatch.setattr(installer, "install", real)
+    (next(site.glob("helper-*.dist-info")) / "RECORD").unlink()
+    blind = synced.run("verify")
+    assert "evil.pth" not in blind.output, blind.output
+    assert (site / top / "dicdir" / "sys.dic").exists()
+
+
+def test_a_record_row_naming_a_bytecode_folder_that_is_gone_is_no_damage(synced: Project) -> None:
+    """virtualenv's seeder lists pip's ``__pycache__`` folders in RECORD; they need not
+    exist, as bytecode need not: sync failed on a virtualenv-made venv ("pip is damaged")."""
+    assert synced.run("sync").exit_code == 0
+    site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
+    record = next(site.glob("tool-*.dist-info")) / "RECORD"
+    top = next(row.split("/")[0] for row in record.read_text().splitlines() if "/" in row and ".dist-info" not in row)
+    record.write_text(record.read_text() + f"{top}/__pycache__,,\n")
     assert synced.run("verify").exit_code == 0

@@ -158,7 +158,7 @@ def check_files(dist: Dist, *, hashes: bool = False) -> FileCheck:
         try:
             st = os.stat(path)
         except OSError:
-            if not rel.endswith(".pyc"):
+            if not rel.endswith(".pyc") and not rel.rstrip("/").endswith("__pycache__"):  # virtualenv's seeder lists those folders
                 problems.append(f"{rel} is missing")
             continue
         if row is None or (rel.endswith(".pyc") and "__pycache__/" in rel):
@@ -286,18 +286,22 @@ def sweep_temporaries(paths: Iterable[str], *, within: Path) -> int:
 
 # What Python runs at every start from site-packages (``site`` executes a .pth's import
 # lines): such a file that no package installed is judged wherever lockgen owns the
-# environment. A venv's own hook, which uv and virtualenv write, is not a package's.
+# environment. A venv's own hook, which virtualenv (and older uv) write, is not a package's.
 STARTUP = ("sitecustomize.py", "usercustomize.py")
 _VENV_HOOKS = frozenset({"_virtualenv.pth", "_virtualenv.py"})
+# What Python imports or runs: only such files in a package's folders are judged. Data a
+# package writes there itself at run time (a dictionary it downloads, jars a user adds)
+# is the package's business, not a stray.
+CODE = (".py", ".so", ".pyd", ".pth")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Strays:
-    """Files in site-packages that no RECORD claims (bytecode caches aside)."""
+    """Code in site-packages that no RECORD claims (bytecode caches aside); every path
+    absolute, shown from site-packages on (:func:`shown`)."""
 
-    by_package: dict[str, tuple[str, ...]] = field(default_factory=dict)  # a package → those in its folders
+    in_packages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # path → the packages owning its folder
     startup: tuple[str, ...] = ()  # .pth files, sitecustomize.py and usercustomize.py at the top
-    # every path absolute; shown relative to its site-packages (:func:`shown`)
 
 
 def shown(path: str) -> str:
@@ -307,36 +311,43 @@ def shown(path: str) -> str:
 
 
 def strays(found: Iterable[Dist], paths: Mapping[Dist, Iterable[str]]) -> Strays:
-    """What lies in the folders the packages' RECORDs name (``paths``: each one's rows,
-    relative to its site-packages) and in no RECORD: a module dropped into numpy/, what
-    a killed install linked before it wrote its RECORD; and the start-up hooks at the
-    top of site-packages that no package installed."""
+    """What code lies in the folders the packages' RECORDs name (``paths``: each one's
+    rows, relative to its site-packages) and in no RECORD: a module dropped into numpy/,
+    what a killed install linked before it wrote its RECORD; and the start-up hooks at
+    the top of site-packages that no package installed. Paths are compared resolved
+    (an environment named through ``..`` or a link). Where a distribution's RECORD
+    cannot be read, what it owns is unknown: nothing in that site-packages is judged."""
+    found = list(found)
     claimed: set[str] = set()
     owners: dict[str, set[str]] = {}  # a package's top-level folder → the packages that own files in it
-    sites = set()
+    sites: dict[str, str] = {}  # as the distributions name it → resolved
+    blind = set()
     for dist in found:
-        sites.add(str(dist.site))
-        for rel in paths.get(dist, ()):
-            full = os.path.normpath(os.path.join(dist.site, rel))
-            claimed.add(full)
+        site = sites.setdefault(str(dist.site), os.path.realpath(dist.site))
+        rows = list(paths.get(dist, ()))
+        if dist.problem or not rows:  # no RECORD to say what is its
+            blind.add(site)
+            continue
+        for rel in rows:
+            claimed.add(os.path.normpath(os.path.join(site, rel)))
             top = rel.replace("\\", "/").split("/", 1)
             if len(top) == 2 and top[0] not in ("..", ".", "") and not top[0].endswith((".dist-info", ".egg-info")):
-                owners.setdefault(os.path.join(dist.site, top[0]), set()).add(dist.name)
-    by_package: dict[str, list[str]] = {}
+                owners.setdefault(os.path.normpath(os.path.join(site, top[0])), set()).add(dist.name)
+    in_packages: dict[str, tuple[str, ...]] = {}
     for folder, names in sorted(owners.items()):
+        if os.path.dirname(folder) in blind:
+            continue
         for root, dirs, names_here in os.walk(folder):
             dirs[:] = [d for d in dirs if d != "__pycache__"]
             for name in names_here:
                 full = os.path.join(root, name)
-                if name.endswith(".pyc") or full in claimed:
-                    continue
-                for owner in names:
-                    by_package.setdefault(owner, []).append(full)
+                if name.endswith(CODE) and full not in claimed:
+                    in_packages[full] = tuple(sorted(names))
     startup = []
-    for site in sorted(sites):
+    for site in sorted(set(sites.values()) - blind):
         with contextlib.suppress(OSError), os.scandir(site) as entries:
             for entry in entries:
                 hook = entry.name.endswith(".pth") or entry.name in STARTUP
-                if hook and entry.name not in _VENV_HOOKS and os.path.normpath(entry.path) not in claimed:
-                    startup.append(os.path.normpath(entry.path))
-    return Strays(by_package={k: tuple(sorted(v)) for k, v in by_package.items()}, startup=tuple(sorted(startup)))
+                if hook and entry.name not in _VENV_HOOKS and os.path.join(site, entry.name) not in claimed:
+                    startup.append(os.path.join(site, entry.name))
+    return Strays(in_packages=dict(sorted(in_packages.items())), startup=tuple(sorted(startup)))

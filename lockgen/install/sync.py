@@ -299,8 +299,6 @@ def _apply(
             shutil.rmtree(target.prefix, ignore_errors=True)
         raise
     try:
-        for stray in plan.strays:
-            Path(stray).unlink(missing_ok=True)
         for broken in found.unreadable:  # uv cannot read these; they are reinstalled below if locked
             if mine(broken.name):  # never the installer's own, nor a base's: those are not sync's to mend
                 dists.remove(broken, within=target.prefix)
@@ -309,6 +307,8 @@ def _apply(
                 dists.remove(dist, within=target.prefix)
         installer.install(install_from, target, reinstall=again, wheelhouse=wheelhouse, indexes=indexes)
         installer.uninstall(target, [name for name in plan.remove if name not in twice])
+        for stray in plan.strays:  # only once the install went through: a failed one leaves them
+            Path(stray).unlink(missing_ok=True)
         now = dists.scan(target.site_packages())  # what no RECORD claims any more is a left-over
         claimed = set().union(*(dists.claimed(d) for d in now))
         if found.journal is not None:  # after a kill: uv's half-written temporaries too

@@ -248,13 +248,18 @@ def problems(
 
 
 def stray_lines(found: Inspection, lock: pylock.Lock) -> list[tuple[str, str]]:
-    """(where, what) for each file sync removes as no package's: in the folders of the
-    lock's packages, and the start-up hooks at the top of site-packages."""
+    """(where, what) for each file sync removes as no package's: code in the folders of
+    the lock's packages (a folder several share: named under the first of them the lock
+    holds), and the start-up hooks at the top of site-packages."""
+    by_package: dict[str, list[str]] = {}
+    for path, owners in found.strays.in_packages.items():
+        locked = [name for name in owners if name in lock.versions]
+        if locked:
+            by_package.setdefault(locked[0], []).append(path)
     out = []
-    for name, paths in sorted(found.strays.by_package.items()):
-        if name in lock.versions:
-            listed = ", ".join(dists.shown(p) for p in paths[:3]) + (" …" if len(paths) > 3 else "")
-            out.append((name, f"{len(paths)} file(s) in its folders that no RECORD claims: {listed}"))
+    for name, paths in sorted(by_package.items()):
+        listed = ", ".join(dists.shown(p) for p in paths[:3]) + (" …" if len(paths) > 3 else "")
+        out.append((name, f"{len(paths)} file(s) of code in its folders that no RECORD claims: {listed}"))
     for hook in found.strays.startup:
         out.append((dists.shown(hook), "no package installed it, and Python runs it at every start"))
     return out
@@ -262,7 +267,7 @@ def stray_lines(found: Inspection, lock: pylock.Lock) -> list[tuple[str, str]]:
 
 def stray_files(found: Inspection, lock: pylock.Lock) -> tuple[str, ...]:
     """The files :func:`stray_lines` names, which sync removes."""
-    inside = {p for name, paths in found.strays.by_package.items() if name in lock.versions for p in paths}
+    inside = {p for p, owners in found.strays.in_packages.items() if any(n in lock.versions for n in owners)}
     return tuple(sorted(inside | set(found.strays.startup)))
 
 
@@ -300,6 +305,6 @@ def report(
             others = {n: v for n, v in base_pins.items() if n not in provided}  # those the lock holds: judged above
             found_problems += [f"not the base environment: {d}" for d in drift(found, others)]
     else:
-        found_problems = [f"{target.prefix} does not exist"]
+        found_problems = [f"{target.prefix} is no environment yet (run: lockgen sync)"]
     return Report(variant=variant, lock=lock_name, environment=target.prefix, found=found, problems=found_problems,
                   seconds=time.perf_counter() - start, hashes=hashes)  # fmt: skip

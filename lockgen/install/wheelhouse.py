@@ -37,12 +37,16 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lockgen import files
 from lockgen.exceptions import InputError, LockgenError
 from lockgen.locks import pylock
 from lockgen.names import canonical
 from lockgen.redact import realm, redact, userinfo_for
+
+if TYPE_CHECKING:
+    from lockgen.project.config import Config
 
 MANIFEST = ".lockgen-wheelhouse.json"
 PART = ".lockgen-part"
@@ -70,6 +74,17 @@ class Summary:
     bytes_downloaded: int = 0
     per_variant: dict[str, tuple[int, int]] = field(default_factory=dict)  # files, bytes
     total_bytes: int = 0
+
+
+def filenames(config: Config) -> set[str]:
+    """Every file any readable lock of the project names (whichever variants a run fills)."""
+    out: set[str] = set()
+    for v in config.variants:
+        with contextlib.suppress(InputError):
+            lock = pylock.read(pylock.lock_file(config.locks_dir, v.name))
+            if lock is not None:
+                out.update(a.filename for a in lock.artifacts())
+    return out
 
 
 def wanted(locks: Mapping[str, pylock.Lock]) -> list[Wanted]:
@@ -111,15 +126,24 @@ def build(
     jobs: int = 8,
     progress: Callable[[str], None] | None = None,
     say: Callable[[str], None] = lambda _: None,
+    wanted_anywhere: Iterable[str] = (),
 ) -> Summary:
     """Make ``folder`` hold every wanted file, checked; then write its simple index.
-    A second run into the same folder waits for the first."""
+    A second run into the same folder waits for the first. A partial download no lock
+    wants (``wanted_anywhere``: every file any lock of the project names) is removed."""
     with files.made_folder(folder), files.run_lock("wheelhouse", folder, say=say):
-        return _build(folder, items, credentials=credentials, jobs=jobs, progress=progress)
+        return _build(folder, items, credentials=credentials, jobs=jobs, progress=progress,
+                      keep={*wanted_anywhere, *(i.filename for i in items)})  # fmt: skip
 
 
 def _build(
-    folder: Path, items: list[Wanted], *, credentials: Iterable[str], jobs: int, progress: Callable[[str], None] | None
+    folder: Path,
+    items: list[Wanted],
+    *,
+    credentials: Iterable[str],
+    jobs: int,
+    progress: Callable[[str], None] | None,
+    keep: set[str],
 ) -> Summary:
     manifest = _Manifest(folder)
     summary = Summary()
@@ -167,11 +191,10 @@ def _build(
         manifest.save()  # what was verified stays verified, even when interrupted
     if errors:
         raise LockgenError(f"{len(errors)} file(s) could not be fetched:\n" + "\n".join(errors))
-    wanted_names = {item.filename for item in items}
-    for part in folder.glob(f"*{PART}"):  # a cut download of a file no lock here wants: never resumed
-        if part.name.removesuffix(PART) not in wanted_names and part.is_file():
+    for part in folder.glob(f"*{PART}"):  # a cut download of a file no lock wants: never resumed
+        if part.name.removesuffix(PART) not in keep and part.is_file():
             part.unlink(missing_ok=True)
-    write_index(folder, [*items, *manifest.others(folder, wanted_names)])
+    write_index(folder, [*items, *manifest.others(folder, {item.filename for item in items})])
     for item in items:
         size = item.size or (folder / item.filename).stat().st_size
         summary.total_bytes += size

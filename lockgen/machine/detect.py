@@ -9,6 +9,7 @@ unknown, which selection never reads as "no GPU".
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform as _platform
 import re
@@ -64,6 +65,7 @@ class Facts:
     probes: dict[str, str]
     warnings: tuple[str, ...] = ()
     gpus_unknown: str | None = None  # why no probe could say whether a GPU is there (none found, one hung)
+    choice_warnings: tuple[str, ...] = ()  # those of ``warnings`` a choice of variant rests on
 
     @property
     def glibc(self) -> tuple[int, int] | None:
@@ -182,12 +184,16 @@ def probe_smi() -> Probe | None:
     driver = gpus[0][1].get("driver_version")
     driver = None if driver in _NOT_A_VALUE else driver
     cuda_version = None
-    for args in (["-q", "-d", "COMPUTE"], []):  # the -q header, else the banner
-        m = re.search(r"CUDA Version\s*:\s*(\d+\.\d+)", command.probe([exe, *args], timeout=SMI_TIMEOUT) or "")
-        if m:
-            cuda_version = m[1]
-            break
-    migs = _smi_migs(exe) if "MIG-" in os.environ.get("CUDA_VISIBLE_DEVICES", "") else {}
+    with contextlib.suppress(TimedOut):  # the table is read: a slow header leaves the CUDA version to the driver's
+        for args in (["-q", "-d", "COMPUTE"], []):  # the -q header, else the banner
+            m = re.search(r"CUDA Version\s*:\s*(\d+\.\d+)", command.probe([exe, *args], timeout=SMI_TIMEOUT) or "")
+            if m:
+                cuda_version = m[1]
+                break
+    migs = {}
+    if "MIG-" in os.environ.get("CUDA_VISIBLE_DEVICES", ""):
+        with contextlib.suppress(TimedOut):
+            migs = _smi_migs(exe)
     return Probe(
         driver=driver,
         cuda=cuda_version or (cuda.cuda_for_driver(driver) if driver else None),
@@ -366,16 +372,18 @@ def detect(
     spec = env.get("CUDA_VISIBLE_DEVICES")
     gpus = visible(probe.gpus, spec, probe.migs)
     warnings = []
+    numbering = None  # a warning that concerns the choice itself: select and sync say it too
     if len({g.name for g in probe.gpus}) > 1 and env.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
         warnings.append(
             "GPUs differ and CUDA_DEVICE_ORDER is not PCI_BUS_ID: CUDA may number them otherwise than these (NVML) indices"
         )
-        if spec is not None and any(_number(e.strip()) for e in spec.split(",")) and 0 < len(gpus) < len(probe.gpus):
-            gpus = probe.gpus  # which GPU an index names is CUDA's to say: every one must fit
-            warnings.append(
-                f"CUDA_VISIBLE_DEVICES={spec} names GPUs by index, and CUDA counts the fastest first: every GPU "
-                "counts here (set CUDA_DEVICE_ORDER=PCI_BUS_ID, or name the GPUs by UUID)"
+        if spec is not None and any(_number(e.strip()) for e in spec.split(",")) and len(gpus) < len(probe.gpus):
+            numbering = (
+                f"CUDA_VISIBLE_DEVICES={spec} names GPUs by index, read here in NVML's (PCI bus) order, which CUDA "
+                "follows only with CUDA_DEVICE_ORDER=PCI_BUS_ID (else it counts the fastest first): set it, or name "
+                "the GPUs by UUID, or the chosen lock may lack kernels for the GPU CUDA runs on"
             )
+            warnings.append(numbering)
     if spec is not None and probe.gpus:
         sources["gpus"] = sources.get("gpus", "") + " + CUDA_VISIBLE_DEVICES"
     if archs_override is not None:
@@ -413,4 +421,5 @@ def detect(
         probes=statuses,
         warnings=tuple(warnings),
         gpus_unknown=unknown,
+        choice_warnings=(numbering,) if numbering else (),
     )

@@ -98,8 +98,7 @@ def choose(
         (v for v in eligible if v.accelerator.cuda is not None),
         key=lambda v: (
             -v.accelerator.priority,
-            _leans_on_minor_compatibility(runtimes.get(v.name), facts),
-            -_cuda_key(v, runtimes.get(v.name)),
+            -_cuda_key(v),
             len(v.accelerator.gpu_archs),
             v.accelerator.order,
         ),
@@ -134,19 +133,12 @@ def _unknown(facts: Facts) -> str | None:
     )
 
 
-def _leans_on_minor_compatibility(runtime: Version | None, facts: Facts) -> bool:
-    """The lock needs a newer CUDA minor than the driver's: it runs by NVIDIA's minor-version
-    compatibility, minus what needs the newer driver (PTX JIT). A lock the driver fully
-    supports ranks first."""
-    return runtime is not None and facts.cuda is not None and Version(facts.cuda) < runtime
-
-
-def _cuda_key(v: Variant, runtime: Version | None) -> int:
-    """The stronger of the declared ``cuda`` and what the lock records it needs."""
+def _cuda_key(v: Variant) -> int:
+    """The declared ``cuda``: what a lock records it needs decides eligibility (its
+    major), not rank; a lock needing a newer minor than its label is warned of at compile."""
     cuda = v.accelerator.cuda
     assert cuda is not None
-    strongest = max(cuda, runtime) if runtime is not None else cuda
-    return strongest.major * 1000 + strongest.minor
+    return cuda.major * 1000 + cuda.minor
 
 
 def _libc_kind(facts: Facts) -> str | None:
