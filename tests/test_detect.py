@@ -426,3 +426,31 @@ def test_odd_bytes_from_a_probe_are_not_a_crash(
     facts = json.loads(result.stdout)
     if setup in ("nvml-name", "proc-version", "proc-info"):
         assert facts["driver"] in ("570.1", "570.86.15"), facts
+
+
+def test_a_driver_that_fails_partway_or_a_bare_proc_after_a_hang_leave_the_gpus_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NVML loaded, then failed (pynvml cannot decode a GPU's name): that read as "no
+    NVML", then "no GPU", and sync swapped a CUDA torch for a CPU one. And after a
+    probe that gave no answer, a /proc/driver/nvidia listing no GPU proved nothing:
+    the GPUs stay unknown in both cases."""
+
+    def fails() -> None:
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    monkeypatch.setattr(detect, "probe_nvml", NVML)
+    monkeypatch.setattr(detect, "_probe_nvml", fails)
+    monkeypatch.setattr(detect, "PROC_NVIDIA", tmp_path / "no-proc")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    facts = run_json()
+    assert facts["gpus"] == [] and facts["sources"]["gpus"].startswith(
+        "unknown: no probe answered (NVML: UnicodeDecodeError"
+    )
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "version").write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  570.86.15  Thu Jan 1\n")
+    monkeypatch.setattr(detect, "PROC_NVIDIA", proc)
+    facts = run_json()
+    assert facts["driver"] == "570.86.15" and facts["sources"]["gpus"].startswith("unknown: "), facts
+    assert run_json(env={"LOCKGEN_CUDA": "none"})["sources"]["gpus"] == "LOCKGEN_CUDA=none"

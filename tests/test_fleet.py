@@ -655,6 +655,7 @@ def test_a_wheelhouse_filled_variant_by_variant_serves_them_all_and_sheds_what_n
     assert fleet.run("wheelhouse", str(house), f"{TAG}-cpu").exit_code == 0
     assert (house / "big-1.0-py3-none-any.whl.lockgen-part").exists()
     assert not (house / "gone-1.0-py3-none-any.whl.lockgen-part").exists()
+    (house / "tool-1.0-py3-none-any.whl").chmod(0o600)  # as a copy with other modes: its change time moves
     assert fleet.run("wheelhouse", str(house), f"{TAG}-gpu").exit_code == 0
     projects = {p.name for p in (house / "simple").iterdir() if p.is_dir()}
     assert {"app", "tool", "helper", "big", "localv"} <= projects, projects

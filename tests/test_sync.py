@@ -877,7 +877,13 @@ def test_files_no_package_installed_fail_verify_and_sync_removes_them(synced: Pr
     site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
     record = next(site.glob("tool-*.dist-info")) / "RECORD"
     top = next(row.split("/")[0] for row in record.read_text().splitlines() if "/" in row and ".dist-info" not in row)
-    planted = [site / top / "extra.py", site / "evil.pth", site / "sitecustomize.py"]
+    (site / "usercustomize").mkdir()  # imported at start as a package, too
+    planted = [
+        site / top / "extra.py",
+        site / "evil.pth",
+        site / "sitecustomize.py",
+        site / "usercustomize" / "__init__.py",
+    ]
     for path in planted:
         path.write_text("import os\n")
     (site / "_virtualenv.pth").write_text("import _virtualenv\n")  # as virtualenv (and older uv) make a venv
@@ -967,3 +973,56 @@ def test_a_record_row_naming_a_bytecode_folder_that_is_gone_is_no_damage(synced:
     top = next(row.split("/")[0] for row in record.read_text().splitlines() if "/" in row and ".dist-info" not in row)
     record.write_text(record.read_text() + f"{top}/__pycache__,,\n")
     assert synced.run("verify").exit_code == 0
+
+
+def test_the_strays_check_never_reaches_through_a_link_nor_takes_a_folder_for_a_hook(
+    synced: Project, tmp_path: Path
+) -> None:
+    """A locked package's folder linked to a source checkout (a developer's trick): the
+    strays walk followed the link, and sync deleted the checkout's own files, outside
+    the environment. A folder named ``x.pth`` is no hook, and failed every sync."""
+    assert synced.run("sync").exit_code == 0
+    site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
+    record = next(site.glob("tool-*.dist-info")) / "RECORD"
+    top = next(row.split("/")[0] for row in record.read_text().splitlines() if "/" in row and ".dist-info" not in row)
+    checkout = tmp_path / "checkout"
+    shutil.copytree(site / top, checkout)
+    (checkout / "notes.py").write_text("# mine\n")
+    shutil.rmtree(site / top)
+    (site / top).symlink_to(checkout, target_is_directory=True)
+    (site / "odd.pth").mkdir()
+    result = synced.run("sync")
+    assert result.exit_code == 0, result.output
+    assert (checkout / "notes.py").exists() and (site / "odd.pth").is_dir()
+
+
+def test_a_failed_install_that_began_a_package_is_not_unchanged_and_the_next_sync_sweeps_it(
+    synced: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uv failing partway (not killed: a write error) after it began a package's folder,
+    before that package's RECORD: sync compared distributions only and said "unchanged",
+    and the half package stayed for good (once the lock no longer named it, verify said
+    ok and it still imported). Now the environment stays marked, and the next sync
+    removes what arrived at the top of site-packages that no RECORD claims."""
+    from lockgen.exceptions import CommandError
+    from lockgen.install import installer
+
+    assert synced.run("sync").exit_code == 0
+    synced.write("inputs/base.in", "tool\nhelper==2.0\n")
+    assert synced.run("compile").exit_code == 0
+    site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
+    real = installer.install
+
+    def cut_short(*args: object, **kwargs: object) -> None:
+        (site / "halfpkg").mkdir()
+        (site / "halfpkg" / "__init__.py").write_text("x = 1\n")
+        raise CommandError("failed to write: No space left on device")
+
+    monkeypatch.setattr(installer, "install", cut_short)
+    result = synced.run("sync")
+    assert result.exit_code == 1 and "unchanged" not in result.output and "stays marked" in result.output, result.output
+    monkeypatch.setattr(installer, "install", real)
+    assert synced.run("sync").exit_code == 0
+    assert not (site / "halfpkg").exists()
+    assert installed(synced) == {"tool": "1.0", "helper": "2.0"}
+    assert synced.run("verify", "--hashes").exit_code == 0

@@ -158,7 +158,9 @@ def check_files(dist: Dist, *, hashes: bool = False) -> FileCheck:
         try:
             st = os.stat(path)
         except OSError:
-            if not rel.endswith(".pyc") and not rel.rstrip("/").endswith("__pycache__"):  # virtualenv's seeder lists those folders
+            if not rel.endswith(".pyc") and not rel.rstrip("/").endswith(
+                "__pycache__"
+            ):  # virtualenv's seeder lists those folders
                 problems.append(f"{rel} is missing")
             continue
         if row is None or (rel.endswith(".pyc") and "__pycache__/" in rel):
@@ -287,7 +289,7 @@ def sweep_temporaries(paths: Iterable[str], *, within: Path) -> int:
 # What Python runs at every start from site-packages (``site`` executes a .pth's import
 # lines): such a file that no package installed is judged wherever lockgen owns the
 # environment. A venv's own hook, which virtualenv (and older uv) write, is not a package's.
-STARTUP = ("sitecustomize.py", "usercustomize.py")
+STARTUP = ("sitecustomize.py", "usercustomize.py", "sitecustomize.pyc", "usercustomize.pyc")
 _VENV_HOOKS = frozenset({"_virtualenv.pth", "_virtualenv.py"})
 # What Python imports or runs: only such files in a package's folders are judged. Data a
 # package writes there itself at run time (a dictionary it downloads, jars a user adds)
@@ -335,19 +337,62 @@ def strays(found: Iterable[Dist], paths: Mapping[Dist, Iterable[str]]) -> Strays
                 owners.setdefault(os.path.normpath(os.path.join(site, top[0])), set()).add(dist.name)
     in_packages: dict[str, tuple[str, ...]] = {}
     for folder, names in sorted(owners.items()):
-        if os.path.dirname(folder) in blind:
+        if os.path.dirname(folder) in blind or os.path.islink(folder):  # a link out (a checkout): not the venv's
             continue
-        for root, dirs, names_here in os.walk(folder):
+        for root, dirs, names_here in os.walk(folder):  # never into a linked folder
             dirs[:] = [d for d in dirs if d != "__pycache__"]
             for name in names_here:
                 full = os.path.join(root, name)
-                if name.endswith(CODE) and full not in claimed:
+                if name.endswith(CODE) and full not in claimed and not os.path.islink(full):
                     in_packages[full] = tuple(sorted(names))
     startup = []
     for site in sorted(set(sites.values()) - blind):
         with contextlib.suppress(OSError), os.scandir(site) as entries:
             for entry in entries:
-                hook = entry.name.endswith(".pth") or entry.name in STARTUP
-                if hook and entry.name not in _VENV_HOOKS and os.path.join(site, entry.name) not in claimed:
-                    startup.append(os.path.join(site, entry.name))
+                name = entry.name
+                if name in ("sitecustomize", "usercustomize") and entry.is_dir(follow_symlinks=False):
+                    path = os.path.join(site, name, "__init__.py")  # imported as a package, too
+                elif (name.endswith(".pth") or name in STARTUP) and name not in _VENV_HOOKS:
+                    path = os.path.join(site, name)
+                else:
+                    continue
+                if os.path.isfile(path) and not os.path.islink(path) and path not in claimed:
+                    startup.append(path)
     return Strays(in_packages=dict(sorted(in_packages.items())), startup=tuple(sorted(startup)))
+
+
+def top(sites: Iterable[Path]) -> set[str]:
+    """What these site-packages folders hold at their top: absolute paths."""
+    out: set[str] = set()
+    for site in sites:
+        with contextlib.suppress(OSError):
+            out.update(os.path.join(site, name) for name in os.listdir(site))
+    return out
+
+
+def sweep_arrivals(before: Iterable[str], now: Iterable[Dist], sites: Iterable[Path]) -> int:
+    """Remove what arrived at the top of site-packages since ``before`` (an interrupted
+    sync's journal) that no RECORD claims: a package's folder an install cut short had
+    begun to fill before writing its RECORD. lockgen's own folder and metadata stay."""
+    tops = set()
+    for dist in now:
+        for rel, _, _ in record_rows(dist):
+            first = rel.replace("\\", "/").split("/")[0]
+            if first not in ("", ".", ".."):
+                tops.add(os.path.join(dist.site, first))
+    removed = 0
+    for path in sorted(top(sites) - set(before)):
+        name = os.path.basename(path)
+        if name.startswith(".lockgen") or name.endswith((".dist-info", ".egg-info")) or name in _VENV_HOOKS:
+            continue
+        if path in tops:
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        removed += 1
+    return removed

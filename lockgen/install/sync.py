@@ -23,6 +23,7 @@ package the interrupted plan touched plus any whose files fail RECORD.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sys
 from collections import Counter
@@ -293,7 +294,8 @@ def _apply(
         if dist.name in touched:
             files_before |= dists.claimed(dist)
     try:
-        state.begin(target, install_from.name, touched, files_before)
+        state.begin(target, install_from.name, touched, files_before,
+                    top=dists.top(target.site_packages()) if created else found.top)  # fmt: skip
     except LockgenError:
         if created:
             shutil.rmtree(target.prefix, ignore_errors=True)
@@ -308,12 +310,15 @@ def _apply(
         installer.install(install_from, target, reinstall=again, wheelhouse=wheelhouse, indexes=indexes)
         installer.uninstall(target, [name for name in plan.remove if name not in twice])
         for stray in plan.strays:  # only once the install went through: a failed one leaves them
-            Path(stray).unlink(missing_ok=True)
+            if Path(os.path.realpath(stray)).is_relative_to(os.path.realpath(target.prefix)):  # never beyond it
+                Path(stray).unlink(missing_ok=True)
         now = dists.scan(target.site_packages())  # what no RECORD claims any more is a left-over
         claimed = set().union(*(dists.claimed(d) for d in now))
-        if found.journal is not None:  # after a kill: uv's half-written temporaries too
+        if found.journal is not None:  # after a kill: uv's half-written temporaries, and half-made folders
             dists.sweep_temporaries(files_before | {c for d in now if d.name in touched for c in dists.claimed(d)},
                                     within=target.prefix)  # fmt: skip
+            if found.journal.top is not None:
+                dists.sweep_arrivals(found.journal.top, now, target.site_packages())
         dists.sweep(files_before, claimed, within=target.prefix)
     except (CommandError, OSError) as exc:
         if created:
@@ -355,6 +360,8 @@ def _unchanged(found: verify.Inspection, target: Target) -> bool:
         and {d.path: d.problem for d in now.found} == {d.path: d.problem for d in found.found}
         and now.fingerprints == found.fingerprints
         and now.broken.keys() <= found.broken.keys()
+        and now.top == found.top  # no folder begun before its RECORD
+        and now.strays == found.strays  # nor a file linked into one there
     )
 
 

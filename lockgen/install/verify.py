@@ -39,6 +39,7 @@ class Inspection:
     # base environment's packages may lie beyond its site-packages). For overlays only.
     imported: dict[str, str] | None = None
     strays: dists.Strays = field(default_factory=dists.Strays)  # files no RECORD claims
+    top: frozenset[str] = frozenset()  # what site-packages holds at its top
 
     def visible(self, name: str) -> str | None:
         """The version the interpreter imports ``name`` at, wherever it is installed."""
@@ -108,6 +109,7 @@ def inspect(target: Target, *, hashes: bool = False, beyond: bool = False) -> In
         fingerprints=fingerprints,
         imported=imported,
         strays=dists.strays(found, paths),
+        top=frozenset(dists.top(target.site_packages())) if target.exists else frozenset(),
     )
 
 

@@ -246,8 +246,10 @@ class _Manifest:
         self.entries[item.filename] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, item.sha256, item.package]
 
     def others(self, folder: Path, names: set[str]) -> list[Wanted]:
-        """Files an earlier run verified (for other variants), still there as verified:
-        the simple index serves them too, as ``--find-links`` does."""
+        """Files an earlier run verified (for other variants), still there at their size
+        (a copied or chmod-ed folder changes their times, not their bytes; the index's
+        links carry each sha256, which installers check): the simple index serves them
+        too, as ``--find-links`` does."""
         out = []
         for name, entry in self.entries.items():
             if name in names or len(entry) != 5 or not isinstance(entry[4], str) or not isinstance(entry[3], str):
@@ -256,7 +258,7 @@ class _Manifest:
                 st = (folder / name).stat()
             except OSError:
                 continue
-            if [st.st_size, st.st_mtime_ns, st.st_ctime_ns] == entry[:3]:
+            if st.st_size == entry[0]:
                 out.append(Wanted(filename=name, package=entry[4], sha256=entry[3], size=st.st_size, source="",
                                   variants=()))  # fmt: skip
         return out

@@ -98,20 +98,27 @@ def probe_nvml() -> Probe | None:
     in a thread of its own: a driver call that never returns cannot be interrupted, so
     lockgen stops waiting for it (TimedOut) and leaves the thread behind."""
     found: list[Probe | None] = []
+    failed: list[str] = []
 
     def ask() -> None:
         try:
             found.append(_probe_nvml())
-        except Exception as exc:  # a binding's surprise is a probe that failed, never a crash
-            command.log(f"probe NVML failed: {type(exc).__name__}: {exc}")
-            found.append(None)
+        except Exception as exc:  # the driver answered, then failed: never a crash, never "no GPU"
+            failed.append(f"NVML: {type(exc).__name__}: {exc}")
 
     worker = threading.Thread(target=ask, name="lockgen-nvml", daemon=True)
     worker.start()
     worker.join(NVML_TIMEOUT)
+    if failed:
+        raise ProbeFailed(failed[0])
     if not found:
         raise TimedOut(f"NVML: no answer in {NVML_TIMEOUT:g} s")
     return found[0]
+
+
+class ProbeFailed(Exception):
+    """A probe whose tool is there (the driver loaded) failed partway: what it would
+    have said is unknown, as for one that gave no answer."""
 
 
 def _probe_nvml() -> Probe | None:
@@ -124,14 +131,13 @@ def _probe_nvml() -> Probe | None:
         return None
     try:
         pynvml.nvmlInit()
-    except pynvml.NVMLError:
+    except pynvml.NVMLError:  # no driver loaded (a container without a GPU): NVML is not there
         return None
     try:
         return _nvml_facts(pynvml)
-    except pynvml.NVMLError:
-        return None
     finally:
-        pynvml.nvmlShutdown()
+        with contextlib.suppress(Exception):
+            pynvml.nvmlShutdown()
 
 
 def _nvml_facts(nvml: Any) -> Probe:
@@ -350,18 +356,20 @@ def detect(
     decided = cuda_override == "none" or (cuda_override is not None and archs_override is not None)
     probe: Probe | None = None
     unanswered: str | None = None
+    hung = False
     for name, fn in (("nvml", probe_nvml), ("nvidia-smi", probe_smi), ("proc", probe_proc)):
         if decided or probe is not None:
             statuses[name] = "not needed"
             continue
-        if unanswered and name == "nvidia-smi":
+        if hung and name == "nvidia-smi":
             statuses[name] = "not tried: it asks NVML, which gave no answer"
             continue
         try:
             probe = fn()
-        except TimedOut as exc:
+        except (TimedOut, ProbeFailed) as exc:
             statuses[name] = str(exc)
             unanswered = unanswered or str(exc)
+            hung = hung or isinstance(exc, TimedOut)
             continue
         statuses[name] = "ok" if probe is not None else "unavailable"
         if probe is not None:
@@ -403,7 +411,10 @@ def detect(
         if value is None and sources.get(fact) not in ("LOCKGEN_CUDA",):
             sources[fact] = "unknown"
     unknown = None
-    if not gpus and not probe.gpus and unanswered and "gpus" not in sources:
+    # After a probe that failed or gave no answer, /proc listing no GPU proves nothing (a GPU
+    # fallen off the bus, a driver half up); only the overrides, or a GPU found, decide.
+    overridden = archs_override is not None or cuda_override == "none"
+    if unanswered and not probe.gpus and not overridden:
         unknown = f"no probe answered ({unanswered})"
         sources["gpus"] = f"unknown: {unknown}"
     if not gpus:
