@@ -27,20 +27,28 @@ KEPT = frozenset({
     "UV_LOG_CONTEXT", "UV_PYTHON_INSTALL_DIR", "UV_PYTHON_CACHE_DIR",
 })  # fmt: skip
 _KEPT_CREDENTIALS = re.compile(r"UV_INDEX_[A-Z0-9_]+_(?:USERNAME|PASSWORD)")  # a named index's credentials
+# Withheld without a word: what uv's project, tool, Python-install and publish commands
+# read, and what uv itself sets for what it runs (nox's, `uv run`'s), never `uv pip`'s.
+_UNSAID = re.compile(
+    r"UV_(?:PROJECT_ENVIRONMENT|RUN_RECURSION_DEPTH|FROZEN|LOCKED|NO_SYNC|(?:NO_)?DEV|NO_GROUP|ONLY_GROUP|"
+    r"NO_DEFAULT_GROUPS|TOOL_DIR|TOOL_BIN_DIR|PYTHON_BIN_DIR|PYTHON_INSTALL_MIRROR|PYPY_INSTALL_MIRROR|"
+    r"PYTHON_DOWNLOADS_JSON_URL|(?:NO_)?ENV_FILE|INIT_BUILD_BACKEND|VENV_CLEAR|GITHUB_TOKEN|PUBLISH_.*|INTERNAL__.*)"
+)
 # What a resolution withholds besides: offline, uv silently passes over every version
 # whose metadata its cache lacks (lockgen's --offline says so; compile resolves online).
 RESOLVING = {"UV_OFFLINE": None}
 
 
-def withheld(env: Mapping[str, str] | None = None, *, resolving: bool = False, empty: bool = False) -> list[str]:
-    """The UV_* variables set in ``env`` (default: this process's) that uv does not get;
-    those set to nothing only with ``empty`` (withheld all the same, never reported)."""
+def withheld(env: Mapping[str, str] | None = None, *, resolving: bool = False, every: bool = False) -> list[str]:
+    """The UV_* variables set in ``env`` (default: this process's) that uv does not get,
+    as a warning names them; with ``every``, also those set to nothing and those no
+    ``uv pip`` command reads (withheld all the same, never reported)."""
     env = os.environ if env is None else env
     return sorted(
         name
         for name, value in env.items()
         if name.startswith("UV_")
-        and (value or empty)
+        and (every or (value and not _UNSAID.fullmatch(name)))
         and (name not in KEPT or (resolving and name in RESOLVING))
         and not _KEPT_CREDENTIALS.fullmatch(name)
     )
@@ -69,5 +77,5 @@ def run_full(
     """Run uv, without the variables :data:`KEPT` does not name; CommandError carries
     uv's own message (lines starting with ``message`` left out). ``spool``: see
     :func:`lockgen.command.run_full`."""
-    env = {**dict.fromkeys(withheld(empty=True)), "UV_NO_PROGRESS": "1", **(env or {})}
+    env = {**dict.fromkeys(withheld(every=True)), "UV_NO_PROGRESS": "1", **(env or {})}
     return command.run_full([binary(), *args], cwd=cwd, env=env, message=message, spool=spool)

@@ -8,6 +8,7 @@ import contextlib
 import csv
 import hashlib
 import os
+import posixpath
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -320,8 +321,8 @@ def strays(found: Iterable[Dist], paths: Mapping[Dist, Iterable[str]]) -> Strays
     (an environment named through ``..`` or a link). Where a distribution's RECORD
     cannot be read, what it owns is unknown: nothing in that site-packages is judged."""
     found = list(found)
-    claimed: set[str] = set()
-    owners: dict[str, set[str]] = {}  # a package's top-level folder → the packages that own files in it
+    claimed: set[str] = set()  # "<resolved site>/<row>", rows normalized only where they need it
+    owners: dict[tuple[str, str], set[str]] = {}  # (resolved site, top-level folder) → the packages with files in it
     sites: dict[str, str] = {}  # as the distributions name it → resolved
     blind = set()
     for dist in found:
@@ -331,20 +332,27 @@ def strays(found: Iterable[Dist], paths: Mapping[Dist, Iterable[str]]) -> Strays
             blind.add(site)
             continue
         for rel in rows:
-            claimed.add(os.path.normpath(os.path.join(site, rel)))
-            top = rel.replace("\\", "/").split("/", 1)
-            if len(top) == 2 and top[0] not in ("..", ".", "") and not top[0].endswith((".dist-info", ".egg-info")):
-                owners.setdefault(os.path.normpath(os.path.join(site, top[0])), set()).add(dist.name)
+            rel = rel.replace("\\", "/")
+            if "./" in rel or rel.startswith(".") or "//" in rel:
+                rel = posixpath.normpath(rel)
+            claimed.add(f"{site.replace(os.sep, '/')}/{rel}")
+            top, sep, _ = rel.partition("/")
+            if sep and top not in ("..", ".", "") and not top.endswith((".dist-info", ".egg-info")):
+                owners.setdefault((site, top), set()).add(dist.name)
     in_packages: dict[str, tuple[str, ...]] = {}
-    for folder, names in sorted(owners.items()):
-        if os.path.dirname(folder) in blind or os.path.islink(folder):  # a link out (a checkout): not the venv's
+    for (site, top), names in sorted(owners.items()):
+        folder = os.path.join(site, top)
+        if site in blind or os.path.islink(folder):  # a link out (a checkout): not the environment's
             continue
+        owned = tuple(sorted(names))
         for root, dirs, names_here in os.walk(folder):  # never into a linked folder
             dirs[:] = [d for d in dirs if d != "__pycache__"]
+            here = root.replace(os.sep, "/")
             for name in names_here:
-                full = os.path.join(root, name)
-                if name.endswith(CODE) and full not in claimed and not os.path.islink(full):
-                    in_packages[full] = tuple(sorted(names))
+                if name.endswith(CODE) and f"{here}/{name}" not in claimed:
+                    full = os.path.join(root, name)
+                    if not os.path.islink(full):
+                        in_packages[full] = owned
     startup = []
     for site in sorted(set(sites.values()) - blind):
         with contextlib.suppress(OSError), os.scandir(site) as entries:
@@ -356,7 +364,7 @@ def strays(found: Iterable[Dist], paths: Mapping[Dist, Iterable[str]]) -> Strays
                     path = os.path.join(site, name)
                 else:
                     continue
-                if os.path.isfile(path) and not os.path.islink(path) and path not in claimed:
+                if os.path.isfile(path) and not os.path.islink(path) and path.replace(os.sep, "/") not in claimed:
                     startup.append(path)
     return Strays(in_packages=dict(sorted(in_packages.items())), startup=tuple(sorted(startup)))
 

@@ -88,8 +88,9 @@ def read_record(target: Target) -> Record | None:
 
 
 def write_record(target: Target, record: Record) -> None:
+    """Keep ``record`` as what sync installed (unwritten where it is already so)."""
     where = folder(target)
-    if where is None:
+    if where is None or read_record(target) == record:
         return
     data = {
         "lockgen": __version__,

@@ -177,7 +177,7 @@ def sync(
         if plan.empty and target.exists and found.journal is None:
             passed = kernels.check_in_place(target, lock, facts, found.record, variant) if check_gpu else {}
             kept_check = passed or (found.record.checked if found.record else {})
-            _record(config, target, lock, variant, kept_check, found, base, sources)
+            state.write_record(target, _new_record(config, lock, variant, kept_check, found, base, sources))
             _refuse_damaged_kept(found, kept(found, lock, base))
             return plan
         private.clean()  # what killed runs left in the temporary folder
@@ -214,8 +214,7 @@ def sync(
         if left:
             before = verify.problems(found, lock, overlay=overlay, base=base, judge_kept=False)
             raise _still_differs(left, before, target, overlay=overlay)
-        if state.read_record(target) != record:
-            state.write_record(target, record)
+        state.write_record(target, record)
         state.end(target)
         _refuse_damaged_kept(after, kept(after, lock, base))
     return plan
@@ -393,18 +392,3 @@ def _new_record(
         installed={n: found.fingerprints[n] for n in lock.versions if n in found.fingerprints and n not in base},
         sources=dict(sources),
     )
-
-
-def _record(
-    config: Config,
-    target: Target,
-    lock: pylock.Lock,
-    variant: Variant,
-    checked: Mapping[str, object],
-    found: verify.Inspection,
-    base: set[str],
-    sources: Mapping[str, str],
-) -> None:
-    record = _new_record(config, lock, variant, checked, found, base, sources)
-    if state.read_record(target) != record:
-        state.write_record(target, record)
