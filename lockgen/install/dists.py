@@ -370,37 +370,42 @@ def strays(found: Iterable[Dist], paths: Mapping[Dist, Iterable[str]]) -> Strays
 
 
 def top(sites: Iterable[Path]) -> set[str]:
-    """What these site-packages folders hold at their top: absolute paths."""
+    """The names these site-packages folders hold at their top (the same however the
+    environment's path is spelled)."""
     out: set[str] = set()
     for site in sites:
         with contextlib.suppress(OSError):
-            out.update(os.path.join(site, name) for name in os.listdir(site))
+            out.update(os.listdir(site))
     return out
 
 
 def sweep_arrivals(before: Iterable[str], now: Iterable[Dist], sites: Iterable[Path]) -> int:
-    """Remove what arrived at the top of site-packages since ``before`` (an interrupted
-    sync's journal) that no RECORD claims: a package's folder an install cut short had
-    begun to fill before writing its RECORD. lockgen's own folder and metadata stay."""
-    tops = set()
+    """Remove what arrived at the top of site-packages since ``before`` (the names an
+    interrupted sync's journal recorded there) that no RECORD claims: a package's folder
+    or module an install cut short had begun before writing its RECORD. lockgen's own
+    folder, metadata, and what is not code stay."""
+    now, sites = list(now), list(sites)
+    claimed = set()
     for dist in now:
         for rel, _, _ in record_rows(dist):
             first = rel.replace("\\", "/").split("/")[0]
             if first not in ("", ".", ".."):
-                tops.add(os.path.join(dist.site, first))
+                claimed.add(first)
+    arrived = top(sites) - set(before) - claimed
     removed = 0
-    for path in sorted(top(sites) - set(before)):
-        name = os.path.basename(path)
-        if name.startswith(".lockgen") or name.endswith((".dist-info", ".egg-info")) or name in _VENV_HOOKS:
-            continue
-        if path in tops:
-            continue
-        if os.path.isdir(path) and not os.path.islink(path):
-            import shutil
+    for site in sites:
+        for name in sorted(arrived):
+            path = os.path.join(site, name)
+            if name.startswith(".lockgen") or name.endswith((".dist-info", ".egg-info")) or name in _VENV_HOOKS:
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                import shutil
 
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-        removed += 1
+                shutil.rmtree(path, ignore_errors=True)
+            elif name.endswith(CODE) and os.path.lexists(path):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            else:
+                continue
+            removed += 1
     return removed
