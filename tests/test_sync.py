@@ -835,39 +835,6 @@ def test_the_torch_probe_output_seen_on_the_h100() -> None:
     assert covers(archs, "9.0") and covers(archs, "8.9") and not covers(archs, "7.0")
 
 
-def test_uv_ended_by_a_signal_mid_install_is_never_called_unchanged(
-    synced: Project, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """uv SIGKILLed (the OOM killer) as it links a new package leaves files no RECORD
-    claims yet; sync said "the environment is unchanged" and dropped its mark, and
-    those files stayed for good. A uv ended by a signal is never taken as a clean
-    failure: the environment stays marked, and the next sync repairs it."""
-    from lockgen.exceptions import Killed
-    from lockgen.install import installer
-
-    assert synced.run("sync").exit_code == 0
-    synced.write("inputs/base.in", "tool\nhelper==2.0\n")
-    assert synced.run("compile").exit_code == 0
-    site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
-    real = installer.install
-
-    def killed_while_linking(*args: object, **kwargs: object) -> None:
-        (site / "helper").mkdir(exist_ok=True)
-        (site / "helper" / "half_linked.py").write_text("x = 1\n")
-        raise Killed("ended by SIGKILL")
-
-    monkeypatch.setattr(installer, "install", killed_while_linking)
-    result = synced.run("sync")
-    assert result.exit_code == 1, result.output
-    assert "unchanged" not in result.output and "stays marked" in result.output, result.output
-    checked = synced.run("verify")
-    assert checked.exit_code == 1 and "did not finish" in checked.output, checked.output
-    monkeypatch.setattr(installer, "install", real)
-    assert synced.run("sync").exit_code == 0
-    assert installed(synced) == {"tool": "1.0", "helper": "2.0"}
-    assert synced.run("verify", "--hashes").exit_code == 0
-
-
 def test_files_no_package_installed_fail_verify_and_sync_removes_them(synced: Project) -> None:
     """verify compared RECORD with the files it names, so a module dropped into a locked
     package, or a .pth or sitecustomize.py at the top of site-packages (code Python runs
@@ -996,15 +963,17 @@ def test_the_strays_check_never_reaches_through_a_link_nor_takes_a_folder_for_a_
     assert (checkout / "notes.py").exists() and (site / "odd.pth").is_dir()
 
 
-def test_a_failed_install_that_began_a_package_is_not_unchanged_and_the_next_sync_sweeps_it(
-    synced: Project, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("how", ["killed", "failed"])
+def test_an_install_cut_short_after_it_began_a_package_is_never_unchanged(
+    synced: Project, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
-    """uv failing partway (not killed: a write error) after it began a package's folder,
-    before that package's RECORD: sync compared distributions only and said "unchanged",
-    and the half package stayed for good (once the lock no longer named it, verify said
-    ok and it still imported). Now the environment stays marked, and the next sync
-    removes what arrived at the top of site-packages that no RECORD claims."""
-    from lockgen.exceptions import CommandError
+    """uv SIGKILLed (the OOM killer) as it links a package, or failing partway (a write
+    error), leaves files no RECORD claims yet; sync compared distributions only, said
+    "the environment is unchanged" and dropped its mark, and the half package stayed for
+    good (once the lock no longer named it, verify said ok and it still imported). Now
+    the environment stays marked, and the next sync removes what no RECORD claims: code
+    in a package's folder, and what arrived at the top of site-packages."""
+    from lockgen.exceptions import CommandError, Killed
     from lockgen.install import installer
 
     assert synced.run("sync").exit_code == 0
@@ -1012,17 +981,20 @@ def test_a_failed_install_that_began_a_package_is_not_unchanged_and_the_next_syn
     assert synced.run("compile").exit_code == 0
     site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
     real = installer.install
+    half = site / ("helper" if how == "killed" else "halfpkg") / "half_linked.py"
 
     def cut_short(*args: object, **kwargs: object) -> None:
-        (site / "halfpkg").mkdir()
-        (site / "halfpkg" / "__init__.py").write_text("x = 1\n")
-        raise CommandError("failed to write: No space left on device")
+        half.parent.mkdir(exist_ok=True)
+        half.write_text("x = 1\n")
+        raise Killed("ended by SIGKILL") if how == "killed" else CommandError("write failed: No space left on device")
 
     monkeypatch.setattr(installer, "install", cut_short)
     result = synced.run("sync")
     assert result.exit_code == 1 and "unchanged" not in result.output and "stays marked" in result.output, result.output
+    checked = synced.run("verify")
+    assert checked.exit_code == 1 and "did not finish" in checked.output, checked.output
     monkeypatch.setattr(installer, "install", real)
     assert synced.run("sync").exit_code == 0
-    assert not (site / "halfpkg").exists()
+    assert not half.exists()
     assert installed(synced) == {"tool": "1.0", "helper": "2.0"}
     assert synced.run("verify", "--hashes").exit_code == 0
