@@ -454,3 +454,33 @@ def test_a_driver_that_fails_partway_or_a_bare_proc_after_a_hang_leave_the_gpus_
     facts = run_json()
     assert facts["driver"] == "570.86.15" and facts["sources"]["gpus"].startswith("unknown: "), facts
     assert run_json(env={"LOCKGEN_CUDA": "none"})["sources"]["gpus"] == "LOCKGEN_CUDA=none"
+
+
+@pytest.mark.parametrize(("code", "gpus"), [(9, "no probe found a GPU"), (18, "unknown: no probe answered (NVML: ")])
+def test_nvml_that_cannot_start_is_absent_only_without_a_driver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, gpus: str
+) -> None:
+    """nvmlInit failing meant "no NVML", so "no GPU" and a CPU torch: but only a driver not
+    loaded (a container without a GPU) says that. A driver upgraded without a reboot (18:
+    driver/library version mismatch), no permission, a GPU lost: the GPUs are unknown."""
+    import ctypes
+    import sys
+    import types
+
+    class NVMLError(Exception):
+        def __init__(self, value: int) -> None:
+            self.value = value
+
+    fake = types.ModuleType("pynvml")
+    fake.NVMLError = NVMLError  # type: ignore[attr-defined]
+
+    def init() -> None:
+        raise NVMLError(code)
+
+    fake.nvmlInit = init  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: None)
+    monkeypatch.setattr(detect, "probe_nvml", NVML)
+    monkeypatch.setattr(detect, "PROC_NVIDIA", tmp_path / "no-proc")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert run_json()["sources"]["gpus"].startswith(gpus)

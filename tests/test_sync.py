@@ -917,6 +917,10 @@ def test_strays_are_code_resolved_paths_and_only_where_every_record_is_readable(
     top = next(row.split("/")[0] for row in record.read_text().splitlines() if "/" in row and ".dist-info" not in row)
     (site / top / "dicdir").mkdir()
     (site / top / "dicdir" / "sys.dic").write_bytes(b"\0" * 64)  # what a package downloads for itself
+    (site / top / "gen.py").write_text("x = 1\n")  # claimed by an absolute row, as PEP 376 allows
+    (site / "tool_editable.pth").write_text(str(synced.root) + "\n")
+    rows = record.read_text() + f"{site / top / 'gen.py'},,\n{site / 'tool_editable.pth'},,\n"
+    record.write_text(rows)
     assert synced.run("verify").exit_code == 0
     (site / "evil.pth").write_text("import os\n")
     real = installer.install
@@ -971,8 +975,9 @@ def test_an_install_cut_short_after_it_began_a_package_is_never_unchanged(
     error), leaves files no RECORD claims yet; sync compared distributions only, said
     "the environment is unchanged" and dropped its mark, and the half package stayed for
     good (once the lock no longer named it, verify said ok and it still imported). Now
-    the environment stays marked, and the next sync removes what no RECORD claims: code
-    in a package's folder, and what arrived at the top of site-packages."""
+    the environment stays marked (a folder that appeared at the top of site-packages
+    counts as a change too), and the next sync removes the code no RECORD claims in the
+    lock's packages' folders."""
     from lockgen.exceptions import CommandError, Killed
     from lockgen.install import installer
 
@@ -981,10 +986,10 @@ def test_an_install_cut_short_after_it_began_a_package_is_never_unchanged(
     assert synced.run("compile").exit_code == 0
     site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
     real = installer.install
-    half = site / ("helper" if how == "killed" else "halfpkg") / "half_linked.py"
+    half = site / "helper" / "half_linked.py"
 
     def cut_short(*args: object, **kwargs: object) -> None:
-        half.parent.mkdir(exist_ok=True)
+        (site / "newpkg").mkdir()  # a package begun before its RECORD: the environment changed
         half.write_text("x = 1\n")
         raise Killed("ended by SIGKILL") if how == "killed" else CommandError("write failed: No space left on device")
 
@@ -998,3 +1003,24 @@ def test_an_install_cut_short_after_it_began_a_package_is_never_unchanged(
     assert not half.exists()
     assert installed(synced) == {"tool": "1.0", "helper": "2.0"}
     assert synced.run("verify", "--hashes").exit_code == 0
+
+
+def test_the_strays_check_never_enters_a_folder_mounted_into_a_package(synced: Project, tmp_path: Path) -> None:
+    """A folder bind-mounted into a package (a container sharing host code): its files are
+    the host's, never the environment's strays. Skipped where mount is not allowed."""
+    assert synced.run("sync").exit_code == 0
+    site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
+    record = next(site.glob("tool-*.dist-info")) / "RECORD"
+    top = next(row.split("/")[0] for row in record.read_text().splitlines() if "/" in row and ".dist-info" not in row)
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "plugin.py").write_text("# the host's\n")
+    (site / top / "mounted").mkdir()
+    if subprocess.run(["mount", "--bind", str(host), str(site / top / "mounted")], capture_output=True).returncode:
+        pytest.skip("mount --bind is not allowed here")
+    try:
+        assert synced.run("verify").exit_code == 0
+        assert synced.run("sync").exit_code == 0
+        assert (host / "plugin.py").exists()
+    finally:
+        subprocess.run(["umount", str(site / top / "mounted")], check=False)

@@ -331,22 +331,28 @@ def strays(found: Iterable[Dist], paths: Mapping[Dist, Iterable[str]]) -> Strays
         if dist.problem or not rows:  # no RECORD to say what is its
             blind.add(site)
             continue
+        here = site.replace(os.sep, "/")
         for rel in rows:
             rel = rel.replace("\\", "/")
-            if "./" in rel or rel.startswith(".") or "//" in rel:
+            if os.path.isabs(rel) or rel.startswith("/"):  # PEP 376 allows an absolute row (poetry's .pth)
+                full = os.path.realpath(rel).replace(os.sep, "/")
+                claimed.add(full)
+                rel = full[len(here) + 1 :] if full.startswith(here + "/") else "../"
+            elif "./" in rel or rel.startswith(".") or "//" in rel:
                 rel = posixpath.normpath(rel)
-            claimed.add(f"{site.replace(os.sep, '/')}/{rel}")
+            claimed.add(f"{here}/{rel}")
             top, sep, _ = rel.partition("/")
             if sep and top not in ("..", ".", "") and not top.endswith((".dist-info", ".egg-info")):
                 owners.setdefault((site, top), set()).add(dist.name)
     in_packages: dict[str, tuple[str, ...]] = {}
+    mounts = _mount_points()
     for (site, top), names in sorted(owners.items()):
         folder = os.path.join(site, top)
-        if site in blind or os.path.islink(folder):  # a link out (a checkout): not the environment's
+        if site in blind or os.path.islink(folder) or folder in mounts:  # a link or a mount: not the venv's
             continue
         owned = tuple(sorted(names))
-        for root, dirs, names_here in os.walk(folder):  # never into a linked folder
-            dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for root, dirs, names_here in os.walk(folder):  # never into a linked folder, nor a mounted one
+            dirs[:] = [d for d in dirs if d != "__pycache__" and os.path.join(root, d) not in mounts]
             here = root.replace(os.sep, "/")
             for name in names_here:
                 if name.endswith(CODE) and f"{here}/{name}" not in claimed:
@@ -369,43 +375,27 @@ def strays(found: Iterable[Dist], paths: Mapping[Dist, Iterable[str]]) -> Strays
     return Strays(in_packages=dict(sorted(in_packages.items())), startup=tuple(sorted(startup)))
 
 
-def top(sites: Iterable[Path]) -> set[str]:
-    """The names these site-packages folders hold at their top (the same however the
-    environment's path is spelled)."""
-    out: set[str] = set()
-    for site in sites:
-        with contextlib.suppress(OSError):
-            out.update(os.listdir(site))
+def _mount_points() -> set[str]:
+    """Where a filesystem is mounted (Linux; a bind mount on the same filesystem too,
+    which ``os.path.ismount`` cannot see); elsewhere, none known."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return set()
+    out = set()
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) > 4:  # octal escapes: \040 is a space
+            out.add(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), fields[4]))
     return out
 
 
-def sweep_arrivals(before: Iterable[str], now: Iterable[Dist], sites: Iterable[Path]) -> int:
-    """Remove what arrived at the top of site-packages since ``before`` (the names an
-    interrupted sync's journal recorded there) that no RECORD claims: a package's folder
-    or module an install cut short had begun before writing its RECORD. lockgen's own
-    folder, metadata, and what is not code stay."""
-    now, sites = list(now), list(sites)
-    claimed = set()
-    for dist in now:
-        for rel, _, _ in record_rows(dist):
-            first = rel.replace("\\", "/").split("/")[0]
-            if first not in ("", ".", ".."):
-                claimed.add(first)
-    arrived = top(sites) - set(before) - claimed
-    removed = 0
+def top(sites: Iterable[Path]) -> set[str]:
+    """The names these site-packages folders hold at their top (the same however the
+    environment's path is spelled), lockgen's own aside."""
+    out: set[str] = set()
     for site in sites:
-        for name in sorted(arrived):
-            path = os.path.join(site, name)
-            if name.startswith(".lockgen") or name.endswith((".dist-info", ".egg-info")) or name in _VENV_HOOKS:
-                continue
-            if os.path.isdir(path) and not os.path.islink(path):
-                import shutil
-
-                shutil.rmtree(path, ignore_errors=True)
-            elif name.endswith(CODE) and os.path.lexists(path):
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-            else:
-                continue
-            removed += 1
-    return removed
+        with contextlib.suppress(OSError):
+            out.update(name for name in os.listdir(site) if not name.startswith(".lockgen"))
+    return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,6 @@ class Journal:
     touched: tuple[str, ...]  # every package the interrupted plan meant to change
     pid: int
     files: tuple[str, ...] = ()  # every file those packages' RECORDs named before the change
-    top: tuple[str, ...] | None = None  # what site-packages held at its top before (None: not recorded)
 
 
 def identities(lock: pylock.Lock) -> dict[str, tuple[str, ...]]:
@@ -113,21 +112,18 @@ def read_journal(target: Target) -> Journal | None:
     # A journal cut short is still a journal: something may have changed, so
     # everything installed is checked and every broken package reinstalled.
     listed = data.get("files")
-    top = data.get("top")
     return Journal(
         lock=str(data.get("lock", "")),
         touched=tuple(map(str, touched)) if isinstance(touched, list) else (),
         pid=int(data.get("pid", 0) or 0),
         files=tuple(map(str, listed)) if isinstance(listed, list) else (),
-        top=tuple(map(str, top)) if isinstance(top, list) else None,
     )
 
 
-def begin(target: Target, lock: str, touched: set[str], paths: set[str], top: Iterable[str] = ()) -> None:
+def begin(target: Target, lock: str, touched: set[str], paths: set[str]) -> None:
     """Say, durably, that a sync is about to change the environment: which packages,
-    every file their RECORDs name now (an uninstall cut short can leave files whose
-    RECORD is already gone; the journal still knows them), and what site-packages holds
-    at its top (an install cut short can leave a package's folder before its RECORD)."""
+    and every file their RECORDs name now (an uninstall cut short can leave files
+    whose RECORD is already gone; the journal still knows them)."""
     where = folder(target)
     if where is None:
         return
@@ -135,7 +131,6 @@ def begin(target: Target, lock: str, touched: set[str], paths: set[str], top: It
         "lock": lock,
         "touched": sorted(touched),
         "files": sorted(paths),
-        "top": sorted(top),
         "pid": os.getpid(),
         "started": time.time(),
     }

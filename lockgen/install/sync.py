@@ -293,8 +293,7 @@ def _apply(
         if dist.name in touched:
             files_before |= dists.claimed(dist)
     try:
-        state.begin(target, install_from.name, touched, files_before,
-                    top=dists.top(target.site_packages()) if created else found.top)  # fmt: skip
+        state.begin(target, install_from.name, touched, files_before)
     except LockgenError:
         if created:
             shutil.rmtree(target.prefix, ignore_errors=True)
@@ -313,11 +312,9 @@ def _apply(
                 Path(stray).unlink(missing_ok=True)
         now = dists.scan(target.site_packages())  # what no RECORD claims any more is a left-over
         claimed = set().union(*(dists.claimed(d) for d in now))
-        if found.journal is not None:  # after a kill: uv's half-written temporaries, and half-made folders
+        if found.journal is not None:  # after a kill: uv's half-written temporaries too
             dists.sweep_temporaries(files_before | {c for d in now if d.name in touched for c in dists.claimed(d)},
                                     within=target.prefix)  # fmt: skip
-            if found.journal.top is not None:
-                dists.sweep_arrivals(found.journal.top, now, target.site_packages())
         dists.sweep(files_before, claimed, within=target.prefix)
     except (CommandError, OSError) as exc:
         if created:

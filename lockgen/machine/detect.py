@@ -28,6 +28,7 @@ from lockgen.project.platforms import normalize_arch
 PROC_NVIDIA = Path("/proc/driver/nvidia")
 NVML_TIMEOUT = SMI_TIMEOUT = 15.0  # seconds: the first answer on a many-GPU machine can take several
 _NOT_A_VALUE = ("N/A", "[N/A]", "[Not Supported]", "Not Supported", "")
+_NO_DRIVER = (9, 12)  # NVML_ERROR_DRIVER_NOT_LOADED, NVML_ERROR_LIBRARY_NOT_FOUND (nvml.h)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,8 +132,12 @@ def _probe_nvml() -> Probe | None:
         return None
     try:
         pynvml.nvmlInit()
-    except pynvml.NVMLError:  # no driver loaded (a container without a GPU): NVML is not there
-        return None
+    except pynvml.NVMLError as exc:
+        # No driver loaded (a container without a GPU): NVML is not there. Any other
+        # failure (a driver upgraded without a reboot, no permission, a GPU lost) is one.
+        if getattr(exc, "value", None) in _NO_DRIVER:
+            return None
+        raise
     try:
         return _nvml_facts(pynvml)
     finally:
