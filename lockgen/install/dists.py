@@ -159,9 +159,8 @@ def check_files(dist: Dist, *, hashes: bool = False) -> FileCheck:
         try:
             st = os.stat(path)
         except OSError:
-            if not rel.endswith(".pyc") and not rel.rstrip("/").endswith(
-                "__pycache__"
-            ):  # virtualenv's seeder lists those folders
+            # bytecode need not be there, nor its folder (virtualenv's seeder lists those in RECORD)
+            if not rel.endswith(".pyc") and not rel.rstrip("/").endswith("__pycache__"):
                 problems.append(f"{rel} is missing")
             continue
         if row is None or (rel.endswith(".pyc") and "__pycache__/" in rel):
@@ -336,8 +335,10 @@ def strays(found: Iterable[Dist], paths: Mapping[Dist, Iterable[str]]) -> Strays
             rel = rel.replace("\\", "/")
             if os.path.isabs(rel) or rel.startswith("/"):  # PEP 376 allows an absolute row (poetry's .pth)
                 full = os.path.realpath(rel).replace(os.sep, "/")
-                claimed.add(full)
-                rel = full[len(here) + 1 :] if full.startswith(here + "/") else "../"
+                if not full.startswith(here + "/"):  # outside this site-packages: owns no folder in it
+                    claimed.add(full)
+                    continue
+                rel = full[len(here) + 1 :]
             elif "./" in rel or rel.startswith(".") or "//" in rel:
                 rel = posixpath.normpath(rel)
             claimed.add(f"{here}/{rel}")

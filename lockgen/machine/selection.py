@@ -52,17 +52,25 @@ def _gpu_reason(variant: Variant, facts: Facts, runtime: Version | None) -> str 
     driver = Version(facts.cuda)
     if driver < acc.cuda:
         return f"the driver supports CUDA {facts.cuda}, the variant needs {acc.cuda}"
-    if runtime is not None and driver.major < runtime.major:
-        return (
-            f"the driver supports CUDA {facts.cuda}, the lock's packages need CUDA {runtime} "
-            f"(its cuda-runtime; a CUDA {runtime.major} driver is needed)"
-        )
+    too_new = _runtime_reason(facts, runtime)
+    if too_new:
+        return too_new
     for gpu in facts.gpus:
         if gpu.compute_capability is None:
             return f"GPU {gpu.index}'s compute capability is unknown (set LOCKGEN_GPU_ARCHS)"
         if gpu.compute_capability not in acc.gpu_archs:
             return f"GPU {gpu.index} ({gpu.compute_capability}) is not in gpu-archs"
     return None
+
+
+def _runtime_reason(facts: Facts, runtime: Version | None) -> str | None:
+    """Why a lock whose packages need CUDA ``runtime`` cannot run on this driver: a newer major."""
+    if runtime is None or facts.cuda is None or Version(facts.cuda).major >= runtime.major:
+        return None
+    return (
+        f"the driver supports CUDA {facts.cuda}, the lock's packages need CUDA {runtime} "
+        f"(its cuda-runtime; a CUDA {runtime.major} driver is needed)"
+    )
 
 
 def choose(
@@ -237,11 +245,7 @@ def for_machine(config: Config, *, variant: str | None, python: Path | None, all
 def _refused(variant: Variant, facts: Facts, runtime: Version | None) -> str | None:
     """Why sync refuses a lock named with --variant on this machine, before touching
     anything: its packages need a newer CUDA major than the driver supports."""
-    if runtime is None or facts.cuda is None or variant.accelerator.cuda is None:
-        return None
-    if Version(facts.cuda).major < runtime.major:
-        return f"the driver supports CUDA {facts.cuda}, the lock's packages need CUDA {runtime}"
-    return None
+    return None if variant.accelerator.cuda is None else _runtime_reason(facts, runtime)
 
 
 def _fits_target(variant: Variant, target: environment.Target, facts: Facts) -> None:
