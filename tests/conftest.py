@@ -138,10 +138,10 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
             monkeypatch.delenv(var)
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "uv-cache"))
     monkeypatch.setenv("LOCKGEN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "lockgen-cache"))
-    from lockgen.machine import detect
+    from lockgen.machine import probes
 
-    monkeypatch.setattr(detect, "probe_nvml", lambda: None)
-    monkeypatch.setattr(detect, "PROC_NVIDIA", Path("/nonexistent/proc/driver/nvidia"))
+    monkeypatch.setattr(probes, "probe_nvml", lambda: None)
+    monkeypatch.setattr(probes, "PROC_NVIDIA", Path("/nonexistent/proc/driver/nvidia"))
     monkeypatch.setenv(
         "PATH",
         os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not shutil.which("nvidia-smi", path=p)),

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from lockgen.cli import main
-from lockgen.machine import detect
+from lockgen.machine import probes
 
 H100 = Path(__file__).parent / "fixtures" / "h100"
-NVML = detect.probe_nvml  # the real probe (the conftest gives every test one that finds no NVML)
+NVML = probes.probe_nvml  # the real probe (the conftest gives every test one that finds no NVML)
 SEEN = json.loads((H100 / "detect.json").read_text())
 
 
@@ -107,15 +107,15 @@ class FakeNVML:
 
 
 def test_nvml_facts_match_what_the_h100_reported() -> None:
-    probe = detect._nvml_facts(FakeNVML(SEEN["gpus"], "580.159.04", 13000))
+    probe = probes._nvml_facts(FakeNVML(SEEN["gpus"], "580.159.04", 13000))
     assert probe.driver == "580.159.04" and probe.cuda == "13.0"
     assert [dataclasses.asdict(g) for g in probe.gpus] == SEEN["gpus"]
 
 
 def test_nvml_wins_over_nvidia_smi(smi, monkeypatch: pytest.MonkeyPatch) -> None:
     smi(query="0, Something Else, 7.0, GPU-0000, 1.0\n")
-    probe = detect._nvml_facts(FakeNVML(SEEN["gpus"], "580.159.04", 12040))
-    monkeypatch.setattr(detect, "probe_nvml", lambda: probe)
+    probe = probes._nvml_facts(FakeNVML(SEEN["gpus"], "580.159.04", 12040))
+    monkeypatch.setattr(probes, "probe_nvml", lambda: probe)
     facts = run_json()
     assert facts["cuda"] == "12.4" and facts["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
     assert facts["sources"]["probes"] == {"nvml": "ok", "nvidia-smi": "not needed", "proc": "not needed"}
@@ -127,7 +127,7 @@ def test_proc_probe_gives_driver_and_cuda_from_the_table(tmp_path: Path, monkeyp
     gpu.mkdir(parents=True)
     (root / "version").write_text((H100 / "proc-version.txt").read_text())
     (gpu / "information").write_text((H100 / "proc-gpus.txt").read_text().split("\n", 1)[1])
-    monkeypatch.setattr(detect, "PROC_NVIDIA", root)
+    monkeypatch.setattr(probes, "PROC_NVIDIA", root)
     facts = run_json()
     assert facts["driver"] == "580.159.04"
     assert facts["cuda"] == "13.0"  # from the driver table: 580.65.06 and newer support 13.0
@@ -325,8 +325,8 @@ def test_a_probe_that_gives_no_answer_leaves_the_gpus_unknown_not_absent(
     """An nvidia-smi slower than its time (a hung driver) was read as "no GPU", and sync
     then swapped a CUDA torch for a CPU one. No answer is no knowledge: detect says the
     GPUs are unknown and which probe gave no answer."""
-    monkeypatch.setattr(detect, "SMI_TIMEOUT", 0.5)
-    monkeypatch.setattr(detect, "PROC_NVIDIA", tmp_path / "no-proc")
+    monkeypatch.setattr(probes, "SMI_TIMEOUT", 0.5)
+    monkeypatch.setattr(probes, "PROC_NVIDIA", tmp_path / "no-proc")
     hung_smi(tmp_path / "smi", monkeypatch, 30)
     facts = run_json()
     assert facts["gpus"] == []
@@ -350,10 +350,10 @@ def test_a_hung_nvml_is_given_up_on_and_the_overrides_need_no_probe(
         calls.append(1)
         release.wait(30)
 
-    monkeypatch.setattr(detect, "probe_nvml", NVML)
-    monkeypatch.setattr(detect, "_probe_nvml", hang)
-    monkeypatch.setattr(detect, "NVML_TIMEOUT", 0.3)
-    monkeypatch.setattr(detect, "PROC_NVIDIA", tmp_path / "no-proc")
+    monkeypatch.setattr(probes, "probe_nvml", NVML)
+    monkeypatch.setattr(probes, "_probe_nvml", hang)
+    monkeypatch.setattr(probes, "NVML_TIMEOUT", 0.3)
+    monkeypatch.setattr(probes, "PROC_NVIDIA", tmp_path / "no-proc")
     hung_smi(tmp_path / "smi", monkeypatch, 0)  # it would answer: it is not asked
     try:
         start = time.monotonic()
@@ -382,7 +382,7 @@ def test_a_hung_nvml_is_given_up_on_and_the_overrides_need_no_probe(
 def test_odd_bytes_from_a_probe_are_not_a_crash(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str, setup: str
 ) -> None:
-    monkeypatch.setattr(detect, "PROC_NVIDIA", tmp_path / "proc")
+    monkeypatch.setattr(probes, "PROC_NVIDIA", tmp_path / "proc")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     if setup == "nvml-name":
 
@@ -402,8 +402,8 @@ def test_odd_bytes_from_a_probe_are_not_a_crash(
             def nvmlDeviceGetMaxMigDeviceCount(h: object) -> int:
                 raise Nvml.NVMLError
 
-        monkeypatch.setattr(detect, "probe_nvml", NVML)
-        monkeypatch.setattr(detect, "_probe_nvml", lambda: detect._nvml_facts(Nvml))
+        monkeypatch.setattr(probes, "probe_nvml", NVML)
+        monkeypatch.setattr(probes, "_probe_nvml", lambda: probes._nvml_facts(Nvml))
     elif setup.startswith("proc"):
         gpu = tmp_path / "proc" / "gpus" / "0000:01:00.0"
         gpu.mkdir(parents=True)
@@ -439,9 +439,9 @@ def test_a_driver_that_fails_partway_or_a_bare_proc_after_a_hang_leave_the_gpus_
     def fails() -> None:
         raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
 
-    monkeypatch.setattr(detect, "probe_nvml", NVML)
-    monkeypatch.setattr(detect, "_probe_nvml", fails)
-    monkeypatch.setattr(detect, "PROC_NVIDIA", tmp_path / "no-proc")
+    monkeypatch.setattr(probes, "probe_nvml", NVML)
+    monkeypatch.setattr(probes, "_probe_nvml", fails)
+    monkeypatch.setattr(probes, "PROC_NVIDIA", tmp_path / "no-proc")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     facts = run_json()
     assert facts["gpus"] == [] and facts["sources"]["gpus"].startswith(
@@ -450,7 +450,7 @@ def test_a_driver_that_fails_partway_or_a_bare_proc_after_a_hang_leave_the_gpus_
     proc = tmp_path / "proc"
     proc.mkdir()
     (proc / "version").write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  570.86.15  Thu Jan 1\n")
-    monkeypatch.setattr(detect, "PROC_NVIDIA", proc)
+    monkeypatch.setattr(probes, "PROC_NVIDIA", proc)
     facts = run_json()
     assert facts["driver"] == "570.86.15" and facts["sources"]["gpus"].startswith("unknown: "), facts
     assert run_json(env={"LOCKGEN_CUDA": "none"})["sources"]["gpus"] == "LOCKGEN_CUDA=none"
@@ -480,7 +480,7 @@ def test_nvml_that_cannot_start_is_absent_only_without_a_driver(
     fake.nvmlInit = init  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "pynvml", fake)
     monkeypatch.setattr(ctypes, "CDLL", lambda name: None)
-    monkeypatch.setattr(detect, "probe_nvml", NVML)
-    monkeypatch.setattr(detect, "PROC_NVIDIA", tmp_path / "no-proc")
+    monkeypatch.setattr(probes, "probe_nvml", NVML)
+    monkeypatch.setattr(probes, "PROC_NVIDIA", tmp_path / "no-proc")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert run_json()["sources"]["gpus"].startswith(gpus)

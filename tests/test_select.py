@@ -257,11 +257,11 @@ def test_a_gpu_probe_that_gave_no_answer_chooses_nothing_not_the_cpu(
 
     from test_detect import hung_smi
 
-    from lockgen.machine import detect
+    from lockgen.machine import probes
 
     minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
     load(tmp_path, ML.replace('["3.12"]', f'["{minor}"]'))
-    monkeypatch.setattr(detect, "SMI_TIMEOUT", 0.5)
+    monkeypatch.setattr(probes, "SMI_TIMEOUT", 0.5)
     hung_smi(tmp_path / "smi", monkeypatch, 30)
     config = ["select", "--config", str(tmp_path / "lockgen.toml"), "--python", sys.executable]
     r = CliRunner().invoke(main, config)
