@@ -192,6 +192,32 @@ def test_diff_when_locks_are_new_at_ref(project: Project) -> None:
                                                              f"{project.root.resolve()}"), bad.output  # fmt: skip
 
 
+@pytest.mark.parametrize("moved", ["locks-dir", "config file"])
+def test_a_change_that_moves_the_locks_is_compared_with_where_they_were(repo: Project, moved: str) -> None:
+    """Read from today's folder at the base, the old side held no locks: every variant
+    showed as added, none removed, and the bump made in the same change went unseen."""
+    git(repo.root, "mv", "locks", "lockfiles")
+    config = repo.config.read_text()
+    if moved == "config file":  # lockgen.toml becomes pyproject.toml's table, naming the new folder
+        repo.config.unlink()
+        body = config.replace("[accelerators.", "[tool.lockgen.accelerators.")
+        repo.write("pyproject.toml", f'[tool.lockgen]\nlocks-dir = "lockfiles"\n{body}')
+        config_arg = ["--config", str(repo.root / "pyproject.toml")]
+    else:
+        repo.config.write_text(f'locks-dir = "lockfiles"\n{config}')
+        config_arg = ["--config", str(repo.config)]
+    repo.write("inputs/base.in", "app\nhelper==2.0\n")
+    from click.testing import CliRunner
+
+    from lockgen.cli import main
+
+    assert CliRunner().invoke(main, ["compile", *config_arg]).exit_code == 0
+    result = CliRunner().invoke(main, ["diff", "--format", "json", *config_arg])
+    data = json.loads(result.output)
+    assert data["variants"] == {"added": [], "removed": [], "renamed": []}
+    assert [(c["package"], c["old"], c["new"]) for c in data["changed"]] == [("helper", "1.0", "2.0")]
+
+
 @pytest.mark.parametrize("was", ["file", "link"])
 def test_diff_where_the_locks_folder_was_a_file_or_a_link_at_the_base(project: Project, was: str) -> None:
     """Not git's ``fatal: not a tree object``: no locks were there, so every lock is new."""

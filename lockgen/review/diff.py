@@ -7,12 +7,14 @@ markdown for a pull-request comment, or JSON (schema in the README).
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lockgen import command
+from lockgen._toml import TOMLDecodeError, loads
 from lockgen.exceptions import CommandError, InputError, LockgenError
 from lockgen.locks import pylock as lockfile
 from lockgen.project.config import Config
@@ -166,7 +168,7 @@ def at_ref(config: Config, ref: str) -> dict[str, lockfile.Lock]:
         command.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=config.root)
     except CommandError:  # --quiet: git says nothing, only its status
         raise InputError(f"--base: {ref!r} is not a commit of the git repository at {top}") from None
-    rel = config.locks_dir.resolve().relative_to(top.resolve()).as_posix()
+    rel = _locks_at(config, top, ref)
     entry = "040000 tree" if rel == "." else _git(top, ref, rel, "ls-tree", ref, "--", rel)
     kind = "".join(entry.split(maxsplit=2)[1:2])  # "tree", "blob", "commit"; "": not there
     if kind == "commit":
@@ -180,6 +182,39 @@ def at_ref(config: Config, ref: str) -> dict[str, lockfile.Lock]:
             text = _git(top, ref, rel, "show", f"{ref}:{rel}/{name}")
             out[variant] = lockfile.parse(Path(f"{ref}:{rel}/{name}"), text)
     return out
+
+
+def _locks_at(config: Config, top: Path, ref: str) -> str:
+    """The locks folder (relative to ``top``) as the configuration at ``ref`` names it: a
+    change that moves the locks (``locks-dir``) is compared with the folder they were in,
+    not with one that held none, which would show every lock as new and hide what changed
+    in them. Where that configuration cannot say (not there, not TOML, no table, a folder
+    outside the repository), today's folder."""
+    now = config.locks_dir.resolve().relative_to(top.resolve()).as_posix()
+    try:
+        folder = config.root.resolve().relative_to(top.resolve()).as_posix()
+    except ValueError:  # --config names a file outside the repository
+        return now
+    standard = ("lockgen.toml", "pyproject.toml")  # the order lockgen looks for them in a folder
+    for name in standard if config.path.name in standard else (config.path.name,):
+        try:
+            text = command.run(["git", "show", f"{ref}:{posixpath.join(folder, name)}"], cwd=top)
+        except CommandError:  # not there at the base
+            continue
+        try:
+            data = loads(text)
+        except TOMLDecodeError:
+            return now
+        tool = data.get("tool")
+        table = (tool.get("lockgen") if isinstance(tool, dict) else None) if name == "pyproject.toml" else data
+        if table is None:  # a pyproject.toml without [tool.lockgen]: looked past, as lockgen does
+            continue
+        value = table.get("locks-dir", "locks") if isinstance(table, dict) else None
+        if not isinstance(value, str) or posixpath.isabs(value):
+            return now
+        rel = posixpath.normpath(posixpath.join(folder, value))
+        return now if rel == ".." or rel.startswith("../") else rel
+    return now
 
 
 def _git(top: Path, ref: str, rel: str, *args: str) -> str:
