@@ -114,11 +114,15 @@ def test_all_variants_means_every_variant_on_both_sides(repo: Project) -> None:
     assert not any("in all variants" in line for line in lines)
 
 
-def test_hash_change_without_version_change_is_loud(repo: Project) -> None:
+@pytest.mark.parametrize("where", [0, 20, 63])
+def test_hash_change_without_version_change_is_loud(repo: Project, where: int) -> None:
     lock = repo.lock("py312-cpu")
     text = lock.read_text()
-    at = text.index('sha256 = "', text.index('name = "helper"')) + len('sha256 = "')
+    start = text.index('sha256 = "', text.index('name = "helper"')) + len('sha256 = "')
+    old = text[start : start + 64]
+    at = start + where
     lock.write_text(text[:at] + ("f" if text[at] != "f" else "e") + text[at + 1 :])
+    new = lock.read_text()[start : start + 64]
     data = diff_json(repo)
     assert [(h["package"], h["version"], h["variants"]) for h in data["hash_changes"]] == [
         ("helper", "1.0", ["py312-cpu"])
@@ -126,8 +130,12 @@ def test_hash_change_without_version_change_is_loud(repo: Project) -> None:
     assert data["hash_changes"][0]["artifact"] == "helper-1.0-py3-none-any.whl"
     text_out = repo.run("diff").output
     assert text_out.startswith("!! ARTIFACTS CHANGED HASH WITHOUT A VERSION CHANGE")
+    # both hashes shown far enough to tell apart, not the same 12 characters twice
+    shown = re.search(r"helper-1\.0-py3-none-any\.whl (\S+) → (\S+) in", text_out)
+    assert shown and shown[1] != shown[2], text_out
+    assert old.startswith(shown[1].rstrip("…")) and new.startswith(shown[2].rstrip("…"))
     md = repo.run("diff", "--format", "markdown").output
-    assert md.index("[!CAUTION]") < md.index("| helper | 1.0 | `helper-1.0-py3-none-any.whl`")
+    assert md.index("[!CAUTION]") < md.index(f"| helper | 1.0 | `helper-1.0-py3-none-any.whl` | `{old}` | `{new}` |")
 
 
 def test_a_renamed_variant_is_compared_under_its_new_name(repo: Project) -> None:

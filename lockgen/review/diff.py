@@ -250,7 +250,8 @@ def text(d: Diff) -> str:
     if d.hash_changes:
         lines.append("!! ARTIFACTS CHANGED HASH WITHOUT A VERSION CHANGE: the same release now has other bytes !!")
         lines += [
-            f"!! {h.package} {h.version}: {h.artifact} {h.old[:12]}… → {h.new[:12]}… in {_in(h.variants, d.every)}"
+            f"!! {h.package} {h.version}: {h.artifact} {' → '.join(shortened(h.old, h.new))} in "
+            f"{_in(h.variants, d.every)}"
             for h in d.hash_changes
         ]
         lines.append("")
@@ -279,7 +280,7 @@ def markdown(d: Diff) -> str:
             "| --- | --- | --- | --- | --- | --- |",
         ]
         out += [
-            f"| {h.package} | {h.version} | `{h.artifact}` | `{h.old[:16]}` | `{h.new[:16]}` | {_in(h.variants, d.every)} |"
+            f"| {h.package} | {h.version} | `{h.artifact}` | `{h.old}` | `{h.new}` | {_in(h.variants, d.every)} |"
             for h in d.hash_changes
         ]
         out.append("")
@@ -297,6 +298,18 @@ def markdown(d: Diff) -> str:
         out += ["| package | old | new | variants |", "| --- | --- | --- | --- |"]
         out += [f"| {p} | {o} | {n} | {_md_variants(vs, d.every)} |" for p, o, n, vs in rows]
     return "\n".join(out)
+
+
+def shortened(old: str, new: str) -> tuple[str, str]:
+    """Two hashes as short as a reader can still tell them apart: 12 characters, or up
+    to 4 past the first that differs (``8abb2f1d8689…`` twice would read as no change)."""
+    at = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
+    keep = max(12, at + 4)
+
+    def cut(h: str) -> str:
+        return h if len(h) <= keep else f"{h[:keep]}…"
+
+    return cut(old), cut(new)
 
 
 def _down(change: Change) -> str:

@@ -111,10 +111,10 @@ def _same(a: str, b: str) -> bool:
 
 def _explain(fresh: lockfile.Lock, lock: lockfile.Lock) -> str:
     d = diff.compare("resolved", {"v": fresh}, {"v": lock})
-    parts = [
-        f"{h.package} {h.version}: {h.artifact} has sha256 {h.new[:12]}… in the lock, {h.old[:12]}… resolved"
-        for h in d.hash_changes
-    ]
+    parts = []
+    for h in d.hash_changes:
+        theirs, ours = diff.shortened(h.old, h.new)
+        parts.append(f"{h.package} {h.version}: {h.artifact} has sha256 {ours} in the lock, {theirs} resolved")
     parts += [f"{c.package} {c.new} in the lock, {c.old} resolved" for c in d.changed]
     parts += [f"{c.package} {c.new} is in the lock but not in the resolution" for c in d.added]
     parts += [f"{c.package} {c.old} is missing from the lock" for c in d.removed]
