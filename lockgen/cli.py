@@ -33,9 +33,10 @@ if TYPE_CHECKING:
 @click.option("-v", "--verbose", is_flag=True, help="Log every command lockgen runs (credentials shown as ***).")
 def main(verbose: bool) -> None:
     """Compile intent files into one PEP 751 lock per hardware variant, and install the right one."""
-    from lockgen import settings
+    from lockgen import redact, settings
 
     settings.verbose = verbose
+    redact.forget()  # the secrets one run learns are that run's
 
 
 def _load(config_path: Path | None) -> Config:

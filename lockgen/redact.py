@@ -23,11 +23,58 @@ _BARE = re.compile(r"(?<![\w:@.-])(?P<userinfo>[^\s/@:\"'<>=]+:[^\s/@\"'<>]+)@(?
 # A URL as printed, and as earlier lockgen releases wrote it into locks.
 HIDDEN = "://***@"
 
+# Secrets known by their value: what a ``${VAR}`` put into a URL's user part or query, and
+# passwords as written. Whatever the URL around them (a '/' or '"' in a password ends the
+# patterns above early, and uv quotes such a URL whole in its error), redact hides them.
+# Longest first, so that a secret holding another is hidden whole.
+_known: list[str] = []
+_SHORTEST = 4  # shorter values would hide ordinary words; the patterns above still catch them in a URL
+# A URL's user part, as uv reads it: up to the authority's last '@' (a '"' in it too).
+_WRITTEN_USERINFO = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?P<userinfo>[^/?#\s]*)@")
+
+
+def conceal(secret: str) -> None:
+    """Have :func:`redact` hide ``secret`` wherever it appears from now on."""
+    if len(secret) >= _SHORTEST and secret not in _known:
+        _known.append(secret)
+        _known.sort(key=len, reverse=True)
+
+
+def forget() -> None:
+    """Forget every secret :func:`conceal` learnt (a new run in the same process)."""
+    _known.clear()
+
+
+def conceal_passwords(text: str) -> None:
+    """Have :func:`redact` hide the password of every URL in ``text``, whatever it holds."""
+    if "@" not in text:
+        return
+    for m in _WRITTEN_USERINFO.finditer(text):
+        password = m["userinfo"].partition(":")[2]
+        if "${" not in password:  # a variable's name, not yet its value: no secret, and named in messages
+            conceal(password)
+
+
+def userinfo_at(text: str, at: int) -> bool:
+    """Is position ``at`` of ``text`` (``${VAR}`` not yet expanded) in a URL's user part?"""
+    return any(m.start("userinfo") <= at < m.end() for m in _WRITTEN_USERINFO.finditer(text))
+
+
+def secret_at(text: str, at: int) -> bool:
+    """Is position ``at`` of ``text`` (``${VAR}`` not yet expanded) in a URL's user part
+    or its query, where credentials and tokens go?"""
+    if userinfo_at(text, at):
+        return True
+    query = text.rfind("?", 0, at)
+    return query != -1 and "://" in text[:query] and not any(c.isspace() for c in text[query:at])
+
 
 def redact(text: str) -> str:
     """``text`` with the user name and password of every URL shown as ``***``. An SSH
     URL's bare user name (``git+ssh://git@github.com``) is no secret and stays: the
     lock needs it to clone."""
+    for secret in _known:
+        text = text.replace(secret, "***")
     if "@" not in text:  # the common case costs one scan
         return text
     return _BARE.sub("***@", _USERINFO.sub(_hide, text))

@@ -35,6 +35,8 @@ SECRET = "s3cret"
 PAIR = f"user:{SECRET}"
 LEAKS = (SECRET, base64.b64encode(PAIR.encode()).decode().rstrip("="), "//user:", "//user@")
 AUTH = "Basic " + base64.b64encode(PAIR.encode()).decode()
+QUOTED = 's3"cret'  # a password holding what ends a TOML string; the server takes it too
+AUTH_QUOTED = "Basic " + base64.b64encode(f"user:{QUOTED}".encode()).decode()
 MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 VARIANT = "py" + MINOR.replace(".", "") + "-cpu"
 
@@ -89,7 +91,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     log: list[tuple[str, bool]]
 
     def _allowed(self) -> bool:
-        ok = self.headers.get("Authorization") == AUTH
+        ok = self.headers.get("Authorization") in (AUTH, AUTH_QUOTED)
         self.log.append((self.path, ok))
         if ok or self.path.startswith("/files/"):  # the open files folder, as a CDN would serve it
             return True
@@ -614,6 +616,60 @@ def test_a_rotated_password_in_an_index_url_leaves_the_locks_current(tmp_path: P
     config = root / "lockgen.toml"
     config.write_text(config.read_text().replace(SECRET, "r0tated"))
     assert "up to date" in p.ok("check").stdout + p.ok("compile").stdout
+
+
+@pytest.mark.parametrize("command", ["compile", "sync", "wheelhouse"])
+def test_a_token_holding_a_slash_is_refused_by_its_name_and_never_shown(
+    tmp_path: Path, server: Server, venv: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """A base64 token ends a URL's user part at its '/': uv refused the URL, quoting it
+    whole, token and all, in an error no pattern for URLs recognises."""
+    root = tmp_path / "proj"
+    one_index_project(root, server.url("private").replace(SECRET, "${PRIV_TOKEN}"), "private-pkg\n")
+    p = Session(root)
+    monkeypatch.setenv("PRIV_TOKEN", SECRET)
+    p.ok("compile")  # the token is no input: a new one leaves the lock current
+    monkeypatch.setenv("PRIV_TOKEN", "ab/cdTOKENTAIL+ef==")
+    args = {"compile": ("-U",), "sync": ("--python", str(venv)), "wheelhouse": (str(tmp_path / "wheels"),)}[command]
+    for verbose in (False, True):
+        run = p.run(command, *args, verbose=verbose)
+        assert run.code == 2 and "index-url: " in run.stderr, run.show()
+        assert "${PRIV_TOKEN} holds '/'" in run.stderr and "(%2F)" in run.stderr, run.show()
+        assert "TOKENTAIL" not in run.stdout + run.stderr and "ab/cd" not in run.stderr, run.show()
+
+
+def test_a_password_holding_a_quote_syncs_and_never_shows(tmp_path: Path, server: Server, venv: Path) -> None:
+    """uv takes it; sync lent it into the lock's copy unescaped, and uv's TOML error then
+    quoted the line, password and all."""
+    root = tmp_path / "proj"
+    index = server.url("private").replace(SECRET, QUOTED)
+    write(root, "lockgen.toml",
+          f"inputs = ['inputs/base.in']\npython = ['{MINOR}']\nindex-url = '{index}'\n[accelerators.cpu]\n")  # fmt: skip
+    write(root, "inputs/base.in", "private-pkg\n")
+    p = Session(root)
+    p.ok("compile")
+    p.ok("sync", "--python", str(venv))
+    assert any(path.startswith("/pfiles/") and ok for path, ok in server.requests)
+    said = "".join(r.stdout + r.stderr for r in p.runs)
+    assert "cret" not in said and "s3" not in said, said
+    assert leaks_in_files(root, venv) == []
+
+
+def test_what_uv_writes_while_resolving_is_never_added_to_git(tmp_path: Path) -> None:
+    """uv writes what it resolved, a URL's password among it, into a folder beside the
+    locks; a uv that outlives a killed lockgen still does. ``git add -A`` must not take it."""
+    from lockgen.compile.resolver import _workspace
+
+    root = tmp_path / "proj"
+    (root / "locks").mkdir(parents=True)
+    git(root, "init", "-q")
+    with _workspace(root / "locks") as folder:
+        (folder / "pylock.x.toml").write_text('url = "https://user:s3cret@host/x.whl"\n')
+        git(root, "add", "-A")
+        listed = subprocess.run(["git", "-C", str(root), "ls-files", "--cached", "--others", "--exclude-standard"], capture_output=True,
+                                text=True, check=True).stdout  # fmt: skip
+        assert listed == "", listed
+        assert folder.stat().st_mode & 0o077 == 0  # nobody else reads it meanwhile
 
 
 def test_a_password_holding_an_at_sign_never_shows(tmp_path: Path) -> None:

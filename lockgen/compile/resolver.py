@@ -355,7 +355,10 @@ def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, src:
 
 class _workspace:
     """A temporary folder inside the lock's folder (so relative paths stay right),
-    named so that the next compile removes it should this process be killed."""
+    named so that the next compile removes it should this process be killed. Private
+    (``mkdtemp``: 0700), and ignored by git whatever the project's ``.gitignore`` says:
+    uv writes there what it resolved, a URL's password among it, and a uv that outlives
+    a killed lockgen still does (``git add -A`` after a kill must not commit it)."""
 
     def __init__(self, parent: Path) -> None:
         self.parent = parent
@@ -364,7 +367,9 @@ class _workspace:
     def __enter__(self) -> Path:
         try:
             self.path = Path(tempfile.mkdtemp(prefix=".lockgen-tmp-", dir=self.parent))
+            (self.path / ".gitignore").write_text("*\n", encoding="utf-8")
         except OSError as exc:
+            self.__exit__()
             from lockgen.files import failure
 
             raise failure(exc, "create a temporary folder in") from None

@@ -9,6 +9,7 @@ never in uv's reach.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -151,7 +152,7 @@ def rewrite(
     fitting one, as the URLs uv fetched them from at compile did: ``dest`` must be a
     private folder."""
     wanted = set(keep)
-    credentials = [url.replace("\\", "\\\\") for url in credentials]  # lent into TOML strings: escaped
+    credentials = [_toml_escaped(url) for url in credentials]  # lent into TOML strings
     head = lock.text.split("\n[[packages]]\n", 1)[0]
     body = [block for name, block in pylock.blocks(lock.text).items() if canonical(name) in wanted]
     base = lock.path.parent
@@ -174,6 +175,12 @@ def rewrite(
     out = dest / lock.path.name
     out.write_text(text, encoding="utf-8")
     return out
+
+
+def _toml_escaped(text: str) -> str:
+    """``text`` as the inside of a TOML basic string: a '"' or '\\' in a password, or a
+    control character, would end the string or the file's sense (JSON's escapes are TOML's)."""
+    return json.dumps(text, ensure_ascii=False)[1:-1].replace("\x7f", "\\u007f")
 
 
 class InstallError(LockgenError):

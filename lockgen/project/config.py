@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,10 @@ from lockgen.exceptions import InputError
 from lockgen.names import canonical
 from lockgen.project import platforms
 from lockgen.project.values import Values
-from lockgen.redact import without_credentials
+from lockgen.redact import conceal, conceal_passwords, secret_at, userinfo_at, without_credentials
+
+# What ends a URL's user part early when written as is (a '"' or '<' uv writes %22, %3C itself).
+_ENDS_USERINFO = frozenset("/?#\\")
 
 DEFAULT_PLATFORM = "x86_64-manylinux_2_28"
 FORMATS = ("pylock", "requirements")
@@ -111,15 +115,26 @@ class Config:
     def _expanded(self, key: str, url: str) -> str:
         def value(m: re.Match[str]) -> str:
             found = os.environ.get(m["name"])
+            where = f"{self.path}: {key}: {without_credentials(url)}: ${{{m['name']}}}"
             if not found:
-                raise InputError(f"{self.path}: {key}: {without_credentials(url)}: ${{{m['name']}}} is not set here")
+                raise InputError(f"{where} is not set here")
+            if secret_at(url, m.start()):
+                conceal(found)
+                wrong = next((c for c in found if c in _ENDS_USERINFO or c.isspace()), None)
+                if wrong is not None and userinfo_at(url, m.start()):
+                    raise InputError(
+                        f"{where} holds {wrong!r}, which a URL's user name or password cannot hold as written: "
+                        f"percent-encode it ({urllib.parse.quote(wrong, safe='')})"
+                    )
             return found
 
         if "${" not in url:
             return url
         from lockgen.project.places import ENV_VAR  # the syntax uv expands in intent files
 
-        return ENV_VAR.sub(value, url)
+        expanded = ENV_VAR.sub(value, url)
+        conceal_passwords(expanded)
+        return expanded
 
     def select(self, patterns: Sequence[str]) -> list[Variant]:
         """The variants whose names match any shell-glob pattern (all without patterns)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from lockgen.exceptions import InputError
 from lockgen.project import lines
 from lockgen.project.values import url_problem
-from lockgen.redact import redact
+from lockgen.redact import conceal, conceal_passwords, redact, secret_at
 
 FLAGS = frozenset(("--no-index", "--pre", "--prefer-binary", "--require-hashes"))  # the options that take no value
 INDEXES = frozenset(("-i", "--index-url", "--extra-index-url"))
@@ -113,10 +113,23 @@ class Places:
             raise InputError(f"{where}: {option} {value!r}: expected :all:, :none: or a package name{more}")
 
     def expanded(self, value: str) -> str:
-        """``value`` with ``${VAR}`` expanded, as uv reads an intent file."""
-        return ENV_VAR.sub(
-            lambda m: str(self.root) if m["name"] == "PROJECT_ROOT" else os.environ.get(m["name"], m[0]), value
-        )
+        """``value`` with ``${VAR}`` expanded, as uv reads an intent file. What a variable
+        puts into a URL's user part or query, and every password, is a secret from now on
+        (:func:`lockgen.redact.conceal`)."""
+
+        def expand(m: re.Match[str]) -> str:
+            if m["name"] == "PROJECT_ROOT":
+                return str(self.root)
+            found = os.environ.get(m["name"])
+            if found is None:
+                return m[0]
+            if secret_at(value, m.start()):
+                conceal(found)
+            return found
+
+        text = ENV_VAR.sub(expand, value) if "${" in value else value
+        conceal_passwords(text)
+        return text
 
     def location(self, where: str, value: str, *, base: Path | None = None) -> Path | None:
         """A folder, file or ``file:`` URL an intent file names must stay in the

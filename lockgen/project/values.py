@@ -16,7 +16,7 @@ from packaging.version import InvalidVersion, Version
 from lockgen import cuda
 from lockgen.exceptions import InputError
 from lockgen.project import platforms
-from lockgen.redact import redact
+from lockgen.redact import conceal_passwords, redact
 
 _PYTHON = re.compile(r"3\.(0|[1-9][0-9]?)")
 # CPython minors lockgen resolves for: 3.15 was released in October 2026 and 3.16 is
@@ -38,8 +38,11 @@ def url_problem(text: str) -> str | None:
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018 - reading it is the check
-    except ValueError as exc:
-        return f"is not a usable URL ({exc})"
+    except ValueError as exc:  # its words quote the URL's parts, a password's among them: not shown
+        why = (
+            "an IPv6 host's bracket is not closed" if "IPv6" in str(exc) else "its port is not a number from 0 to 65535"
+        )
+        return f"is not a usable URL ({why}; a '/', '?' or '#' in a user name or password is written %2F, %3F, %23)"
     if parts.scheme != "file" and not parts.hostname:
         return "names no host"
     return None
@@ -114,6 +117,7 @@ class Values:
 
     def url(self, key: str, value: Any) -> str:
         text = self.string(key, value)
+        conceal_passwords(text)  # shown as *** wherever it turns up, whatever it holds
         problem = url_problem(text)
         if problem:
             raise self.fail(key, f"{redact(text)!r} {problem}")
