@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lockgen.exceptions import InputError
 from lockgen.project import lines
-from lockgen.project.values import url_problem
+from lockgen.project.values import unusable, url_problem
 from lockgen.redact import conceal, conceal_passwords, redact, secret_at
 
 FLAGS = frozenset(("--no-index", "--pre", "--prefer-binary", "--require-hashes"))  # the options that take no value
@@ -160,7 +160,7 @@ class Places:
             place = Path(os.path.normpath((base or self.root) / path))
             ok = self.boundary is None or inside(place, self.boundary)
         except ValueError as exc:  # an IPv6 bracket left open, a bad port, a NUL byte
-            raise InputError(f"{where}: {redact(value)!r} is not a usable path or URL ({exc})") from None
+            raise InputError(f"{where}: {redact(value)!r} is not a usable path or URL ({unusable(exc)})") from None
         if not ok and self.boundary is not None:
             raise InputError(f"{where}: {redact(value)} is {outside_repository(self.boundary)}")
         return place

@@ -38,14 +38,22 @@ def url_problem(text: str) -> str | None:
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018 - reading it is the check
-    except ValueError as exc:  # its words quote the URL's parts, a password's among them: not shown
-        why = (
-            "an IPv6 host's bracket is not closed" if "IPv6" in str(exc) else "its port is not a number from 0 to 65535"
-        )
-        return f"is not a usable URL ({why}; a '/', '?' or '#' in a user name or password is written %2F, %3F, %23)"
+    except ValueError as exc:
+        return f"is not a usable URL ({unusable(exc)})"
     if parts.scheme != "file" and not parts.hostname:
         return "names no host"
     return None
+
+
+def unusable(exc: ValueError) -> str:
+    """Why ``urllib`` refused a URL, in words that quote none of its parts: its own
+    quote the port, which a '/' in a password makes a piece of the password."""
+    said = str(exc)
+    if "IPv6" in said:
+        return "an IPv6 host's bracket is not closed"
+    if "Port" in said:
+        return "its port is not a number from 0 to 65535; a '/', '?' or '#' in a password is written %2F, %3F, %23"
+    return said  # a NUL byte and the like
 
 
 def printable(text: str) -> str:
