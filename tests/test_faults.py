@@ -984,6 +984,34 @@ def test_a_compile_that_waited_resolves_the_inputs_its_digest_names(
     lock_set_state(p, digests)
 
 
+def test_an_edit_undone_while_uv_resolves_labels_no_lock_with_inputs_it_was_not_resolved_from(
+    two_states: tuple[Proj, dict[str, dict[str, str]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uv read the intent files itself, after lockgen had digested them. A file changed
+    and changed back meanwhile (``git stash``, uv resolving, ``git stash pop``) gave a lock
+    resolved from the other text under this text's digest, which check and compile then
+    called current. Here the file is A when uv starts (a wrapper writes it just before),
+    and B when lockgen read it and again afterwards: every lock must be B's."""
+    from click.testing import CliRunner
+
+    from lockgen.cli import main
+
+    p, digests = two_states
+    base = p.root / "inputs" / "base.in"
+    p.write("inputs/base.in", HELPER["B"][0])
+    wrapper = tmp_path / "uv-after-an-edit"
+    wrapper.write_text(f'#!/bin/sh\ncp {tmp_path / "A.in"} {base}\nexec {uv.binary()} "$@"\n')
+    wrapper.chmod(0o755)
+    (tmp_path / "A.in").write_text(HELPER["A"][0])
+    monkeypatch.setattr(uv, "binary", lambda: str(wrapper))
+    monkeypatch.chdir(p.root)
+    result = CliRunner().invoke(main, ["compile"])
+    assert result.exit_code == 0, result.output
+    assert base.read_text() == HELPER["A"][0]  # uv did start after the edit
+    p.write("inputs/base.in", HELPER["B"][0])  # the edit undone
+    assert lock_set_state(p, digests) == "B"
+
+
 def test_a_run_that_waited_on_a_folder_since_replaced_waits_for_the_new_one(
     two_states: tuple[Proj, dict[str, dict[str, str]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

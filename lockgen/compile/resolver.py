@@ -372,7 +372,7 @@ class _workspace:
             self.__exit__()
             from lockgen.files import failure
 
-            raise failure(exc, "create a temporary folder in") from None
+            raise failure(exc, "create a temporary folder in", self.parent) from None
         return self.path
 
     def __exit__(self, *exc: object) -> None:

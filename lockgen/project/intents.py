@@ -52,11 +52,9 @@ class IntentFile:
     conditional: frozenset[str] = frozenset()  # names required only behind an environment marker
     projects: tuple[str, ...] = ()  # local project folders it installs (relative to the project root)
     pre: bool = False  # it says --pre: pre-releases may be taken
-    # The file as uv reads it wherever it is copied: logical lines joined (pip's ``\``
-    # continuations, which uv cannot read), -r/-c targets as INCLUDE markers, -f folders
-    # absolute; and whether uv needs it, or reads the original.
+    # The file as uv reads it, copied: logical lines joined (pip's ``\`` continuations,
+    # which uv cannot read), -r/-c targets as INCLUDE markers, -f folders absolute.
     copy: str = field(default="", compare=False)
-    needs_copy: bool = False
 
 
 INCLUDE = "\0{}\0"  # an include's target (relative to the project root) in a ``copy``
@@ -117,13 +115,12 @@ class Inputs:
         return list(seen.values())
 
     def sources(self, variant: Variant) -> dict[str, str]:
-        r"""Normalized copies of the variant's files for uv, when uv cannot read one of
-        them as written (``\`` continuations): every file it reads, so that includes
-        stay within the copies; empty when uv reads the originals."""
-        closure = self.closure(variant)
-        if not any(f.needs_copy for f in closure):
-            return {}
-        return {f.rel: f.copy for f in closure}
+        r"""Every file the variant reads, as uv is to read it (``\`` continuations, which
+        uv cannot read, joined; includes pointing at one another's copies): the very
+        bytes its input digest was taken of. Read from the originals, an edit made and
+        undone while uv resolved (a ``git stash`` and ``pop``) gave a lock labelled with
+        one text and resolved from another, which check and compile then called current."""
+        return {f.rel: f.copy for f in self.closure(variant)}
 
     def credentialed_urls(self, variant: Variant) -> list[str]:
         """The http(s) URLs with a user in them that the variant's files name, in the
@@ -249,8 +246,6 @@ class Inputs:
             if name is not None:
                 marked[name] = marked.get(name, True) and lines.has_marker(line)
             normal.append(line)
-        # uv reads \ continuations only before --hash (and one at the very end as part of the line)
-        joined = "\\\n" in text or "\\\r\n" in text or text.endswith("\\")
         return IntentFile(
             rel=rel,
             sha256=hashlib.sha256(data).hexdigest(),
@@ -261,7 +256,6 @@ class Inputs:
             conditional=frozenset(n for n, m in marked.items() if m),
             projects=tuple(sorted({Path(os.path.relpath(p, self.root)).as_posix() for p in projects if p.is_dir()})),
             copy="\n".join(normal) + "\n",
-            needs_copy=joined,
             pre=pre,
         )
 
