@@ -286,6 +286,33 @@ def test_another_build_that_differs_only_outside_site_packages_is_found(synced: 
     assert (venv / "bin/clitool-bin").read_text() == "\x7fELF build A\n"
 
 
+WRONG = ([1], "4242x", {"a": [1]}, None, True, -1.5)
+
+
+@pytest.mark.parametrize("kept", ["record.json", "journal.json"])
+def test_what_lockgen_keeps_in_the_environment_edited_by_hand_is_never_a_crash(synced: Project, kept: str) -> None:
+    """Every key of the record and the journal given each kind of wrong value: verify and
+    sync answer (a journal is an unfinished sync, a record that makes no sense is none),
+    and sync leaves the environment exactly the lock. ``"pid": "4242x"`` and
+    ``"checked": [1]`` were internal errors, and no sync could mend the environment."""
+    from lockgen.install import state
+
+    assert synced.run("sync").exit_code == 0
+    path = next((synced.root / ".venv/lib").glob("python*/site-packages")) / state.FOLDER / kept
+    good = json.loads(path.read_text()) if path.exists() else {"lock": "locks/x.toml", "touched": ["helper"],
+                                                               "files": [], "pid": 1}  # fmt: skip
+    shapes = [{**good, key: wrong} for key in good for wrong in WRONG]
+    if kept == "record.json":
+        shapes += [{**good, "packages": {"helper": wrong}} for wrong in WRONG]
+    shapes += [wrong for wrong in WRONG]  # the whole file
+    for shape in shapes:
+        path.write_text(json.dumps(shape))
+        for command in ("verify", "sync"):
+            result = synced.run(command)
+            assert "internal error" not in result.output and result.exit_code in (0, 1), (shape, result.output)
+        assert synced.run("verify").exit_code == 0, (shape, synced.run("verify").output)
+
+
 def test_builds_recorded_by_an_older_lockgen_are_not_taken_for_others(synced: Project) -> None:
     """How a build is told apart changed once (installer-written files left out): a
     record from before says nothing either way, and is written anew, not obeyed."""

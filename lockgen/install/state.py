@@ -80,8 +80,10 @@ def read_record(target: Target) -> Record | None:
         packages = {str(k): (str(v[0]), tuple(map(str, v[1]))) for k, v in data["packages"].items()}
         installed = {str(k): str(v) for k, v in (data.get("installed") or {}).items()}
         sources = {str(k): str(v) for k, v in (data.get("sources") or {}).items()}
+        checked = data.get("checked")
         return Record(lock=str(data["lock"]), variant=str(data["variant"]), packages=packages,
-                      checked=data.get("checked") or {}, installed=installed, sources=sources)  # fmt: skip
+                      checked=checked if isinstance(checked, dict) else {}, installed=installed,
+                      sources=sources)  # fmt: skip
     except (KeyError, TypeError, IndexError, AttributeError):
         return None  # unreadable: as if there were none, so everything is checked afresh
 
@@ -112,10 +114,11 @@ def read_journal(target: Target) -> Journal | None:
     # A journal cut short is still a journal: something may have changed, so
     # everything installed is checked and every broken package reinstalled.
     listed = data.get("files")
+    pid = data.get("pid")
     return Journal(
         lock=str(data.get("lock", "")),
         touched=tuple(map(str, touched)) if isinstance(touched, list) else (),
-        pid=int(data.get("pid", 0) or 0),
+        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else 0,
         files=tuple(map(str, listed)) if isinstance(listed, list) else (),
     )
 
