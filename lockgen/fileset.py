@@ -74,10 +74,11 @@ class FileSet:
             return
         journal = self.folder / JOURNAL
         renames = [(tmp.name, target.name, sha, _sha_of(target) or "") for tmp, target, sha in self.pending]
-        token = _write_journal(journal, renames)
-        self._journalled = True
+        token = os.urandom(16).hex()  # what secrets.token_hex does, without loading hmac and base64 into every compile
         replaced: list[tuple[Path, Path | None, str]] = []  # target, a second name for what it held, new sha
+        self._journalled = True  # from the journal's first byte, the new files are what it promises: kept
         try:
+            _write_journal(journal, renames, token=token)
             for tmp, target, sha in self.pending:
                 old = _keep(target)
                 try:
@@ -91,11 +92,15 @@ class FileSet:
             undone = self._roll_back(replaced, journal, token)
             said = "no lock was changed" if undone else "the set is part old, part new: run lockgen compile"
             raise LockgenError(f"{failure(exc, 'replace', target)}; {said}") from None
-        except BaseException:  # Ctrl-C, SIGTERM: what the journal promises is done first
-            with contextlib.suppress(OSError, LockgenError):
-                _finish(self.folder, renames)
+        except BaseException:  # Ctrl-C, SIGTERM; or the journal could not be written (a full disk)
+            if _names(journal, token):  # it is in place, renames begun or not: what it promises is done first
+                with contextlib.suppress(OSError, LockgenError):
+                    _finish(self.folder, renames)
+                    _forget(token)
+                    self._forget_old()
+            else:  # nothing promised: the new files go
+                self._journalled = False
                 _forget(token)
-                self._forget_old()
             raise
         _finish(self.folder, renames)
         _forget(token)
@@ -126,26 +131,60 @@ class FileSet:
         return True
 
 
-def _write_journal(journal: Path, renames: Sequence[Entry], removals: Sequence[tuple[str, str]] | None = None) -> str:
-    """Write the journal, durably; its token, kept in lockgen's cache meanwhile with the
-    sha256 of the journal's exact text: only that journal, not another naming the
-    token (one copied from a journal committed by mistake), is ever carried out."""
-    token = os.urandom(16).hex()  # what secrets.token_hex does, without loading hmac and base64 into every compile
+def _write_journal(
+    journal: Path, renames: Sequence[Entry], removals: Sequence[tuple[str, str]] | None = None, *, token: str = ""
+) -> str:
+    """Write the journal, durably; its token (``token``, or a new one), kept in lockgen's
+    cache meanwhile with the sha256 of the journal's exact text: only that journal, not
+    another naming the token (one copied from a journal committed by mistake), is ever
+    carried out."""
+    token = token or os.urandom(16).hex()
     tokens = _tokens()
     data: dict[str, object] = {"run": token, "folder": identity(journal.parent)}
     data["renames"] = [list(entry) for entry in renames]
     if removals is not None:
         data["remove"] = [list(entry) for entry in removals]
     text = json.dumps(data)
-    try:
-        if tokens is not None:
+    if tokens is not None:
+        try:
             write_temp(tokens / token, hashlib.sha256(text.encode()).hexdigest()).replace(tokens / token)
+        except OSError as exc:  # lockgen's cache, not the locks folder: named as such
+            raise failure(exc, "write lockgen's cache file", tokens / token) from None
+    try:
         tmp = write_temp(journal, text)
         os.replace(tmp, journal)
         fsync_dir(journal.parent)
     except OSError as exc:
         raise failure(exc, "write", journal) from None
     return token
+
+
+def probe() -> None:
+    """Fail now, in one line naming it, where lockgen's cache cannot keep a commit's token
+    (a full disk there): found at the commit, after every resolution, it read as the locks
+    folder's failure. A byte is written: a full file system still makes an empty file."""
+    tokens = _tokens()
+    if tokens is None:
+        return
+    probe = tokens / f"{PREFIX}probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"x")
+        finally:
+            os.close(fd)
+            probe.unlink()
+    except OSError as exc:
+        raise failure(exc, "write lockgen's cache file", probe) from None
+
+
+def _names(journal: Path, token: str) -> bool:
+    """Is ``journal`` in place, and the one that names ``token``?"""
+    try:
+        data = json.loads(journal.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("run") == token
 
 
 def _in_repository(tokens: Path, folder: Path) -> bool:

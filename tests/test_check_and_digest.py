@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from conftest import Project
 
+from lockgen import fileset
 from lockgen.project import config
 from lockgen.project.intents import Inputs
 
@@ -885,19 +886,22 @@ def test_a_first_compile_makes_its_locks_folder_before_it_locks_it(
     assert (project.root / "build").exists() == (run == "compile")
 
 
-def test_ctrl_c_during_the_renames_leaves_the_whole_new_set(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ctrl-C (or SIGTERM) landing between two renames of a commit: the journal's promise
-    is kept before lockgen stops. Once, the files it named were removed as the run
-    unwound, the next compile finished nothing, and a mix of two runs passed check."""
-    from lockgen import fileset
-
+@pytest.mark.parametrize("after", ["pylock.", fileset.JOURNAL])
+def test_ctrl_c_during_the_renames_leaves_the_whole_new_set(
+    project: Project, monkeypatch: pytest.MonkeyPatch, after: str
+) -> None:
+    """Ctrl-C (or SIGTERM) landing between two renames of a commit, or once its journal
+    is in place and before the first: the journal's promise is kept before lockgen stops.
+    Once, the files it named were removed as the run unwound, the next compile finished
+    nothing, and a mix of two runs passed check; landing just after the journal, the new
+    files went and the journal stayed, which the next run blamed on a checkout."""
     assert project.run("compile").exit_code == 0
     project.write("inputs/base.in", "app\ntool\n")
     real, renamed = os.replace, []
 
     def interrupted(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
         real(src, dst)
-        if Path(dst).parent == project.locks and Path(dst).name.startswith("pylock."):
+        if Path(dst).parent == project.locks and Path(dst).name.startswith(after):
             renamed.append(dst)
             if len(renamed) == 1:
                 raise KeyboardInterrupt
@@ -908,8 +912,9 @@ def test_ctrl_c_during_the_renames_leaves_the_whole_new_set(project: Project, mo
     monkeypatch.undo()
     assert not list(project.locks.glob(".lockgen-*")), "the commit was finished, nothing left for the next run"
     new = project.snapshot()
+    assert project.run("check").exit_code == 0
     again = project.run("compile")
-    assert again.exit_code == 0 and "updated" not in again.output, again.output
+    assert again.exit_code == 0 and "updated" not in again.output and "journal" not in again.output, again.output
     assert project.snapshot() == new
     assert project.run("check").exit_code == 0
 

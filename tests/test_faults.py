@@ -1123,6 +1123,28 @@ def small_disk(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     return disk
 
 
+def test_a_full_cache_is_named_before_any_resolution_and_changes_no_lock(
+    tmp_path: Path, wheelhouse: Path, small_disk: Path
+) -> None:
+    """lockgen's cache on a full disk, the locks folder's with room: the commit could not
+    keep its token there, found after every resolution and blamed on the locks folder."""
+    p = new_project(tmp_path / "proj", wheelhouse, "helper==1.0\n")
+    small_disk.chmod(0o700)  # a tmpfs is mounted writable by all, which no cache of lockgen's may be
+    cache = small_disk / "lockgen"
+    assert p.run("compile", LOCKGEN_CACHE_DIR=str(cache)).returncode == 0
+    old = {f.name: f.read_bytes() for f in (p.root / "locks").iterdir()}
+    with open(small_disk / "filler", "wb") as f, contextlib.suppress(OSError):
+        while True:
+            f.write(b"\0" * 65536)
+            f.flush()
+    p.write("inputs/base.in", "helper==2.0\n")
+    full = p.run("compile", LOCKGEN_CACHE_DIR=str(cache))
+    (error,) = _errors(full)
+    assert f"cannot write lockgen's cache file {cache}/" in error and "no space left" in error, full.stderr
+    assert "failed" not in full.stdout, "no variant was resolved, so none failed"
+    assert {f.name: f.read_bytes() for f in (p.root / "locks").iterdir()} == old
+
+
 def _errors(result: subprocess.CompletedProcess[str]) -> list[str]:
     """The ``error:`` lines of a failed run (and a traceback is never one of them)."""
     assert result.returncode == 1, f"exit {result.returncode}: {result.stderr}"

@@ -169,6 +169,8 @@ def run(
             from lockgen.compile import strategy
 
             files.probe_writable(config.locks_dir)  # one clear line now, not one per variant later
+            if not options.dry_run:
+                fileset.probe()  # and lockgen's cache, where the commit keeps its token
             try:
                 strategy.resolve_all(
                     pending, offline=options.offline, jobs=options.jobs, done=done, meanwhile=_ready_to_judge
