@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from types import ModuleType
+from typing import Any
 
 
 def _parser() -> ModuleType:
@@ -30,6 +31,18 @@ def _parser() -> ModuleType:
 
 _TOML = _parser()
 TOMLDecodeError: type[ValueError] = _TOML.TOMLDecodeError
-loads = _TOML.loads
+_loads = _TOML.loads
+_DEEP = "arrays or tables nested too deeply to read"
+
+
+def loads(text: str) -> dict[str, Any]:
+    """``text`` read as TOML; TOMLDecodeError for what is not TOML, as for what nests
+    deeper than the parser goes (tomli raises RecursionError there, which read as a bug)."""
+    try:
+        return _loads(text)  # type: ignore[no-any-return]
+    except RecursionError:
+        err = TOMLDecodeError(_DEEP, text, 0)  # tomli's (and Python 3.14's) form: where, in words
+        raise (err if hasattr(err, "lineno") else TOMLDecodeError(_DEEP)) from None
+
 
 __all__ = ["TOMLDecodeError", "loads"]

@@ -508,6 +508,7 @@ CONFIG: dict[str, Case] = {
         config=top('platforms = ["x86_64-manylinux_2_17", "x86_64-manylinux_2_28"]'),
     ),
     "invalid-toml": Case(("{config}: ", "TOML"), config=BASE + "[accelerators.cpu\n"),
+    "nested-too-deep": Case(("{config}: ", "nested too deeply"), config=top("x = " + "[" * 1000 + "]" * 1000)),
     "duplicate-table": Case(("{config}: ", "TOML"), config=BASE + CPU + CPU),
     "config-not-utf8": Case(("{config}: ",), config=BASE.encode() + b"# caf\xe9\n" + CPU.encode()),
     # pyproject.toml
@@ -1183,8 +1184,14 @@ def _unparsable_marker(p: Project) -> None:
     p.lock(VARIANT).write_text(text.replace('name = "tool"\n', 'name = "tool"\nmarker = "python_version <<< 3"\n', 1))
 
 
+def _nested_too_deep(p: Project) -> None:
+    """tomli stops at 400 levels with a RecursionError, which read as lockgen's own bug."""
+    p.lock(VARIANT).write_text(p.lock(VARIANT).read_text() + "x = " + "[" * 1000 + "]" * 1000 + "\n")
+
+
 LOCK_FAULTS: dict[str, Callable[[Project], None]] = {
     "not-toml": _not_toml,
+    "nested-too-deep": _nested_too_deep,
     "a-marker-packaging-cannot-parse": _unparsable_marker,
     "not-pep751": _not_pep751,
     "empty": _empty,
@@ -1218,7 +1225,9 @@ def test_lock(compiled: Project, fault: str, command: str) -> None:
     assert not (compiled.root / ".venv").exists(), "a refused lock created the environment\n" + outcome.show()
 
 
-@pytest.mark.parametrize("fault", ["not-toml", "not-pep751", "empty", "not-utf8", "a-folder", "names-another-variant"])
+@pytest.mark.parametrize(
+    "fault", ["not-toml", "nested-too-deep", "not-pep751", "empty", "not-utf8", "a-folder", "names-another-variant"]
+)
 def test_check_reports_a_bad_lock(compiled: Project, fault: str) -> None:
     """``check``: exit 1 and a line naming the lock; no traceback, nothing written."""
     LOCK_FAULTS[fault](compiled)
