@@ -673,6 +673,15 @@ INTENTS: dict[str, Case] = {
     "url-requirement-bad-port": Case(
         ("inputs/base.in:1:",), files=base_in("x @ https://example.invalid:99999/x-1.0-py3-none-any.whl\n")
     ),
+    "url-requirement-no-host": Case(
+        ("inputs/base.in:1:", "names no host"), files=base_in("x @ https:///x-1.0-py3-none-any.whl\n")
+    ),
+    "url-requirement-nothing-after-the-scheme": Case(
+        ("inputs/base.in:1:", "names no host"), files=base_in("x @ https://\n")
+    ),
+    "url-requirement-a-mistyped-scheme": Case(
+        ("inputs/base.in:1:", "htp: is no scheme"), files=base_in("x @ htp:/x\n")
+    ),
     "url-requirement-open-ipv6-bracket": Case(
         ("inputs/base.in:1:", "bracket is not closed"), files=base_in("x @ https://[::1/x-1.0-py3-none-any.whl\n")
     ),

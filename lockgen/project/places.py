@@ -23,6 +23,8 @@ INDEXES = frozenset(("-i", "--index-url", "--extra-index-url"))
 # Options uv ignores in a requirements file: it drops their whole line, anything after them too.
 IGNORED = frozenset(("--pre", "--prefer-binary", "--trusted-host", "--use-feature"))
 CHAINED = frozenset(("--no-index", "--require-hashes"))  # flags uv reads another option after, on their line
+_VCS = ("git", "hg", "svn", "bzr")  # git+https://…, as pip names VCS URLs
+_TRANSPORTS = ("http", "https", "ssh", "git", "svn", "file")
 SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\ is a path
 ENV_VAR = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)\}")  # what uv expands in requirement files
 _EXTRAS = re.compile(r"\[[^\]]*\]\s*$")  # extras right after a local path (before a space: the path's)
@@ -149,7 +151,7 @@ class Places:
                 kind = scheme["scheme"].lower()
                 if kind != "file" and not kind.endswith("+file"):
                     if self.validate:
-                        urllib.parse.urlsplit(text).port  # noqa: B018 - a port out of range or not a number
+                        self._remote(where, value, kind, urllib.parse.urlsplit(text))
                     return None  # an index or a VCS host: a clone reaches it as this machine does
                 path = url_path(text)
                 if kind != "file":
@@ -164,6 +166,22 @@ class Places:
         if not ok and self.boundary is not None:
             raise InputError(f"{where}: {redact(value)} is {outside_repository(self.boundary)}")
         return place
+
+    @staticmethod
+    def _remote(where: str, value: str, kind: str, parts: urllib.parse.SplitResult) -> None:
+        """A URL uv would refuse once for every variant (exit 1, no line named): a scheme
+        it reads no requirement from (``htp:/x``, which it takes for a missing path), a
+        web URL naming no host (``https:///x.whl``), a port out of range."""
+        vcs, plus, transport = kind.partition("+")
+        known = kind in ("http", "https") or (plus and vcs in _VCS and transport in _TRANSPORTS)
+        if not known:
+            raise InputError(
+                f"{where}: {redact(value)}: {kind}: is no scheme uv reads a requirement from "
+                "(https, http, file, git+https and the like)"
+            )
+        parts.port  # noqa: B018 - a port out of range or not a number
+        if transport in ("", "http", "https") and not parts.hostname:
+            raise InputError(f"{where}: {redact(value)} names no host")
 
     def named(self, where: str, option: str, value: str, *, base: Path | None = None) -> Path | None:
         """The local place a ``-e`` or ``-f`` value names (None where it is not local),
