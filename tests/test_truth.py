@@ -159,6 +159,43 @@ def test_a_cpu_variant_pulling_cuda_through_an_extra_is_told_to_drop_it_not_to_u
     assert "take torch from a CPU index" in result.output and "without the extra" not in result.output
 
 
+def test_a_cpu_variant_requiring_a_cuda_package_itself_is_told_to_take_it_out(
+    gpu_project: Project,
+    cuda_indexes,  # type: ignore[no-untyped-def]
+) -> None:
+    """Not "without the extra": no extra asked for it, and it has no CPU build."""
+    configure(gpu_project, cuda_indexes, '[accelerators.cpu]\ninputs = ["inputs/cpu.in"]\n')
+    gpu_project.write("inputs/cpu.in", "nvidia-cudnn-cu12\n")  # and the cuBLAS it requires
+    result = gpu_project.run("compile")
+    assert result.exit_code == 1
+    assert "take nvidia-cudnn-cu12 out of this CPU variant's intent files" in result.output, result.output
+    assert "extra" not in result.output and "CPU build" not in result.output, result.output
+
+
+def test_a_gpu_variant_whose_torch_is_a_cpu_build_is_warned_of(gpu_project: Project, cuda_indexes) -> None:  # type: ignore[no-untyped-def]
+    """PyPI's torch for aarch64 Linux is a CPU build with no CUDA at all: labelled CUDA
+    12.8, such a lock passed compile and check without a word, and a GPU machine
+    selecting it would compute on its CPU."""
+    configure(
+        gpu_project,
+        cuda_indexes,
+        f'[accelerators.cu128]\ncuda = "12.8"\ninputs = ["inputs/cu128.in"]\nextra-index-urls = ["{cuda_indexes["cpu"]}"]\n',
+    )
+    gpu_project.write("inputs/cu128.in", "torch==2.8.0+cpu\n")
+    said = (
+        f"{TAG}-cu128: declares cuda = '12.8', but nothing in the lock needs CUDA: torch 2.8.0+cpu here is a CPU build"
+    )
+    for command in ("compile", "check"):
+        result = gpu_project.run(command)
+        assert result.exit_code == 0 and said in result.output, result.output
+    gpu_project.write("inputs/cu128.in", "torch==2.8.0\n")  # PyPI's, with its CUDA 12.8 libraries
+    gpu_project.write(
+        "lockgen.toml", gpu_project.config.read_text().replace(f'extra-index-urls = ["{cuda_indexes["cpu"]}"]\n', "")
+    )
+    result = gpu_project.run("compile")
+    assert result.exit_code == 0 and "nothing in the lock needs CUDA" not in result.output, result.output
+
+
 def test_a_newer_minor_is_a_warning_and_the_lock_is_written(gpu_project: Project, cuda_indexes) -> None:  # type: ignore[no-untyped-def]
     configure(gpu_project, cuda_indexes, '[accelerators.cu126]\ncuda = "12.6"\ninputs = ["inputs/cu128.in"]\n')
     result = gpu_project.run("compile")

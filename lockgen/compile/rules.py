@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # What that index holds CPU builds of (its /whl/cpu page); nothing else has one there.
+# Packages whose one distribution is a GPU build or a CPU build, by platform or index: a
+# GPU variant locking one that needs no CUDA computes on the CPU.
+_GPU_BUILT = frozenset({"torch", "jaxlib"})
 _ON_CPU_INDEX = frozenset({"torch", "torchvision", "torchaudio", "torchtext", "torchdata", "torchrec", "fbgemm-gpu"})
 
 
@@ -96,6 +99,16 @@ def judge(config: Config, variant: Variant, lock: pylock.Lock) -> Verdict:
     if declared is None:
         if needs.any:
             errors.append(_cpu_with_cuda(lock, needs))
+    elif needs.cuda is None:
+        cpu_only = sorted(_GPU_BUILT & lock.versions.keys())
+        if cpu_only:  # PyPI's torch for aarch64 Linux, macOS or Windows, say: a CPU build
+            shown = ", ".join(f"{n} {lock.versions[n]}" for n in cpu_only)
+            warnings.append(
+                f"declares cuda = {str(declared)!r}, but nothing in the lock needs CUDA: {shown} here "
+                f"{'is a CPU build' if len(cpu_only) == 1 else 'are CPU builds'} (for {variant.platform.uv}), "
+                "and a GPU machine that selects this lock would compute on its CPU. Take the GPU builds from "
+                "this accelerator's index, or leave this platform out of the accelerator"
+            )
     elif (found := needs.cuda) is not None:
         if found.major > declared.major:
             errors.append(_newer_major(lock, needs, found, str(declared)))
@@ -140,6 +153,9 @@ def _cpu_with_cuda(lock: pylock.Lock, needs: runtime.Needs) -> str:
     torch = _on_cpu_index(lock, names)
     if torch:  # torch itself, or through what needs it (transformers, lightning)
         which = f"take {torch} from a CPU index (extra-index-urls = [{CPU_INDEX!r}]) or constrain it to a CPU build"
+    elif top in names or (not top and _required(lock, names)):  # the intent files name a CUDA package itself
+        asked = top or _required(lock, names)
+        which = f"take {asked} out of this CPU variant's intent files (it is a CUDA package; a GPU accelerator's own input file is its place)"
     elif top:  # jax[cuda12], say: no CPU index has it, the extra is what asks for CUDA
         which = f"require {top} without the extra that asks for CUDA (jax[cuda12], say), or constrain it to a CPU build"
     else:
@@ -163,6 +179,13 @@ def _on_cpu_index(lock: pylock.Lock, names: list[str]) -> str | None:
                 todo.append(parent)
     found = sorted(seen & _ON_CPU_INDEX, key=lambda n: (n != "torch", n))
     return found[0] if found else None
+
+
+def _required(lock: pylock.Lock, names: list[str]) -> str | None:
+    """The first of ``names`` an intent file asks for itself."""
+    roots = _recorded_roots(lock)
+    asked = {n for required in roots.values() for n in required}
+    return next((n for n in names if n in asked), None)
 
 
 def _top_requirer(lock: pylock.Lock, names: list[str]) -> str | None:
