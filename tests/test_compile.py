@@ -91,6 +91,22 @@ def test_existing_pins_are_kept_and_only_what_inputs_force_changes(project: Proj
     assert versions(project.lock("py311-cpu"))["helper"] == "2.0"
 
 
+def test_a_renamed_accelerator_keeps_the_pins_of_its_lock_under_the_former_name(project: Project) -> None:
+    """A rename (diff already pairs the two locks) is no new variant: the lock under the
+    old name is the preference, not the siblings', which here have moved on."""
+    project.write("inputs/base.in", "app\nhelper==1.0\n")
+    assert project.run("compile").exit_code == 0
+    project.write("inputs/base.in", "app\nhelper\n")
+    assert project.run("compile").exit_code == 0
+    assert project.run("compile", "-P", "helper", "*-cu124").exit_code == 0
+    assert versions(project.lock("py312-cu124"))["helper"] == "2.0"
+    project.config.write_text(project.config.read_text().replace("[accelerators.cpu]", "[accelerators.cpux]"))
+    result = project.run("compile")
+    assert result.exit_code == 0, result.output
+    assert versions(project.lock("py312-cpux"))["helper"] == "1.0"
+    assert versions(project.lock("py311-cpux"))["helper"] == "1.0"
+
+
 def test_inputs_that_force_a_change_change_it(project: Project) -> None:
     assert project.run("compile").exit_code == 0
     assert versions(project.lock("py312-cpu"))["numpy"] == "2.0.0"

@@ -128,6 +128,8 @@ def run(
             olds[v.name], problem = _read(config, v)
             if problem:
                 unreadable[v.name] = problem
+        # A variant renamed keeps the pins of the lock it had under its former name.
+        renamed = exchange.formers(config, olds) if not options.upgrade else {}
         results: dict[str, Result] = {}
         news: dict[str, pylock.Lock] = {}
         staged = fileset.FileSet(config.locks_dir)
@@ -141,7 +143,9 @@ def run(
                 if progress:
                     progress(results[variant.name])
                 continue
-            preferences = "" if options.upgrade else exchange.preferences_for(config, variant, olds)
+            preferences = (
+                "" if options.upgrade else exchange.preferences_for(config, variant, olds, renamed.get(variant.name))
+            )
             request = exchange.request_for(
                 config,
                 variant,

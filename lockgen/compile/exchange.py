@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lockgen.exceptions import LockgenError
+from lockgen.exceptions import InputError, LockgenError
 from lockgen.locks import pylock, writer
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
@@ -61,11 +61,50 @@ def request_for(
     )
 
 
-def preferences_for(config: Config, variant: Variant, olds: dict[str, pylock.Lock | None]) -> str:
-    """uv's preferences for a variant: its own lock's pins, then its siblings'."""
-    own = olds.get(variant.name)
+def preferences_for(
+    config: Config, variant: Variant, olds: dict[str, pylock.Lock | None], former: pylock.Lock | None = None
+) -> str:
+    """uv's preferences for a variant: its own lock's pins (or, renamed, those of the
+    lock it had under its ``former`` name), then its siblings'."""
+    own = olds.get(variant.name) or former
     text, _ = pylock.preferences([*([own] if own else []), *_siblings(config, variant, olds)])
     return text
+
+
+# What a lock records its variant is built for; its name is only what it is called.
+_BUILT_FOR = ("python", "platform", "cuda", "gpu-archs", "base")
+
+
+def formers(config: Config, olds: dict[str, pylock.Lock | None]) -> dict[str, pylock.Lock]:
+    """Variants with no lock of their own, each with the lock it had under another name
+    (an accelerator renamed): the one lock no configured variant owns whose record of
+    python, platform, CUDA, GPU architectures and base is the variant's, where no other
+    such lock or lockless variant shares it. Its pins, not its siblings', are the
+    variant's to keep; ``lockgen diff`` pairs the two the same way."""
+
+    def key(built_for: dict[str, object]) -> str:
+        return repr([built_for.get(k) for k in _BUILT_FOR])
+
+    lockless: dict[str, list[Variant]] = {}
+    for v in config.variants:
+        if olds.get(v.name) is None:
+            lockless.setdefault(key(v.settings()), []).append(v)  # those keys, spelled as its lock records them
+    if not lockless:
+        return {}
+    gone: dict[str, list[pylock.Lock]] = {}
+    for path in pylock.orphans(config.locks_dir, {v.name for v in config.variants}, ()):
+        if path.name.startswith("pylock."):
+            try:
+                lock = pylock.read(path)
+            except InputError:
+                continue  # unreadable: no pins to keep
+            if lock is not None:
+                gone.setdefault(key(dict(lock.meta)), []).append(lock)
+    return {
+        variants[0].name: locks[0]
+        for built_for, variants in lockless.items()
+        if len(variants) == 1 and len(locks := gone.get(built_for, [])) == 1
+    }
 
 
 def render(config: Config, variant: Variant, digest: str, resolution: Resolution) -> pylock.Lock:
