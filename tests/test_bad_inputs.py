@@ -485,7 +485,10 @@ CONFIG: dict[str, Case] = {
     ),
     # gpu-archs
     "gpu-archs-a-string": Case(key("accelerators.cu128.gpu-archs"), config=gpu('gpu-archs = "8.0"')),
-    "gpu-archs-numbers": Case(key("accelerators.cu128.gpu-archs"), config=gpu("gpu-archs = [8.0]")),
+    "gpu-archs-numbers": Case(
+        key("accelerators.cu128.gpu-archs", 'quote each as written, gpu-archs = ["8.0"]'),
+        config=gpu("gpu-archs = [8.0]"),
+    ),
     "gpu-archs-empty": Case(key("accelerators.cu128.gpu-archs", "empty"), config=gpu("gpu-archs = []")),
     "gpu-archs-sm_90": Case(key("accelerators.cu128.gpu-archs", "sm_90"), config=gpu('gpu-archs = ["sm_90"]')),
     "gpu-archs-99.9": Case(key("accelerators.cu128.gpu-archs", "99.9"), config=gpu('gpu-archs = ["99.9"]')),
@@ -509,6 +512,13 @@ CONFIG: dict[str, Case] = {
     ),
     "invalid-toml": Case(("{config}: ", "TOML"), config=BASE + "[accelerators.cpu\n"),
     "nested-too-deep": Case(("{config}: ", "nested too deeply"), config=top("x = " + "[" * 1000 + "]" * 1000)),
+    "python-a-bare-number": Case(
+        key("python", 'quote it as written, python = ["3.12"]'),
+        config=BASE.replace('python = ["3.12"]', "python = 3.11") + CPU,
+    ),
+    "config-a-device": Case(
+        ("/dev/null: --config: not a regular file",), args=("check", "--config", "/dev/null"), raw=True
+    ),
     "duplicate-table": Case(("{config}: ", "TOML"), config=BASE + CPU + CPU),
     "config-not-utf8": Case(("{config}: ",), config=BASE.encode() + b"# caf\xe9\n" + CPU.encode()),
     # pyproject.toml

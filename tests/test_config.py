@@ -121,6 +121,17 @@ def test_intent_syntax_that_is_fine(project: Project) -> None:
     assert result.exit_code == 0, result.output
 
 
+def test_a_url_scheme_in_capitals_is_refused_with_the_spelling_uv_reads(project: Project) -> None:
+    """RFC 3986 calls schemes case-insensitive, but uv, given ``HTTPS://`` or ``FILE://``,
+    finds no package there and says only that: refused, with the spelling it reads."""
+    text = project.config.read_text()
+    assert "file://" in text
+    project.config.write_text(text.replace("file://", "FILE://"))
+    result = project.run("compile")
+    assert result.exit_code == 2, result.output
+    assert "write its scheme as uv reads it, file://" in result.output, result.output
+
+
 def test_no_traceback_from_the_real_command(project: Project) -> None:
     project.config.write_text(BASE + '[accelerators.cu124]\ncuda = "12.4"\ngpu-archs = ["12.0"]\n')
     proc = subprocess.run(

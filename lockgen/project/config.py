@@ -160,7 +160,8 @@ def find(start: Path, explicit: Path | None = None) -> tuple[Path, Mapping[str, 
         if explicit.is_dir():
             raise InputError(f"{explicit}: --config: is a folder; name lockgen.toml or pyproject.toml")
         if not explicit.is_file():
-            raise InputError(f"{explicit}: --config: no such file")
+            what = "not a regular file (a pipe, a device)" if explicit.exists() else "no such file"
+            raise InputError(f"{explicit}: --config: {what}")
         return _table(explicit, required=True)
     for folder in (start, *start.parents):
         for name in ("lockgen.toml", "pyproject.toml"):

@@ -32,6 +32,9 @@ def url_problem(text: str) -> str | None:
     shape, then what ``urllib`` reads of it, a port out of range or not a number and an
     IPv6 bracket left open among them, each of which uv refuses once for every variant."""
     if not _URL.fullmatch(text):
+        scheme, sep, rest = text.partition("://")
+        if sep and _URL.fullmatch(f"{scheme.lower()}://{rest}"):  # uv finds nothing at HTTPS://…, without a word
+            return f"is not an http(s):// or file:// URL: write its scheme as uv reads it, {scheme.lower()}://"
         return "is not an http(s):// or file:// URL"
     from urllib.parse import urlsplit
 
@@ -111,7 +114,8 @@ class Values:
         if path.is_dir():
             raise self.fail(key, f"{printable(p)}: is a folder, not a file")
         if not path.is_file():
-            raise self.fail(key, f"{printable(p)}: no such file")
+            what = "not a regular file (a pipe, a device)" if path.exists() else "no such file"
+            raise self.fail(key, f"{printable(p)}: {what}")
         return p
 
     def inside(self, key: str, p: str) -> Path:
@@ -236,13 +240,17 @@ class Values:
         return text
 
 
+_EXAMPLES = {"python": "3.12", "cuda": "12.8", "gpu-archs": "8.0"}
+
+
 def _quote_numbers(key: str, value: Any) -> str:
     """A hint where TOML read a version as a number (``3.10`` is the number 3.1)."""
     listed = isinstance(value, list)
     numbers = [v for v in (value if listed else [value]) if isinstance(v, int | float) and not isinstance(v, bool)]
     if not numbers:
         return ""
-    which, example = ("each", '["3.12"]') if listed else ("it", '"12.8"')
-    return (
-        f" (TOML reads an unquoted version as a number: quote {which} as written, {key.rsplit('.', 1)[-1]} = {example})"
-    )
+    name = key.rsplit(".", 1)[-1]
+    version = _EXAMPLES.get(name, "12.8")
+    example = f'"{version}"' if name == "cuda" else f'["{version}"]'  # the form the key takes
+    which = "each" if listed else "it"
+    return f" (TOML reads an unquoted version as a number: quote {which} as written, {name} = {example})"
