@@ -226,6 +226,15 @@ def test_overrides_replace_only_their_own_fact(smi) -> None:
     assert facts["cuda"] is None and facts["gpus"] == []
 
 
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_override_set_to_nothing_is_no_override(smi, empty: str) -> None:  # type: ignore[no-untyped-def]
+    """``docker run -e LOCKGEN_CUDA=``: not set, as LOCKGEN_GPU_ARCHS, LOCKGEN_VARIANT and
+    LOCKGEN_CACHE_DIR set to nothing are (it was an error)."""
+    smi(query=MIXED, header=HEADER_124)
+    facts = run_json(env={"LOCKGEN_CUDA": empty, "LOCKGEN_GPU_ARCHS": empty})
+    assert facts["cuda"] == "12.4" and facts["sources"]["cuda"] != "LOCKGEN_CUDA"
+
+
 def test_overrides_alone_describe_a_machine_without_a_gpu() -> None:
     facts = run_json(env={"LOCKGEN_CUDA": "12.6", "LOCKGEN_GPU_ARCHS": "8.0, 8.6"})
     assert facts["cuda"] == "12.6"

@@ -97,11 +97,9 @@ def _match(gpus: Sequence[Gpu], entry: str, migs: Mapping[str, str]) -> Gpu | No
 
 def _overrides(env: Mapping[str, str]) -> tuple[str | None, tuple[str, ...] | None]:
     """``LOCKGEN_CUDA`` ("12.4" or "none") and ``LOCKGEN_GPU_ARCHS`` ("8.0,9.0")."""
-    cuda_value = env.get("LOCKGEN_CUDA")
-    if cuda_value is not None:
-        cuda_value = cuda_value.strip().lower()
-        if cuda_value != "none" and not re.fullmatch(r"([1-9]|[1-9]\d)\.\d{1,2}", cuda_value):
-            raise InputError(f"LOCKGEN_CUDA: {cuda_value!r} is not a CUDA version like 12.4, or none")
+    cuda_value = env.get("LOCKGEN_CUDA", "").strip().lower() or None  # set empty: unset, as the others
+    if cuda_value not in (None, "none") and not re.fullmatch(r"([1-9]|[1-9]\d)\.\d{1,2}", cuda_value):
+        raise InputError(f"LOCKGEN_CUDA: {cuda_value!r} is not a CUDA version like 12.4, or none")
     archs_value = env.get("LOCKGEN_GPU_ARCHS", "").strip()
     archs = None
     if archs_value:  # set and not empty: one compute capability per visible GPU
