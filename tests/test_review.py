@@ -368,6 +368,8 @@ def test_why_prints_the_chains_per_variant(project: Project) -> None:
     )
     assert "py312-cpu: not in this lock" in result.output
     assert project.run("why", "nothing-like-it").exit_code == 1
+    spec = project.run("why", "helper>=1")  # a requirement, not a name: bad input, not "not in this lock"
+    assert spec.exit_code == 2 and "'helper>=1' is not a package name" in spec.output, spec.output
     assert project.run("why", "helper", "--variant", "py27-cpu").exit_code == 2
     globbed = project.run("why", "helper", "--variant", "py312-*")  # a glob, as compile takes
     assert globbed.exit_code == 0, globbed.output

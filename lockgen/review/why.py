@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lockgen.exceptions import InputError
 from lockgen.locks import graph, pylock
 from lockgen.names import canonical
 from lockgen.project.config import Config, Variant
@@ -12,6 +13,10 @@ LIMIT = 10
 def why(config: Config, variants: list[Variant], package: str) -> tuple[list[str], bool]:
     """Per variant, the package's version and the chains to it (read from each lock's
     own graph); and whether any lock holds it."""
+    from lockgen.project.lines import NAME
+
+    if not NAME.fullmatch(package):
+        raise InputError(f"why: {package!r} is not a package name (a name only, no version or extra)")
     name = canonical(package)
     lines, found = [], False
     for variant in variants:
