@@ -182,7 +182,7 @@ def _names(journal: Path, token: str) -> bool:
     """Is ``journal`` in place, and the one that names ``token``?"""
     try:
         data = json.loads(journal.read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested past what json reads
         return False
     return isinstance(data, dict) and data.get("run") == token
 

@@ -305,8 +305,9 @@ def test_what_lockgen_keeps_in_the_environment_edited_by_hand_is_never_a_crash(s
     if kept == "record.json":
         shapes += [{**good, "packages": {"helper": wrong}} for wrong in WRONG]
     shapes += [wrong for wrong in WRONG]  # the whole file
-    for shape in shapes:
-        path.write_text(json.dumps(shape))
+    deep = "[" * 100_000 + "]" * 100_000  # past what Python's json reads: RecursionError, not ValueError
+    for shape in [*shapes, deep]:
+        path.write_text(shape if shape is deep else json.dumps(shape))
         for command in ("verify", "sync"):
             result = synced.run(command)
             assert "internal error" not in result.output and result.exit_code in (0, 1), (shape, result.output)

@@ -67,7 +67,7 @@ def _read(target: Target, name: str) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads((where / name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested past what json reads
         return None
     return data if isinstance(data, dict) else None
 

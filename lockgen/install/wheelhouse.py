@@ -223,7 +223,7 @@ class _Manifest:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             self.entries: dict[str, list[object]] = data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # RecursionError: nested past what json reads
             self.entries = {}
 
     def valid(self, item: Wanted) -> bool:

@@ -97,7 +97,7 @@ def _get(key: str) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested past what json reads
         return None
     return data if isinstance(data, dict) and data.keys() >= _KEYS else None
 
