@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # What that index holds CPU builds of (its /whl/cpu page); nothing else has one there.
-# Packages whose one distribution is a GPU build or a CPU build, by platform or index: a
-# GPU variant locking one that needs no CUDA computes on the CPU.
-_GPU_BUILT = frozenset({"torch", "jaxlib"})
 _ON_CPU_INDEX = frozenset({"torch", "torchvision", "torchaudio", "torchtext", "torchdata", "torchrec", "fbgemm-gpu"})
 
 
@@ -96,20 +93,17 @@ def judge(config: Config, variant: Variant, lock: pylock.Lock) -> Verdict:
         errors.append(f"installs from {', '.join(places)}, {outside_repository(config.boundary)}")
     needs = runtime.infer(lock.versions)
     declared = variant.accelerator.cuda
-    if declared is None:
-        if needs.any:
-            errors.append(_cpu_with_cuda(lock, needs))
-    elif needs.cuda is None:
-        cpu_only = sorted(_GPU_BUILT & lock.versions.keys())
-        if cpu_only:  # PyPI's torch for aarch64 Linux, macOS or Windows, say: a CPU build
-            shown = ", ".join(f"{n} {lock.versions[n]}" for n in cpu_only)
-            warnings.append(
-                f"declares cuda = {str(declared)!r}, but nothing in the lock needs CUDA: {shown} here "
-                f"{'is a CPU build' if len(cpu_only) == 1 else 'are CPU builds'} (for {variant.platform.uv}), "
-                "and a GPU machine that selects this lock would compute on its CPU. Take the GPU builds from "
-                "this accelerator's index, or leave this platform out of the accelerator"
-            )
-    elif (found := needs.cuda) is not None:
+    if declared is None and needs.any:
+        errors.append(_cpu_with_cuda(lock, needs))
+    if declared is not None and (cpu_only := _cpu_builds(lock, needs)):
+        shown = ", ".join(f"{n} {lock.versions[n]}" for n in cpu_only)
+        nothing = "nothing in the lock needs CUDA" if needs.cuda is None else "its CUDA packages aside"
+        warnings.append(
+            f"declares cuda = {str(declared)!r}, but {shown} here {'is a CPU build' if len(cpu_only) == 1 else 'are CPU builds'} "
+            f"({nothing}; for {variant.platform.uv}), and a GPU machine that selects this lock would compute on its CPU. "
+            "Take the GPU builds from this accelerator's index, or leave this platform out of the accelerator"
+        )
+    if declared is not None and (found := needs.cuda) is not None:
         if found.major > declared.major:
             errors.append(_newer_major(lock, needs, found, str(declared)))
         elif found.major == declared.major and found.minor > declared.minor:
@@ -119,6 +113,20 @@ def judge(config: Config, variant: Variant, lock: pylock.Lock) -> Verdict:
                 f'declare cuda = "{found}" to require a driver that supports it'
             )
     return Verdict(tuple(errors), tuple(warnings))
+
+
+def _cpu_builds(lock: pylock.Lock, needs: runtime.Needs) -> list[str]:
+    """The lock's torch and jaxlib that are CPU builds: torch whose version is no CUDA
+    build (``+cu128``) and which requires no CUDA package (PyPI's Linux x86_64 torch
+    requires ``nvidia-*``; its aarch64, macOS and Windows torch, and ``+cpu``, none);
+    jaxlib with no ``jax-cuda*`` plugin beside it."""
+    cuda = {e.package for e in needs.evidence}
+    out = []
+    if "torch" in lock.versions and "torch" not in cuda and not cuda & set(lock.dependencies.get("torch", ())):
+        out.append("torch")
+    if "jaxlib" in lock.versions and not any(n.startswith("jax-cuda") for n in lock.versions):
+        out.append("jaxlib")
+    return out
 
 
 def _chains(lock: pylock.Lock, names: list[str], limit: int = 3) -> str:
