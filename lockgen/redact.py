@@ -23,26 +23,33 @@ _BARE = re.compile(r"(?<![\w:@.-])(?P<userinfo>[^\s/@:\"'<>=]+:[^\s/@\"'<>]+)@(?
 # A URL as printed, and as earlier lockgen releases wrote it into locks.
 HIDDEN = "://***@"
 
-# Secrets known by their value: what a ``${VAR}`` put into a URL's user part or query, and
-# passwords as written. Whatever the URL around them (a '/' or '"' in a password ends the
-# patterns above early, and uv quotes such a URL whole in its error), redact hides them.
-# Longest first, so that a secret holding another is hidden whole.
+# Secrets known by their value: passwords as written, and what a ``${VAR}`` put into a
+# URL's password or query. Whatever the URL around them (a '/' or '"' in a password ends
+# the patterns above early, and uv quotes such a URL whole in its error), redact hides
+# them: where they stand alone, not inside a longer word (a password "test" leaves
+# "pytest" be). User names are no such secret: one that is a login name would blank paths.
 _known: list[str] = []
+_known_pattern: re.Pattern[str] | None = None
 _SHORTEST = 4  # shorter values would hide ordinary words; the patterns above still catch them in a URL
 # A URL's user part, as uv reads it: up to the authority's last '@' (a '"' in it too).
 _WRITTEN_USERINFO = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?P<userinfo>[^/?#\s]*)@")
 
 
 def conceal(secret: str) -> None:
-    """Have :func:`redact` hide ``secret`` wherever it appears from now on."""
+    """Have :func:`redact` hide ``secret`` wherever it stands alone, from now on."""
+    global _known_pattern
     if len(secret) >= _SHORTEST and secret not in _known:
         _known.append(secret)
-        _known.sort(key=len, reverse=True)
+        _known.sort(key=len, reverse=True)  # a secret holding another is hidden whole
+        alternatives = "|".join(map(re.escape, _known))
+        _known_pattern = re.compile(f"(?<![A-Za-z0-9_])(?:{alternatives})(?![A-Za-z0-9_])")
 
 
 def forget() -> None:
     """Forget every secret :func:`conceal` learnt (a new run in the same process)."""
+    global _known_pattern
     _known.clear()
+    _known_pattern = None
 
 
 def conceal_passwords(text: str) -> None:
@@ -61,10 +68,12 @@ def userinfo_at(text: str, at: int) -> bool:
 
 
 def secret_at(text: str, at: int) -> bool:
-    """Is position ``at`` of ``text`` (``${VAR}`` not yet expanded) in a URL's user part
-    or its query, where credentials and tokens go?"""
-    if userinfo_at(text, at):
-        return True
+    """Is position ``at`` of ``text`` (``${VAR}`` not yet expanded) in a URL's password
+    or its query, where credentials and tokens go (not its user name)?"""
+    for m in _WRITTEN_USERINFO.finditer(text):
+        colon = m["userinfo"].find(":")
+        if colon != -1 and m.start("userinfo") + colon < at < m.end("userinfo"):
+            return True
     query = text.rfind("?", 0, at)
     return query != -1 and "://" in text[:query] and not any(c.isspace() for c in text[query:at])
 
@@ -73,8 +82,8 @@ def redact(text: str) -> str:
     """``text`` with the user name and password of every URL shown as ``***``. An SSH
     URL's bare user name (``git+ssh://git@github.com``) is no secret and stays: the
     lock needs it to clone."""
-    for secret in _known:
-        text = text.replace(secret, "***")
+    if _known_pattern is not None:
+        text = _known_pattern.sub("***", text)
     if "@" not in text:  # the common case costs one scan
         return text
     return _BARE.sub("***@", _USERINFO.sub(_hide, text))

@@ -138,8 +138,10 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
             monkeypatch.delenv(var)
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "uv-cache"))
     monkeypatch.setenv("LOCKGEN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "lockgen-cache"))
+    from lockgen import redact
     from lockgen.machine import probes
 
+    redact.forget()  # secrets one test's configuration taught would hide output in the next
     monkeypatch.setattr(probes, "probe_nvml", lambda: None)
     monkeypatch.setattr(probes, "PROC_NVIDIA", Path("/nonexistent/proc/driver/nvidia"))
     monkeypatch.setenv(

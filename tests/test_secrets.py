@@ -672,6 +672,31 @@ def test_what_uv_writes_while_resolving_is_never_added_to_git(tmp_path: Path) ->
         assert folder.stat().st_mode & 0o077 == 0  # nobody else reads it meanwhile
 
 
+def test_a_known_password_is_hidden_where_it_stands_alone_not_inside_other_words() -> None:
+    """Hidden by value wherever uv's own words quote it, but "test" as a password must not
+    turn pytest into py*** in every message."""
+    from lockgen import redact
+
+    redact.conceal("test")
+    redact.conceal("ab/cd+ef==")
+    said = "pytest==8, a test, test-x, my_test, testing, http://u:test@h/x, ?tok=test&y, 'ab/cd+ef==@host'"
+    assert redact.redact(said) == "pytest==8, a ***, ***-x, my_test, testing, http://***@h/x, ?tok=***&y, '***@host'"
+
+
+def test_a_user_name_from_a_variable_is_no_secret_to_hide_everywhere(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``https://${IDX_USER}:${TOKEN}@host``: the user is often the login name, in every
+    path lockgen prints; the token is hidden wherever it shows."""
+    root = tmp_path / "user-projects" / "proj"
+    one_index_project(root, server.url("private").replace(PAIR, "${IDX_USER}:${PRIV_TOKEN}"), "private-pkg\n")
+    monkeypatch.setenv("IDX_USER", "user")
+    monkeypatch.setenv("PRIV_TOKEN", SECRET)
+    run = Session(root).ok("compile")
+    assert "/user-projects/proj/" in run.stderr, run.show()
+    assert SECRET not in run.stdout + run.stderr
+
+
 def test_a_password_holding_an_at_sign_never_shows(tmp_path: Path) -> None:
     """Accepted as uv accepts it, so hidden whole wherever lockgen says it."""
     root = tmp_path / "proj"

@@ -120,8 +120,9 @@ class Config:
                 raise InputError(f"{where} is not set here")
             if secret_at(url, m.start()):
                 conceal(found)
+            if userinfo_at(url, m.start()):
                 wrong = next((c for c in found if c in _ENDS_USERINFO or c.isspace()), None)
-                if wrong is not None and userinfo_at(url, m.start()):
+                if wrong is not None:
                     raise InputError(
                         f"{where} holds {wrong!r}, which a URL's user name or password cannot hold as written: "
                         f"percent-encode it ({urllib.parse.quote(wrong, safe='')})"
