@@ -398,6 +398,29 @@ def test_an_export_naming_a_local_project_says_pip_cannot_install_it(project: Pr
     assert project.run("check").exit_code == 0
 
 
+def test_an_export_names_a_find_links_folder_as_the_intent_file_writes_it(project: Project) -> None:
+    """uv reads copies of the intent files, where a relative ``-f`` folder is made
+    absolute; the export must not carry that path of this machine's (every clone wrote
+    its own, and a home folder reached git)."""
+    from wheelmaker import make_wheel
+
+    project.config.write_text('formats = ["pylock", "requirements"]\n' + project.config.read_text())
+    make_wheel(project.root / "inputs" / "links", "local-only", "0.1")
+    project.write("inputs/base.in", "-f links\napp\nlocal-only\n")
+    assert project.run("compile", "py312-cpu").exit_code == 0
+    text = (project.locks / "requirements.py312-cpu.txt").read_text()
+    assert "\n--find-links links\n" in text and str(project.root) not in text, text
+
+
+def test_uvs_word_on_an_intent_file_names_the_users_file_and_no_position_in_the_copy(project: Project) -> None:
+    """uv reads copies (comments dropped, lines joined): its "at position 0" counted in
+    the copy, and pointed the user at the wrong place of their own file."""
+    project.write("inputs/base.in", "# a comment\n\n--index-url ${LOCKGEN_TEST_UNSET_VAR}/simple\napp\n")
+    result = project.run("compile", "py312-cpu")
+    assert result.exit_code == 1 and "`inputs/base.in`" in result.output, result.output
+    assert "at position" not in result.output and "lockgen-src" not in result.output, result.output
+
+
 def test_requirements_format_is_installable_with_pip_require_hashes(project: Project, tmp_path: Path) -> None:
     project.config.write_text('formats = ["pylock", "requirements"]\n' + project.config.read_text())
     project.write("inputs/base.in", "tool\n")

@@ -45,6 +45,7 @@ def request_for(
         constraints=(*variant.constraints, *extra_constraints),
         pins=pins,
         sources=inputs.sources(variant),
+        anchors=inputs.anchors(variant),
         python=variant.python,
         platform=variant.platform.uv,
         index_url=index_url,

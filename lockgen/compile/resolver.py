@@ -73,9 +73,10 @@ class Request:
     requirements: bool = False  # also the requirements.txt form: pins, hashes, ``# via``
     pins: Mapping[str, str] = field(default_factory=dict)  # name → version every result must keep (a base)
     prerelease: bool = False  # an intent file says --pre, which uv ignores in a file: asked for on its command line
-    # Copies of the intent files for uv (rel → text, includes as NUL-quoted targets), when
-    # uv cannot read the originals; empty: uv reads the files themselves.
+    # Copies of the intent files uv reads (rel → text, includes as NUL-quoted targets): the
+    # bytes the input digest was taken of. Empty: uv reads the files themselves.
     sources: Mapping[str, str] = field(default_factory=dict)
+    anchors: Mapping[str, str] = field(default_factory=dict)  # a -f folder made absolute in them → as written
 
     @property
     def indexes(self) -> tuple[object, ...]:
@@ -326,7 +327,10 @@ def _unsourced(text: str, src: Path, project: Path) -> str:
     project's files again."""
     copies = src / _SOURCES
     for prefix in (f"{copies}/", f"{os.path.relpath(copies, project)}/"):
-        text = re.sub(rf"{re.escape(prefix)}([^\s`'\"]+)", lambda m: _restored(m[1]), text)
+        # A position uv gives counts in the copy (comments dropped, lines joined): not shown.
+        text = re.sub(
+            rf"{re.escape(prefix)}([^\s`'\"]+)(`?)(?: at position \d+)?", lambda m: _restored(m[1]) + m[2], text
+        )
     return text
 
 
@@ -350,7 +354,21 @@ def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, src:
             if attempt_offline == offline:
                 raise ResolveError(f"uv could not write the requirements form:\n{exc}") from None
     text = graphs.tidy(out.read_text(encoding="utf-8"), pins=_PIN_FILE)
-    return _unsourced(graphs.tidy(text, pins=_BASE_FILE), src, request.project)
+    return _unanchored(_unsourced(graphs.tidy(text, pins=_BASE_FILE), src, request.project), request.anchors)
+
+
+def _unanchored(text: str, anchors: Mapping[str, str]) -> str:
+    """``--find-links`` lines of an export naming the folders as the intent files write
+    them, not as the copies uv read had them (absolute: a path of this machine's, which
+    changes with every clone and names the user's home)."""
+    if not anchors:
+        return text
+
+    def written(m: re.Match[str]) -> str:
+        value = m["value"].strip('"')
+        return f"{m['option']}{anchors[value]}" if value in anchors else m[0]
+
+    return re.sub(r"^(?P<option>--find-links[ =])(?P<value>.+)$", written, text, flags=re.MULTILINE)
 
 
 class _workspace:

@@ -53,8 +53,10 @@ class IntentFile:
     projects: tuple[str, ...] = ()  # local project folders it installs (relative to the project root)
     pre: bool = False  # it says --pre: pre-releases may be taken
     # The file as uv reads it, copied: logical lines joined (pip's ``\`` continuations,
-    # which uv cannot read), -r/-c targets as INCLUDE markers, -f folders absolute.
+    # which uv cannot read), -r/-c targets as INCLUDE markers, -f folders absolute (and
+    # each such absolute folder → the folder as written).
     copy: str = field(default="", compare=False)
+    anchors: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 INCLUDE = "\0{}\0"  # an include's target (relative to the project root) in a ``copy``
@@ -121,6 +123,10 @@ class Inputs:
         undone while uv resolved (a ``git stash`` and ``pop``) gave a lock labelled with
         one text and resolved from another, which check and compile then called current."""
         return {f.rel: f.copy for f in self.closure(variant)}
+
+    def anchors(self, variant: Variant) -> dict[str, str]:
+        """Each ``-f`` folder the copies name by an absolute path → the folder as written."""
+        return {path: written for f in self.closure(variant) for path, written in f.anchors.items()}
 
     def credentialed_urls(self, variant: Variant) -> list[str]:
         """The http(s) URLs with a user in them that the variant's files name, in the
@@ -220,6 +226,7 @@ class Inputs:
         includes: list[str] = []
         constraints: list[str] = []
         normal: list[str] = []  # the file as uv reads it wherever it is copied
+        anchors: dict[str, str] = {}
         named_at: dict[tuple[str, str], int] = {}
         projects: list[Path] = []
         marked: dict[str, bool] = {}  # name → every line requiring it carries a marker
@@ -229,7 +236,7 @@ class Inputs:
             if not line:
                 continue
             if line.startswith("-"):
-                for kind, value in self._options(rel, number, line, normal):
+                for kind, value in self._options(rel, number, line, normal, anchors):
                     if kind in ("-r", "-c"):
                         (includes if kind == "-r" else constraints).append(value)
                         named_at.setdefault((kind, value), number)
@@ -256,10 +263,13 @@ class Inputs:
             conditional=frozenset(n for n, m in marked.items() if m),
             projects=tuple(sorted({Path(os.path.relpath(p, self.root)).as_posix() for p in projects if p.is_dir()})),
             copy="\n".join(normal) + "\n",
+            anchors=anchors,
             pre=pre,
         )
 
-    def _options(self, rel: str, number: int, line: str, normal: list[str]) -> Iterator[tuple[str, str]]:
+    def _options(
+        self, rel: str, number: int, line: str, normal: list[str], anchors: dict[str, str]
+    ) -> Iterator[tuple[str, str]]:
         """Each option of an option line as (option, value), checked, its form for uv's
         copy appended to ``normal``: ``-r``/``-c`` as ``("-r", target)``. ``--no-index`` and
         ``--require-hashes`` may be followed by another option on their line
@@ -286,7 +296,7 @@ class Inputs:
                 normal.append(option)
                 rest, value = value, ""
             else:
-                normal.append(self._anchored(rel, rest, option))
+                normal.append(self._anchored(rel, rest, option, anchors))
                 rest = ""
             if self.validate:  # what uv would refuse once for every variant; sync reads only the digest
                 self.places.option(where, option, value)
@@ -306,15 +316,18 @@ class Inputs:
             self.places.option(where, "-e", target)  # the URL's own checks (no VCS URL is editable)
         return self.places.named(where, "-e", target)
 
-    def _anchored(self, rel: str, line: str, option: str) -> str:
+    def _anchored(self, rel: str, line: str, option: str, anchors: dict[str, str]) -> str:
         """The option line for a copy of the file kept elsewhere: uv reads a ``-f``
-        folder relative to the file naming it, so a relative one becomes absolute."""
+        folder relative to the file naming it, so a relative one becomes absolute
+        (``anchors``: that absolute path → the folder as written, which uv writes into a
+        requirements export, so that it names no path of this machine's)."""
         if option not in ("-f", "--find-links"):
             return line
         value = self.places.expanded(unquoted(line[len(option) :].lstrip(" =").strip()))
         if not value or SCHEME.match(value) or os.path.isabs(value) or ENV_VAR.search(value):
             return line  # uv reads it the same from anywhere (an unset variable: it fails the same too)
         anchored = os.path.normpath((self.root / rel).parent / value)
+        anchors[anchored] = unquoted(line[len(option) :].lstrip(" =").strip())
         return f"{option} " + (f'"{anchored}"' if " " in anchored else anchored)
 
     def _include(self, rel: str, number: int, written: str) -> str:
