@@ -89,6 +89,16 @@ def redact(text: str) -> str:
     return _BARE.sub("***@", _USERINFO.sub(_hide, text))
 
 
+def redact_unparsed(url: str) -> str:
+    """A URL that failed to parse, shown: everything from its scheme to its last '@' as
+    ``***``. :func:`redact` finds a user part by where a URL's parts end, and a '/' in a
+    password ends it early; a URL that did not parse is no guide to where it ends."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        return redact(f"{scheme}://***@{rest.rsplit('@', 1)[1]}")
+    return redact(url)
+
+
 def _hide(m: re.Match[str]) -> str:
     scheme, userinfo = m["scheme"], m["userinfo"]
     if scheme.lower().endswith("ssh://") and ":" not in userinfo:

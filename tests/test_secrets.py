@@ -697,6 +697,20 @@ def test_a_user_name_from_a_variable_is_no_secret_to_hide_everywhere(
     assert SECRET not in run.stdout + run.stderr
 
 
+@pytest.mark.parametrize("where", ["configuration", "intent file"])
+def test_a_written_password_holding_a_slash_is_refused_unshown(tmp_path: Path, where: str) -> None:
+    """A '/' ends the user part where URL patterns look for it: the URL that failed to
+    parse was quoted whole, password and all, in the very error saying to write %2F."""
+    root = tmp_path / "proj"
+    index = "http://user:ab/cSECRETx@127.0.0.1:9/simple"
+    configured = f'index-url = "{index}"\n' if where == "configuration" else ""
+    write(root, "lockgen.toml", f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\n{configured}[accelerators.cpu]\n')
+    write(root, "inputs/base.in", ("" if configured else f"--extra-index-url {index}\n") + "tool\n")
+    run = Session(root).run("compile", "--offline")
+    assert run.code == 2 and "%2F" in run.stderr, run.show()
+    assert "SECRET" not in run.stdout + run.stderr and "ab/c" not in run.stderr, run.show()
+
+
 def test_a_password_holding_an_at_sign_never_shows(tmp_path: Path) -> None:
     """Accepted as uv accepts it, so hidden whole wherever lockgen says it."""
     root = tmp_path / "proj"

@@ -16,7 +16,7 @@ from pathlib import Path
 from lockgen.exceptions import InputError
 from lockgen.project import lines
 from lockgen.project.values import unusable, url_problem
-from lockgen.redact import conceal, conceal_passwords, redact, secret_at
+from lockgen.redact import conceal, conceal_passwords, redact, redact_unparsed, secret_at
 
 FLAGS = frozenset(("--no-index", "--pre", "--prefer-binary", "--require-hashes"))  # the options that take no value
 INDEXES = frozenset(("-i", "--index-url", "--extra-index-url"))
@@ -87,7 +87,7 @@ class Places:
             return
         problem = url_problem(text)
         if problem:
-            raise InputError(f"{where}: {option} {redact(value)!r} {problem}")
+            raise InputError(f"{where}: {option} {redact_unparsed(value)!r} {problem}")
 
     def kind_of_place(self, where: str, option: str, value: str, place: Path) -> None:
         """``-e`` installs a project folder and ``-f`` reads a folder of files or an HTML
@@ -162,7 +162,9 @@ class Places:
             place = Path(os.path.normpath((base or self.root) / path))
             ok = self.boundary is None or inside(place, self.boundary)
         except ValueError as exc:  # an IPv6 bracket left open, a bad port, a NUL byte
-            raise InputError(f"{where}: {redact(value)!r} is not a usable path or URL ({unusable(exc)})") from None
+            raise InputError(
+                f"{where}: {redact_unparsed(value)!r} is not a usable path or URL ({unusable(exc)})"
+            ) from None
         if not ok and self.boundary is not None:
             raise InputError(f"{where}: {redact(value)} is {outside_repository(self.boundary)}")
         return place
@@ -181,7 +183,7 @@ class Places:
             )
         parts.port  # noqa: B018 - a port out of range or not a number
         if transport in ("", "http", "https") and not parts.hostname:
-            raise InputError(f"{where}: {redact(value)} names no host")
+            raise InputError(f"{where}: {redact_unparsed(value)} names no host")
 
     def named(self, where: str, option: str, value: str, *, base: Path | None = None) -> Path | None:
         """The local place a ``-e`` or ``-f`` value names (None where it is not local),

@@ -16,7 +16,7 @@ from packaging.version import InvalidVersion, Version
 from lockgen import cuda
 from lockgen.exceptions import InputError
 from lockgen.project import platforms
-from lockgen.redact import conceal_passwords, redact
+from lockgen.redact import conceal_passwords, redact, redact_unparsed
 
 _PYTHON = re.compile(r"3\.(0|[1-9][0-9]?)")
 # CPython minors lockgen resolves for: 3.15 was released in October 2026 and 3.16 is
@@ -56,7 +56,9 @@ def unusable(exc: ValueError) -> str:
         return "an IPv6 host's bracket is not closed"
     if "Port" in said:
         return "its port is not a number from 0 to 65535; a '/', '?' or '#' in a password is written %2F, %3F, %23"
-    return said  # a NUL byte and the like
+    if "null" in said:
+        return "it holds a NUL byte"
+    return "urllib cannot read it"  # its own words may quote a piece of a password
 
 
 def printable(text: str) -> str:
@@ -132,7 +134,7 @@ class Values:
         conceal_passwords(text)  # shown as *** wherever it turns up, whatever it holds
         problem = url_problem(text)
         if problem:
-            raise self.fail(key, f"{redact(text)!r} {problem}")
+            raise self.fail(key, f"{redact_unparsed(text)!r} {problem}")
         return text
 
     def urls(self, key: str, value: Any) -> tuple[str, ...]:
