@@ -155,6 +155,9 @@ def _write_journal(
         os.replace(tmp, journal)
         fsync_dir(journal.parent)
     except OSError as exc:
+        with contextlib.suppress(OSError):  # in place, but not known durable: nothing is promised, no rename done
+            if _names(journal, token):
+                journal.unlink()
         raise failure(exc, "write", journal) from None
     return token
 

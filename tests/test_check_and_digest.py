@@ -919,6 +919,28 @@ def test_ctrl_c_during_the_renames_leaves_the_whole_new_set(
     assert project.run("check").exit_code == 0
 
 
+def test_a_journal_that_could_not_be_made_durable_promises_nothing(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal renamed into place, then its folder's fsync failing: the run said
+    "cannot write" and yet, finding the journal in place, carried out every rename."""
+    assert project.run("compile").exit_code == 0
+    old = project.snapshot()
+    project.write("inputs/base.in", "app\ntool\n")
+    real, failed = fileset.fsync_dir, []
+
+    def failing(folder: Path) -> None:
+        if (folder / fileset.JOURNAL).exists() and not failed:
+            failed.append(folder)
+            raise OSError(5, "Input/output error")
+        real(folder)
+
+    monkeypatch.setattr(fileset, "fsync_dir", failing)
+    result = project.run("compile")
+    assert failed and result.exit_code == 1 and "cannot write" in result.output, result.output
+    assert project.snapshot() == old and not (project.locks / fileset.JOURNAL).exists()
+
+
 def test_an_immutable_lock_fails_the_compile_before_anything_changes(project: Project) -> None:
     assert project.run("compile").exit_code == 0
     old = project.snapshot()
