@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import Project
@@ -130,6 +131,18 @@ def test_a_url_scheme_in_capitals_is_refused_with_the_spelling_uv_reads(project:
     result = project.run("compile")
     assert result.exit_code == 2, result.output
     assert "write its scheme as uv reads it, file://" in result.output, result.output
+
+
+def test_an_intent_files_index_in_capitals_is_read_as_uv_reads_it(project: Project, tmp_path: Path) -> None:
+    """In an intent file uv reads ``HTTP://`` as ``http://``: not refused there."""
+    from httpindex import serve, write_page
+    from wheelmaker import make_wheel
+
+    write_page(tmp_path / "www", "shouty", [make_wheel(tmp_path / "www" / "files", "shouty", "1.0")])
+    with serve(tmp_path / "www") as (url, _, _):
+        project.write("inputs/base.in", f"--extra-index-url {url.replace('http://', 'HTTP://')}/simple\napp\nshouty\n")
+        result = project.run("compile", "py312-cpu")
+    assert result.exit_code == 0, result.output
 
 
 def test_no_traceback_from_the_real_command(project: Project) -> None:

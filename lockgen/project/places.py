@@ -85,7 +85,7 @@ class Places:
             if place is not None and not place.is_dir():
                 raise InputError(f"{where}: {option} {redact(value)}: no such folder ({place})")
             return
-        problem = url_problem(text)
+        problem = url_problem(text, any_case=True)
         if problem:
             raise InputError(f"{where}: {option} {redact_unparsed(value)!r} {problem}")
 

@@ -27,13 +27,17 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
-def url_problem(text: str) -> str | None:
+def url_problem(text: str, *, any_case: bool = False) -> str | None:
     """Why ``text`` is no http(s):// or file:// URL uv can use (None when it is one): the
     shape, then what ``urllib`` reads of it, a port out of range or not a number and an
-    IPv6 bracket left open among them, each of which uv refuses once for every variant."""
+    IPv6 bracket left open among them, each of which uv refuses once for every variant.
+    ``any_case``: an intent file's ``HTTPS://``, which uv reads as ``https://`` there
+    (on its command line, it finds nothing at such an index, and says only that)."""
+    scheme, sep, rest = text.partition("://")
+    if any_case and scheme.lower() in ("http", "https"):
+        text = f"{scheme.lower()}://{rest}"
     if not _URL.fullmatch(text):
-        scheme, sep, rest = text.partition("://")
-        if sep and _URL.fullmatch(f"{scheme.lower()}://{rest}"):  # uv finds nothing at HTTPS://…, without a word
+        if sep and _URL.fullmatch(f"{scheme.lower()}://{rest}"):  # on its command line, uv finds nothing at HTTPS://
             return f"is not an http(s):// or file:// URL: write its scheme as uv reads it, {scheme.lower()}://"
         return "is not an http(s):// or file:// URL"
     from urllib.parse import urlsplit
