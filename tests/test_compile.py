@@ -107,6 +107,23 @@ def test_a_renamed_accelerator_keeps_the_pins_of_its_lock_under_the_former_name(
     assert versions(project.lock("py311-cpux"))["helper"] == "1.0"
 
 
+def test_a_renamed_accelerator_whose_gpu_archs_changed_too_keeps_its_pins(project: Project) -> None:
+    """Renamed, and its GPU architectures named in the same change: no longer the same
+    record, but the same python, platform, CUDA and intent files, and no other like it."""
+    project.write("inputs/base.in", "app\nhelper==1.0\n")
+    assert project.run("compile").exit_code == 0
+    project.write("inputs/base.in", "app\nhelper\n")
+    assert project.run("compile").exit_code == 0
+    assert project.run("compile", "-P", "helper", "*-cpu").exit_code == 0  # the siblings move on
+    renamed = project.config.read_text().replace('[accelerators.cu124]\ncuda = "12.4"\n',
+                                                 '[accelerators.gpu]\ncuda = "12.4"\ngpu-archs = ["8.0"]\n')  # fmt: skip
+    assert renamed != project.config.read_text()
+    project.config.write_text(renamed)
+    result = project.run("compile")
+    assert result.exit_code == 0, result.output
+    assert versions(project.lock("py312-gpu"))["helper"] == "1.0"
+
+
 def test_inputs_that_force_a_change_change_it(project: Project) -> None:
     assert project.run("compile").exit_code == 0
     assert versions(project.lock("py312-cpu"))["numpy"] == "2.0.0"

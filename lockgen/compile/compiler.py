@@ -129,7 +129,7 @@ def run(
             if problem:
                 unreadable[v.name] = problem
         # A variant renamed keeps the pins of the lock it had under its former name.
-        renamed = exchange.formers(config, olds) if not options.upgrade else {}
+        renamed = exchange.formers(config, variants, olds, inputs) if not options.upgrade else {}
         results: dict[str, Result] = {}
         news: dict[str, pylock.Lock] = {}
         staged = fileset.FileSet(config.locks_dir)

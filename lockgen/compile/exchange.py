@@ -5,6 +5,7 @@ go through here, so that they ask uv the same question and write the same lock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lockgen.exceptions import InputError, LockgenError
@@ -72,40 +73,50 @@ def preferences_for(
     return text
 
 
-# What a lock records its variant is built for; its name is only what it is called.
-_BUILT_FOR = ("python", "platform", "cuda", "gpu-archs", "base")
+# How a variant with no lock of its own is told to be one renamed, strictest first: what
+# its lock records it is built for, and the intent files it is resolved from ("roots");
+# then without one of those; then as changed beside the rename (its GPU architectures,
+# its CUDA) but resolved from the same files.
+_RENAMED_BY = (
+    (*pylock.BUILT_FOR, "roots"),
+    pylock.BUILT_FOR,
+    ("python", "platform", "cuda", "base", "roots"),
+    ("python", "platform", "base", "roots"),
+)
 
 
-def formers(config: Config, olds: dict[str, pylock.Lock | None]) -> dict[str, pylock.Lock]:
+def formers(
+    config: Config, variants: Sequence[Variant], olds: dict[str, pylock.Lock | None], inputs: Inputs
+) -> dict[str, pylock.Lock]:
     """Variants with no lock of their own, each with the lock it had under another name
-    (an accelerator renamed): the one lock no configured variant owns whose record of
-    python, platform, CUDA, GPU architectures and base is the variant's, where no other
-    such lock or lockless variant shares it. Its pins, not its siblings', are the
-    variant's to keep; ``lockgen diff`` pairs the two the same way."""
-
-    def key(built_for: dict[str, object]) -> str:
-        return repr([built_for.get(k) for k in _BUILT_FOR])
-
-    lockless: dict[str, list[Variant]] = {}
-    for v in config.variants:
-        if olds.get(v.name) is None:
-            lockless.setdefault(key(v.settings()), []).append(v)  # those keys, spelled as its lock records them
+    (an accelerator renamed): a lock no configured variant owns whose record is the
+    variant's, where no other such lock or lockless variant shares it (see
+    ``_RENAMED_BY``). Its pins, not its siblings', are the variant's to keep. A
+    preference only: what the inputs force still moves."""
+    lockless = {v.name: v for v in variants if olds.get(v.name) is None}
     if not lockless:
         return {}
-    gone: dict[str, list[pylock.Lock]] = {}
-    for path in pylock.orphans(config.locks_dir, {v.name for v in config.variants}, ()):
+    gone: dict[str, pylock.Lock] = {}
+    for path in pylock.orphans(config.locks_dir, set(olds), ()):
         if path.name.startswith("pylock."):
             try:
                 lock = pylock.read(path)
             except InputError:
                 continue  # unreadable: no pins to keep
             if lock is not None:
-                gone.setdefault(key(dict(lock.meta)), []).append(lock)
-    return {
-        variants[0].name: locks[0]
-        for built_for, variants in lockless.items()
-        if len(variants) == 1 and len(locks := gone.get(built_for, [])) == 1
-    }
+                gone[path.name] = lock
+    if not gone:
+        return {}
+    # The files that require something, as a lock records its roots (an empty one it leaves out).
+    came = {name: {**v.settings(), "roots": sorted(f for f, n in inputs.roots(v)[0].items() if n)}
+            for name, v in lockless.items()}  # fmt: skip
+    was = {name: {**lock.meta, "roots": sorted(f for f, n in lock.roots.items() if n)} for name, lock in gone.items()}
+    out: dict[str, pylock.Lock] = {}
+    for keys in _RENAMED_BY:
+        for old, new in pylock.paired(was, came, keys).items():
+            out[new] = gone[old]
+            del was[old], came[new]
+    return out
 
 
 def render(config: Config, variant: Variant, digest: str, resolution: Resolution) -> pylock.Lock:

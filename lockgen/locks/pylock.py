@@ -55,6 +55,28 @@ def orphans(locks_dir: Path, variants: set[str], formats: Sequence[str]) -> dict
     return out
 
 
+# What a lock records its variant is built for; its name is only what it is called.
+BUILT_FOR = ("python", "platform", "cuda", "gpu-archs", "base")
+
+
+def paired(
+    gone: Mapping[str, Mapping[str, object]], came: Mapping[str, Mapping[str, object]], keys: Sequence[str]
+) -> dict[str, str]:
+    """Names in ``gone`` → names in ``came`` whose records agree on ``keys``, where no
+    other of either shares that record: what was renamed, told by what it is."""
+
+    def by_record(records: Mapping[str, Mapping[str, object]]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name in sorted(records):
+            out.setdefault(repr([records[name].get(k) for k in keys]), []).append(name)
+        return out
+
+    came_by = by_record(came)
+    return {
+        a[0]: b[0] for record, a in by_record(gone).items() if len(a) == 1 and len(b := came_by.get(record, [])) == 1
+    }
+
+
 # --- reading ----------------------------------------------------------------------
 
 

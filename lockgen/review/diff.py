@@ -94,24 +94,13 @@ def _index(lock: lockfile.Lock) -> dict[str, tuple[str, dict[str, str]]]:
     return out
 
 
-# What a variant is built for, as its lock records it; its name is only what it is called.
-_LABEL = ("python", "platform", "cuda", "gpu-archs", "base")  # a base image's overlay is another machine
-
-
 def renames(old: Mapping[str, lockfile.Lock], new: Mapping[str, lockfile.Lock]) -> dict[str, str]:
     """Variants gone under one name and come under another: the one removed and the one
     added whose locks record the same python, platform, CUDA, GPU architectures and
     base, where no other removed or added variant shares that label."""
-
-    def labels(locks: Mapping[str, lockfile.Lock], names: Iterable[str]) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for name in sorted(names):
-            meta = locks[name].meta
-            out.setdefault(repr([meta.get(key) for key in _LABEL]), []).append(name)
-        return out
-
-    gone, came = labels(old, old.keys() - new.keys()), labels(new, new.keys() - old.keys())
-    return {a[0]: b[0] for label, a in gone.items() if len(a) == 1 and len(b := came.get(label, [])) == 1}
+    gone = {name: old[name].meta for name in old.keys() - new.keys()}
+    came = {name: new[name].meta for name in new.keys() - old.keys()}
+    return lockfile.paired(gone, came, lockfile.BUILT_FOR)
 
 
 def compare(base: str, old: Mapping[str, lockfile.Lock], new: Mapping[str, lockfile.Lock]) -> Diff:
