@@ -17,7 +17,7 @@ from lockgen._toml import TOMLDecodeError, loads
 from lockgen.exceptions import InputError
 from lockgen.names import canonical
 from lockgen.project import platforms
-from lockgen.project.values import Values
+from lockgen.project.values import Values, not_a_file
 from lockgen.redact import conceal, conceal_passwords, secret_at, userinfo_at, without_credentials
 
 # What ends a URL's user part early when written as is (a '"' or '<' uv writes %22, %3C itself).
@@ -161,8 +161,7 @@ def find(start: Path, explicit: Path | None = None) -> tuple[Path, Mapping[str, 
         if explicit.is_dir():
             raise InputError(f"{explicit}: --config: is a folder; name lockgen.toml or pyproject.toml")
         if not explicit.is_file():
-            what = "not a regular file (a pipe, a device)" if explicit.exists() else "no such file"
-            raise InputError(f"{explicit}: --config: {what}")
+            raise InputError(f"{explicit}: --config: {not_a_file(explicit)}")
         return _table(explicit, required=True)
     for folder in (start, *start.parents):
         for name in ("lockgen.toml", "pyproject.toml"):

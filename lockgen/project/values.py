@@ -65,6 +65,11 @@ def unusable(exc: ValueError) -> str:
     return "urllib cannot read it"  # its own words may quote a piece of a password
 
 
+def not_a_file(path: Path) -> str:
+    """Why ``path``, no folder, is no file to read: not there, or no regular file."""
+    return "not a regular file (a pipe, a device)" if path.exists() else "no such file"
+
+
 def printable(text: str) -> str:
     """``text`` as is, or quoted when it holds line breaks or other control characters."""
     return text if text.isprintable() else json.dumps(text)
@@ -120,8 +125,7 @@ class Values:
         if path.is_dir():
             raise self.fail(key, f"{printable(p)}: is a folder, not a file")
         if not path.is_file():
-            what = "not a regular file (a pipe, a device)" if path.exists() else "no such file"
-            raise self.fail(key, f"{printable(p)}: {what}")
+            raise self.fail(key, f"{printable(p)}: {not_a_file(path)}")
         return p
 
     def inside(self, key: str, p: str) -> Path:
