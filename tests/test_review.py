@@ -200,21 +200,28 @@ def test_diff_when_locks_are_new_at_ref(project: Project) -> None:
                                                              f"{project.root.resolve()}"), bad.output  # fmt: skip
 
 
-@pytest.mark.parametrize("moved", ["locks-dir", "config file"])
+@pytest.mark.parametrize("moved", ["locks-dir", "config file", "whole project"])
 def test_a_change_that_moves_the_locks_is_compared_with_where_they_were(repo: Project, moved: str) -> None:
     """Read from today's folder at the base, the old side held no locks: every variant
     showed as added, none removed, and the bump made in the same change went unseen."""
-    git(repo.root, "mv", "locks", "lockfiles")
-    config = repo.config.read_text()
+    inputs = repo.root / "inputs" / "base.in"
+    if moved == "whole project":  # into a subfolder of the repository: config, inputs and locks
+        (repo.root / "svc").mkdir()
+        git(repo.root, "mv", "lockgen.toml", "inputs", "locks", "svc/")
+        config_arg = ["--config", str(repo.root / "svc" / "lockgen.toml")]
+        inputs = repo.root / "svc" / "inputs" / "base.in"
+    else:
+        git(repo.root, "mv", "locks", "lockfiles")
+        config = repo.config.read_text()
     if moved == "config file":  # lockgen.toml becomes pyproject.toml's table, naming the new folder
         repo.config.unlink()
         body = config.replace("[accelerators.", "[tool.lockgen.accelerators.")
         repo.write("pyproject.toml", f'[tool.lockgen]\nlocks-dir = "lockfiles"\n{body}')
         config_arg = ["--config", str(repo.root / "pyproject.toml")]
-    else:
+    elif moved == "locks-dir":
         repo.config.write_text(f'locks-dir = "lockfiles"\n{config}')
         config_arg = ["--config", str(repo.config)]
-    repo.write("inputs/base.in", "app\nhelper==2.0\n")
+    inputs.write_text("app\nhelper==2.0\n")
     from click.testing import CliRunner
 
     from lockgen.cli import main

@@ -175,35 +175,63 @@ def at_ref(config: Config, ref: str) -> dict[str, lockfile.Lock]:
 
 def _locks_at(config: Config, top: Path, ref: str) -> str:
     """The locks folder (relative to ``top``) as the configuration at ``ref`` names it: a
-    change that moves the locks (``locks-dir``) is compared with the folder they were in,
-    not with one that held none, which would show every lock as new and hide what changed
-    in them. Where that configuration cannot say (not there, not TOML, no table, a folder
-    outside the repository), today's folder."""
+    change that moves the locks (``locks-dir``, or the whole project into a subfolder) is
+    compared with the folder they were in, not with one that held none, which would show
+    every lock as new and hide what changed in them. The configuration at ``ref`` is the
+    one lockgen finds in the same folder, else the file git says today's came from. Where
+    that cannot say (not there, not TOML, no table, a folder outside the repository),
+    today's folder."""
     now = config.locks_dir.resolve().relative_to(top.resolve()).as_posix()
     try:
         folder = config.root.resolve().relative_to(top.resolve()).as_posix()
     except ValueError:  # --config names a file outside the repository
         return now
     standard = ("lockgen.toml", "pyproject.toml")  # the order lockgen looks for them in a folder
-    for name in standard if config.path.name in standard else (config.path.name,):
-        try:
-            text = command.run(["git", "show", f"{ref}:{posixpath.join(folder, name)}"], cwd=top)
-        except CommandError:  # not there at the base
-            continue
-        try:
-            data = loads(text)
-        except TOMLDecodeError:
-            return now
-        tool = data.get("tool")
-        table = (tool.get("lockgen") if isinstance(tool, dict) else None) if name == "pyproject.toml" else data
-        if table is None:  # a pyproject.toml without [tool.lockgen]: looked past, as lockgen does
-            continue
-        value = table.get("locks-dir", "locks") if isinstance(table, dict) else None
-        if not isinstance(value, str) or posixpath.isabs(value):
-            return now
-        rel = posixpath.normpath(posixpath.join(folder, value))
-        return now if rel == ".." or rel.startswith("../") else rel
-    return now
+    names = standard if config.path.name in standard else (config.path.name,)
+    for path in [posixpath.join(folder, name) for name in names]:
+        found = _locks_dir_in(top, ref, path)
+        if found is not None:
+            return found or now
+    moved = _moved_from(top, ref, posixpath.normpath(posixpath.join(folder, config.path.name)))
+    return (moved and _locks_dir_in(top, ref, moved)) or now
+
+
+def _locks_dir_in(top: Path, ref: str, path: str) -> str | None:
+    """The locks folder the configuration file ``path`` names at ``ref``, relative to
+    ``top``; None where there is no such file or lockgen table there, "" where it cannot
+    be read for one."""
+    try:
+        text = command.run(["git", "show", f"{ref}:{path}"], cwd=top)
+    except CommandError:  # not there at the base
+        return None
+    try:
+        data = loads(text)
+    except TOMLDecodeError:
+        return ""
+    tool = data.get("tool")
+    name = posixpath.basename(path)
+    table = (tool.get("lockgen") if isinstance(tool, dict) else None) if name == "pyproject.toml" else data
+    if table is None:  # a pyproject.toml without [tool.lockgen]: looked past, as lockgen does
+        return None
+    value = table.get("locks-dir", "locks") if isinstance(table, dict) else None
+    if not isinstance(value, str) or posixpath.isabs(value):
+        return ""
+    rel = posixpath.normpath(posixpath.join(posixpath.dirname(path), value))
+    return "" if rel == ".." or rel.startswith("../") else rel
+
+
+def _moved_from(top: Path, ref: str, path: str) -> str | None:
+    """Where git says the file now at ``path`` was at ``ref`` (its rename detection)."""
+    try:
+        listing = command.run(["git", "diff", "-M", "--name-status", "--diff-filter=R", ref, "--"], cwd=top)
+    except CommandError:
+        return None
+    for line in listing.splitlines():
+        status, _, rest = line.partition("\t")
+        old, _, new = rest.partition("\t")
+        if status.startswith("R") and new == path:
+            return old
+    return None
 
 
 def _git(top: Path, ref: str, rel: str, *args: str) -> str:
