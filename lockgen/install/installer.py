@@ -44,7 +44,7 @@ def create(prefix: Path, python: str) -> None:
     except OSError as exc:
         raise LockgenError(f"cannot create the virtual environment {prefix}: {exc.strerror or exc}") from None
     try:
-        files.write_atomic(marker, f"{os.getpid()}\n")
+        _mark(marker)
         uv.run(["venv", str(prefix), "--python", python, "--allow-existing", *_QUIET])
         marker.unlink()
     except (OSError, LockgenError) as exc:  # uv's CommandError among them
@@ -55,6 +55,19 @@ def create(prefix: Path, python: str) -> None:
     except BaseException:  # Ctrl-C, a signal: no half-made environment is left either
         shutil.rmtree(prefix, ignore_errors=True)
         raise
+
+
+def _mark(marker: Path) -> None:
+    """The marker, written in place, not renamed into it: the first name in the folder must
+    say whose it is. A temporary file there first was, to a sync reading the folder before
+    it waits for this one, "a folder that is no environment": refused, exit 2."""
+    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    files.fsync_dir(marker.parent)
 
 
 @contextlib.contextmanager
