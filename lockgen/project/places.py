@@ -116,7 +116,7 @@ class Places:
 
     def expanded(self, value: str) -> str:
         """``value`` with ``${VAR}`` expanded, as uv reads an intent file. What a variable
-        puts into a URL's user part or query, and every password, is a secret from now on
+        puts into a URL's password or query, and every password, is a secret from now on
         (:func:`lockgen.redact.conceal`)."""
 
         def expand(m: re.Match[str]) -> str:
@@ -178,7 +178,7 @@ class Places:
         known = kind in ("http", "https") or (plus and vcs in _VCS and transport in _TRANSPORTS)
         if not known:
             raise InputError(
-                f"{where}: {redact(value)}: {kind}: is no scheme uv reads a requirement from "
+                f"{where}: {redact_unparsed(value)}: {kind}: is no scheme uv reads a requirement from "
                 "(https, http, file, git+https and the like)"
             )
         parts.port  # noqa: B018 - a port out of range or not a number
