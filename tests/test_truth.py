@@ -71,6 +71,8 @@ def cuda_indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         make_wheel(f / "pypi", "nvidia-cublas", "13.4.1.3", tag=LINUX),
         make_wheel(f / "pypi", "cupy-cuda12x", "14.2.0", tag=LINUX),
         make_wheel(f / "pypi", "app", "1.0"),
+        make_wheel(f / "pypi", "jaxlib", "0.4.12"),
+        make_wheel(f / "pypi", "jaxlib", "0.4.12+cuda12.cudnn89"),
         make_wheel(f / "pypi", "sentence-transformers", "5.0", ["torch"]),
         make_wheel(
             f / "pypi", "jaxish", "1.0", ['nvidia-cuda-runtime-cu12==12.8.90; extra == "cuda12"'], extras=("cuda12",)
@@ -196,6 +198,20 @@ def test_a_gpu_variant_whose_torch_is_a_cpu_build_is_warned_of(gpu_project: Proj
     )
     result = gpu_project.run("compile")
     assert result.exit_code == 0 and "CPU build" not in result.output, result.output
+
+
+@pytest.mark.parametrize(("jaxlib", "warned"), [("0.4.12", True), ("0.4.12+cuda12.cudnn89", False)])
+def test_a_gpu_variants_jaxlib_is_a_cpu_build_unless_its_version_or_a_plugin_says_cuda(
+    gpu_project: Project,
+    cuda_indexes,  # type: ignore[no-untyped-def]
+    jaxlib: str,
+    warned: bool,
+) -> None:
+    configure(gpu_project, cuda_indexes, '[accelerators.cu128]\ncuda = "12.8"\ninputs = ["inputs/cu128.in"]\n')
+    gpu_project.write("inputs/cu128.in", f"jaxlib==={jaxlib}\n")  # ===: 0.4.12 alone, not its +cuda build
+    result = gpu_project.run("compile")
+    assert result.exit_code == 0, result.output
+    assert ("is a CPU build" in result.output) == warned, result.output
 
 
 def test_a_newer_minor_is_a_warning_and_the_lock_is_written(gpu_project: Project, cuda_indexes) -> None:  # type: ignore[no-untyped-def]

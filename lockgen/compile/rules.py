@@ -119,12 +119,13 @@ def _cpu_builds(lock: pylock.Lock, needs: runtime.Needs) -> list[str]:
     """The lock's torch and jaxlib that are CPU builds: torch whose version is no CUDA
     build (``+cu128``) and which requires no CUDA package (PyPI's Linux x86_64 torch
     requires ``nvidia-*``; its aarch64, macOS and Windows torch, and ``+cpu``, none);
-    jaxlib with no ``jax-cuda*`` plugin beside it."""
+    jaxlib whose version is no CUDA build (``+cuda12.cudnn89``) with no ``jax-cuda*``
+    plugin beside it."""
     cuda = {e.package for e in needs.evidence}
     out = []
     if "torch" in lock.versions and "torch" not in cuda and not cuda & set(lock.dependencies.get("torch", ())):
         out.append("torch")
-    if "jaxlib" in lock.versions and not any(n.startswith("jax-cuda") for n in lock.versions):
+    if "jaxlib" in lock.versions and "jaxlib" not in cuda and not any(n.startswith("jax-cuda") for n in lock.versions):
         out.append("jaxlib")
     return out
 
