@@ -205,11 +205,11 @@ def test_a_change_that_moves_the_locks_is_compared_with_where_they_were(repo: Pr
     """Read from today's folder at the base, the old side held no locks: every variant
     showed as added, none removed, and the bump made in the same change went unseen."""
     inputs = repo.root / "inputs" / "base.in"
-    if moved == "whole project":  # into a subfolder of the repository: config, inputs and locks
-        (repo.root / "svc").mkdir()
-        git(repo.root, "mv", "lockgen.toml", "inputs", "locks", "svc/")
-        config_arg = ["--config", str(repo.root / "svc" / "lockgen.toml")]
-        inputs = repo.root / "svc" / "inputs" / "base.in"
+    if moved == "whole project":  # into a subfolder (a name git quotes unless asked not to)
+        (repo.root / "své").mkdir()
+        git(repo.root, "mv", "lockgen.toml", "inputs", "locks", "své/")
+        config_arg = ["--config", str(repo.root / "své" / "lockgen.toml")]
+        inputs = repo.root / "své" / "inputs" / "base.in"
     else:
         git(repo.root, "mv", "locks", "lockfiles")
         config = repo.config.read_text()
@@ -405,18 +405,31 @@ def test_an_export_naming_a_local_project_says_pip_cannot_install_it(project: Pr
     assert project.run("check").exit_code == 0
 
 
-def test_an_export_names_a_find_links_folder_as_the_intent_file_writes_it(project: Project) -> None:
+def test_an_export_names_a_find_links_folder_from_the_project_and_pip_installs_from_it(
+    project: Project, tmp_path: Path
+) -> None:
     """uv reads copies of the intent files, where a relative ``-f`` folder is made
     absolute; the export must not carry that path of this machine's (every clone wrote
-    its own, and a home folder reached git)."""
+    its own, and a home folder reached git), and pip, run as its header says, must find
+    the folder ("links", as written in inputs/, it did not)."""
     from wheelmaker import make_wheel
 
     project.config.write_text('formats = ["pylock", "requirements"]\n' + project.config.read_text())
-    make_wheel(project.root / "inputs" / "links", "local-only", "0.1")
-    project.write("inputs/base.in", "-f links\napp\nlocal-only\n")
-    assert project.run("compile", "py312-cpu").exit_code == 0
-    text = (project.locks / "requirements.py312-cpu.txt").read_text()
-    assert "\n--find-links links\n" in text and str(project.root) not in text, text
+    make_wheel(project.root / "inputs" / "my links", "local-only", "0.1")
+    project.write("inputs/base.in", '-f "my links"\nlocal-only\n')
+    minor = f"{sys.version_info[0]}{sys.version_info[1]}"
+    if minor not in ("311", "312"):
+        pytest.skip("the fixture project locks 3.11 and 3.12")
+    assert project.run("compile", f"py{minor}-cpu").exit_code == 0
+    text = (project.locks / f"requirements.py{minor}-cpu.txt").read_text()
+    assert '\n--find-links "inputs/my links"\n' in text and str(project.root) not in text, text
+    said = re.search(r"^#   pip (install --require-hashes -r \S+)$", text, re.M)
+    assert said is not None, text
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    done = subprocess.run([str(venv / "bin/python"), "-m", "pip", "-q", "--isolated", *said[1].split()],
+                          cwd=project.root, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_uvs_word_on_an_intent_file_names_the_users_file_and_no_position_in_the_copy(project: Project) -> None:

@@ -358,15 +358,19 @@ def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, src:
 
 
 def _unanchored(text: str, anchors: Mapping[str, str]) -> str:
-    """``--find-links`` lines of an export naming the folders as the intent files write
-    them, not as the copies uv read had them (absolute: a path of this machine's, which
-    changes with every clone and names the user's home)."""
+    """``--find-links`` lines of an export naming the folders relative to the project
+    root, as the export's other paths are, not as the copies uv read had them (absolute:
+    a path of this machine's, which changes with every clone and names the user's home).
+    pip reads such a folder from where it runs when the export's own folder lacks it."""
     if not anchors:
         return text
 
     def written(m: re.Match[str]) -> str:
         value = m["value"].strip('"')
-        return f"{m['option']}{anchors[value]}" if value in anchors else m[0]
+        if value not in anchors:
+            return m[0]
+        folder = anchors[value]
+        return f"{m['option']}" + (f'"{folder}"' if " " in folder else folder)
 
     return re.sub(r"^(?P<option>--find-links[ =])(?P<value>.+)$", written, text, flags=re.MULTILINE)
 

@@ -35,7 +35,7 @@ _OPTIONS = frozenset((
     "--no-index", "--no-binary", "--only-binary", "--pre", "--prefer-binary", "--trusted-host",
     "--require-hashes", "--use-feature",
 ))  # fmt: skip
-_CREDENTIALED = re.compile(r"https?://[^\s/?#]+@\S+")  # the user part up to the authority's last '@'
+_CREDENTIALED = re.compile(r"https?://[^\s/?#]+@\S+", re.IGNORECASE)  # the user part up to the authority's last '@'
 _HASH = re.compile(r"--hash(?:[=\s]\s*(\S*)|$)")
 
 
@@ -54,7 +54,7 @@ class IntentFile:
     pre: bool = False  # it says --pre: pre-releases may be taken
     # The file as uv reads it, copied: logical lines joined (pip's ``\`` continuations,
     # which uv cannot read), -r/-c targets as INCLUDE markers, -f folders absolute (and
-    # each such absolute folder → the folder as written).
+    # each such absolute folder → that folder relative to the project root).
     copy: str = field(default="", compare=False)
     anchors: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -125,7 +125,8 @@ class Inputs:
         return {f.rel: f.copy for f in self.closure(variant)}
 
     def anchors(self, variant: Variant) -> dict[str, str]:
-        """Each ``-f`` folder the copies name by an absolute path → the folder as written."""
+        """Each ``-f`` folder the copies name by an absolute path → the folder relative to
+        the project root."""
         return {path: written for f in self.closure(variant) for path, written in f.anchors.items()}
 
     def credentialed_urls(self, variant: Variant) -> list[str]:
@@ -319,15 +320,16 @@ class Inputs:
     def _anchored(self, rel: str, line: str, option: str, anchors: dict[str, str]) -> str:
         """The option line for a copy of the file kept elsewhere: uv reads a ``-f``
         folder relative to the file naming it, so a relative one becomes absolute
-        (``anchors``: that absolute path → the folder as written, which uv writes into a
-        requirements export, so that it names no path of this machine's)."""
+        (``anchors``: that absolute path → the folder relative to the project root, as a
+        requirements export names it: run from the project's folder, as its header says,
+        pip finds it there, and it names no path of this machine's)."""
         if option not in ("-f", "--find-links"):
             return line
         value = self.places.expanded(unquoted(line[len(option) :].lstrip(" =").strip()))
         if not value or SCHEME.match(value) or os.path.isabs(value) or ENV_VAR.search(value):
             return line  # uv reads it the same from anywhere (an unset variable: it fails the same too)
         anchored = os.path.normpath((self.root / rel).parent / value)
-        anchors[anchored] = unquoted(line[len(option) :].lstrip(" =").strip())
+        anchors[anchored] = Path(os.path.relpath(anchored, self.root)).as_posix()
         return f"{option} " + (f'"{anchored}"' if " " in anchored else anchored)
 
     def _include(self, rel: str, number: int, written: str) -> str:

@@ -223,14 +223,13 @@ def _locks_dir_in(top: Path, ref: str, path: str) -> str | None:
 def _moved_from(top: Path, ref: str, path: str) -> str | None:
     """Where git says the file now at ``path`` was at ``ref`` (its rename detection)."""
     try:
-        listing = command.run(["git", "diff", "-M", "--name-status", "--diff-filter=R", ref, "--"], cwd=top)
+        listing = command.run(["git", "diff", "-M", "--name-status", "-z", "--diff-filter=R", ref, "--"], cwd=top)
     except CommandError:
         return None
-    for line in listing.splitlines():
-        status, _, rest = line.partition("\t")
-        old, _, new = rest.partition("\t")
-        if status.startswith("R") and new == path:
-            return old
+    fields = listing.split("\0")  # -z: names as they are (not quoted), each rename as status, old, new
+    for at in range(0, len(fields) - 2, 3):
+        if fields[at].startswith("R") and fields[at + 2] == path:
+            return fields[at + 1]
     return None
 
 
