@@ -68,11 +68,12 @@ def userinfo_at(text: str, at: int) -> bool:
 
 
 def secret_at(text: str, at: int) -> bool:
-    """Is position ``at`` of ``text`` (``${VAR}`` not yet expanded) in a URL's password
-    or its query, where credentials and tokens go (not its user name)?"""
+    """Is position ``at`` of ``text`` (``${VAR}`` not yet expanded) in a URL's password,
+    in a user part that is all token (``https://${TOKEN}@host``), or in its query: where
+    credentials and tokens go? A user name beside a password is none."""
     for m in _WRITTEN_USERINFO.finditer(text):
-        colon = m["userinfo"].find(":")
-        if colon != -1 and m.start("userinfo") + colon < at < m.end("userinfo"):
+        start, end, colon = m.start("userinfo"), m.end("userinfo"), m["userinfo"].find(":")
+        if (start + colon < at < end) if colon != -1 else (start <= at < end):
             return True
     query = text.rfind("?", 0, at)
     return query != -1 and "://" in text[:query] and not any(c.isspace() for c in text[query:at])

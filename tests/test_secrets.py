@@ -481,6 +481,7 @@ def test_every_part_of_a_user_and_password_is_hidden(text: str, shown: str) -> N
 INTENT_FORMS = {
     "index": "--extra-index-url http://user:${{PRIV_TOKEN}}@{host}/private\nprivate-pkg\n",
     "url": "private-pkg @ http://user:${{PRIV_TOKEN}}@{host}/pfiles/private_pkg-1.0-py3-none-any.whl\n",
+    "index-in-capitals": "--extra-index-url HTTP://user:${{PRIV_TOKEN}}@{host}/private\nprivate-pkg\n",  # uv reads it
 }
 
 
@@ -504,7 +505,7 @@ def test_sync_on_a_fresh_machine_gets_the_credentials_an_intent_file_gives(
     locks = root / "locks"
     for written in locks.iterdir():
         text = written.read_text()
-        assert f"{server.base}/p" in text and "@127.0.0.1" not in text, f"{written.name}:\n{text}"
+        assert f"{server.base}/p" in text.lower() and "@127.0.0.1" not in text, f"{written.name}:\n{text}"
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "fresh-cache"))
     synced = p.ok("sync", "--python", str(venv))
     # Lent to the URLs of the copy uv installs from, not given as an index: a file host
@@ -681,6 +682,18 @@ def test_a_known_password_is_hidden_where_it_stands_alone_not_inside_other_words
     redact.conceal("ab/cd+ef==")
     said = "pytest==8, a test, test-x, my_test, testing, http://u:test@h/x, ?tok=test&y, 'ab/cd+ef==@host'"
     assert redact.redact(said) == "pytest==8, a ***, ***-x, my_test, testing, http://***@h/x, ?tok=***&y, '***@host'"
+
+
+def test_a_token_that_is_the_whole_user_part_is_hidden_wherever_it_shows(tmp_path: Path) -> None:
+    """``https://${TOKEN}@host`` (GitHub's, Gemfury's, Azure's form): the token is the
+    user part, and no user name; a '/' in it ended the URL patterns early, and uv's
+    error quoted it whole."""
+    root = tmp_path / "proj"
+    write(root, "lockgen.toml", f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\n[accelerators.cpu]\n')
+    write(root, "inputs/base.in", "--extra-index-url https://${IDX_TOKEN}@127.0.0.1:9/simple\nnosuchpkg\n")
+    run = Session(root).run("compile", env={"IDX_TOKEN": "ab/cdSECRETxyz"})  # port 9: refused at once
+    assert run.code in (1, 2), run.show()
+    assert "SECRET" not in run.stdout + run.stderr, run.show()
 
 
 def test_a_user_name_from_a_variable_is_no_secret_to_hide_everywhere(
