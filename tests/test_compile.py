@@ -124,6 +124,24 @@ def test_a_renamed_accelerator_whose_gpu_archs_changed_too_keeps_its_pins(projec
     assert versions(project.lock("py312-gpu"))["helper"] == "1.0"
 
 
+def test_a_rename_two_new_accelerators_could_claim_pairs_neither_whichever_is_compiled(project: Project) -> None:
+    """cu124 renamed to gpu, and gpu2 added alike: the old lock is either's, so neither's.
+    Compiling gpu alone paired it all the same (the other was not in the run)."""
+    project.write("inputs/base.in", "app\nhelper==1.0\n")
+    assert project.run("compile").exit_code == 0
+    project.write("inputs/base.in", "app\nhelper\n")
+    assert project.run("compile").exit_code == 0
+    assert project.run("compile", "-P", "helper", "*-cpu").exit_code == 0  # the siblings move on
+    text = project.config.read_text()
+    cu124 = text[text.index("[accelerators.cu124]") :]
+    project.config.write_text(
+        text.replace(cu124, cu124.replace("cu124]", "gpu]") + "\n" + cu124.replace("cu124]", "gpu2]"))
+    )
+    result = project.run("compile", "py312-gpu")
+    assert result.exit_code == 0, result.output
+    assert versions(project.lock("py312-gpu"))["helper"] == "2.0"  # the siblings', as a compile of all gives
+
+
 def test_inputs_that_force_a_change_change_it(project: Project) -> None:
     assert project.run("compile").exit_code == 0
     assert versions(project.lock("py312-cpu"))["numpy"] == "2.0.0"

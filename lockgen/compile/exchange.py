@@ -88,14 +88,15 @@ _RENAMED_BY = (
 def formers(
     config: Config, variants: Sequence[Variant], olds: dict[str, pylock.Lock | None], inputs: Inputs
 ) -> dict[str, pylock.Lock]:
-    """Variants with no lock of their own, each with the lock it had under another name
+    """Those of ``variants`` with no lock of their own, each with the lock it had under another name
     (an accelerator renamed): a lock no configured variant owns whose record is the
     variant's, where no other such lock or lockless variant shares it (see
     ``_RENAMED_BY``). Its pins, not its siblings', are the variant's to keep. A
     preference only: what the inputs force still moves."""
-    lockless = {v.name: v for v in variants if olds.get(v.name) is None}
-    if not lockless:
+    chosen = {v.name for v in variants if olds.get(v.name) is None}
+    if not chosen:
         return {}
+    lockless = {v.name: v for v in config.variants if olds.get(v.name) is None}  # all: each may share a record
     gone: dict[str, pylock.Lock] = {}
     for path in pylock.orphans(config.locks_dir, set(olds), ()):
         if path.name.startswith("pylock."):
@@ -107,16 +108,23 @@ def formers(
                 gone[path.name] = lock
     if not gone:
         return {}
-    # The files that require something, as a lock records its roots (an empty one it leaves out).
-    came = {name: {**v.settings(), "roots": sorted(f for f, n in inputs.roots(v)[0].items() if n)}
-            for name, v in lockless.items()}  # fmt: skip
+    came = {name: {**v.settings(), "roots": _roots(inputs, v)} for name, v in lockless.items()}
     was = {name: {**lock.meta, "roots": sorted(f for f, n in lock.roots.items() if n)} for name, lock in gone.items()}
     out: dict[str, pylock.Lock] = {}
     for keys in _RENAMED_BY:
         for old, new in pylock.paired(was, came, keys).items():
             out[new] = gone[old]
             del was[old], came[new]
-    return out
+    return {name: lock for name, lock in out.items() if name in chosen}
+
+
+def _roots(inputs: Inputs, variant: Variant) -> list[str] | None:
+    """The variant's intent files that require something, as a lock records its roots (an
+    empty one it leaves out); None for a variant not compiled now whose files are bad."""
+    try:
+        return sorted(f for f, names in inputs.roots(variant)[0].items() if names)
+    except InputError:
+        return None
 
 
 def render(config: Config, variant: Variant, digest: str, resolution: Resolution) -> pylock.Lock:
