@@ -127,7 +127,7 @@ class Inputs:
     def anchors(self, variant: Variant) -> dict[str, str]:
         """Each ``-f`` folder the copies name by an absolute path → the folder relative to
         the project root."""
-        return {path: written for f in self.closure(variant) for path, written in f.anchors.items()}
+        return {path: folder for f in self.closure(variant) for path, folder in f.anchors.items()}
 
     def credentialed_urls(self, variant: Variant) -> list[str]:
         """The http(s) URLs with a user in them that the variant's files name, in the
