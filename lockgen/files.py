@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import sys
 import tempfile
@@ -125,15 +126,28 @@ def made_folder(folder: Path) -> Iterator[Callable[[], None]]:
         raise
 
 
-def probe_writable(folder: Path) -> None:
-    """Fail early, in one line, when ``folder`` cannot take new files."""
+def probe_writable(folder: Path, *, doing: str = "write to") -> None:
+    """Fail early, in one line, when ``folder`` cannot take new files. A byte is written:
+    a full file system still makes an empty file."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{PREFIX}probe-")
-        os.close(fd)
-        os.unlink(tmp)
+        try:
+            os.write(fd, b"x")
+        finally:
+            os.close(fd)
+            os.unlink(tmp)
     except OSError as exc:
-        raise failure(exc, "write to", folder) from None
+        raise failure(exc, doing, folder) from None
+
+
+def read_json(path: Path) -> object:
+    """The JSON document at ``path``; None where it is missing, unreadable or no JSON
+    Python reads (nested past its depth among them: RecursionError, not ValueError)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 def clean_stale(folder: Path, *, prefix: str | tuple[str, ...] = PREFIX) -> None:

@@ -34,7 +34,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lockgen.exceptions import InputError, LockgenError
-from lockgen.files import JOURNAL, PREFIX, cache_folder, failure, fsync_dir, prune, sha256, write_temp
+from lockgen.files import (
+    JOURNAL,
+    PREFIX,
+    cache_folder,
+    failure,
+    fsync_dir,
+    probe_writable,
+    prune,
+    read_json,
+    sha256,
+    write_temp,
+)
 
 # What a killed commit leaves besides its journal: its new files, the second names of
 # replaced ones, and a journal not yet renamed into place.
@@ -165,28 +176,15 @@ def _write_journal(
 def probe() -> None:
     """Fail now, in one line naming it, where lockgen's cache cannot keep a commit's token
     (a full disk there): found at the commit, after every resolution, it read as the locks
-    folder's failure. A byte is written: a full file system still makes an empty file."""
+    folder's failure."""
     tokens = _tokens()
-    if tokens is None:
-        return
-    probe = tokens / f"{PREFIX}probe-{os.getpid()}"
-    try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, b"x")
-        finally:
-            os.close(fd)
-            probe.unlink()
-    except OSError as exc:
-        raise failure(exc, "write lockgen's cache file", probe) from None
+    if tokens is not None:
+        probe_writable(tokens, doing="write lockgen's cache file")
 
 
 def _names(journal: Path, token: str) -> bool:
     """Is ``journal`` in place, and the one that names ``token``?"""
-    try:
-        data = json.loads(journal.read_bytes())
-    except (OSError, ValueError, RecursionError):  # RecursionError: nested past what json reads
-        return False
+    data = read_json(journal)
     return isinstance(data, dict) and data.get("run") == token
 
 

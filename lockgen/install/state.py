@@ -65,10 +65,7 @@ def _read(target: Target, name: str) -> dict[str, Any] | None:
     where = folder(target)
     if where is None:
         return None
-    try:
-        data = json.loads((where / name).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):  # RecursionError: nested past what json reads
-        return None
+    data = files.read_json(where / name)
     return data if isinstance(data, dict) else None
 
 

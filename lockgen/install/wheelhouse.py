@@ -220,11 +220,8 @@ class _Manifest:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.path = folder / MANIFEST
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            self.entries: dict[str, list[object]] = data if isinstance(data, dict) else {}
-        except (OSError, ValueError, RecursionError):  # RecursionError: nested past what json reads
-            self.entries = {}
+        data = files.read_json(self.path)
+        self.entries: dict[str, list[object]] = data if isinstance(data, dict) else {}
 
     def valid(self, item: Wanted) -> bool:
         path = self.folder / item.filename

@@ -95,10 +95,7 @@ def _get(key: str) -> dict[str, Any] | None:
     path = _path(key)
     if path is None:
         return None
-    try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError, RecursionError):  # RecursionError: nested past what json reads
-        return None
+    data = files.read_json(path)
     return data if isinstance(data, dict) and data.keys() >= _KEYS else None
 
 
