@@ -91,14 +91,20 @@ def test_existing_pins_are_kept_and_only_what_inputs_force_changes(project: Proj
     assert versions(project.lock("py311-cpu"))["helper"] == "2.0"
 
 
-def test_a_renamed_accelerator_keeps_the_pins_of_its_lock_under_the_former_name(project: Project) -> None:
-    """A rename (diff already pairs the two locks) is no new variant: the lock under the
-    old name is the preference, not the siblings', which here have moved on."""
+def pinned_then_siblings_moved_on(project: Project, siblings: str) -> None:
+    """Every lock pins helper 1.0, kept as the intent file loosens; then the variants
+    ``siblings`` names take helper 2.0, which the others' preferences would now offer."""
     project.write("inputs/base.in", "app\nhelper==1.0\n")
     assert project.run("compile").exit_code == 0
     project.write("inputs/base.in", "app\nhelper\n")
     assert project.run("compile").exit_code == 0
-    assert project.run("compile", "-P", "helper", "*-cu124").exit_code == 0
+    assert project.run("compile", "-P", "helper", siblings).exit_code == 0
+
+
+def test_a_renamed_accelerator_keeps_the_pins_of_its_lock_under_the_former_name(project: Project) -> None:
+    """A rename (diff already pairs the two locks) is no new variant: the lock under the
+    old name is the preference, not the siblings', which here have moved on."""
+    pinned_then_siblings_moved_on(project, "*-cu124")
     assert versions(project.lock("py312-cu124"))["helper"] == "2.0"
     project.config.write_text(project.config.read_text().replace("[accelerators.cpu]", "[accelerators.cpux]"))
     result = project.run("compile")
@@ -110,11 +116,7 @@ def test_a_renamed_accelerator_keeps_the_pins_of_its_lock_under_the_former_name(
 def test_a_renamed_accelerator_whose_gpu_archs_changed_too_keeps_its_pins(project: Project) -> None:
     """Renamed, and its GPU architectures named in the same change: no longer the same
     record, but the same python, platform, CUDA and intent files, and no other like it."""
-    project.write("inputs/base.in", "app\nhelper==1.0\n")
-    assert project.run("compile").exit_code == 0
-    project.write("inputs/base.in", "app\nhelper\n")
-    assert project.run("compile").exit_code == 0
-    assert project.run("compile", "-P", "helper", "*-cpu").exit_code == 0  # the siblings move on
+    pinned_then_siblings_moved_on(project, "*-cpu")
     renamed = project.config.read_text().replace('[accelerators.cu124]\ncuda = "12.4"\n',
                                                  '[accelerators.gpu]\ncuda = "12.4"\ngpu-archs = ["8.0"]\n')  # fmt: skip
     assert renamed != project.config.read_text()
@@ -127,11 +129,7 @@ def test_a_renamed_accelerator_whose_gpu_archs_changed_too_keeps_its_pins(projec
 def test_a_rename_two_new_accelerators_could_claim_pairs_neither_whichever_is_compiled(project: Project) -> None:
     """cu124 renamed to gpu, and gpu2 added alike: the old lock is either's, so neither's.
     Compiling gpu alone paired it all the same (the other was not in the run)."""
-    project.write("inputs/base.in", "app\nhelper==1.0\n")
-    assert project.run("compile").exit_code == 0
-    project.write("inputs/base.in", "app\nhelper\n")
-    assert project.run("compile").exit_code == 0
-    assert project.run("compile", "-P", "helper", "*-cpu").exit_code == 0  # the siblings move on
+    pinned_then_siblings_moved_on(project, "*-cpu")
     text = project.config.read_text()
     cu124 = text[text.index("[accelerators.cu124]") :]
     project.config.write_text(

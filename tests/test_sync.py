@@ -851,6 +851,13 @@ def test_a_cpu_torch_on_a_cuda_variant_is_refused(synced: Project) -> None:
     assert not (synced.root / ".venv").exists()
 
 
+def _tool_record(site: Path) -> tuple[Path, str]:
+    """tool's RECORD in ``site``, and the top-level folder it installs."""
+    record = next(site.glob("tool-*.dist-info")) / "RECORD"
+    top = next(row.split("/")[0] for row in record.read_text().splitlines() if "/" in row and ".dist-info" not in row)
+    return record, top
+
+
 def test_the_torch_probe_output_seen_on_the_h100() -> None:
     """What TORCH_ARCHS printed there, GPU visible or hidden, judged as sync judges it."""
     from lockgen.install.kernels import covers
@@ -870,8 +877,7 @@ def test_files_no_package_installed_fail_verify_and_sync_removes_them(synced: Pr
     and sync removes them; bytecode caches and the venv's own hook are nobody's concern."""
     assert synced.run("sync").exit_code == 0
     site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
-    record = next(site.glob("tool-*.dist-info")) / "RECORD"
-    top = next(row.split("/")[0] for row in record.read_text().splitlines() if "/" in row and ".dist-info" not in row)
+    _, top = _tool_record(site)
     (site / "usercustomize").mkdir()  # imported at start as a package, too
     planted = [
         site / top / "extra.py",
@@ -941,8 +947,7 @@ def test_strays_are_code_resolved_paths_and_only_where_every_record_is_readable(
     assert checked.exit_code == 0, checked.output
     assert synced.run("sync", *roundabout).exit_code == 0
     assert installed(synced) == {"tool": "1.0", "helper": "1.0"} and synced.run("verify", "--hashes").exit_code == 0
-    record = next(site.glob("tool-*.dist-info")) / "RECORD"
-    top = next(row.split("/")[0] for row in record.read_text().splitlines() if "/" in row and ".dist-info" not in row)
+    record, top = _tool_record(site)
     (site / top / "dicdir").mkdir()
     (site / top / "dicdir" / "sys.dic").write_bytes(b"\0" * 64)  # what a package downloads for itself
     (site / top / "gen.py").write_text("x = 1\n")  # claimed by an absolute row, as PEP 376 allows
@@ -968,8 +973,7 @@ def test_a_record_row_naming_a_bytecode_folder_that_is_gone_is_no_damage(synced:
     exist, as bytecode need not: sync failed on a virtualenv-made venv ("pip is damaged")."""
     assert synced.run("sync").exit_code == 0
     site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
-    record = next(site.glob("tool-*.dist-info")) / "RECORD"
-    top = next(row.split("/")[0] for row in record.read_text().splitlines() if "/" in row and ".dist-info" not in row)
+    record, top = _tool_record(site)
     record.write_text(record.read_text() + f"{top}/__pycache__,,\n")
     assert synced.run("verify").exit_code == 0
 
@@ -982,8 +986,7 @@ def test_the_strays_check_never_reaches_through_a_link_nor_takes_a_folder_for_a_
     the environment. A folder named ``x.pth`` is no hook, and failed every sync."""
     assert synced.run("sync").exit_code == 0
     site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
-    record = next(site.glob("tool-*.dist-info")) / "RECORD"
-    top = next(row.split("/")[0] for row in record.read_text().splitlines() if "/" in row and ".dist-info" not in row)
+    _, top = _tool_record(site)
     checkout = tmp_path / "checkout"
     shutil.copytree(site / top, checkout)
     (checkout / "notes.py").write_text("# mine\n")
@@ -1038,8 +1041,7 @@ def test_the_strays_check_never_enters_a_folder_mounted_into_a_package(synced: P
     the host's, never the environment's strays. Skipped where mount is not allowed."""
     assert synced.run("sync").exit_code == 0
     site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
-    record = next(site.glob("tool-*.dist-info")) / "RECORD"
-    top = next(row.split("/")[0] for row in record.read_text().splitlines() if "/" in row and ".dist-info" not in row)
+    _, top = _tool_record(site)
     host = tmp_path / "host"
     host.mkdir()
     (host / "plugin.py").write_text("# the host's\n")
