@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import Project
 from httpindex import serve, write_page
-from wheelmaker import make_wheel
+from wheelmaker import make_index, make_wheel
 
 from lockgen.compile import resolver, strategy
 from lockgen.compile.resolver import Request
@@ -62,6 +62,44 @@ def test_a_stale_cached_page_never_changes_a_result(tmp_path: Path, indexes, onl
         assert pylock.read(p.lock("py312-cpu")).versions["y"] == "2.0"  # type: ignore[union-attr]
         assert ("py312-cpu", True) in online, "the follower lacked a fresh page of y: it resolved online"
         assert online[0] == ("py311-cpu", True)
+
+
+@pytest.mark.parametrize("option", ["--extra-index-url {url}/simple", "--find-links {url}/links/"])
+def test_an_index_an_intent_file_names_is_one_the_leaders_must_have_read(  # type: ignore[no-untyped-def]
+    tmp_path: Path, indexes, online, monkeypatch: pytest.MonkeyPatch, option: str
+) -> None:
+    """Both variants take y, from the configured index; gpu's intent file adds a served
+    index that has y too (as a PyTorch-style index is added in ``cu128.in``). The leader
+    reads y's page of the configured index only: gpu, following offline, took y 1.0
+    from uv's cached page of the served index, where online gives y 2.0."""
+    monkeypatch.setattr(strategy, "NETWORK_JOBS", 1)  # one leader: the other would follow
+    configured = make_index(tmp_path / "configured", [make_wheel(tmp_path / "wheels", "y", "1.0")])
+    www = tmp_path / "www"
+    served = [make_wheel(www / "files", "y", "1.0", payload="served")]
+    write_page(www, "y", served)
+    links = www / "links" / "index.html"
+    links.parent.mkdir()
+    links.write_text(f'<a href="../files/{served[0].name}">{served[0].name}</a>\n')
+    with serve(www) as (url, _, _):
+        p = Project(tmp_path / "proj", indexes)
+        p.write("cpu.in", "y\n")
+        p.write("gpu.in", option.format(url=url) + "\ny\n")
+        p.write(
+            "lockgen.toml",
+            f'inputs = []\npython = ["3.12"]\nindex-url = "{configured}"\n'
+            '[accelerators.cpu]\ninputs = ["cpu.in"]\n[accelerators.gpu]\ninputs = ["gpu.in"]\n',
+        )
+        first = p.run("compile")
+        assert first.exit_code == 0, first.output  # uv's cache now holds the served y page, 1.0 only
+        served.append(make_wheel(www / "files", "y", "2.0", payload="served"))
+        write_page(www, "y", served)
+        links.write_text("".join(f'<a href="../files/{w.name}">{w.name}</a>\n' for w in served))
+        online.clear()
+        result = p.run("compile", "-U")
+        assert result.exit_code == 0, result.output
+        assert pylock.read(p.lock("py312-cpu")).versions["y"] == "1.0"  # type: ignore[union-attr]
+        assert pylock.read(p.lock("py312-gpu")).versions["y"] == "2.0"  # type: ignore[union-attr]
+        assert ("py312-gpu", True) in online
 
 
 def test_a_follower_whose_pages_were_all_read_online_stays_offline(tmp_path: Path, indexes, online) -> None:  # type: ignore[no-untyped-def]

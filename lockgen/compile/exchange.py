@@ -52,6 +52,7 @@ def request_for(
         index_url=index_url,
         extra_index_urls=extra_index_urls,
         find_links=find_links,
+        intent_indexes=inputs.indexes(variant),
         exclude_newer=variant.exclude_newer,
         roots=roots,
         roots_complete=complete,

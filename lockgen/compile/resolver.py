@@ -64,6 +64,7 @@ class Request:
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
+    intent_indexes: tuple[tuple[str, str], ...] = ()  # (option, value): those the intent files name
     exclude_newer: str | None = None
     roots: Mapping[str, frozenset[str]] = field(default_factory=dict)  # names each intent file requires
     roots_complete: bool = True  # False: some requirement's name is known only after resolving
@@ -80,8 +81,9 @@ class Request:
 
     @property
     def indexes(self) -> tuple[object, ...]:
-        """Everything that decides which index pages the resolution reads."""
-        return (self.index_url, self.extra_index_urls, self.find_links)
+        """Everything that decides which index pages the resolution reads: the
+        configuration's indexes and those its intent files name."""
+        return (self.index_url, self.extra_index_urls, self.find_links, self.intent_indexes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,7 +6,8 @@ uv revalidate every page on every run), and uv processes run side by side
 contend for the same cache entries. lockgen therefore resolves in rounds:
 
 1. *Leaders* resolve online (see 4).
-2. After each round of leaders, every waiting variant with the same indexes is
+2. After each round of leaders, every waiting variant with the same indexes (the
+   configuration's and those its intent files name) is
    tried *offline*, all at once (``jobs`` caps it), against the cache
    the leaders just refreshed.
 3. An offline result is kept only if every package the resolver took up is one
@@ -37,7 +38,7 @@ same indexes, i.e. it is exactly what a fresh uv run would now see (uv's own
 HTTP caching rules decided that, as they would for plain uv). Indexes served
 from ``file://`` folders or local find-links are read afresh by every uv run, so
 for them the rule holds trivially; remote find-links pages are not tracked, so
-variants that use them always resolve online.
+variants that use them (in the configuration or an intent file) always resolve online.
 
 With ``--offline`` every variant resolves from the cache, all in parallel.
 """
@@ -206,8 +207,10 @@ def _leaders(
 
 
 def _trackable(request: Request) -> bool:
-    """Can this request's index pages be accounted for? Not with remote find-links."""
-    return not any(link.startswith(("http://", "https://")) for link in request.find_links)
+    """Can this request's index pages be accounted for? Not with remote find-links, the
+    configuration's or an intent file's."""
+    links = (*request.find_links, *(value for option, value in request.intent_indexes if option == "--find-links"))
+    return not any(link.lower().startswith(("http://", "https://")) for link in links)
 
 
 __all__ = ["Outcome", "ResolveError", "resolve_all"]

@@ -35,6 +35,10 @@ _OPTIONS = frozenset((
     "--no-index", "--no-binary", "--only-binary", "--pre", "--prefer-binary", "--trusted-host",
     "--require-hashes", "--use-feature",
 ))  # fmt: skip
+_INDEX_OPTIONS = {
+    "-i": "--index-url", "--index-url": "--index-url", "--extra-index-url": "--extra-index-url",
+    "-f": "--find-links", "--find-links": "--find-links", "--no-index": "--no-index",
+}  # fmt: skip
 _CREDENTIALED = re.compile(r"https?://[^\s/?#]+@\S+", re.IGNORECASE)  # the user part up to the authority's last '@'
 _HASH = re.compile(r"--hash(?:[=\s]\s*(\S*)|$)")
 
@@ -52,6 +56,9 @@ class IntentFile:
     conditional: frozenset[str] = frozenset()  # names required only behind an environment marker
     projects: tuple[str, ...] = ()  # local project folders it installs (relative to the project root)
     pre: bool = False  # it says --pre: pre-releases may be taken
+    # Its options that decide which index pages uv reads: (--index-url | --extra-index-url |
+    # --find-links | --no-index, the value as uv reads it).
+    indexes: tuple[tuple[str, str], ...] = ()
     # The file as uv reads it, copied: logical lines joined (pip's ``\`` continuations,
     # which uv cannot read), -r/-c targets as INCLUDE markers, -f folders absolute (and
     # each such absolute folder → that folder relative to the project root).
@@ -123,6 +130,11 @@ class Inputs:
         undone while uv resolved (a ``git stash`` and ``pop``) gave a lock labelled with
         one text and resolved from another, which check and compile then called current."""
         return {f.rel: f.copy for f in self.closure(variant)}
+
+    def indexes(self, variant: Variant) -> tuple[tuple[str, str], ...]:
+        """The index options its files give uv, in the order uv meets them: with the
+        configuration's indexes, what decides which pages its resolution reads."""
+        return tuple(option for f in self.closure(variant) for option in f.indexes)
 
     def anchors(self, variant: Variant) -> dict[str, str]:
         """Each ``-f`` folder the copies name by an absolute path → the folder relative to
@@ -232,6 +244,7 @@ class Inputs:
         projects: list[Path] = []
         marked: dict[str, bool] = {}  # name → every line requiring it carries a marker
         pre = False
+        indexes: list[tuple[str, str]] = []
         for number, line in lines.logical_lines(text):
             line = lines.strip_comment(line).strip()
             if not line:
@@ -243,6 +256,8 @@ class Inputs:
                         named_at.setdefault((kind, value), number)
                     elif kind == "--pre":
                         pre = True
+                    elif kind in _INDEX_OPTIONS:
+                        indexes.append((_INDEX_OPTIONS[kind], self.places.expanded(value)))
                     elif kind in ("-e", "--editable"):
                         requires.append(None)
                         place = self._editable(rel, number, value)
@@ -266,6 +281,7 @@ class Inputs:
             copy="\n".join(normal) + "\n",
             anchors=anchors,
             pre=pre,
+            indexes=tuple(indexes),
         )
 
     def _options(
