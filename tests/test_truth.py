@@ -552,6 +552,47 @@ def test_real_pypi_torch_builds(tmp_path: Path) -> None:
         assert lock is not None and lock.meta["cuda-runtime"] == expected
 
 
+@pytest.mark.parametrize("written", ["2026-03-04", "2026-03-04T00:00:00"])
+def test_exclude_newer_without_an_offset_is_utc_wherever_lockgen_runs(
+    project: Project, monkeypatch: pytest.MonkeyPatch, written: str
+) -> None:
+    """uv reads a date, or a time without an offset, in the machine's time zone: one
+    configuration locked one version in Kiritimati (UTC+14) and another in Pago Pago (UTC-11)."""
+    project.config.write_text(
+        project.config.read_text().replace("[accelerators", f'exclude-newer = "{written}"\n[accelerators', 1)
+    )
+    for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):
+        monkeypatch.setenv("TZ", zone)
+        result = project.run("compile", "-v", "--dry-run")  # fails: the fixture index has no upload times
+        commands = [line for line in result.output.splitlines() if "$ " in line and " pip compile " in line]
+        given = [c.split()[c.split().index("--exclude-newer") + 1] for c in commands]
+        assert given and set(given) == {"2026-03-04T00:00:00Z"}, zone
+
+
+@pytest.mark.network
+def test_a_date_alone_for_exclude_newer_locks_the_same_in_every_time_zone(tmp_path: Path) -> None:
+    """boto3 released 1.42.60 and 1.42.61 within the day around 2026-03-04T00:00Z."""
+    from click.testing import CliRunner
+
+    from lockgen.cli import main
+
+    root = tmp_path / "proj"
+    (root / "inputs").mkdir(parents=True)
+    (root / "inputs/base.in").write_text("boto3\n")
+    config = root / "lockgen.toml"
+    config.write_text(
+        'inputs = ["inputs/base.in"]\npython = ["3.12"]\nexclude-newer = "2026-03-04"\n[accelerators.cpu]\n'
+    )
+    seen = {}
+    for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):
+        result = CliRunner(env={"TZ": zone}).invoke(main, ["compile", "-U", "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        lock = pylock.read(root / "locks" / "pylock.py312-cpu.toml")
+        assert lock is not None
+        seen[zone] = lock.versions["boto3"]
+    assert seen["Pacific/Kiritimati"] == seen["Pacific/Pago_Pago"], seen
+
+
 def test_check_resolve_ignores_which_lockgen_version_wrote_a_lock(gpu_project: Project, cuda_indexes) -> None:  # type: ignore[no-untyped-def]
     """A lock from an older lockgen is not 'edited': only its version lines differ."""
     configure(gpu_project, cuda_indexes, '[accelerators.cu128]\ncuda = "12.8"\ninputs = ["inputs/cu128.in"]\n')

@@ -241,13 +241,15 @@ class Values:
             raise self.fail(key, 'write it as a quoted string, e.g. "2026-11-01T00:00:00Z"')
         text = self.string(key, value)
         try:
-            if "T" in text:
-                datetime.fromisoformat(text.replace("Z", "+00:00"))
-            else:
+            if "T" not in text:
                 date.fromisoformat(text)
+                return f"{text}T00:00:00Z"
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise self.fail(key, f"{text!r} is not an RFC 3339 timestamp or date") from None
-        return text
+        # uv reads a date, or a time with no offset, in the machine's time zone: one
+        # configuration resolved differently in Berlin and in CI. lockgen reads it as UTC.
+        return text if moment.tzinfo is not None else f"{text}Z"
 
 
 _EXAMPLES = {"python": "3.12", "cuda": "12.8", "gpu-archs": "8.0"}
