@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 from conftest import Project
 from test_compile import versions
 
-from lockgen.locks import pylock
+from lockgen.locks import pylock, writer
 
 
 def git(root: Path, *args: str) -> str:
@@ -441,6 +442,61 @@ def test_uvs_word_on_an_intent_file_names_the_users_file_and_no_position_in_the_
     assert "at position" not in result.output and "lockgen-src" not in result.output, result.output
 
 
+def _resealed(text: str) -> str:
+    """An export edited by someone who also computed its content-digest again."""
+    rest = re.sub(r"^# content-digest: .*\n", "", text, flags=re.M)
+    return re.sub(r"^# content-digest: .*$", f"# content-digest: {hashlib.sha256(rest.encode()).hexdigest()}", text,
+                  flags=re.M)  # fmt: skip
+
+
+EXPORT_EDITS = {
+    "a marker pip reads as false here": lambda t: t.replace(
+        "helper==2.0 \\", 'helper==2.0 ; sys_platform == "win32" \\'
+    ),
+    "an extra": lambda t: t.replace("helper==2.0 \\", "helper[more]==2.0 \\"),
+    "another index": lambda t: t.replace(
+        "helper==2.0 \\", "--extra-index-url https://elsewhere.example/simple\nhelper==2.0 \\"
+    ),
+    "its seal taken out": lambda t: re.sub(r"^# content-digest: .*\n", "", t, flags=re.M),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EXPORT_EDITS))
+def test_an_export_edited_by_hand_fails_check_and_compile_writes_it_anew(project: Project, edit: str) -> None:
+    """Its pins and hashes still matched the pylock: check passed an export that no longer
+    installs helper, or installs from another index."""
+    project.config.write_text('formats = ["pylock", "requirements"]\n' + project.config.read_text())
+    project.write("inputs/base.in", "tool\n")
+    assert project.run("compile").exit_code == 0
+    req = project.locks / "requirements.py312-cpu.txt"
+    text = req.read_text()
+    req.write_text(EXPORT_EDITS[edit](text))
+    result = project.run("check")
+    assert result.exit_code == 1, result.output
+    said = "it has no content-digest" if edit == "its seal taken out" else "edited since lockgen wrote it"
+    assert f"locks/requirements.py312-cpu.txt: {said}" in result.output, result.output
+    assert project.run("compile").exit_code == 0
+    assert req.read_text() == text
+    assert project.run("check").exit_code == 0
+    if edit != "its seal taken out":  # its seal computed again: only resolving again can tell
+        req.write_text(_resealed(EXPORT_EDITS[edit](text)))
+        assert project.run("check").exit_code == 0
+        result = project.run("check", "--resolve")
+        assert result.exit_code == 1, result.output
+        assert "requirements.py312-cpu.txt differs from a fresh resolution's export: " in result.output
+
+
+def test_an_export_an_older_lockgen_wrote_needs_no_seal(project: Project) -> None:
+    project.config.write_text('formats = ["pylock", "requirements"]\n' + project.config.read_text())
+    assert project.run("compile").exit_code == 0
+    lock = project.lock("py312-cpu")
+    lock.write_text(writer.sealed(re.sub(r'lockgen-version = "[^"]*"', 'lockgen-version = "0.3.0"', lock.read_text())))
+    req = project.locks / "requirements.py312-cpu.txt"
+    req.write_text(re.sub(r"^# content-digest: .*\n", "", req.read_text(), flags=re.M))
+    result = project.run("check")
+    assert result.exit_code == 0, result.output
+
+
 def test_requirements_format_is_installable_with_pip_require_hashes(project: Project, tmp_path: Path) -> None:
     project.config.write_text('formats = ["pylock", "requirements"]\n' + project.config.read_text())
     project.write("inputs/base.in", "tool\n")
@@ -451,7 +507,7 @@ def test_requirements_format_is_installable_with_pip_require_hashes(project: Pro
     assert "# via tool" in text and "lockgen-pins" not in text and "-c " not in text
     assert project.run("check").exit_code == 0
     req.write_text(text.replace("helper==2.0", "helper==1.0"))
-    assert "does not match" in project.run("check").output
+    assert "requirements.py312-cpu.txt: edited since lockgen wrote it" in project.run("check").output
     req.write_text(text)
     pylock = project.lock("py312-cpu")
     before = pylock.read_text()

@@ -19,7 +19,7 @@ from lockgen.exceptions import InputError, LockgenError
 from lockgen.locks import pylock, writer
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
-from lockgen.redact import HIDDEN, without_credentials
+from lockgen.redact import HIDDEN
 
 if TYPE_CHECKING:
     # Loaded where first used: the resolver (and uv) only when something is resolved;
@@ -242,9 +242,12 @@ def _up_to_date(
         return False
     if HIDDEN in old.text:  # an earlier release's "***" user, which no netrc or keyring answers: written anew
         return False
-    if "requirements" in config.formats:  # a format added since: write it now
-        path = pylock.requirements_file(config.locks_dir, variant.name)
-        if not path.is_file():
+    if "requirements" in config.formats:  # a format added since, or an export edited: written anew
+        try:
+            export = pylock.read_text(pylock.requirements_file(config.locks_dir, variant.name))
+        except InputError:
+            return False
+        if export is None or writer.export_seal_problem(export, old.text):
             return False
     return True
 
@@ -292,9 +295,10 @@ def _finish(
             f"resolved from uv's cache, which lacks the metadata of {rules.some(list(outcome.uncached), 3)}: uv passed "
             "over those versions, so newer ones may be locked online (compile without --offline)",
         )
-    if outcome.requirements is not None and "requirements" in config.formats:
+    export_text = exchange.render_export(config, variant, outcome)
+    if export_text is not None and outcome.requirements is not None:
         export = pylock.requirements_file(config.locks_dir, variant.name)
-        out[export] = writer.requirements_text(config.relative(export), without_credentials(outcome.requirements))
+        out[export] = export_text
         local = writer.local_projects(outcome.requirements)
         if local:
             warnings = (

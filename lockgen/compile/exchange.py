@@ -142,6 +142,14 @@ def render(config: Config, variant: Variant, digest: str, resolution: Resolution
     return pylock.parse(path, writer.render(without_credentials(resolution.pylock), table, resolution.graph))
 
 
+def render_export(config: Config, variant: Variant, resolution: Resolution) -> str | None:
+    """The requirements export lockgen writes beside the lock, where it is configured."""
+    if resolution.requirements is None or "requirements" not in config.formats:
+        return None
+    path = config.relative(pylock.requirements_file(config.locks_dir, variant.name))
+    return writer.requirements_text(path, without_credentials(resolution.requirements))
+
+
 def _siblings(config: Config, variant: Variant, olds: dict[str, pylock.Lock | None]) -> list[pylock.Lock]:
     """Other variants' locks, closest first: same python, same platform, file order.
     For a package its own lock lacks, a variant prefers its closest sibling's version,

@@ -16,7 +16,7 @@ from lockgen import fileset
 from lockgen.compile import consistency, rules
 from lockgen.exceptions import InputError
 from lockgen.files import JOURNAL
-from lockgen.locks import graph
+from lockgen.locks import graph, writer
 from lockgen.locks import pylock as lockfile
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
@@ -112,6 +112,9 @@ def _requirements(config: Config, name: str, lock: lockfile.Lock) -> list[str]:
         return [f"{name}: {exc}"]
     if text is None:
         return [f"{name}: {config.relative(path)} is missing (run: lockgen compile {name})"]
+    sealed = writer.export_seal_problem(text, lock.text)
+    if sealed:
+        return [f"{name}: {config.relative(path)}: {sealed} (run: lockgen compile {name})"]
     pins, unnamed = graph.pins(text)
     stated = {n: v for n, v in pins.items() if v is not None}
     unstated = lock.versions.keys() - stated.keys()  # from a URL or a path: no version in the file
