@@ -1012,6 +1012,42 @@ def test_an_edit_undone_while_uv_resolves_labels_no_lock_with_inputs_it_was_not_
     assert lock_set_state(p, digests) == "B"
 
 
+def test_a_local_projects_file_rewritten_while_uv_resolves_fails_that_variant(
+    tmp_path: Path,
+    project,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """uv reads a local project's pyproject.toml where it is, after lockgen digested it.
+    ``git stash`` and ``pop`` around uv (here a wrapper does both) gave a lock resolved
+    from the stashed text under the digest of the other, which check then passed."""
+    from click.testing import CliRunner
+    from wheelmaker import make_local_project
+
+    from lockgen.cli import main
+
+    p = project
+    p.write("inputs/base.in", "./libs/x\n")
+    x = make_local_project(p.root / "libs/x", "xlocal", "1.0", ["helper==1.0"])
+    stashed = tmp_path / "stashed"
+    shutil.copytree(x, stashed)
+    make_local_project(x, "xlocal", "1.0", ["helper==2.0"])  # the edit, as compile reads it
+    edited = tmp_path / "edited"
+    shutil.copytree(x, edited)
+    wrapper = tmp_path / "uv-between-stash-and-pop"
+    wrapper.write_text(f'#!/bin/sh\ncp {stashed}/* {x}/\n{uv.binary()} "$@"\ncode=$?\ncp {edited}/* {x}/\nexit $code\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(uv, "binary", lambda: str(wrapper))
+    result = CliRunner().invoke(main, ["compile", "--config", str(p.config)])
+    assert result.exit_code == 1, result.output
+    assert "libs/x/pyproject.toml changed while uv resolved" in result.output
+    assert not any(p.locks.glob("pylock.*.toml")) if p.locks.exists() else True
+    monkeypatch.undo()
+    assert p.run("compile").exit_code == 0
+    assert p.run("check").exit_code == 0
+    for lock in p.locks.glob("pylock.*.toml"):
+        assert pylock.read(lock).versions["helper"] == "2.0", lock.name  # type: ignore[union-attr]
+
+
 def test_a_run_that_waited_on_a_folder_since_replaced_waits_for_the_new_one(
     two_states: tuple[Proj, dict[str, dict[str, str]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

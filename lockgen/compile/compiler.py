@@ -161,6 +161,12 @@ def run(
             variant = by_request[request.name]
             if isinstance(outcome, LockgenError) and request.pins:
                 outcome = exchange.explain_base(request, outcome, offline=options.offline)
+            moved = inputs.changed(variant)
+            if moved and not isinstance(outcome, LockgenError):
+                outcome = LockgenError(
+                    f"{', '.join(moved)} changed while uv resolved, after lockgen had read it: the result may be "
+                    "from either text (run lockgen compile again)"
+                )
             result, out = _finish(config, variant, digests[variant.name], olds[variant.name], outcome, news)
             if not options.dry_run:
                 for path, text in out.items():

@@ -83,6 +83,7 @@ class Inputs:
     validate: bool = True  # check every requirement line (compile, check); sync only needs the digest
     _files: dict[str, IntentFile] = field(default_factory=dict)
     _projects: dict[str, dict[str, str]] = field(default_factory=dict)  # local project → {its file: sha256}
+    _stats: dict[str, tuple[int, ...]] = field(default_factory=dict)  # such a file → its stat when digested
     places: Places = field(init=False)
 
     def __post_init__(self) -> None:
@@ -399,11 +400,29 @@ class Inputs:
             self._projects[project] = {f"{project}/{n}": self._file_sha(f"{project}/{n}") for n in names}
         return self._projects[project]
 
+    def changed(self, variant: Variant) -> list[str]:
+        """The local projects' files uv read for the variant (it reads them where they are,
+        not copies) that were written since they were digested: a ``git stash`` and
+        ``pop`` while uv resolved left a lock resolved from one text and labelled with
+        the other's digest. Any write since shows in the file's ctime."""
+        files = [f for project in sorted({p for f in self.closure(variant) for p in f.projects})
+                 for f in self._project(project)]  # fmt: skip
+        return [rel for rel in files if _stat(self.root / rel) != self._stats.get(rel)]
+
     def _file_sha(self, rel: str) -> str:
         try:
+            self._stats[rel] = _stat(self.root / rel)  # before reading: a write after it shows
             return local.file_sha(self.root / rel)
         except OSError as exc:
             raise InputError(f"{rel}: cannot read: {exc.strerror}") from None
+
+
+def _stat(path: Path) -> tuple[int, ...]:
+    try:
+        st = path.stat()
+    except OSError:
+        return ()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _named(intent: IntentFile) -> Iterator[tuple[str, str]]:
