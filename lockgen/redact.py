@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 # scheme://userinfo@ — the authority ends at the first '/', '?', '#' or whitespace, and within
 # it the userinfo at the last '@': a password may hold an '@' (uv reads such a URL so), and
@@ -30,26 +30,54 @@ HIDDEN = "://***@"
 # "pytest" be). User names are no such secret: one that is a login name would blank paths.
 _known: list[str] = []
 _known_pattern: re.Pattern[str] | None = None
+# Those a ``${VAR}`` gave, each (and its percent-encoded forms) → the ``${VAR}`` that gave it.
+_variables: dict[str, str] = {}
+_variables_pattern: re.Pattern[str] | None = None
 _SHORTEST = 4  # shorter values would hide ordinary words; the patterns above still catch them in a URL
 # A URL's user part, as uv reads it: up to the authority's last '@' (a '"' in it too).
-_WRITTEN_USERINFO = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?P<userinfo>[^/?#\s]*)@")
+_WRITTEN_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@")
 
 
-def conceal(secret: str) -> None:
-    """Have :func:`redact` hide ``secret`` wherever it stands alone, from now on."""
-    global _known_pattern
-    if len(secret) >= _SHORTEST and secret not in _known:
-        _known.append(secret)
-        _known.sort(key=len, reverse=True)  # a secret holding another is hidden whole
-        alternatives = "|".join(map(re.escape, _known))
-        _known_pattern = re.compile(f"(?<![A-Za-z0-9_])(?:{alternatives})(?![A-Za-z0-9_])")
+def conceal(secret: str, variable: str | None = None) -> None:
+    """Have :func:`redact` hide ``secret`` wherever it stands alone, from now on, as
+    written and as a URL carries it percent-encoded (uv prints ``%20`` for a space);
+    ``variable``, the ``${VAR}`` that gave it, is what :func:`unexpanded` writes for it."""
+    global _known_pattern, _variables_pattern
+    if len(secret) < _SHORTEST:
+        return
+    forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret, safe=_QUERY_SAFE)}
+    if variable is not None:
+        _variables.update(dict.fromkeys(forms, f"${{{variable}}}"))
+        _variables_pattern = _standalone(_variables)
+    if not forms <= set(_known):
+        _known.extend(forms - set(_known))
+        _known_pattern = _standalone(_known)
+
+
+def _standalone(values: Iterable[str]) -> re.Pattern[str]:
+    """Any of ``values`` where it stands alone, not inside a longer word; a value that
+    holds another is matched whole."""
+    alternatives = "|".join(map(re.escape, sorted(values, key=len, reverse=True)))
+    return re.compile(f"(?<![A-Za-z0-9_])(?:{alternatives})(?![A-Za-z0-9_])")
+
+
+_QUERY_SAFE = "!$&'()*+,;=:@/?~"  # what a URL's query holds unencoded
+
+
+def unexpanded(text: str) -> str:
+    """``text`` with each secret a ``${VAR}`` gave written as that ``${VAR}`` again, for
+    a file lockgen writes: a token in an index URL's query goes into a requirements
+    export as ``?token=${TOKEN}``, which pip and uv expand from the environment."""
+    return _variables_pattern.sub(lambda m: _variables[m[0]], text) if _variables_pattern else text
 
 
 def forget() -> None:
     """Forget every secret :func:`conceal` learnt (a new run in the same process)."""
-    global _known_pattern
+    global _known_pattern, _variables_pattern
     _known.clear()
     _known_pattern = None
+    _variables.clear()
+    _variables_pattern = None
 
 
 def conceal_passwords(text: str) -> None:
@@ -112,10 +140,12 @@ def without_credentials(text: str) -> str:
     lockgen writes (locks, requirements exports). ``https://***@host/…`` would name a
     user ``***`` to uv, pip and git, and their netrc, keyring and credential helpers
     find nothing for that user; with no user at all, they supply the credentials. An
-    SSH URL keeps its user name (not its password): the lock needs it to clone."""
+    SSH URL keeps its user name (not its password): the lock needs it to clone. The
+    user part is read as uv reads it, to the authority's last '@': a password holding
+    a '"', '<' or '>' was written whole into an export."""
     if "@" not in text:
         return text
-    return _BARE.sub("", _USERINFO.sub(_drop, text))
+    return _BARE.sub("", _WRITTEN_USERINFO.sub(_drop, text))
 
 
 def _drop(m: re.Match[str]) -> str:

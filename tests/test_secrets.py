@@ -696,6 +696,79 @@ def test_a_token_that_is_the_whole_user_part_is_hidden_wherever_it_shows(tmp_pat
     assert "SECRET" not in run.stdout + run.stderr, run.show()
 
 
+@pytest.mark.parametrize(
+    "line",
+    ["--extra-index-url https://${IDX_TOKEN}@127.0.0.1:9/simple", "tool @ https://${IDX_TOKEN}@127.0.0.1:9/t.whl"],
+)
+def test_a_token_that_would_end_the_user_part_is_refused_in_an_intent_file_too(tmp_path: Path, line: str) -> None:
+    """The configuration refused it; an intent file handed it to uv, which read the first
+    half of the token as the host, and printed the second half."""
+    root = tmp_path / "proj"
+    write(root, "lockgen.toml", f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\n[accelerators.cpu]\n')
+    write(root, "inputs/base.in", f"{line}\nhelper\n")
+    for verbose in (False, True):
+        run = Session(root).run("compile", verbose=verbose, env={"IDX_TOKEN": "Tok3nHead/SECRETtail"})
+        assert run.code == 2, run.show()
+        assert "inputs/base.in:1: " in run.stderr and "${IDX_TOKEN} holds '/'" in run.stderr, run.show()
+        assert "SECRET" not in run.stdout + run.stderr and "Tok3n" not in run.stdout + run.stderr, run.show()
+
+
+def test_an_intent_files_index_whose_variable_is_set_to_nothing_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    write(root, "lockgen.toml", f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\n[accelerators.cpu]\n')
+    write(root, "inputs/base.in", "--index-url http://ci:${IDX_TOKEN}@127.0.0.1:9/simple\nhelper\n")
+    run = Session(root).run("compile", env={"IDX_TOKEN": ""})
+    assert run.code == 2 and "inputs/base.in:1: --index-url " in run.stderr, run.show()
+    assert "${IDX_TOKEN} is set to nothing here" in run.stderr, run.show()
+
+
+def test_a_password_from_a_variable_holding_a_quote_is_written_nowhere(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Left out of what lockgen writes by the user part uv reads (to the authority's last
+    '@'): a '"' ended the pattern early, and the export named the password whole."""
+    root = tmp_path / "proj"
+    one_index_project(root, server.url("simple").replace(SECRET, "${IDX_TOKEN}"), "tool\n")
+    monkeypatch.setenv("IDX_TOKEN", QUOTED)
+    p = Session(root)
+    p.ok("compile")
+    export = (root / "locks" / f"requirements.{VARIANT}.txt").read_text()
+    assert f"--index-url {server.base}/simple\n" in export, export
+    said = "".join(r.stdout + r.stderr for r in p.runs)
+    for where in (export, said, (root / "locks" / f"pylock.{VARIANT}.toml").read_text()):
+        assert "cret" not in where and "user" not in where.replace("/user-", ""), where
+
+
+def test_a_token_in_an_index_urls_query_is_written_as_its_variable(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export named the token; pip and uv expand ``${VAR}`` in a requirements file, so
+    it goes there as the variable that gave it, and a new token leaves the export as it is."""
+    root = tmp_path / "proj"
+    one_index_project(root, server.url("simple") + "?token=${IDX_QUERY}", "tool\n")
+    monkeypatch.setenv("IDX_QUERY", "QueryTok3nValue")
+    p = Session(root)
+    p.ok("compile")
+    export = root / "locks" / f"requirements.{VARIANT}.txt"
+    assert f"--index-url {server.base}/simple?token=${{IDX_QUERY}}\n" in export.read_text()
+    assert leaks_in_files(root) == [] and "QueryTok3n" not in "".join(r.stdout + r.stderr for r in p.runs)
+    before = export.read_bytes()
+    monkeypatch.setenv("IDX_QUERY", "An0therToken")
+    assert "up to date" in p.ok("check").stdout
+    p.ok("compile", "-U")
+    assert export.read_bytes() == before
+
+
+def test_a_secret_is_hidden_percent_encoded_too() -> None:
+    """uv prints a URL's query percent-encoded: a token with a space showed as ``%20``."""
+    from lockgen import redact
+
+    redact.conceal('Tok3n Se"cr\u00e9t', "IDX_QUERY")
+    said = "Failed to fetch: http://h/simple/tool/?token=Tok3n%20Se%22cr%C3%A9t"
+    assert redact.redact(said) == "Failed to fetch: http://h/simple/tool/?token=***"
+    assert redact.unexpanded(said) == "Failed to fetch: http://h/simple/tool/?token=${IDX_QUERY}"
+
+
 def test_a_user_name_from_a_variable_is_no_secret_to_hide_everywhere(
     tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,7 +12,7 @@ from lockgen.exceptions import InputError, LockgenError
 from lockgen.locks import pylock, writer
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
-from lockgen.redact import without_credentials
+from lockgen.redact import unexpanded, without_credentials
 
 if TYPE_CHECKING:
     from lockgen.compile.resolver import Request, Resolution
@@ -147,7 +147,7 @@ def render_export(config: Config, variant: Variant, resolution: Resolution) -> s
     if resolution.requirements is None or "requirements" not in config.formats:
         return None
     path = config.relative(pylock.requirements_file(config.locks_dir, variant.name))
-    return writer.requirements_text(path, without_credentials(resolution.requirements))
+    return writer.requirements_text(path, unexpanded(without_credentials(resolution.requirements)))
 
 
 def _siblings(config: Config, variant: Variant, olds: dict[str, pylock.Lock | None]) -> list[pylock.Lock]:

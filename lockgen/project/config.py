@@ -5,7 +5,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +16,8 @@ from lockgen._toml import TOMLDecodeError, loads
 from lockgen.exceptions import InputError
 from lockgen.names import canonical
 from lockgen.project import platforms
-from lockgen.project.values import Values, not_a_file
+from lockgen.project.values import Values, not_a_file, userinfo_problem
 from lockgen.redact import conceal, conceal_passwords, secret_at, userinfo_at, without_credentials
-
-# What ends a URL's user part early when written as is (a '"' or '<' uv writes %22, %3C itself).
-_ENDS_USERINFO = frozenset("/?#\\")
 
 DEFAULT_PLATFORM = "x86_64-manylinux_2_28"
 FORMATS = ("pylock", "requirements")
@@ -119,14 +115,10 @@ class Config:
             if not found:
                 raise InputError(f"{where} is not set here")
             if secret_at(url, m.start()):
-                conceal(found)
-            if userinfo_at(url, m.start()):
-                wrong = next((c for c in found if c in _ENDS_USERINFO or c.isspace()), None)
-                if wrong is not None:
-                    raise InputError(
-                        f"{where} holds {wrong!r}, which a URL's user name or password cannot hold as written: "
-                        f"percent-encode it ({urllib.parse.quote(wrong, safe='')})"
-                    )
+                conceal(found, m["name"])
+            problem = userinfo_problem(found) if userinfo_at(url, m.start()) else None
+            if problem:
+                raise InputError(f"{where} {problem}")
             return found
 
         if "${" not in url:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from lockgen.exceptions import InputError
 from lockgen.project import lines
-from lockgen.project.values import unusable, url_problem
-from lockgen.redact import conceal, conceal_passwords, redact, redact_unparsed, secret_at
+from lockgen.project.values import unusable, url_problem, userinfo_problem
+from lockgen.redact import conceal, conceal_passwords, redact, redact_unparsed, secret_at, userinfo_at
 
 FLAGS = frozenset(("--no-index", "--pre", "--prefer-binary", "--require-hashes"))  # the options that take no value
 INDEXES = frozenset(("-i", "--index-url", "--extra-index-url"))
@@ -57,7 +57,7 @@ class Places:
             self._index(where, option, value)
         if option in ("--no-binary", "--only-binary"):
             self._binary(where, option, value)
-        text = self.expanded(value)
+        text = self.expanded(value, where)
         if option in ("-e", "--editable") and _vcs(text):
             raise InputError(f"{where}: {option} {redact(value)}: uv installs no VCS URL as editable")
         if option in ("-f", "--find-links") and text.lower().startswith("file:") and not text[5:].startswith("//"):
@@ -69,8 +69,12 @@ class Places:
     def _index(self, where: str, option: str, value: str) -> None:
         """An index an intent file names is a URL uv can use, as the configuration's are,
         or a folder in the project (read, as uv reads it, from the project root). A
-        ``${VAR}`` not set here is not judged: the machine that compiles may set it."""
-        text = self.expanded(value)
+        ``${VAR}`` not set here is not judged: the machine that compiles may set it; one set
+        to nothing is refused, as the configuration's is."""
+        empty = next((m["name"] for m in ENV_VAR.finditer(value) if os.environ.get(m["name"]) == ""), None)
+        if empty is not None:
+            raise InputError(f"{where}: {option} {redact_unparsed(value)}: ${{{empty}}} is set to nothing here")
+        text = self.expanded(value, where)
         if ENV_VAR.search(text):
             return
         if not text.strip():
@@ -114,10 +118,11 @@ class Places:
             more = "; uv reads one name a line here, not a comma list" if "," in value else ""
             raise InputError(f"{where}: {option} {value!r}: expected :all:, :none: or a package name{more}")
 
-    def expanded(self, value: str) -> str:
+    def expanded(self, value: str, where: str = "") -> str:
         """``value`` with ``${VAR}`` expanded, as uv reads an intent file. What a variable
         puts into a URL's password or query, and every password, is a secret from now on
-        (:func:`lockgen.redact.conceal`)."""
+        (:func:`lockgen.redact.conceal`). ``where`` (the file and line): one put into a
+        URL's user part that would end it early is refused, named, its value unshown."""
 
         def expand(m: re.Match[str]) -> str:
             if m["name"] == "PROJECT_ROOT":
@@ -126,7 +131,10 @@ class Places:
             if found is None:
                 return m[0]
             if secret_at(value, m.start()):
-                conceal(found)
+                conceal(found, m["name"])
+            problem = userinfo_problem(found) if where and userinfo_at(value, m.start()) else None
+            if problem:
+                raise InputError(f"{where}: {redact_unparsed(value)}: ${{{m['name']}}} {problem}")
             return found
 
         text = ENV_VAR.sub(expand, value) if "${" in value else value
@@ -142,7 +150,7 @@ class Places:
         working folder), or to ``base`` (``-f`` folders: the file naming them). Compile
         checks the lock uv writes as well, so what slips past this reading is still caught.
         """
-        text = self.expanded(value)
+        text = self.expanded(value, where)
         if not text or ENV_VAR.search(text):  # a variable not set here: the machine that compiles sets it
             return None
         try:

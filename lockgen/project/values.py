@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from packaging.version import InvalidVersion, Version
 
@@ -50,6 +51,22 @@ def url_problem(text: str, *, any_case: bool = False) -> str | None:
     if parts.scheme != "file" and not parts.hostname:
         return "names no host"
     return None
+
+
+# What ends a URL's user part early when written as is (a '"' or '<' uv writes %22, %3C itself).
+_NOT_IN_USERINFO = frozenset("/?#\\")
+
+
+def userinfo_problem(value: str) -> str | None:
+    """Why ``value`` (a ``${VAR}``'s) cannot stand in a URL's user name or password as
+    written, in words that quote no piece of it; None where it can."""
+    wrong = next((c for c in value if c in _NOT_IN_USERINFO or c.isspace()), None)
+    if wrong is None:
+        return None
+    return (
+        f"holds {wrong!r}, which a URL's user name or password cannot hold as written: "
+        f"percent-encode it ({quote(wrong, safe='')})"
+    )
 
 
 def unusable(exc: ValueError) -> str:
