@@ -334,6 +334,25 @@ def test_a_base_package_the_lock_does_not_use_counts_too(image: tuple[Project, P
     assert "not the base environment: stray is not installed (the base file says 1.0)" in checked.output
 
 
+@pytest.mark.parametrize("first", [True, False])
+def test_a_damaged_base_package_the_lock_does_not_hold_fails_sync_as_it_fails_verify(
+    image: tuple[Project, Path], first: bool
+) -> None:
+    """stray is the image's, not the lock's: sync never mends it, but with its file edited
+    verify fails, and sync said "already in sync" (or installed and said all was well)."""
+    p, venv = image
+    assert p.run("compile").exit_code == 0
+    if not first:
+        assert p.run("sync", "--python", str(venv)).exit_code == 0
+    module = _site(venv) / "stray" / "__init__.py"
+    module.write_text(module.read_text() + "# edited in the image\n")
+    assert p.run("verify", "--python", str(venv)).exit_code == 1
+    result = p.run("sync", "--python", str(venv))
+    assert result.exit_code == 1, result.output
+    assert "packages sync keeps as they are are damaged: stray: stray/__init__.py has" in result.output
+    assert "already in sync" not in result.output
+
+
 def test_base_packages_on_the_interpreters_path_beyond_its_site_packages_count(image: tuple[Project, Path]) -> None:
     """A system python's apt packages (/usr/lib/python3/dist-packages), the base of a
     ``--system-site-packages`` venv, a ``.pth`` entry: the interpreter imports them and
