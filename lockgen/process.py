@@ -70,9 +70,12 @@ def run() -> None:
 
 
 def _flush() -> bool:
+    """Flush what lockgen printed; False where it could not be (a closed pipe). A stream
+    that was closed before lockgen started (``lockgen sync >&-``) is None: nothing to flush."""
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
     except OSError:
         return False
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -153,6 +154,23 @@ def test_no_traceback_from_the_real_command(project: Project) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("closed", [1, 2])
+def test_a_stream_closed_before_lockgen_starts_is_no_traceback(project: Project, closed: int) -> None:
+    """``lockgen sync >&-``: Python leaves sys.stdout None, and the exit's flush of it
+    raised after the work was done, exit 1."""
+    assert project.run("compile").exit_code == 0
+    for args, code in ((["--version"], 0), (["check", "--config", str(project.config)], 0)):
+        proc = subprocess.run(
+            [sys.executable, "-m", "lockgen", *args],
+            stdout=subprocess.PIPE if closed == 2 else None,
+            stderr=subprocess.PIPE if closed == 1 else None,
+            preexec_fn=lambda: os.close(closed),  # the one way to start a child with it closed
+            text=True,
+        )
+        said = proc.stderr if closed == 1 else proc.stdout
+        assert proc.returncode == code and "Traceback" not in said, (args, said)
 
 
 def test_bad_flag_is_exit_2(project: Project) -> None:
