@@ -910,6 +910,26 @@ def test_files_no_package_installed_fail_verify_and_sync_removes_them(synced: Pr
     assert synced.run("verify", "--hashes").exit_code == 0
 
 
+def test_a_sourceless_bytecode_file_in_a_package_is_code_no_record_claims(synced: Project) -> None:
+    """``import tool.evil`` runs a ``tool/evil.pyc`` with no ``evil.py`` beside it; verify
+    passed it, and sync kept it."""
+    import py_compile
+
+    assert synced.run("sync").exit_code == 0
+    site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
+    _, top = _tool_record(site)
+    source = synced.root / "evil.py"
+    source.write_text("import os\n")
+    planted = site / top / "evil.pyc"
+    py_compile.compile(str(source), cfile=str(planted))
+    checked = synced.run("verify")
+    assert checked.exit_code == 1, checked.output
+    assert f"that no RECORD claims: site-packages/{top}/evil.pyc" in checked.output
+    result = synced.run("sync")
+    assert result.exit_code == 0 and not planted.exists(), result.output
+    assert synced.run("verify").exit_code == 0
+
+
 def test_a_bare_egg_info_uv_cannot_uninstall_is_removed_by_sync(synced: Project) -> None:
     """An old ``setup.py install`` leaves an .egg-info with no top_level.txt; uv cannot
     uninstall it, so every sync failed ("the environment is unchanged") and none said

@@ -293,8 +293,9 @@ STARTUP = ("sitecustomize.py", "usercustomize.py", "sitecustomize.pyc", "usercus
 _VENV_HOOKS = frozenset({"_virtualenv.pth", "_virtualenv.py"})
 # What Python imports or runs: only such files in a package's folders are judged. Data a
 # package writes there itself at run time (a dictionary it downloads, jars a user adds)
-# is the package's business, not a stray.
-CODE = (".py", ".so", ".pyd", ".pth")
+# is the package's business, not a stray. A ``.pyc`` outside ``__pycache__`` is imported
+# with no source beside it (``__pycache__`` folders, Python's own caches, are not judged).
+CODE = (".py", ".pyc", ".so", ".pyd", ".pth")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
