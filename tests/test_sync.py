@@ -639,6 +639,25 @@ def test_a_tampered_hash_is_refused_and_the_environment_is_unchanged(synced: Pro
     assert "warning: ignored UV_NO_VERIFY_HASHES: the lock decides what uv installs" in result.output  # not UV_OFFLINE
 
 
+def test_a_hash_changed_in_place_is_refused_and_the_environment_is_not_marked(synced: Project) -> None:
+    """The same version, another sha256 (and the seal renewed): sync plans to reinstall
+    helper (another build), uv refuses the hash before changing a file, and the
+    environment is as it was. It was left marked half-changed, and verify failed on it."""
+    assert synced.run("sync").exit_code == 0
+    before = installed(synced)
+    lock = synced.lock(f"{TAG}-cpu")
+    text = lock.read_text()
+    sha = text.index('sha256 = "', text.index('name = "helper"')) + len('sha256 = "')
+    lock.write_text(writer.sealed(text[:sha] + ("0" if text[sha] != "0" else "1") + text[sha + 1 :]))
+    result = synced.run("sync")
+    assert result.exit_code == 1
+    assert "Hash mismatch" in result.output and "environment is unchanged" in result.output, result.output
+    assert installed(synced) == before
+    lock.write_text(text)
+    checked = synced.run("verify")
+    assert checked.exit_code == 0, checked.output
+
+
 def test_sync_hashes_mends_a_file_changed_in_place(synced: Project) -> None:
     """A byte changed, the size kept: only the hashes see it. Plain sync says so in its
     answer (it compared sizes); sync --hashes reinstalls the package."""

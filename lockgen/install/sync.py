@@ -325,12 +325,14 @@ def _apply(
             raise installer.failed(
                 _as_command_error(exc), f"install {install_from.name}", "no environment was left behind"
             ) from None
-        # uv ended by a signal (the OOM killer) may have linked part of a package no RECORD claims yet: never "unchanged"
+        # uv ended by a signal (the OOM killer) may have linked part of a package no RECORD claims yet: never
+        # "unchanged". Nor where it reinstalled a package whose files were already amiss: files it took away
+        # then leave that package as broken as before, to every check here.
         if (
             not isinstance(exc, Killed)
             and _unchanged(found, target)
             and not found.unreadable
-            and not plan.reinstall
+            and not plan.reinstall.keys() & found.broken.keys()
             and found.journal is None
         ):
             state.end(target)
