@@ -639,6 +639,31 @@ def test_a_tampered_hash_is_refused_and_the_environment_is_unchanged(synced: Pro
     assert "warning: ignored UV_NO_VERIFY_HASHES: the lock decides what uv installs" in result.output  # not UV_OFFLINE
 
 
+@pytest.mark.parametrize("same_size", [True, False])
+def test_a_file_edited_through_a_link_into_uvs_cache_fails_the_next_first_sync(
+    synced: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, same_size: bool
+) -> None:
+    """uv links files from its cache: a file edited in place in one environment is
+    edited in the cache, and a fresh environment got it. Of the same size, sync and
+    verify passed it; of another, the failed first sync left its .venv behind."""
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "own-cache"))  # never the session's shared cache
+    assert synced.run("sync").exit_code == 0
+    venv = synced.root / ".venv"
+    site = next((venv / "lib").glob("python*/site-packages"))
+    _, top = _tool_record(site)
+    module = site / top / "__init__.py"
+    if module.stat().st_nlink < 2:
+        pytest.skip("uv copied the files here rather than linking them")
+    text = module.read_bytes()
+    with module.open("r+b") as f:  # in place: the cache's copy is this very file
+        f.write(b"#" if same_size else text + b"# debugging\n")
+    shutil.rmtree(venv)
+    result = synced.run("sync")
+    assert result.exit_code == 1, result.output
+    assert f"tool: {top}/__init__.py " in result.output and "uv cache clean NAME" in result.output, result.output
+    assert "no environment was left behind" in result.output and not venv.exists()
+
+
 def test_a_hash_changed_in_place_is_refused_and_the_environment_is_not_marked(synced: Project) -> None:
     """The same version, another sha256 (and the seal renewed): sync plans to reinstall
     helper (another build), uv refuses the hash before changing a file, and the

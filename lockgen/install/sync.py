@@ -199,6 +199,7 @@ def sync(
                 checked = kernels.check_in_staging(
                     target, lock, whole, facts, variant, wheelhouse=wheelhouse, indexes=indexes
                 )
+            created = not target.exists
             target = _apply(
                 target,
                 found,
@@ -209,11 +210,20 @@ def sync(
                 keep=kept(found, lock, base),
                 owned=wanted,
             )
-        inspected = verify.inspect(target, hashes=hashes)
+        # What uv placed just now is checked by sha256 too: it links files from its cache, and a file edited in
+        # place in another environment is edited in the cache as well, the size kept.
+        placed = {*plan.install, *plan.change, *plan.reinstall}
+        inspected = verify.inspect(target, hashes=hashes, hashed=placed)
         record = _new_record(config, lock, variant, checked, inspected, base, sources)
         # judged by what was just installed; a source edited while it was built is the next sync's to see
         after = replace(inspected, record=replace(record, sources=verify.sources(lock)), journal=None)
         left = verify.problems(after, lock, overlay=overlay, base=base, judge_kept=False)
+        if left and created:  # a failed first sync leaves no environment behind
+            shutil.rmtree(target.prefix, ignore_errors=True)
+            raise LockgenError(
+                f"after the install the new environment differs from the lock: {'; '.join(left[:5])} "
+                f"(no environment was left behind{_from_cache(left)})"
+            )
         if left:
             before = verify.problems(found, lock, overlay=overlay, base=base, judge_kept=False)
             raise _still_differs(left, before, target, overlay=overlay)
@@ -221,6 +231,16 @@ def sync(
         state.end(target)
         _refuse_damaged_kept(after, kept(after, lock, base) | base_names)
     return plan
+
+
+def _from_cache(problems: list[str]) -> str:
+    """Where a file uv just placed is not as its RECORD says, it came so from uv's cache."""
+    if not any("RECORD says" in p or "its sha256 in RECORD" in p for p in problems):
+        return ""
+    return (
+        "; uv links files from its cache, so a file edited in place in one environment is edited in the cache "
+        "too: uv cache clean NAME mends it"
+    )
 
 
 def _still_differs(left: list[str], before: list[str], target: Target, *, overlay: bool) -> LockgenError:
@@ -238,7 +258,7 @@ def _still_differs(left: list[str], before: list[str], target: Target, *, overla
         )
     return LockgenError(
         "after the install the environment still differs from the lock (it stays marked, and the next lockgen "
-        f"sync repairs it): {shown}"
+        f"sync repairs it{_from_cache(left)}): {shown}"
     )
 
 

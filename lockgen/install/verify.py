@@ -46,9 +46,13 @@ class Inspection:
         return self.installed.get(name) if self.imported is None else self.imported.get(name)
 
 
-def inspect(target: Target, *, hashes: bool = False, beyond: bool = False) -> Inspection:
+def inspect(
+    target: Target, *, hashes: bool = False, beyond: bool = False, hashed: Iterable[str] = ()
+) -> Inspection:
     """What is installed; with ``beyond``, also what the interpreter imports, along its
-    whole path (see :func:`environment.path_folders`)."""
+    whole path (see :func:`environment.path_folders`). Files are checked by size, and by
+    sha256 too with ``hashes`` or for the packages ``hashed`` names."""
+    hashed = frozenset(hashed)
     found = dists.scan(target.site_packages()) if target.exists else []
     imported: dict[str, str] | None = None
     folders = environment.path_folders(target) if beyond and target.exists else None
@@ -66,14 +70,14 @@ def inspect(target: Target, *, hashes: bool = False, beyond: bool = False) -> In
     unreadable = []
     fingerprints = {}
     paths = {}
-    files = hashed = 0
+    files = bytes_hashed = 0
     for d in found:
-        check = dists.check_files(d, hashes=hashes)
+        check = dists.check_files(d, hashes=hashes or d.name in hashed)
         paths[d] = check.paths
         if check.fingerprint:
             fingerprints[d.name] = check.fingerprint
         files += check.files
-        hashed += check.bytes_hashed
+        bytes_hashed += check.bytes_hashed
         if check.problems:
             broken.setdefault(d.name, []).extend(check.problems)
         if check.altered:
@@ -103,7 +107,7 @@ def inspect(target: Target, *, hashes: bool = False, beyond: bool = False) -> In
         journal=state.read_journal(target) if target.exists else None,
         seeds=frozenset(_with_requirements(SEEDS, requires)),
         files=files,
-        bytes_hashed=hashed,
+        bytes_hashed=bytes_hashed,
         requires=requires,
         found=tuple(found),
         fingerprints=fingerprints,
