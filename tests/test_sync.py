@@ -664,6 +664,29 @@ def test_a_file_edited_through_a_link_into_uvs_cache_fails_the_next_first_sync(
     assert "no environment was left behind" in result.output and not venv.exists()
 
 
+@pytest.mark.parametrize("now", ["gone", "another minor"])
+def test_an_environment_whose_python_moved_on_is_no_environment_to_call_in_sync(
+    synced: Project, tmp_path: Path, now: str
+) -> None:
+    """Its python uninstalled, or upgraded to another minor version: no python runs the
+    packages, though every file and pyvenv.cfg agree with the lock. verify said ok."""
+    assert synced.run("sync").exit_code == 0
+    link = synced.root / ".venv" / "bin" / "python"
+    if not link.is_symlink():
+        pytest.skip("this venv's python is a copy, not a link")
+    other = tmp_path / "python3.99"
+    if now == "another minor":
+        other.write_text("#!/bin/sh\nexit 1\n")
+        other.chmod(0o755)
+    link.unlink()
+    link.symlink_to(other)
+    for command in ("verify", "sync"):
+        result = synced.run(command)
+        assert result.exit_code == 2, result.output
+        said = "whose python is gone" if now == "gone" else "'s python is now 3.99"
+        assert said in result.output and "make it again (remove " in result.output, result.output
+
+
 def test_a_hash_changed_in_place_is_refused_and_the_environment_is_not_marked(synced: Project) -> None:
     """The same version, another sha256 (and the seal renewed): sync plans to reinstall
     helper (another build), uv refuses the hash before changing a file, and the

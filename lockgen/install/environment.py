@@ -122,13 +122,29 @@ def _venv_version(prefix: Path, source: str) -> str:
     except OSError as exc:
         raise InputError(f"{source}: cannot read {cfg}: {exc.strerror}") from None
     m = re.search(r"^version(?:_info)?\s*=\s*(\d+\.\d+(?:\.\d+)?)", text, re.MULTILINE)
-    if m:
-        return m[1]
     exe = prefix / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    if m:
+        _refuse_moved_interpreter(exe, m[1], source, prefix)
+        return m[1]
     try:
         return command.run([str(exe), "-c", "import platform; print(platform.python_version())"], timeout=30).strip()
     except CommandError:
         raise InputError(f"{source}: {prefix} is a virtual environment whose python does not run") from None
+
+
+def _refuse_moved_interpreter(exe: Path, version: str, source: str, prefix: Path) -> None:
+    """A venv's python is a link to the interpreter it was made from: one uninstalled
+    since, or upgraded to another minor version, leaves a venv whose packages no python
+    runs, though its pyvenv.cfg and every file still agree with the lock."""
+    real = os.path.realpath(exe)
+    again = f"make it again (remove {prefix}, then lockgen sync)"
+    if not os.path.exists(real):
+        raise InputError(f"{source}: {prefix} is a virtual environment whose python is gone ({real}): {again}")
+    named = re.fullmatch(r"python(\d+\.\d+)", os.path.basename(real))
+    if named and version != named[1] and not version.startswith(named[1] + "."):
+        raise InputError(
+            f"{source}: {prefix}'s python is now {named[1]} ({real}), its pyvenv.cfg says {version}: {again}"
+        )
 
 
 def path_folders(target: Target) -> list[Path] | None:
