@@ -227,6 +227,29 @@ def test_a_wheelhouse_for_a_local_project_says_its_build_backend_is_not_in_it(fl
     assert "in the wheelhouse only where the inputs name them" in result.stderr
 
 
+def test_a_wheelhouse_never_replaces_index_pages_it_did_not_write(fleet: Project, tmp_path: Path) -> None:
+    """A mirror folder already serving other projects under DIR/simple/ lost them all to
+    the index wheelhouse rewrites whole; a link there failed with no path named."""
+    house = tmp_path / "mirror"
+    theirs = house / "simple" / "otherpkg" / "index.html"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text("<a href='../../otherpkg-1.0.tar.gz'>otherpkg-1.0.tar.gz</a>\n")
+    result = fleet.run("wheelhouse", str(house))
+    assert result.exit_code == 2, result.output
+    assert f"error: {house / 'simple'}: holds what this wheelhouse did not write (otherpkg)" in result.output
+    assert theirs.is_file() and not list(house.glob("*.whl"))  # nothing fetched, nothing lost
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "simple").symlink_to(house / "simple")
+    result = fleet.run("wheelhouse", str(linked))
+    assert result.exit_code == 2 and f"error: {linked / 'simple'}: is not a folder" in result.output, result.output
+    theirs.parent.parent.joinpath("index.html").write_text("")  # its root page alone is lockgen's to rewrite
+    theirs.parent.rename(tmp_path / "moved")
+    assert fleet.run("wheelhouse", str(house)).exit_code == 0
+    assert fleet.run("wheelhouse", str(house)).exit_code == 0, "a second run rewrites its own pages"
+    assert not list(house.glob(".lockgen-simple-*"))
+
+
 def test_a_missing_or_corrupt_wheelhouse_file_is_named_and_nothing_changes(fleet: Project, tmp_path: Path) -> None:
     house = tmp_path / "house"
     assert fleet.run("wheelhouse", str(house)).exit_code == 0

@@ -46,9 +46,7 @@ class Inspection:
         return self.installed.get(name) if self.imported is None else self.imported.get(name)
 
 
-def inspect(
-    target: Target, *, hashes: bool = False, beyond: bool = False, hashed: Iterable[str] = ()
-) -> Inspection:
+def inspect(target: Target, *, hashes: bool = False, beyond: bool = False, hashed: Iterable[str] = ()) -> Inspection:
     """What is installed; with ``beyond``, also what the interpreter imports, along its
     whole path (see :func:`environment.path_folders`). Files are checked by size, and by
     sha256 too with ``hashes`` or for the packages ``hashed`` names."""

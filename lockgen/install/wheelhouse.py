@@ -23,12 +23,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import html
 import http.client
 import json
 import netrc
 import os
-import shutil
 import threading
 import urllib.error
 import urllib.parse
@@ -41,6 +39,7 @@ from typing import TYPE_CHECKING
 
 from lockgen import files
 from lockgen.exceptions import InputError, LockgenError
+from lockgen.install import simple
 from lockgen.locks import pylock
 from lockgen.names import canonical
 from lockgen.redact import realm, redact, userinfo_for
@@ -146,6 +145,7 @@ def _build(
     keep: set[str],
 ) -> Summary:
     manifest = _Manifest(folder)
+    simple.refuse_foreign(folder, manifest.packages())
     summary = Summary()
     todo = []
     for item in items:
@@ -194,7 +194,7 @@ def _build(
     for part in folder.glob(f"*{PART}"):  # a cut download of a file no lock wants: never resumed
         if part.name.removesuffix(PART) not in keep and part.is_file():
             part.unlink(missing_ok=True)
-    write_index(folder, [*items, *manifest.others(folder, {item.filename for item in items})])
+    simple.write(folder, [*items, *manifest.others(folder, {item.filename for item in items})])
     for item in items:
         size = item.size or (folder / item.filename).stat().st_size
         summary.total_bytes += size
@@ -241,6 +241,11 @@ class _Manifest:
     def remember(self, item: Wanted) -> None:
         st = (self.folder / item.filename).stat()
         self.entries[item.filename] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, item.sha256, item.package]
+
+    def packages(self) -> set[str]:
+        """Every package a file of it was verified for: those its simple index has pages of."""
+        return {canonical(e[4]) for e in self.entries.values() if isinstance(e, list) and len(e) == 5
+                and isinstance(e[4], str)}  # fmt: skip
 
     def others(self, folder: Path, names: set[str]) -> list[Wanted]:
         """Files an earlier run verified (for other variants), still there at their size
@@ -381,24 +386,3 @@ class _Auth(urllib.request.BaseHandler):
         return request
 
     https_request = http_request
-
-
-def write_index(folder: Path, items: Iterable[Wanted]) -> None:
-    """A PEP 503 simple index under ``folder/simple`` with relative links and hashes."""
-    by_project: dict[str, list[Wanted]] = {}
-    for item in items:
-        by_project.setdefault(canonical(item.package), []).append(item)
-    simple = folder / "simple"
-    if simple.exists():
-        shutil.rmtree(simple)
-    for project, entries in sorted(by_project.items()):
-        links = "\n".join(
-            f'<a href="../../{html.escape(urllib.parse.quote(e.filename))}#sha256={e.sha256}">{html.escape(e.filename)}</a><br/>'
-            for e in sorted(entries, key=lambda e: e.filename)
-        )
-        page = (
-            f"<!DOCTYPE html>\n<html><head><title>Links for {project}</title></head><body>\n{links}\n</body></html>\n"
-        )
-        files.write_atomic(simple / project / "index.html", page)
-    root = "\n".join(f'<a href="{p}/">{p}</a><br/>' for p in sorted(by_project))
-    files.write_atomic(simple / "index.html", f"<!DOCTYPE html>\n<html><body>\n{root}\n</body></html>\n")
