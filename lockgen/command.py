@@ -158,7 +158,7 @@ def _start(
     try:
         proc = subprocess.Popen(
             args, cwd=cwd, env=None if env is None else _merged(env), stdin=subprocess.DEVNULL,
-            stdout=sinks[0], stderr=sinks[1], start_new_session=group,
+            stdout=sinks[0], stderr=sinks[1], start_new_session=group, pass_fds=_inherited(),
         )  # fmt: skip
     except BaseException as exc:  # nothing started: a signal that came meanwhile is acted on now
         if main:
@@ -245,6 +245,16 @@ def _text(sink: int | IO[bytes], piped: bytes | None) -> str:
         sink.seek(0)
         data = sink.read()
     return data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _inherited() -> tuple[int, ...]:
+    """The run locks lockgen holds (:data:`lockgen.files.HELD`): a program it starts holds
+    them too, so a lockgen killed with -9 keeps the next run waiting until that program
+    ends, not only until lockgen does (POSIX; no such inheritance on Windows)."""
+    files = sys.modules.get("lockgen.files")  # no run lock without it loaded
+    if files is None or os.name == "nt":
+        return ()
+    return tuple(sorted(files.HELD))
 
 
 def _merged(env: Mapping[str, str | None]) -> dict[str, str]:

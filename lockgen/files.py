@@ -260,6 +260,12 @@ def _lock_folder() -> Path:
     return folder
 
 
+# The descriptors of the run locks this process holds: every program it starts inherits
+# them (lockgen.command), so that a lockgen killed with -9 leaves its locks held until the
+# uv it started, which goes on changing the environment, ends too.
+HELD: set[int] = set()
+
+
 @contextlib.contextmanager
 def run_lock(kind: str, key: Path, *, say: Callable[[str], None]) -> Iterator[None]:
     """Hold the ``kind`` lock (``compile`` or ``sync``) of ``key`` (a project's locks
@@ -276,16 +282,34 @@ def run_lock(kind: str, key: Path, *, say: Callable[[str], None]) -> Iterator[No
     try:
         if not _try_lock(fd):
             holder = _read_holder(fd) or "another lockgen process"
+            if not _alive(holder):  # killed; a program it started holds its locks until it ends
+                holder = f"a program that {holder} started, and that outlived it,"
             say(f"waiting for {holder} to finish with {resolved}")
             _lock(fd)
         held = _lock_itself(resolved, say)
         me = f"process {os.getpid()} (lockgen {kind}, since {time.strftime('%H:%M:%S')})"
         _write_holder(fd, me)
+        HELD.update((fd,) if held is None else (fd, held))
         yield
     finally:
+        HELD.difference_update((fd, held))
         if held is not None:
             os.close(held)
-        os.close(fd)  # closing releases the lock, also when the process is killed
+        os.close(fd)  # closing releases the lock, also when the process is killed (once its programs end)
+
+
+def _alive(holder: str) -> bool:
+    """Does the process a run lock's holder line names still run (as far as can be told)?"""
+    pid = holder.split(" ", 2)[1] if holder.startswith("process ") else ""
+    if not pid.isdigit() or sys.platform == "win32":  # there, signal 0 would end the process
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's: it runs
+        return True
+    return True
 
 
 def _lock_itself(folder: str, say: Callable[[str], None]) -> int | None:

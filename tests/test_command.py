@@ -349,3 +349,37 @@ def test_a_program_ended_by_a_signal_raises_killed_not_a_plain_failure() -> None
     with pytest.raises(CommandError) as failed:
         command.run(["sh", "-c", "exit 3"])
     assert not isinstance(failed.value, Killed)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX: programs inherit the run locks")
+def test_a_program_lockgen_started_holds_its_run_lock_until_it_ends(tmp_path: Path) -> None:
+    """A sync killed with -9 left the uv it started installing, and the next sync ran
+    beside it (the run lock died with lockgen): every program lockgen starts holds the
+    run locks too, and the next run waits for it. Here a program that outlives the run
+    stands in for that uv."""
+    from lockgen import files
+
+    target = tmp_path / "env"
+    target.mkdir()
+    with files.run_lock("sync", target, say=lambda _: None):
+        pid = int(command.run(["sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"]))
+    said: list[str] = []
+    got = threading.Event()
+
+    def next_run() -> None:
+        with files.run_lock("sync", target, say=said.append):
+            got.set()
+
+    waiter = threading.Thread(target=next_run)
+    try:
+        waiter.start()
+        deadline = time.monotonic() + 10
+        while not said and not got.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert said and not got.is_set(), "the next run went ahead while the program still ran"
+        assert "waiting for " in said[0]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 9)
+        waiter.join(timeout=10)
+    assert got.is_set(), "the run lock was never given back once the program ended"
