@@ -216,6 +216,8 @@ def _asked_for(folder: Path) -> Path:
             why = "not writable"
         elif not _private(folder):
             why = "writable by other users, or not theirs who runs lockgen"
+        elif _open_to_all(folder.parent):
+            why = "writable by every user, without /tmp's sticky bit: anyone could replace what lockgen keeps in it"
         else:
             _FOLDERS.add(folder)
             return folder
@@ -239,6 +241,15 @@ def _private(folder: Path) -> bool:
         if not path.is_relative_to(shared) or path.parent == shared or path.parent == path:
             return True
         path = path.parent
+
+
+def _open_to_all(folder: Path) -> bool:
+    """Writable by every user, and not sticky (as ``/tmp`` is, where no user may rename
+    another's folder): anyone could rename lockgen's folders in it and put their own."""
+    if not hasattr(os, "getuid"):  # pragma: no cover - Windows: per-user folders
+        return False
+    mode = folder.stat().st_mode
+    return bool(mode & 0o002) and not mode & 0o1000
 
 
 _FOLDERS: set[Path] = set()

@@ -1103,6 +1103,30 @@ def test_a_cache_folder_made_under_a_loose_umask_is_private_and_used(project: Pr
         shutil.rmtree(top, ignore_errors=True)
 
 
+@pytest.mark.parametrize("sticky", [False, True])
+def test_a_cache_folder_every_user_may_write_to_is_refused_unless_sticky(
+    project: Project, tmp_path: Path, sticky: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 0777 LOCKGEN_CACHE_DIR: anyone could rename lockgen's runs/ folder in it and put
+    their own, which lockgen then trusted. /tmp's sticky bit forbids that: it is fine."""
+    import tempfile
+
+    elsewhere = tmp_path / "tmp"  # the folder stands outside the shared temporary folder, as a user's own would
+    elsewhere.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(elsewhere))
+    shared = tmp_path / "shared-cache"
+    shared.mkdir()
+    shared.chmod(0o1777 if sticky else 0o777)
+    result = project.run("check", env={"LOCKGEN_CACHE_DIR": str(shared)})
+    if sticky:
+        assert result.exit_code in (0, 1) and "LOCKGEN_CACHE_DIR" not in result.output, result.output
+    else:
+        assert result.exit_code == 2, result.output
+        assert f"error: LOCKGEN_CACHE_DIR: {shared} cannot hold lockgen's cache (writable by every user" in (
+            result.output
+        )
+
+
 # --- locks ----------------------------------------------------------------------------------
 
 VARIANT = f"{TAG}-cpu"
