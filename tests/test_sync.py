@@ -757,7 +757,7 @@ def test_a_record_cut_short_mid_row_is_repaired(synced: Project) -> None:
     assert synced.run("verify", "--hashes").exit_code == 0
 
 
-def test_an_environment_pip_installed_verifies(project: Project) -> None:
+def test_an_environment_pip_installed_is_installed_once_more_then_verifies(project: Project) -> None:
     """pip compiles bytecode after unpacking, rewriting the ``.pyc`` a wheel ships (as
     numpy's does) and listing it in RECORD twice: that is no damage."""
     tag = f"cpython-{sys.version_info[0]}{sys.version_info[1]}"
@@ -772,10 +772,32 @@ def test_an_environment_pip_installed_verifies(project: Project) -> None:
                     str(project.root / "wheels"), "shipspyc==1.0"], check=True)  # fmt: skip
     pyc = next(venv.glob(f"lib/python*/site-packages/shipspyc/__pycache__/__init__.{tag}.pyc"))
     assert pyc.read_bytes() != b"stale", "pip compiled over the shipped bytecode"
-    result = project.run("verify")
-    assert result.exit_code == 0, result.output
+    result = project.run("verify")  # which build pip installed no record says; no file is amiss
+    assert result.exit_code == 1 and "1 problem(s)" in result.output, result.output
+    assert "no record of what lockgen sync installed" in result.output and "__pycache__" not in result.output
     result = project.run("sync")
-    assert result.exit_code == 0 and "already in sync" in result.output, result.output
+    assert result.exit_code == 0 and "! shipspyc reinstall: no record says which build" in result.output, result.output
+    assert project.run("verify").exit_code == 0
+    assert "already in sync" in project.run("sync").output
+
+
+def test_with_its_record_gone_another_build_of_a_locked_version_is_never_adopted(synced: Project) -> None:
+    """The record deleted (as in any environment lockgen did not make), another build
+    installed over a locked package passed verify, and a no-op sync wrote a new record
+    from it: never flagged again, even by --hashes."""
+    assert synced.run("sync").exit_code == 0
+    site = next((synced.root / ".venv" / "lib").glob("python*/site-packages"))
+    (site / ".lockgen" / "record.json").unlink()
+    _, top = _tool_record(site)
+    other = make_wheel(synced.root / "elsewhere", "tool", "1.0", payload="BUILD = 'another'\n")
+    subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(synced.root / ".venv"), "--reinstall",
+                    "--no-deps", str(other)], check=True)  # fmt: skip
+    checked = synced.run("verify", "--hashes")
+    assert checked.exit_code == 1 and "no record of what lockgen sync installed" in checked.output, checked.output
+    result = synced.run("sync")
+    assert result.exit_code == 0 and "! tool reinstall: no record says which build" in result.output, result.output
+    assert "another" not in (site / top / "__init__.py").read_text()
+    assert synced.run("verify", "--hashes").exit_code == 0
 
 
 def test_a_failed_first_sync_leaves_no_environment_behind(synced: Project) -> None:

@@ -115,7 +115,7 @@ def plan_for(
     base's packages: ``provided``) removes nothing."""
     base = set(provided)
     locked = {n: v for n, v in lock.versions.items() if n not in base}
-    again = dict(verify.other_artifacts(found, lock))
+    again = dict(verify.other_artifacts(found, lock, base))
     for name in found.broken:
         again.setdefault(name, "its files do not match its RECORD")
     if found.journal is not None:

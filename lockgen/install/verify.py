@@ -128,12 +128,23 @@ def _with_requirements(names: Iterable[str], requires: Mapping[str, tuple[str, .
     return out
 
 
-def other_artifacts(found: Inspection, lock: pylock.Lock) -> dict[str, str]:
+NO_RECORD = "no record says which build of it is installed"
+
+
+def other_artifacts(found: Inspection, lock: pylock.Lock, base: Iterable[str] = ()) -> dict[str, str]:
     """Packages at the locked version whose recorded artifacts are not the locked ones,
     or whose installed files are not those sync installed (another build of the same
-    version installed over it: its own RECORD agrees with its files)."""
+    version installed over it: its own RECORD agrees with its files). With no record at
+    all (an environment pip filled, a record deleted), every one but the ``base``'s: its
+    build is unknown, and a no-op sync would have recorded whatever build is there."""
     if found.record is None:
-        return {}
+        skip = set(base)
+        return {
+            name: NO_RECORD
+            for name, version in lock.versions.items()
+            if name not in skip and found.installed.get(name) is not None
+            and pylock.satisfies(found.installed.get(name), version)
+        }  # fmt: skip
     out = {}
     for name, identity in state.identities(lock).items():
         recorded = found.record.packages.get(name)
@@ -238,8 +249,18 @@ def problems(
         for name, version in sorted(found.installed.items()):
             if name not in locked and name not in found.seeds:
                 out.append(f"{name} {version} is installed but not in the lock")
-    for name, reason in sorted(other_artifacts(found, lock).items()):
-        out.append(f"{' '.join(filter(None, (name, locked[name])))}: {reason}")
+    unknown = []
+    for name, reason in sorted(other_artifacts(found, lock, provided).items()):
+        if reason == NO_RECORD:
+            unknown.append(name)
+        else:
+            out.append(f"{' '.join(filter(None, (name, locked[name])))}: {reason}")
+    if unknown:
+        out.append(
+            "no record of what lockgen sync installed (site-packages/.lockgen/record.json): which build of "
+            f"{', '.join(unknown[:3])}{' …' if len(unknown) > 3 else ''} ({len(unknown)} packages) is installed is "
+            "unknown (lockgen sync installs them once to know)"
+        )
     if not overlay:  # an image's own files are the image's
         out.extend(f"{name}: {line}" for name, line in stray_lines(found, lock))
     listed = set(image)
