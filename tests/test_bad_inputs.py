@@ -575,6 +575,32 @@ def base_in(text: str | bytes, **more: str | bytes | None) -> dict[str, str | by
 
 
 INTENTS: dict[str, Case] = {
+    # What uv refuses in a constraints file, once for every variant, naming the file that included it.
+    "constraint-with-no-name": Case(
+        (
+            "inputs/cons.txt:1:",
+            "a requirement with no name cannot be a constraint",
+            "inputs/base.in says -c inputs/cons.txt",
+        ),
+        files={
+            "inputs/base.in": "-c cons.txt\napp\n",
+            "inputs/cons.txt": "https://example.com/x-1.0-py3-none-any.whl\n",
+        },
+    ),
+    "constraint-editable-configured": Case(
+        ("c.txt:2:", "an editable cannot be a constraint", "the configuration's constraints"),
+        config=top('constraints = ["c.txt"]'),
+        files={"c.txt": "helper<3\n-e ./libs/x\n", "libs/x/pyproject.toml": '[project]\nname = "x"\nversion = "1"\n'},
+    ),
+    "constraint-included-by-a-constraint": Case(
+        ("inputs/more.txt:1:", "cannot be a constraint", "inputs/base.in says -c inputs/cons.txt"),
+        files={
+            "inputs/base.in": "-c cons.txt\napp\n",
+            "inputs/cons.txt": "-r more.txt\n",
+            "inputs/more.txt": "./x.whl\n",
+            "x.whl": b"PK",
+        },
+    ),
     "invalid-operator": Case(("inputs/base.in:2:", "torch>>2"), files=base_in("app\ntorch>>2\n")),
     "no-version-after-operator": Case(("inputs/base.in:1:", "numpy=="), files=base_in("numpy==\n")),
     "unclosed-extras": Case(("inputs/base.in:1:",), files=base_in("app[extra\n")),

@@ -59,6 +59,9 @@ class IntentFile:
     # Its options that decide which index pages uv reads: (--index-url | --extra-index-url |
     # --find-links | --no-index, the value as uv reads it).
     indexes: tuple[tuple[str, str], ...] = ()
+    # (line, what) for each line uv refuses in a constraints file: an editable, a requirement
+    # with no name (a bare URL or path).
+    unconstrainable: tuple[tuple[int, str], ...] = field(default=(), compare=False)
     # The file as uv reads it, copied: logical lines joined (pip's ``\`` continuations,
     # which uv cannot read), -r/-c targets as INCLUDE markers, -f folders absolute (and
     # each such absolute folder → that folder relative to the project root).
@@ -122,7 +125,31 @@ class Inputs:
         seen: dict[str, IntentFile] = {}
         for start in (*variant.inputs, *variant.constraints):
             self._walk(start, seen)
+        if self.validate:
+            self._constraints_usable(variant, seen)
         return list(seen.values())
+
+    def _constraints_usable(self, variant: Variant, seen: Mapping[str, IntentFile]) -> None:
+        """What uv reads as constraints (a ``-c`` file, the configuration's ``constraints``,
+        and what they include) holds no line uv refuses there: bad input at that line,
+        rather than one uv failure per variant naming the file that included it."""
+        via = {rel: "the configuration's constraints" for rel in variant.constraints}
+        for intent in seen.values():
+            via.update((rel, f"{intent.rel} says -c {rel}") for rel in intent.constraints)
+        stack = list(via)
+        while stack:
+            rel = stack.pop()
+            intent = seen.get(rel) or self.file(rel)
+            if intent.unconstrainable:
+                number, what = intent.unconstrainable[0]
+                raise InputError(
+                    f"{rel}:{number}: {what} cannot be a constraint, and uv reads this file as constraints "
+                    f"({via[rel]}): move the line to a requirements file"
+                )
+            for child in (*intent.includes, *intent.constraints):
+                if child not in via:
+                    via[child] = via[rel]
+                    stack.append(child)
 
     def sources(self, variant: Variant) -> dict[str, str]:
         r"""Every file the variant reads, as uv is to read it (``\`` continuations, which
@@ -246,6 +273,7 @@ class Inputs:
         marked: dict[str, bool] = {}  # name → every line requiring it carries a marker
         pre = False
         indexes: list[tuple[str, str]] = []
+        unconstrainable: list[tuple[int, str]] = []
         for number, line in lines.logical_lines(text):
             line = lines.strip_comment(line).strip()
             if not line:
@@ -260,12 +288,15 @@ class Inputs:
                     elif kind in _INDEX_OPTIONS:
                         indexes.append((_INDEX_OPTIONS[kind], self.places.expanded(value)))
                     elif kind in ("-e", "--editable"):
+                        unconstrainable.append((number, "an editable"))
                         requires.append(None)
                         place = self._editable(rel, number, value)
                         if place is not None:
                             projects.append(place)
                 continue
             name = self._requirement(rel, number, line, projects)
+            if name is None:
+                unconstrainable.append((number, "a requirement with no name"))
             requires.append(name)
             if name is not None:
                 marked[name] = marked.get(name, True) and lines.has_marker(line)
@@ -283,6 +314,7 @@ class Inputs:
             anchors=anchors,
             pre=pre,
             indexes=tuple(indexes),
+            unconstrainable=tuple(unconstrainable),
         )
 
     def _options(
