@@ -341,6 +341,13 @@ CONFIG: dict[str, Case] = {
     "locks-dir-empty": Case(key("locks-dir"), config=top('locks-dir = ""')),
     "locks-dir-a-file": Case(key("locks-dir", "file"), config=top('locks-dir = "locks"'), files={"locks": "x\n"}),
     "locks-dir-outside-the-project": Case(key("locks-dir", "outside"), config=top('locks-dir = "../elsewhere"')),
+    "inputs-a-name-too-long": Case(
+        key("inputs", "File name too long"), config=BASE.replace("inputs/base.in", "a" * 300 + ".in") + CPU
+    ),
+    "inputs-one-file-spelled-twice": Case(
+        key("inputs", "inputs/base.in and ./inputs/base.in are the same file"),
+        config='inputs = ["inputs/base.in", "./inputs/base.in"]\npython = ["3.12"]\n' + CPU,
+    ),
     "constraints-a-string": Case(key("constraints"), config=top('constraints = "c.txt"')),
     "constraints-a-bool-entry": Case(key("constraints"), config=top("constraints = [true]")),
     "constraints-missing-file": Case(key("constraints", "c.txt"), config=top('constraints = ["c.txt"]')),
@@ -470,8 +477,14 @@ CONFIG: dict[str, Case] = {
         config="[tool.lockgen]\n" + BASE + "[tool.lockgen.accelerators.cpu]\n",
     ),
     "cuda-empty": Case(key("accelerators.cu128.cuda"), config=BASE + '[accelerators.cu128]\ncuda = ""\n'),
-    "cuda-99.0": Case(key("accelerators.cu99.cuda", "99.0"), config=BASE + '[accelerators.cu99]\ncuda = "99.0"\n'),
-    "cuda-12.7": Case(key("accelerators.cu127.cuda", "12.7"), config=BASE + '[accelerators.cu127]\ncuda = "12.7"\n'),
+    "cuda-12.7": Case(
+        key("accelerators.cu127.cuda", "CUDA 12.7 was never released (CUDA 12: 12.0, 12.1"),
+        config=BASE + '[accelerators.cu127]\ncuda = "12.7"\n',
+    ),
+    "cuda-99.0": Case(
+        key("accelerators.cu99.cuda", "CUDA 99.0 is newer than every CUDA release lockgen knows (the newest: 13."),
+        config=BASE + '[accelerators.cu99]\ncuda = "99.0"\n',
+    ),
     "cuda-12": Case(key("accelerators.cu12.cuda", "'12'"), config=BASE + '[accelerators.cu12]\ncuda = "12"\n'),
     "cuda-10.2": Case(key("accelerators.cu102.cuda", "10.2"), config=BASE + '[accelerators.cu102]\ncuda = "10.2"\n'),
     "cuda-a-patch-version": Case(
@@ -575,6 +588,12 @@ def base_in(text: str | bytes, **more: str | bytes | None) -> dict[str, str | by
 
 
 INTENTS: dict[str, Case] = {
+    "include-a-name-too-long": Case(
+        ("inputs/base.in:1:", "File name too long"), files=base_in(f"-r {'b' * 300}.in\napp\n")
+    ),
+    "path-requirement-a-name-too-long": Case(
+        ("inputs/base.in:2:", "File name too long"), files=base_in(f"app\n./{'c' * 300}\n")
+    ),
     # What uv refuses in a constraints file, once for every variant, naming the file that included it.
     "constraint-with-no-name": Case(
         (
@@ -740,7 +759,7 @@ INTENTS: dict[str, Case] = {
         files=base_in("app\n-e git+https://example.invalid/r@v1#egg=r\n"),
     ),
     "index-variable-set-to-nothing": Case(
-        ("inputs/base.in:1:", "is empty here"),
+        ("inputs/base.in:1:", "${{PRIV_IDX}} is set to nothing here"),
         files=base_in("--extra-index-url ${PRIV_IDX}\napp\n"),
         env={"PRIV_IDX": ""},
     ),
@@ -1151,6 +1170,15 @@ def test_a_cache_folder_every_user_may_write_to_is_refused_unless_sticky(
         assert f"error: LOCKGEN_CACHE_DIR: {shared} cannot hold lockgen's cache (writable by every user" in (
             result.output
         )
+
+
+@pytest.mark.parametrize("line", ["locks-dir = 3", "exclude-newer = 5", "inputs = [1]", "constraints = [2.5]"])
+def test_a_number_where_no_version_goes_gets_no_hint_to_quote_a_version(project: Project, line: str) -> None:
+    """The hint to quote a version TOML read as a number suggested ``locks-dir = ["12.8"]``."""
+    project.config.write_text(top(line) if not line.startswith("inputs") else line + '\npython = ["3.12"]\n' + CPU)
+    result = project.run("check")
+    assert result.exit_code == 2 and "expected" in result.output, result.output
+    assert "unquoted version" not in result.output and "12.8" not in result.output, result.output
 
 
 # --- locks ----------------------------------------------------------------------------------

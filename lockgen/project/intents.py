@@ -22,6 +22,7 @@ from lockgen.names import canonical
 from lockgen.project import lines, local
 from lockgen.project.config import Config, Variant
 from lockgen.project.places import CHAINED, ENV_VAR, IGNORED, SCHEME, Places, inside, outside_repository, unquoted
+from lockgen.project.values import unreachable
 
 DIGEST_SCHEME = 1
 MAX_DEPTH = 200  # uv overflows its stack somewhere past 600 nested -r files
@@ -397,6 +398,9 @@ class Inputs:
         normal = Path(os.path.normpath(resolved))
         if self.boundary is not None and not inside(normal, self.boundary):
             raise InputError(f"{rel}:{number}: includes {target}, {outside_repository(self.boundary)}")
+        problem = unreachable(normal)
+        if problem:
+            raise InputError(f"{rel}:{number}: includes {target}: {problem}")
         if not normal.is_file():
             raise InputError(f"{rel}:{number}: includes {target}, which does not exist")
         return Path(os.path.relpath(normal, self.root)).as_posix()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lockgen.exceptions import InputError
 from lockgen.project import lines
-from lockgen.project.values import unusable, url_problem, userinfo_problem
+from lockgen.project.values import unreachable, unusable, url_problem, userinfo_problem
 from lockgen.redact import conceal, conceal_passwords, redact, redact_unparsed, secret_at, userinfo_at
 
 FLAGS = frozenset(("--no-index", "--pre", "--prefer-binary", "--require-hashes"))  # the options that take no value
@@ -175,6 +175,9 @@ class Places:
             ) from None
         if not ok and self.boundary is not None:
             raise InputError(f"{where}: {redact(value)} is {outside_repository(self.boundary)}")
+        problem = unreachable(place)
+        if problem:
+            raise InputError(f"{where}: {redact(value)}: {problem}")
         return place
 
     @staticmethod

@@ -4,6 +4,7 @@ an ``InputError`` that names the file and the full key."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -82,6 +83,19 @@ def unusable(exc: ValueError) -> str:
     return "urllib cannot read it"  # its own words may quote a piece of a password
 
 
+def unreachable(path: Path) -> str | None:
+    """Why the system cannot even look for ``path`` (a name too long, a loop of links, a
+    folder it may not enter); None where it can, whether or not it is there. Every later
+    look at it (is it a file? a folder?) would raise, and be no line naming the key."""
+    try:
+        path.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def not_a_file(path: Path) -> str:
     """Why ``path``, no folder, is no file to read: not there, or no regular file."""
     return "not a regular file (a pipe, a device)" if path.exists() else "no such file"
@@ -132,8 +146,12 @@ class Values:
 
     def files(self, key: str, value: Any) -> tuple[str, ...]:
         paths = self.strings(key, value)
+        seen: dict[str, str] = {}
         for p in paths:
             self.file(key, p)
+            same = seen.setdefault(os.path.normpath(p), p)
+            if same != p:  # inputs/base.in and ./inputs/base.in: one file, read twice
+                raise self.fail(key, f"{printable(same)} and {printable(p)} are the same file")
         return paths
 
     def file(self, key: str, value: Any) -> str:
@@ -150,6 +168,9 @@ class Values:
         from lockgen.project.places import inside, outside_repository
 
         path = self.root / p
+        problem = unreachable(path)
+        if problem:
+            raise self.fail(key, f"{printable(p)}: {problem}")
         if not inside(path, self.boundary):
             raise self.fail(key, f"{printable(p)} is {outside_repository(self.boundary)}")
         return path
@@ -226,9 +247,12 @@ class Values:
             raise self.fail(key, f"CUDA {text} is older than lockgen's table (11.0 onward)")
         if not cuda.known(version):
             newest = max(cuda.RELEASES)
-            raise self.fail(
-                key, f"CUDA {text} is not a CUDA release lockgen knows (11.0 … {newest}; there was no 12.7)"
-            )
+            if version > newest:
+                raise self.fail(
+                    key, f"CUDA {text} is newer than every CUDA release lockgen knows (the newest: {newest})"
+                )
+            same = ", ".join(str(v) for v in sorted(cuda.RELEASES) if v.major == version.major)
+            raise self.fail(key, f"CUDA {text} was never released (CUDA {version.major}: {same})")
         return version
 
     def archs(self, key: str, version: Version | None, archs: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -276,10 +300,10 @@ def _quote_numbers(key: str, value: Any) -> str:
     """A hint where TOML read a version as a number (``3.10`` is the number 3.1)."""
     listed = isinstance(value, list)
     numbers = [v for v in (value if listed else [value]) if isinstance(v, int | float) and not isinstance(v, bool)]
-    if not numbers:
-        return ""
     name = key.rsplit(".", 1)[-1]
-    version = _EXAMPLES.get(name, "12.8")
+    if not numbers or name not in _EXAMPLES:  # a path, a date, a name: no version to quote
+        return ""
+    version = _EXAMPLES[name]
     example = f'"{version}"' if name == "cuda" else f'["{version}"]'  # the form the key takes
     which = "each" if listed else "it"
     return f" (TOML reads an unquoted version as a number: quote {which} as written, {name} = {example})"
