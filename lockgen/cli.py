@@ -136,14 +136,16 @@ def check_command(config_path: Path | None, resolve: bool) -> None:
 
     found = check.problems(cfg, confirm=confirm)
     problems = list(found.problems)
-    for line in found.warnings:
+    for line in dict.fromkeys(found.warnings):  # once, however many checks came upon it
         err(f"warning: {line}")
     if resolve:
         from lockgen.review import recheck
 
         again = recheck.resolve_locks(cfg, found.locks)
         problems += again.problems
-        err(f"resolved again: {len(again.verified)} of {len(found.locks)} locks equal a fresh resolution")
+        unread = len(cfg.variants) - len(found.locks)
+        err(f"resolved again: {len(again.verified)} of {len(cfg.variants)} locks equal a fresh resolution"
+            + (f" ({unread} missing or unreadable: see above)" if unread else ""))  # fmt: skip
         for line in again.unverified:
             err(f"not verified: {line}")
         if again.unverified:

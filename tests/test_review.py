@@ -549,3 +549,12 @@ def test_a_downgrade_is_a_lower_release_not_another_build_of_one(old: str, new: 
     from lockgen.review.diff import Change
 
     assert Change(package="torch", old=old, new=new, variants=("v",)).downgrade is down
+
+
+def test_check_resolve_counts_every_variant_a_missing_lock_among_them(project: Project) -> None:
+    """It said "resolved again: 3 of 3" over four variants, one lock gone."""
+    assert project.run("compile").exit_code == 0
+    project.lock("py312-cpu").unlink()
+    result = project.run("check", "--resolve")
+    assert result.exit_code == 1, result.output
+    assert "resolved again: 3 of 4 locks equal a fresh resolution (1 missing or unreadable: see above)" in result.output
