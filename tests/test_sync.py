@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -655,6 +656,10 @@ def test_a_file_edited_through_a_link_into_uvs_cache_fails_the_next_first_sync(
     if module.stat().st_nlink < 2:
         pytest.skip("uv copied the files here rather than linking them")
     text = module.read_bytes()
+    an_hour_ago = time.time() - 3600  # when uv unpacked the wheel into its cache
+    for path in (*site.glob("tool*/**/*"), *site.glob("tool*/*")):
+        if path.is_file():
+            os.utime(path, (an_hour_ago, an_hour_ago))
     with module.open("r+b") as f:  # in place: the cache's copy is this very file
         f.write(b"#" if same_size else text + b"# debugging\n")
     shutil.rmtree(venv)

@@ -127,8 +127,9 @@ def _raw_rows(dist: Dist) -> Iterator[list[str]]:
         return
 
 
-def check_files(dist: Dist, *, hashes: bool = False) -> FileCheck:
-    """Every file RECORD lists: present, of its recorded size (and sha256 with ``hashes``).
+def check_files(dist: Dist, *, hashes: bool = False, edited_after: int | None = None) -> FileCheck:
+    """Every file RECORD lists: present, of its recorded size (and sha256 with ``hashes``,
+    or where its modification time is later than ``edited_after``, in ns).
 
     Bytecode is a cache: a missing ``.pyc`` breaks nothing, and one in ``__pycache__``
     is only looked for, since installers compile it again after unpacking (pip
@@ -170,7 +171,7 @@ def check_files(dist: Dist, *, hashes: bool = False) -> FileCheck:
             problems.append(f"{rel} has {st.st_size} bytes, RECORD says {size}")
             altered = True
             continue
-        if hashes and digest.startswith("sha256="):
+        if (hashes or (edited_after is not None and st.st_mtime_ns > edited_after)) and digest.startswith("sha256="):
             hashed += st.st_size
             if _sha256(path) != digest[7:]:
                 problems.append(f"{rel} does not match its sha256 in RECORD")

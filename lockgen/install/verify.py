@@ -49,7 +49,8 @@ class Inspection:
 def inspect(target: Target, *, hashes: bool = False, beyond: bool = False, hashed: Iterable[str] = ()) -> Inspection:
     """What is installed; with ``beyond``, also what the interpreter imports, along its
     whole path (see :func:`environment.path_folders`). Files are checked by size, and by
-    sha256 too with ``hashes`` or for the packages ``hashed`` names."""
+    sha256 too with ``hashes``; of the packages ``hashed`` names, those modified since
+    their package was unpacked (:func:`_unpacked`)."""
     hashed = frozenset(hashed)
     found = dists.scan(target.site_packages()) if target.exists else []
     imported: dict[str, str] | None = None
@@ -70,7 +71,7 @@ def inspect(target: Target, *, hashes: bool = False, beyond: bool = False, hashe
     paths = {}
     files = bytes_hashed = 0
     for d in found:
-        check = dists.check_files(d, hashes=hashes or d.name in hashed)
+        check = dists.check_files(d, hashes=hashes, edited_after=_unpacked(d) if d.name in hashed else None)
         paths[d] = check.paths
         if check.fingerprint:
             fingerprints[d.name] = check.fingerprint
@@ -126,6 +127,19 @@ def _with_requirements(names: Iterable[str], requires: Mapping[str, tuple[str, .
         out.add(name)
         stack.extend(r for r in requires.get(name, ()) if r in requires)
     return out
+
+
+def _unpacked(dist: dists.Dist) -> int:
+    """When uv unpacked this distribution, as far as its files can tell (ns): its
+    ``METADATA``'s modification time, and 2 s for the rest to follow. uv links the files
+    from its cache, and writes them there with the time of unpacking: a file modified
+    later was edited in place, in some environment linked to the same cache, and must
+    match its sha256. A copy (another filesystem, ``UV_LINK_MODE=copy``) is all new and
+    carries no edit; without a ``METADATA`` time, every file is compared."""
+    try:
+        return os.stat(dist.path / "METADATA").st_mtime_ns + 2_000_000_000
+    except OSError:
+        return -1
 
 
 NO_RECORD = "no record says which build of it is installed"
