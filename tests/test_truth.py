@@ -552,12 +552,17 @@ def test_real_pypi_torch_builds(tmp_path: Path) -> None:
         assert lock is not None and lock.meta["cuda-runtime"] == expected
 
 
-@pytest.mark.parametrize("written", ["2026-03-04", "2026-03-04T00:00:00"])
+@pytest.mark.parametrize("written", ["2026-03-04", "2026-03-04T12:00:00"])
 def test_exclude_newer_without_an_offset_is_utc_wherever_lockgen_runs(
     project: Project, monkeypatch: pytest.MonkeyPatch, written: str
 ) -> None:
-    """uv reads a date, or a time without an offset, in the machine's time zone: one
-    configuration locked one version in Kiritimati (UTC+14) and another in Pago Pago (UTC-11)."""
+    """uv reads a date, or a time without an offset (its time passed over), as the end of
+    that day in the machine's time zone: one configuration locked one version in
+    Kiritimati (UTC+14) and another in Pago Pago (UTC-11). lockgen gives uv the end of
+    that day in UTC, what uv reads in UTC; the input digest covers the value as written,
+    so locks compiled before stay current."""
+    from lockgen.project.config import load
+
     project.config.write_text(
         project.config.read_text().replace("[accelerators", f'exclude-newer = "{written}"\n[accelerators', 1)
     )
@@ -566,7 +571,9 @@ def test_exclude_newer_without_an_offset_is_utc_wherever_lockgen_runs(
         result = project.run("compile", "-v", "--dry-run")  # fails: the fixture index has no upload times
         commands = [line for line in result.output.splitlines() if "$ " in line and " pip compile " in line]
         given = [c.split()[c.split().index("--exclude-newer") + 1] for c in commands]
-        assert given and set(given) == {"2026-03-04T00:00:00Z"}, zone
+        assert given and set(given) == {"2026-03-05T00:00:00Z"}, zone
+    after = load(project.root, project.config)  # the digest covers the value as written, as lockgen 0.3's did
+    assert [v.settings()["exclude-newer"] for v in after.variants] == [written] * len(after.variants)
 
 
 @pytest.mark.network

@@ -12,6 +12,7 @@ from lockgen.exceptions import InputError, LockgenError
 from lockgen.locks import pylock, writer
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
+from lockgen.project.values import cutoff
 from lockgen.redact import unexpanded, without_credentials
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def request_for(
         extra_index_urls=extra_index_urls,
         find_links=find_links,
         intent_indexes=inputs.indexes(variant),
-        exclude_newer=variant.exclude_newer,
+        exclude_newer=variant.exclude_newer and cutoff(variant.exclude_newer),
         roots=roots,
         roots_complete=complete,
         preferences=preferences,

@@ -8,7 +8,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -68,6 +68,18 @@ def userinfo_problem(value: str) -> str | None:
         f"holds {wrong!r}, which a URL's user name or password cannot hold as written: "
         f"percent-encode it ({quote(wrong, safe='')})"
     )
+
+
+def cutoff(exclude_newer: str) -> str:
+    """The moment ``exclude_newer`` (as the configuration writes it) means, for uv's
+    ``--exclude-newer``. uv reads a date, or a time with no offset (whose time it passes
+    over), as the end of that day in the machine's time zone: one configuration locked
+    other versions in Berlin than in CI. lockgen hands it the end of that day in UTC,
+    what uv reads on a machine in UTC."""
+    if "T" in exclude_newer and datetime.fromisoformat(exclude_newer.replace("Z", "+00:00")).tzinfo is not None:
+        return exclude_newer
+    day = date.fromisoformat(exclude_newer.split("T", 1)[0])
+    return f"{day + timedelta(days=1)}T00:00:00Z"
 
 
 def unusable(exc: ValueError) -> str:
@@ -282,15 +294,13 @@ class Values:
             raise self.fail(key, 'write it as a quoted string, e.g. "2026-11-01T00:00:00Z"')
         text = self.string(key, value)
         try:
-            if "T" not in text:
+            if "T" in text:
+                datetime.fromisoformat(text.replace("Z", "+00:00"))
+            else:
                 date.fromisoformat(text)
-                return f"{text}T00:00:00Z"
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise self.fail(key, f"{text!r} is not an RFC 3339 timestamp or date") from None
-        # uv reads a date, or a time with no offset, in the machine's time zone: one
-        # configuration resolved differently in Berlin and in CI. lockgen reads it as UTC.
-        return text if moment.tzinfo is not None else f"{text}Z"
+        return text  # as written: what the input digest covers (uv is given its cutoff())
 
 
 _EXAMPLES = {"python": "3.12", "cuda": "12.8", "gpu-archs": "8.0"}
