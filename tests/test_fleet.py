@@ -358,22 +358,23 @@ def test_a_base_package_the_lock_does_not_use_counts_too(image: tuple[Project, P
 
 
 @pytest.mark.parametrize("first", [True, False])
-def test_a_damaged_base_package_the_lock_does_not_hold_fails_sync_as_it_fails_verify(
+def test_an_image_package_the_lock_does_not_hold_is_the_images_whatever_its_files(
     image: tuple[Project, Path], first: bool
 ) -> None:
-    """stray is the image's, not the lock's: sync never mends it, but with its file edited
-    verify fails, and sync said "already in sync" (or installed and said all was well)."""
+    """stray is the image's, not the lock's: neither verify nor sync judges its files (a
+    Debian image's own packages fail RECORD as they come, a stripped .so among them), and
+    the two agree. verify failed on it while sync said "already in sync"."""
     p, venv = image
     assert p.run("compile").exit_code == 0
     if not first:
         assert p.run("sync", "--python", str(venv)).exit_code == 0
     module = _site(venv) / "stray" / "__init__.py"
-    module.write_text(module.read_text() + "# edited in the image\n")
-    assert p.run("verify", "--python", str(venv)).exit_code == 1
-    result = p.run("sync", "--python", str(venv))
-    assert result.exit_code == 1, result.output
-    assert "packages sync keeps as they are are damaged: stray: stray/__init__.py has" in result.output
-    assert "already in sync" not in result.output
+    module.write_text(module.read_text() + "# as the image's distribution ships it\n")
+    for _ in range(2):
+        result = p.run("sync", "--python", str(venv))
+        assert result.exit_code == 0, result.output
+        checked = p.run("verify", "--python", str(venv))
+        assert checked.exit_code == 0 and "stray" not in checked.output, checked.output
 
 
 def test_base_packages_on_the_interpreters_path_beyond_its_site_packages_count(image: tuple[Project, Path]) -> None:

@@ -159,9 +159,6 @@ def sync(
     if wheelhouse is not None:
         source = installer.serving(lock, wheelhouse)
     base = provided
-    # A base package the lock does not hold is not sync's to mend either, but a damaged one fails
-    # verify: sync must not say "already in sync" over it.
-    base_names = frozenset(base_file.pins) | base_file.unpinned if base_file is not None else frozenset()
     claim = installer.claimed(target.prefix) if not (target.exists or dry_run) else contextlib.nullcontext()
     with claim, files.run_lock("sync", target.prefix, say=say):
         # Another sync may have made the environment while this one waited.
@@ -181,7 +178,7 @@ def sync(
             passed = kernels.check_in_place(target, lock, facts, found.record, variant) if check_gpu else {}
             kept_check = passed or (found.record.checked if found.record else {})
             state.write_record(target, _new_record(config, lock, variant, kept_check, found, base, sources))
-            _refuse_damaged_kept(found, kept(found, lock, base) | base_names)
+            _refuse_damaged_kept(found, kept(found, lock, base))
             return plan
         private.clean()  # what killed runs left in the temporary folder
         with private.folder("sync") as tmp:
@@ -229,7 +226,7 @@ def sync(
             raise _still_differs(left, before, target, overlay=overlay)
         state.write_record(target, record)
         state.end(target)
-        _refuse_damaged_kept(after, kept(after, lock, base) | base_names)
+        _refuse_damaged_kept(after, kept(after, lock, base))
     return plan
 
 

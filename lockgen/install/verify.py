@@ -228,13 +228,13 @@ def problems(
     *,
     overlay: bool = False,
     base: Iterable[str] = (),
-    image: Iterable[str] = (),
     judge_kept: bool = True,
 ) -> list[str]:
     """One line per difference between the environment and the lock; in an overlay,
     the packages the ``base`` provides must be there at the lock's versions too (the
-    lock was resolved against them), and what neither the lock nor the base file
-    (``image``) names is the image's own, not judged. ``judge_kept`` False (sync's own
+    lock was resolved against them), and the files of what the lock does not hold are
+    the image's own, not judged (a distribution's packages fail RECORD as they come: a
+    Debian image's stripped ``.so``). ``judge_kept`` False (sync's own
     check after an install) leaves aside what sync keeps as it is and cannot mend: the
     files of packages the lock does not name, and the base's packages (whose versions
     sync checked before it began)."""
@@ -277,9 +277,8 @@ def problems(
         )
     if not overlay:  # an image's own files are the image's
         out.extend(f"{name}: {line}" for name, line in stray_lines(found, lock))
-    listed = set(image)
     for name, issues in sorted(found.broken.items()):
-        if name not in locked and (not judge_kept or (overlay and name not in listed)):
+        if name not in locked and (not judge_kept or overlay):
             continue  # what sync keeps as it is (its own check), or the image's own (an overlay's verify)
         shown = "; ".join(issues[:3]) + (f" (and {len(issues) - 3} more)" if len(issues) > 3 else "")
         out.append(f"{name}: {shown}")
@@ -339,7 +338,7 @@ def report(
     lock = pylock.applicable(lock, target.python)
     found = inspect(target, hashes=hashes, beyond=base_pins is not None)
     if target.exists:
-        found_problems = problems(found, lock, overlay=base_pins is not None, base=provided, image=base_pins or ())
+        found_problems = problems(found, lock, overlay=base_pins is not None, base=provided)
         if base_pins:
             others = {n: v for n, v in base_pins.items() if n not in provided}  # those the lock holds: judged above
             found_problems += [f"not the base environment: {d}" for d in drift(found, others)]
