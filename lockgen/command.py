@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from lockgen import settings
+from lockgen import runs, settings
 from lockgen.exceptions import CommandError, Killed, TimedOut
 from lockgen.redact import redact
 
@@ -118,6 +118,7 @@ def run_full(
         finally:
             with _guard:
                 _running.discard(proc)
+                runs.ended(proc.pid)
         stdout, stderr = (_text(sink, data) for sink, data in zip(sinks, (out, err), strict=True))
     if proc.returncode == -signal.SIGINT or (_halted and proc.returncode < 0):  # Ctrl-C, or lockgen halting it
         raise KeyboardInterrupt
@@ -158,7 +159,7 @@ def _start(
     try:
         proc = subprocess.Popen(
             args, cwd=cwd, env=None if env is None else _merged(env), stdin=subprocess.DEVNULL,
-            stdout=sinks[0], stderr=sinks[1], start_new_session=group, pass_fds=_inherited(),
+            stdout=sinks[0], stderr=sinks[1], start_new_session=group,
         )  # fmt: skip
     except BaseException as exc:  # nothing started: a signal that came meanwhile is acted on now
         if main:
@@ -168,6 +169,7 @@ def _start(
         raise
     with _guard:
         _running.add(proc)
+        runs.started(proc.pid)  # so that a lockgen killed with -9 leaves the next run waiting for it
         if _halted:
             proc.send_signal(_stop_signal())
     return proc
@@ -245,16 +247,6 @@ def _text(sink: int | IO[bytes], piped: bytes | None) -> str:
         sink.seek(0)
         data = sink.read()
     return data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _inherited() -> tuple[int, ...]:
-    """The run locks lockgen holds (:data:`lockgen.files.HELD`): a program it starts holds
-    them too, so a lockgen killed with -9 keeps the next run waiting until that program
-    ends, not only until lockgen does (POSIX; no such inheritance on Windows)."""
-    files = sys.modules.get("lockgen.files")  # no run lock without it loaded
-    if files is None or os.name == "nt":
-        return ()
-    return tuple(sorted(files.HELD))
 
 
 def _merged(env: Mapping[str, str | None]) -> dict[str, str]:

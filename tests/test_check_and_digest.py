@@ -862,7 +862,7 @@ def test_a_first_compile_makes_its_locks_folder_before_it_locks_it(
     locks live in different cache folders; a folder that does not exist yet could not
     be locked, so two first compiles (sudo beside the user) interleaved. A run that
     writes nothing leaves no folder behind, nor its parents (locks-dir = "build/locks")."""
-    from lockgen import files
+    from lockgen import runs
 
     project.config.write_text('locks-dir = "build/locks"\n' + project.config.read_text())
     locks = project.root / "build" / "locks"
@@ -870,13 +870,13 @@ def test_a_first_compile_makes_its_locks_folder_before_it_locks_it(
         project.write("inputs/base.in", "no-such-package-anywhere\n")
     if run == "bad input":
         project.write("inputs/base.in", "-r missing.in\n")
-    real, seen = files.run_lock, []
+    real, seen = runs.run_lock, []
 
     def spy(kind: str, key: Path, **kwargs: Any) -> Any:
         seen.append(key.is_dir())
         return real(kind, key, **kwargs)
 
-    monkeypatch.setattr(files, "run_lock", spy)
+    monkeypatch.setattr(runs, "run_lock", spy)
     result = project.run("compile", *(["--dry-run"] if run == "dry run" else []))
     assert result.exit_code == {"compile": 0, "dry run": 0, "every variant fails": 1, "bad input": 2}[run], (
         result.output

@@ -351,35 +351,66 @@ def test_a_program_ended_by_a_signal_raises_killed_not_a_plain_failure() -> None
     assert not isinstance(failed.value, Killed)
 
 
-@pytest.mark.skipif(os.name == "nt", reason="POSIX: programs inherit the run locks")
-def test_a_program_lockgen_started_holds_its_run_lock_until_it_ends(tmp_path: Path) -> None:
-    """A sync killed with -9 left the uv it started installing, and the next sync ran
-    beside it (the run lock died with lockgen): every program lockgen starts holds the
-    run locks too, and the next run waits for it. Here a program that outlives the run
-    stands in for that uv."""
-    from lockgen import files
+@pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="Linux: the start time tells a process from a reused number"
+)
+def test_a_run_killed_with_9_leaves_the_next_waiting_for_the_program_it_ran(tmp_path: Path) -> None:
+    """A sync killed with -9 let go of its run lock at once while the uv it had started
+    went on installing, and the next sync ran beside it. The lock lists the programs its
+    holder runs; the next run waits for those. Here ``sleep`` stands in for that uv."""
+    from lockgen import runs
 
     target = tmp_path / "env"
     target.mkdir()
-    with files.run_lock("sync", target, say=lambda _: None):
-        pid = int(command.run(["sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"]))
-    said: list[str] = []
-    got = threading.Event()
-
-    def next_run() -> None:
-        with files.run_lock("sync", target, say=said.append):
-            got.set()
-
-    waiter = threading.Thread(target=next_run)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys\nfrom pathlib import Path\nfrom lockgen import command, runs\n"
+        "with runs.run_lock('sync', Path(sys.argv[1]), say=print):\n    command.run(['sleep', '60'])\n"
+    ), str(target)])  # fmt: skip
     try:
+        deadline = time.monotonic() + 20
+        while "sleep" not in subprocess.run(["ps", "-o", "comm=", "--ppid", str(holder.pid)], capture_output=True,
+                                             text=True).stdout:  # fmt: skip
+            assert time.monotonic() < deadline and holder.poll() is None
+            time.sleep(0.02)
+        sleeper = int(subprocess.run(["pgrep", "-P", str(holder.pid), "sleep"], capture_output=True, text=True).stdout)
+        holder.kill()
+        holder.wait()
+        said: list[str] = []
+        got = threading.Event()
+
+        def next_run() -> None:
+            with runs.run_lock("sync", target, say=said.append):
+                got.set()
+
+        waiter = threading.Thread(target=next_run)
         waiter.start()
         deadline = time.monotonic() + 10
         while not said and not got.is_set() and time.monotonic() < deadline:
             time.sleep(0.01)
         assert said and not got.is_set(), "the next run went ahead while the program still ran"
-        assert "waiting for " in said[0]
+        assert f"waiting for process {sleeper}, which process {holder.pid} (lockgen sync" in said[0], said
+        os.kill(sleeper, 9)
+        waiter.join(timeout=10)
+        assert got.is_set(), "the run lock was never given back once the program ended"
+    finally:
+        holder.kill()
+        subprocess.run(["pkill", "-9", "-P", str(holder.pid)], check=False)
+
+
+def test_what_a_program_leaves_running_does_not_hold_the_run_lock(tmp_path: Path) -> None:
+    """A build backend that leaves a daemon behind (a credential cache, a build server)
+    must not keep the next run waiting for as long as the daemon lives."""
+    from lockgen import runs
+
+    target = tmp_path / "env"
+    target.mkdir()
+    with runs.run_lock("sync", target, say=lambda _: None):
+        daemon = int(command.run(["sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"]))
+    said: list[str] = []
+    try:
+        with runs.run_lock("sync", target, say=said.append):
+            pass
     finally:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, 9)
-        waiter.join(timeout=10)
-    assert got.is_set(), "the run lock was never given back once the program ended"
+            os.kill(daemon, 9)
+    assert said == []

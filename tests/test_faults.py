@@ -964,14 +964,14 @@ def test_a_compile_that_waited_resolves_the_inputs_its_digest_names(
     With its run lock in ``another`` cache folder (``sudo lockgen compile`` beside the
     user's own, a CI job's own LOCKGEN_CACHE_DIR) it must wait all the same: the two
     once interleaved, one failing with ``cannot replace …: No such file or directory``."""
-    from lockgen import files
+    from lockgen import runs
 
     p, digests = two_states
     monkeypatch.setenv("LOCKGEN_CACHE_DIR", str(tmp_path / "cache-a"))
     extra = {} if cache == "same" else {"LOCKGEN_CACHE_DIR": str(tmp_path / "cache-b")}
     said = b"waiting for process" if cache == "same" else b"waiting for another lockgen run"
     p.write("inputs/base.in", HELPER["B"][0])
-    with files.run_lock("compile", p.root / "locks", say=lambda _: None):
+    with runs.run_lock("compile", p.root / "locks", say=lambda _: None):
         proc, _, err = p.start("compile", log=f"waiter-{cache}", **extra)
         deadline = time.monotonic() + 60
         while said not in err.read_bytes():
@@ -1056,14 +1056,14 @@ def test_a_run_that_waited_on_a_folder_since_replaced_waits_for_the_new_one(
     run makes it again and locks it) before the first run lets go. The waiting compile
     must lock the folder that is there now, and keep waiting while the third run holds
     it, not go on holding a lock on a folder that no longer exists."""
-    from lockgen import files
+    from lockgen import runs
 
     p, digests = two_states
     locks = p.root / "locks"
     p.write("inputs/base.in", HELPER["B"][0])
     monkeypatch.setenv("LOCKGEN_CACHE_DIR", str(tmp_path / "cache-a"))
     with contextlib.ExitStack() as third:
-        with files.run_lock("compile", locks, say=lambda _: None):
+        with runs.run_lock("compile", locks, say=lambda _: None):
             proc, _, err = p.start("compile", log="waiter", LOCKGEN_CACHE_DIR=str(tmp_path / "cache-b"))
             deadline = time.monotonic() + 60
             while b"waiting for another lockgen run" not in err.read_bytes():
@@ -1074,7 +1074,7 @@ def test_a_run_that_waited_on_a_folder_since_replaced_waits_for_the_new_one(
             shutil.rmtree(locks)
             (tmp_path / "locks-again").rename(locks)
             monkeypatch.setenv("LOCKGEN_CACHE_DIR", str(tmp_path / "cache-c"))
-            third.enter_context(files.run_lock("compile", locks, say=lambda _: None))
+            third.enter_context(runs.run_lock("compile", locks, say=lambda _: None))
         time.sleep(1.0)
         assert proc.poll() is None, f"the compile ran while another run held the locks folder: {err.read_text()}"
     assert proc.wait(timeout=120) == 0, err.read_text()

@@ -635,12 +635,12 @@ def test_two_wheelhouse_runs_into_one_folder_wait_for_each_other(
     run now waits for the first, even with its run locks in another cache folder."""
     import time
 
-    from lockgen import files
+    from lockgen import runs
 
     house = tmp_path / "house"
     house.mkdir()
     monkeypatch.setenv("LOCKGEN_CACHE_DIR", str(tmp_path / "cache-a"))
-    with files.run_lock("wheelhouse", house, say=lambda _: None):
+    with runs.run_lock("wheelhouse", house, say=lambda _: None):
         proc = _lockgen(fleet, "wheelhouse", str(house), LOCKGEN_CACHE_DIR=str(tmp_path / "cache-b"))
         time.sleep(1.5)
         assert proc.poll() is None, proc.communicate()

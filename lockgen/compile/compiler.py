@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lockgen import files, fileset, private
+from lockgen import files, fileset, private, runs
 from lockgen.compile import exchange
 from lockgen.exceptions import InputError, LockgenError
 from lockgen.locks import pylock, writer
@@ -112,7 +112,7 @@ def run(
     Inputs.of(config).digest(variants[0])  # bad intent files stop here, exit 2, before any wait
     # Made before the run lock, which then locks the folder itself too (a first compile
     # beside another with its run locks elsewhere: sudo, another LOCKGEN_CACHE_DIR).
-    with files.made_folder(config.locks_dir) as unmake, files.run_lock("compile", config.locks_dir, say=say):
+    with files.made_folder(config.locks_dir) as unmake, runs.run_lock("compile", config.locks_dir, say=say):
         # Read inside the lock: a compile that waited resolves the inputs as they are now.
         inputs = Inputs.of(config)
         digests = {v.name: inputs.digest(v) for v in variants}

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lockgen import files, private
+from lockgen import files, private, runs
 from lockgen.exceptions import CommandError, Killed, LockgenError
 from lockgen.install import dists, guards, installer, kernels, state, verify
 from lockgen.install.environment import CREATING, Target
@@ -160,7 +160,7 @@ def sync(
         source = installer.serving(lock, wheelhouse)
     base = provided
     claim = installer.claimed(target.prefix) if not (target.exists or dry_run) else contextlib.nullcontext()
-    with claim, files.run_lock("sync", target.prefix, say=say):
+    with claim, runs.run_lock("sync", target.prefix, say=say):
         # Another sync may have made the environment while this one waited.
         made = (target.prefix / "pyvenv.cfg").is_file() and not (target.prefix / CREATING).is_file()
         target = replace(target, exists=target.exists or made)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lockgen import files
+from lockgen import files, runs
 from lockgen.exceptions import InputError, LockgenError
 from lockgen.install import simple
 from lockgen.locks import pylock
@@ -130,7 +130,7 @@ def build(
     """Make ``folder`` hold every wanted file, checked; then write its simple index.
     A second run into the same folder waits for the first. A partial download no lock
     wants (``wanted_anywhere``: every file any lock of the project names) is removed."""
-    with files.made_folder(folder), files.run_lock("wheelhouse", folder, say=say):
+    with files.made_folder(folder), runs.run_lock("wheelhouse", folder, say=say):
         return _build(folder, items, credentials=credentials, jobs=jobs, progress=progress,
                       keep={*wanted_anywhere, *(i.filename for i in items)})  # fmt: skip
 
