@@ -65,10 +65,18 @@ _QUERY_SAFE = "!$&'()*+,;=:@/?~"  # what a URL's query holds unencoded
 
 
 def unexpanded(text: str) -> str:
-    """``text`` with each secret a ``${VAR}`` gave written as that ``${VAR}`` again, for
-    a file lockgen writes: a token in an index URL's query goes into a requirements
-    export as ``?token=${TOKEN}``, which pip and uv expand from the environment."""
-    return _variables_pattern.sub(lambda m: _variables[m[0]], text) if _variables_pattern else text
+    """``text`` with each secret a ``${VAR}`` gave, in a URL's query, written as that
+    ``${VAR}`` again, for a file lockgen writes: a token in an index URL's query goes
+    into a requirements export as ``?token=${TOKEN}``, which pip and uv expand from the
+    environment. Only there: the same word elsewhere (a package named as the value of a
+    ``?channel=${CHANNEL}``) is left as it is."""
+    pattern = _variables_pattern
+    if pattern is None or "?" not in text:
+        return text
+    return _QUERY.sub(lambda q: q["url"] + pattern.sub(lambda m: _variables[m[0]], q["query"]), text)
+
+
+_QUERY = re.compile(r"(?P<url>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s?#]*\?)(?P<query>[^\s#]*)")
 
 
 def forget() -> None:

@@ -769,6 +769,18 @@ def test_a_secret_is_hidden_percent_encoded_too() -> None:
     assert redact.unexpanded(said) == "Failed to fetch: http://h/simple/tool/?token=${IDX_QUERY}"
 
 
+def test_a_query_variables_value_is_written_back_as_the_variable_only_in_a_query() -> None:
+    """``?channel=${CHANNEL}`` with CHANNEL=helper wrote the export's ``helper==1.0`` as
+    ``${CHANNEL}==1.0``."""
+    from lockgen import redact
+
+    redact.conceal("helper", "CHANNEL")
+    export = "--index-url https://h/simple?channel=helper&x=1\nhelper==1.0 \\\n    # via tool\n"
+    assert redact.unexpanded(export) == (
+        "--index-url https://h/simple?channel=${CHANNEL}&x=1\nhelper==1.0 \\\n    # via tool\n"
+    )
+
+
 def test_a_user_name_from_a_variable_is_no_secret_to_hide_everywhere(
     tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
