@@ -759,6 +759,23 @@ def test_a_token_in_an_index_urls_query_is_written_as_its_variable(
     assert export.read_bytes() == before
 
 
+@pytest.mark.parametrize("where", ["configuration", "intent file"])
+def test_a_variable_uv_would_not_expand_is_refused(tmp_path: Path, where: str) -> None:
+    """``${lc_tok}``: uv and pip expand only capitals, digits and _; lockgen expanded it
+    all the same, checked a URL uv never read, and wrote ``?token=${lc_tok}`` into the
+    export, which no installer expands."""
+    root = tmp_path / "proj"
+    url = "https://127.0.0.1:9/simple?token=${idx_token}"
+    configured = f'index-url = "{url}"\n' if where == "configuration" else ""
+    write(root, "lockgen.toml", f'inputs = ["inputs/base.in"]\npython = ["{MINOR}"]\n{configured}[accelerators.cpu]\n')
+    write(root, "inputs/base.in", ("" if configured else f"--extra-index-url {url}\n") + "helper\n")
+    run = Session(root).run("compile", env={"idx_token": "Tok3nValue"})
+    assert run.code == 2, run.show()
+    assert "${idx_token}: uv and pip expand only a name of capital letters, digits and _ (${IDX_TOKEN})" in (
+        run.stderr
+    ), run.show()
+
+
 def test_a_secret_is_hidden_percent_encoded_too() -> None:
     """uv prints a URL's query percent-encoded: a token with a space showed as ``%20``."""
     from lockgen import redact

@@ -123,7 +123,11 @@ class Config:
 
         if "${" not in url:
             return url
-        from lockgen.project.places import ENV_VAR  # the syntax uv expands in intent files
+        from lockgen.project.places import ENV_VAR, odd_variable  # the syntax uv expands in intent files
+
+        odd = odd_variable(url)
+        if odd:
+            raise InputError(f"{self.path}: {key}: {odd}")
 
         expanded = ENV_VAR.sub(value, url)
         conceal_passwords(expanded)

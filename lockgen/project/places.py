@@ -26,7 +26,21 @@ CHAINED = frozenset(("--no-index", "--require-hashes"))  # flags uv reads anothe
 _VCS = ("git", "hg", "svn", "bzr")  # git+https://…, as pip names VCS URLs
 _TRANSPORTS = ("http", "https", "ssh", "git", "svn", "file")
 SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\ is a path
-ENV_VAR = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)\}")  # what uv expands in requirement files
+ENV_VAR = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)\}")  # what uv and pip expand in requirement files: POSIX names
+_ANY_VAR = re.compile(r"\$\{[^}\s]*\}")
+
+
+def odd_variable(text: str) -> str | None:
+    """Why a ``${...}`` in ``text`` is one that uv and pip leave as it is (lower-case
+    letters, a dot, a dash), so that the URL reaches the index with the braces in it;
+    None where there is none."""
+    for m in _ANY_VAR.finditer(text):
+        if not ENV_VAR.fullmatch(m[0]):
+            return (
+                f"{m[0]}: uv and pip expand only a name of capital letters, digits and _ "
+                f"(${{{re.sub(r'[^A-Z0-9_]', '_', m[0][2:-1].upper())}}}), and leave this one as written"
+            )
+    return None
 _EXTRAS = re.compile(r"\[[^\]]*\]\s*$")  # extras right after a local path (before a space: the path's)
 
 
@@ -123,6 +137,10 @@ class Places:
         puts into a URL's password or query, and every password, is a secret from now on
         (:func:`lockgen.redact.conceal`). ``where`` (the file and line): one put into a
         URL's user part that would end it early is refused, named, its value unshown."""
+
+        odd = odd_variable(value) if where and "${" in value else None
+        if odd:
+            raise InputError(f"{where}: {odd}")
 
         def expand(m: re.Match[str]) -> str:
             if m["name"] == "PROJECT_ROOT":
