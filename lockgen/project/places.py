@@ -41,6 +41,8 @@ def odd_variable(text: str) -> str | None:
                 f"(${{{re.sub(r'[^A-Z0-9_]', '_', m[0][2:-1].upper())}}}), and leave this one as written"
             )
     return None
+
+
 _EXTRAS = re.compile(r"\[[^\]]*\]\s*$")  # extras right after a local path (before a space: the path's)
 
 
