@@ -598,7 +598,7 @@ INTENTS: dict[str, Case] = {
     "constraint-with-no-name": Case(
         (
             "inputs/cons.txt:1:",
-            "a requirement with no name cannot be a constraint",
+            "a requirement with no name cannot be a constraint here",
             "inputs/base.in says -c inputs/cons.txt",
         ),
         files={
@@ -607,9 +607,17 @@ INTENTS: dict[str, Case] = {
         },
     ),
     "constraint-editable-configured": Case(
-        ("c.txt:2:", "an editable cannot be a constraint", "the configuration's constraints"),
+        ("c.txt:2:", "an editable cannot be a constraint here", "the configuration's constraints"),
         config=top('constraints = ["c.txt"]'),
         files={"c.txt": "helper<3\n-e ./libs/x\n", "libs/x/pyproject.toml": '[project]\nname = "x"\nversion = "1"\n'},
+    ),
+    "constraint-named-editable-behind-a-c-line": Case(
+        ("inputs/cons.txt:1:", "an editable cannot be a constraint here", "inputs/base.in says -c inputs/cons.txt"),
+        files={
+            "inputs/base.in": "-c cons.txt\napp\n",
+            "inputs/cons.txt": "-e x @ file:./libs/x\n",
+            "libs/x/pyproject.toml": '[project]\nname = "x"\nversion = "1"\n',
+        },
     ),
     "constraint-included-by-a-constraint": Case(
         ("inputs/more.txt:1:", "cannot be a constraint", "inputs/base.in says -c inputs/cons.txt"),
@@ -1170,6 +1178,19 @@ def test_a_cache_folder_every_user_may_write_to_is_refused_unless_sticky(
         assert f"error: LOCKGEN_CACHE_DIR: {shared} cannot hold lockgen's cache (writable by every user" in (
             result.output
         )
+
+
+def test_a_named_editable_is_a_constraint_the_configuration_may_give(project: Project) -> None:
+    """uv's --constraint takes ``-e x @ file:./libs/x``, directly or through a ``-r``:
+    lockgen refused it with the nameless ones (0.3 compiled it)."""
+    from wheelmaker import make_local_project
+
+    make_local_project(project.root / "libs" / "x", "xlocal", "1.0", ["helper"])
+    project.write("c.txt", "-r more.txt\n")
+    project.write("more.txt", "-e xlocal @ file:./libs/x\n")
+    project.config.write_text('constraints = ["c.txt"]\n' + project.config.read_text())
+    result = project.run("compile")
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("line", ["locks-dir = 3", "exclude-newer = 5", "inputs = [1]", "constraints = [2.5]"])

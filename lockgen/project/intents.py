@@ -60,9 +60,10 @@ class IntentFile:
     # Its options that decide which index pages uv reads: (--index-url | --extra-index-url |
     # --find-links | --no-index, the value as uv reads it).
     indexes: tuple[tuple[str, str], ...] = ()
-    # (line, what) for each line uv refuses in a constraints file: an editable, a requirement
-    # with no name (a bare URL or path).
-    unconstrainable: tuple[tuple[int, str], ...] = field(default=(), compare=False)
+    # (line, what, named) for each line uv refuses in a constraints file: an editable (named:
+    # ``-e x @ file:./x``, which the command line's --constraint takes), a requirement with
+    # no name (a bare URL or path).
+    unconstrainable: tuple[tuple[int, str, bool], ...] = field(default=(), compare=False)
     # The file as uv reads it, copied: logical lines joined (pip's ``\`` continuations,
     # which uv cannot read), -r/-c targets as INCLUDE markers, -f folders absolute (and
     # each such absolute folder → that folder relative to the project root).
@@ -133,23 +134,31 @@ class Inputs:
     def _constraints_usable(self, variant: Variant, seen: Mapping[str, IntentFile]) -> None:
         """What uv reads as constraints (a ``-c`` file, the configuration's ``constraints``,
         and what they include) holds no line uv refuses there: bad input at that line,
-        rather than one uv failure per variant naming the file that included it."""
-        via = {rel: "the configuration's constraints" for rel in variant.constraints}
+        rather than one uv failure per variant naming the file that included it. uv takes
+        a named editable (``-e x @ file:./x``) in a file its command line names
+        (``constraints``), and no editable at all behind a ``-c`` line; a nameless
+        requirement in neither."""
+        via = {rel: ("the configuration's constraints", True) for rel in variant.constraints}
         for intent in seen.values():
-            via.update((rel, f"{intent.rel} says -c {rel}") for rel in intent.constraints)
+            via.update((rel, (f"{intent.rel} says -c {rel}", False)) for rel in intent.constraints)
         stack = list(via)
         while stack:
             rel = stack.pop()
             intent = seen.get(rel) or self.file(rel)
-            if intent.unconstrainable:
-                number, what = intent.unconstrainable[0]
-                raise InputError(
-                    f"{rel}:{number}: {what} cannot be a constraint, and uv reads this file as constraints "
-                    f"({via[rel]}): move the line to a requirements file"
-                )
-            for child in (*intent.includes, *intent.constraints):
+            why, named_ok = via[rel]
+            for number, what, named in intent.unconstrainable:
+                if not (named and named_ok):
+                    raise InputError(
+                        f"{rel}:{number}: {what} cannot be a constraint here, and uv reads this file as constraints "
+                        f"({why}): move the line to a requirements file"
+                    )
+            for child in intent.includes:  # what a constraints file includes is constraints, as it is
                 if child not in via:
                     via[child] = via[rel]
+                    stack.append(child)
+            for child in intent.constraints:
+                if child not in via:
+                    via[child] = (f"{rel} says -c {child}", False)
                     stack.append(child)
 
     def sources(self, variant: Variant) -> dict[str, str]:
@@ -274,7 +283,7 @@ class Inputs:
         marked: dict[str, bool] = {}  # name → every line requiring it carries a marker
         pre = False
         indexes: list[tuple[str, str]] = []
-        unconstrainable: list[tuple[int, str]] = []
+        unconstrainable: list[tuple[int, str, bool]] = []
         for number, line in lines.logical_lines(text):
             line = lines.strip_comment(line).strip()
             if not line:
@@ -289,7 +298,7 @@ class Inputs:
                     elif kind in _INDEX_OPTIONS:
                         indexes.append((_INDEX_OPTIONS[kind], self.places.expanded(value)))
                     elif kind in ("-e", "--editable"):
-                        unconstrainable.append((number, "an editable"))
+                        unconstrainable.append((number, "an editable", bool(lines.AT_URL.fullmatch(value))))
                         requires.append(None)
                         place = self._editable(rel, number, value)
                         if place is not None:
@@ -297,7 +306,7 @@ class Inputs:
                 continue
             name = self._requirement(rel, number, line, projects)
             if name is None:
-                unconstrainable.append((number, "a requirement with no name"))
+                unconstrainable.append((number, "a requirement with no name", False))
             requires.append(name)
             if name is not None:
                 marked[name] = marked.get(name, True) and lines.has_marker(line)
