@@ -246,8 +246,11 @@ def test_a_wheelhouse_never_replaces_index_pages_it_did_not_write(fleet: Project
     theirs.parent.parent.joinpath("index.html").write_text("")  # its root page alone is lockgen's to rewrite
     theirs.parent.rename(tmp_path / "moved")
     assert fleet.run("wheelhouse", str(house)).exit_code == 0
+    (house / "simple" / ".DS_Store").write_bytes(b"\0")  # Finder's: no page, nobody's to refuse
     assert fleet.run("wheelhouse", str(house)).exit_code == 0, "a second run rewrites its own pages"
-    assert not list(house.glob(".lockgen-simple-*"))
+    pages = sorted(p.name for p in (house / "simple").iterdir() if p.is_dir())
+    root = (house / "simple" / "index.html").read_text()
+    assert pages and all(f'<a href="{name}/">' in root for name in pages), (pages, root)
 
 
 def test_a_missing_or_corrupt_wheelhouse_file_is_named_and_nothing_changes(fleet: Project, tmp_path: Path) -> None:

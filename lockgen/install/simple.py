@@ -1,12 +1,11 @@
-"""A wheelhouse's PEP 503 simple index (``DIR/simple/``): written whole, beside the old
-one and then put in its place, and only over pages this wheelhouse wrote."""
+"""A wheelhouse's PEP 503 simple index (``DIR/simple/``): each page replaced whole, and
+only over pages this wheelhouse wrote."""
 
 from __future__ import annotations
 
 import html
 import os
 import shutil
-import tempfile
 import urllib.parse
 from collections.abc import Iterable, Set
 from pathlib import Path
@@ -18,8 +17,6 @@ from lockgen.names import canonical
 
 if TYPE_CHECKING:
     from lockgen.install.wheelhouse import Wanted
-
-STALE = ".lockgen-simple-"  # an index being written, or the one it replaces, that a kill left
 
 
 def refuse_foreign(folder: Path, ours: Set[str]) -> None:
@@ -35,16 +32,17 @@ def refuse_foreign(folder: Path, ours: Set[str]) -> None:
     foreign = []
     with os.scandir(simple) as entries:
         for entry in entries:
-            if entry.name == "index.html" and entry.is_file(follow_symlinks=False):
-                continue
+            if entry.name.startswith(".") or (entry.name == "index.html" and entry.is_file(follow_symlinks=False)):
+                continue  # a .DS_Store, an editor's swap file: no page
             if entry.is_dir(follow_symlinks=False) and entry.name in ours and _one_page(Path(entry.path)):
                 continue
             foreign.append(entry.name)
     if foreign:
         shown = ", ".join(sorted(foreign)[:5]) + (", …" if len(foreign) > 5 else "")
         raise InputError(
-            f"{simple}: holds what this wheelhouse did not write ({shown}); lockgen writes {simple} whole: "
-            "give wheelhouse a folder of its own, or remove that"
+            f"{simple}: holds what this wheelhouse did not write ({shown}), or its manifest ({folder.name}/"
+            f".lockgen-wheelhouse.json) has gone; lockgen writes {simple} whole: give wheelhouse a folder of its "
+            "own, or remove that"
         )
 
 
@@ -54,32 +52,26 @@ def _one_page(project: Path) -> bool:
 
 
 def write(folder: Path, items: Iterable[Wanted]) -> None:
-    """A PEP 503 simple index under ``folder/simple`` with relative links and hashes,
-    written beside the old one and then renamed into its place: an installer reading
-    it meanwhile finds the old index or the new, whole."""
+    """A PEP 503 simple index under ``folder/simple`` with relative links and hashes.
+    Each page is replaced whole (a server reading it meanwhile serves it old or new,
+    never torn), the root page last; then the pages of projects no longer served go."""
     by_project: dict[str, list[Wanted]] = {}
     for item in items:
         by_project.setdefault(canonical(item.package), []).append(item)
-    files.clean_stale(folder, prefix=STALE)
-    new = Path(tempfile.mkdtemp(prefix=STALE, dir=folder))
-    try:
-        for project, entries in sorted(by_project.items()):
-            links = "\n".join(
-                f'<a href="../../{html.escape(urllib.parse.quote(e.filename))}#sha256={e.sha256}">'
-                f"{html.escape(e.filename)}</a><br/>"
-                for e in sorted(entries, key=lambda e: e.filename)
-            )
-            page = f"<!DOCTYPE html>\n<html><head><title>Links for {project}</title></head><body>\n{links}\n</body></html>\n"
-            files.write_atomic(new / project / "index.html", page)
-        root = "\n".join(f'<a href="{p}/">{p}</a><br/>' for p in sorted(by_project))
-        files.write_atomic(new / "index.html", f"<!DOCTYPE html>\n<html><body>\n{root}\n</body></html>\n")
-        os.chmod(new, 0o755)  # mkdtemp's 0700 would keep a web server out
-        simple = folder / "simple"
-        old = folder / f"{STALE}old-{os.getpid()}"
-        if simple.exists():
-            os.rename(simple, old)
-        os.rename(new, simple)
-    except BaseException:
-        shutil.rmtree(new, ignore_errors=True)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    simple = folder / "simple"
+    for project, entries in sorted(by_project.items()):
+        links = "\n".join(
+            f'<a href="../../{html.escape(urllib.parse.quote(e.filename))}#sha256={e.sha256}">'
+            f"{html.escape(e.filename)}</a><br/>"
+            for e in sorted(entries, key=lambda e: e.filename)
+        )
+        page = (
+            f"<!DOCTYPE html>\n<html><head><title>Links for {project}</title></head><body>\n{links}\n</body></html>\n"
+        )
+        files.write_atomic(simple / project / "index.html", page)
+    root = "\n".join(f'<a href="{p}/">{p}</a><br/>' for p in sorted(by_project))
+    files.write_atomic(simple / "index.html", f"<!DOCTYPE html>\n<html><body>\n{root}\n</body></html>\n")
+    with os.scandir(simple) as listing:  # only this wheelhouse's own pages are here (refuse_foreign)
+        gone = [e.path for e in listing if e.is_dir(follow_symlinks=False) and e.name not in by_project]
+    for path in gone:
+        shutil.rmtree(path, ignore_errors=True)
