@@ -247,12 +247,16 @@ def _private(folder: Path) -> bool:
 
 
 def _open_to_all(folder: Path) -> bool:
-    """Writable by every user, and not sticky (as ``/tmp`` is, where no user may rename
-    another's folder): anyone could rename lockgen's folders in it and put their own."""
+    """Is ``folder``, or a folder above it, writable by every user and not sticky (as
+    ``/tmp`` is, where no user may rename another's entries)? Anyone could rename the
+    folder below it, lockgen's among them, and put their own."""
     if not hasattr(os, "getuid"):  # pragma: no cover - Windows: per-user folders
         return False
-    mode = folder.stat().st_mode
-    return bool(mode & 0o002) and not mode & 0o1000
+    for level in (folder, *folder.resolve().parents):
+        mode = level.stat().st_mode
+        if mode & 0o002 and not mode & 0o1000:
+            return True
+    return False
 
 
 _FOLDERS: set[Path] = set()

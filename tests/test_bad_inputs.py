@@ -1170,6 +1170,16 @@ def test_a_cache_folder_every_user_may_write_to_is_refused_unless_sticky(
     shared = tmp_path / "shared-cache"
     shared.mkdir()
     shared.chmod(0o1777 if sticky else 0o777)
+    (shared / "mine").mkdir(mode=0o700)  # one level below it is no better: the folder can be renamed
+    for named in (shared, shared / "mine"):
+        result = project.run("check", env={"LOCKGEN_CACHE_DIR": str(named)})
+        if sticky:
+            assert result.exit_code in (0, 1) and "LOCKGEN_CACHE_DIR" not in result.output, result.output
+        else:
+            assert result.exit_code == 2, result.output
+            assert f"error: LOCKGEN_CACHE_DIR: {named} cannot hold lockgen's cache (writable by every user" in (
+                result.output
+            )
     result = project.run("check", env={"LOCKGEN_CACHE_DIR": str(shared)})
     if sticky:
         assert result.exit_code in (0, 1) and "LOCKGEN_CACHE_DIR" not in result.output, result.output
