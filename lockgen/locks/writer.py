@@ -176,6 +176,11 @@ def requirements_text(path: str, body: str) -> str:
     return f"{head}# content-digest: {_content_sha(head + rest)}\n{rest}"
 
 
+def unsealed_export(text: str) -> str:
+    """An export without its ``# content-digest`` line: what two exports are compared by."""
+    return _EXPORT_SEAL.sub("", text.replace("\r\n", "\n"))
+
+
 def export_seal_problem(text: str, lock_text: str) -> str | None:
     """Why the requirements export ``text`` is not as lockgen wrote it, by its
     ``# content-digest``; None if it is. A marker, an extra, an index line or a URL
