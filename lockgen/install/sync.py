@@ -215,32 +215,31 @@ def sync(
         # judged by what was just installed; a source edited while it was built is the next sync's to see
         after = replace(inspected, record=replace(record, sources=verify.sources(lock)), journal=None)
         left = verify.problems(after, lock, overlay=overlay, base=base, judge_kept=False)
+        cached = _FROM_CACHE if inspected.altered & placed else ""  # what uv just placed came so from its cache
         if left and created:  # a failed first sync leaves no environment behind
             shutil.rmtree(target.prefix, ignore_errors=True)
             raise LockgenError(
                 f"after the install the new environment differs from the lock: {'; '.join(left[:5])} "
-                f"(no environment was left behind{_from_cache(left)})"
+                f"(no environment was left behind{cached})"
             )
         if left:
             before = verify.problems(found, lock, overlay=overlay, base=base, judge_kept=False)
-            raise _still_differs(left, before, target, overlay=overlay)
+            raise _still_differs(left, before, target, overlay=overlay, cached=cached)
         state.write_record(target, record)
         state.end(target)
         _refuse_damaged_kept(after, kept(after, lock, base))
     return plan
 
 
-def _from_cache(problems: list[str]) -> str:
-    """Where a file uv just placed is not as its RECORD says, it came so from uv's cache."""
-    if not any("RECORD says" in p or "its sha256 in RECORD" in p for p in problems):
-        return ""
-    return (
-        "; uv links files from its cache, so a file edited in place in one environment is edited in the cache "
-        "too: uv cache clean NAME mends it"
-    )
+_FROM_CACHE = (
+    "; uv links files from its cache, so a file edited in place in one environment is edited in the cache too: "
+    "uv cache clean NAME mends it"
+)
 
 
-def _still_differs(left: list[str], before: list[str], target: Target, *, overlay: bool) -> LockgenError:
+def _still_differs(
+    left: list[str], before: list[str], target: Target, *, overlay: bool, cached: str = ""
+) -> LockgenError:
     """After an install that left differences: a promise of repair only where one can
     come. Differences that were there before, and that this sync did not move, the next
     sync would not move either."""
@@ -255,7 +254,7 @@ def _still_differs(left: list[str], before: list[str], target: Target, *, overla
         )
     return LockgenError(
         "after the install the environment still differs from the lock (it stays marked, and the next lockgen "
-        f"sync repairs it{_from_cache(left)}): {shown}"
+        f"sync repairs it{cached}): {shown}"
     )
 
 
