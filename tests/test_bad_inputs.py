@@ -400,6 +400,10 @@ CONFIG: dict[str, Case] = {
     "exclude-newer-a-bare-date": Case(key("exclude-newer", "quoted"), config=top("exclude-newer = 2026-01-01")),
     "exclude-newer-garbage": Case(key("exclude-newer", "yesterday"), config=top('exclude-newer = "yesterday"')),
     "exclude-newer-month-13": Case(key("exclude-newer", "2026-13-01"), config=top('exclude-newer = "2026-13-01"')),
+    "exclude-newer-a-week-date": Case(
+        key("exclude-newer", "'2026-W10-3T00:00:00Z' is not an RFC 3339"),
+        config=top('exclude-newer = "2026-W10-3T00:00:00Z"'),
+    ),
     "exclude-newer-hour-25": Case(
         key("exclude-newer", "2026-01-01T25:00:00Z"), config=top('exclude-newer = "2026-01-01T25:00:00Z"')
     ),
@@ -1171,7 +1175,7 @@ def test_a_cache_folder_every_user_may_write_to_is_refused_unless_sticky(
     shared.mkdir()
     shared.chmod(0o1777 if sticky else 0o777)
     (shared / "mine").mkdir(mode=0o700)  # one level below it is no better: the folder can be renamed
-    for named in (shared, shared / "mine"):
+    for named in (shared, shared / "mine", shared / "not" / "yet"):
         result = project.run("check", env={"LOCKGEN_CACHE_DIR": str(named)})
         if sticky:
             assert result.exit_code in (0, 1) and "LOCKGEN_CACHE_DIR" not in result.output, result.output
@@ -1180,6 +1184,7 @@ def test_a_cache_folder_every_user_may_write_to_is_refused_unless_sticky(
             assert f"error: LOCKGEN_CACHE_DIR: {named} cannot hold lockgen's cache (writable by every user" in (
                 result.output
             )
+            assert not (shared / "not").exists(), "made there before it was refused"
     result = project.run("check", env={"LOCKGEN_CACHE_DIR": str(shared)})
     if sticky:
         assert result.exit_code in (0, 1) and "LOCKGEN_CACHE_DIR" not in result.output, result.output

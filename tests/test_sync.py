@@ -669,7 +669,7 @@ def test_a_file_edited_through_a_link_into_uvs_cache_fails_the_next_first_sync(
     assert "no environment was left behind" in result.output and not venv.exists()
 
 
-@pytest.mark.parametrize("now", ["gone", "another minor"])
+@pytest.mark.parametrize("now", ["gone", "another minor", "a shim"])
 def test_an_environment_whose_python_moved_on_is_no_environment_to_call_in_sync(
     synced: Project, tmp_path: Path, now: str
 ) -> None:
@@ -679,16 +679,20 @@ def test_an_environment_whose_python_moved_on_is_no_environment_to_call_in_sync(
     link = synced.root / ".venv" / "bin" / "python"
     if not link.is_symlink():
         pytest.skip("this venv's python is a copy, not a link")
-    other = tmp_path / "python3.99"
+    other = tmp_path / ("python3.99" if now != "a shim" else "python")
     if now == "another minor":
-        other.write_text("#!/bin/sh\nexit 1\n")
+        other.write_bytes(b"\x7fELF")  # an interpreter of another version, as far as a look at it tells
+        other.chmod(0o755)
+    if now == "a shim":  # as pyenv's: uv would install into the environment of what it runs
+        other.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
         other.chmod(0o755)
     link.unlink()
     link.symlink_to(other)
     for command in ("verify", "sync"):
         result = synced.run(command)
         assert result.exit_code == 2, result.output
-        said = "whose python is gone" if now == "gone" else "'s python is now 3.99"
+        said = {"gone": "whose python is gone", "another minor": "'s python is now 3.99",
+                "a shim": "'s python is a script"}[now]  # fmt: skip
         assert said in result.output and "make it again (remove " in result.output, result.output
 
 

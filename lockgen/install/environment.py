@@ -9,6 +9,7 @@ other interpreter is asked once for its folders.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -140,6 +141,12 @@ def _refuse_moved_interpreter(exe: Path, version: str, source: str, prefix: Path
     again = f"make it again (remove {prefix}, then lockgen sync)"
     if not os.path.exists(real):
         raise InputError(f"{source}: {prefix} is a virtual environment whose python is gone ({real}): {again}")
+    with contextlib.suppress(OSError), open(real, "rb") as f:
+        if f.read(2) == b"#!":  # a pyenv shim, a wrapper: uv would install into whatever it runs
+            raise InputError(
+                f"{source}: {prefix}'s python is a script ({real}) that runs another interpreter, and uv would "
+                f"install into that one's environment: {again}"
+            )
     named = re.fullmatch(r"python(\d+\.\d+)", os.path.basename(real))
     if named and version != named[1] and not version.startswith(named[1] + "."):
         raise InputError(

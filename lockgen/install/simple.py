@@ -47,8 +47,11 @@ def refuse_foreign(folder: Path, ours: Set[str]) -> None:
 
 
 def _one_page(project: Path) -> bool:
+    """A page folder as this wheelhouse writes it: its ``index.html`` (and dot-files: what
+    a killed write left, a .DS_Store)."""
     with os.scandir(project) as entries:
-        return all(e.name == "index.html" and e.is_file(follow_symlinks=False) for e in entries)
+        return all(e.name.startswith(".") or (e.name == "index.html" and e.is_file(follow_symlinks=False))
+                   for e in entries)  # fmt: skip
 
 
 def write(folder: Path, items: Iterable[Wanted]) -> None:
@@ -68,6 +71,7 @@ def write(folder: Path, items: Iterable[Wanted]) -> None:
         page = (
             f"<!DOCTYPE html>\n<html><head><title>Links for {project}</title></head><body>\n{links}\n</body></html>\n"
         )
+        files.clean_stale(simple / project)  # a write a kill cut short
         files.write_atomic(simple / project / "index.html", page)
     root = "\n".join(f'<a href="{p}/">{p}</a><br/>' for p in sorted(by_project))
     files.write_atomic(simple / "index.html", f"<!DOCTYPE html>\n<html><body>\n{root}\n</body></html>\n")

@@ -294,6 +294,8 @@ class Values:
             raise self.fail(key, 'write it as a quoted string, e.g. "2026-11-01T00:00:00Z"')
         text = self.string(key, value)
         try:
+            if not re.match(r"\d{4}-\d{2}-\d{2}(T|$)", text):  # a week or ordinal date fromisoformat reads, uv not
+                raise ValueError(text)
             if "T" in text:
                 datetime.fromisoformat(text.replace("Z", "+00:00"))
             else:
