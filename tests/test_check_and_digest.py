@@ -1020,3 +1020,23 @@ def test_a_killed_compile_leaves_the_old_set_or_the_new_one(project: Project, tm
     assert project.snapshot() == new
     assert not list(project.locks.glob(".lockgen-*")), "the next compile removed what the killed ones left"
     assert project.run("check").exit_code == 0
+
+
+def test_a_local_project_a_local_project_installs_from_a_path_counts_too(project: Project) -> None:
+    """libs/x says ``y = { path = "../y" }`` in its [tool.uv.sources], which uv applies:
+    y's dependencies decide the resolution as x's do. An edit to them left every lock
+    current, and sync installed what ``uv pip check`` then failed."""
+    from wheelmaker import make_local_project
+
+    make_local_project(project.root / "libs" / "y", "ylocal", "1.0", [])
+    x = make_local_project(project.root / "libs" / "x", "xlocal", "1.0", ["ylocal"])
+    (x / "pyproject.toml").write_text(
+        (x / "pyproject.toml").read_text() + '\n[tool.uv.sources]\nylocal = { path = "../y" }\n'
+    )
+    project.write("inputs/base.in", "./libs/x\n")
+    result = project.run("compile")
+    assert result.exit_code == 0, result.output
+    assert project.run("check").exit_code == 0
+    make_local_project(project.root / "libs" / "y", "ylocal", "1.0", ["helper"])  # y now needs helper
+    result = project.run("check")
+    assert result.exit_code == 1 and "is stale: its inputs or settings changed" in result.output, result.output

@@ -263,9 +263,9 @@ def _relative_paths(body: str, request: Request) -> str:
 
 def _local_names(body: str, request: Request) -> Callable[[str], str | None]:
     """Names a local project uv wrote by its path alone (relative to the project, where
-    uv runs) by the lock's package at that path (relative to the lock's folder). An
-    archive a local project's ``[tool.uv.sources]`` names, uv writes relative to that
-    project: it is named by its file name, where one package of the lock has it."""
+    uv runs) by the lock's package at that path (relative to the lock's folder). A folder
+    or archive a local project's ``[tool.uv.sources]`` names, uv writes relative to that
+    project (``../y``): it is named by its last part, where one package of the lock has it."""
     by_path: dict[str, str] = {}
     by_file: dict[str, str | None] = {}
     try:
@@ -278,16 +278,17 @@ def _local_names(body: str, request: Request) -> Callable[[str], str | None]:
             if isinstance(place, dict) and isinstance(place.get("path"), str) and isinstance(package.get("name"), str):
                 name = canonical(package["name"])
                 by_path[os.path.normpath(request.output_dir / place["path"])] = name
-                if kind == "archive":
-                    file = os.path.basename(place["path"])
-                    by_file[file] = name if by_file.get(file, name) == name else None  # two of one name: neither
+                file = os.path.basename(os.path.normpath(place["path"]))
+                by_file[file] = name if by_file.get(file, name) == name else None  # two of one name: neither
 
     def name_of(written: str) -> str | None:
         if written.startswith("file:"):
             from lockgen.project.places import url_path
 
             written = url_path(written)
-        return by_path.get(os.path.normpath(request.project / written)) or by_file.get(os.path.basename(written))
+        return by_path.get(os.path.normpath(request.project / written)) or by_file.get(
+            os.path.basename(os.path.normpath(written))
+        )
 
     return name_of
 

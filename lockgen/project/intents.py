@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,7 +111,7 @@ class Inputs:
         """sha256 over the variant's settings and every file it reads."""
         closure = self.closure(variant)
         files = {f.rel: f.sha256 for f in closure}
-        for project in sorted({p for f in closure for p in f.projects}):
+        for project in self.local_projects(closure):
             files.update(self._project(project))
         settings = variant.settings(with_credentials=with_credentials)
         if variant.base is not None:
@@ -438,6 +438,23 @@ class Inputs:
         found = lines.LEADING_NAME.match(requirement)
         return canonical(found["name"]) if found else None
 
+    def local_projects(self, closure: Iterable[IntentFile]) -> list[str]:
+        """The local projects the files install, and those their ``[tool.uv.sources]``
+        install from a folder in turn (relative to the project root, sorted): a project
+        ``x`` with ``y = { path = "../y" }``. An edit to y's dependencies left every lock
+        current, and a sync installed what ``uv pip check`` then failed."""
+        found = {p for f in closure for p in f.projects}
+        todo = list(found)
+        while todo:
+            for place in local.path_sources(self.root / todo.pop()):
+                if self.boundary is not None and not inside(place, self.boundary):
+                    continue  # outside the repository: no clone has it (uv reads it all the same)
+                rel = Path(os.path.relpath(place, self.root)).as_posix()
+                if rel not in found:
+                    found.add(rel)
+                    todo.append(rel)
+        return sorted(found)
+
     def _project(self, project: str) -> dict[str, str]:
         """A local project's metadata files and their digests, read once for every variant."""
         if project not in self._projects:
@@ -450,8 +467,7 @@ class Inputs:
         not copies) that were written since they were digested: a ``git stash`` and
         ``pop`` while uv resolved left a lock resolved from one text and labelled with
         the other's digest. Any write since shows in the file's ctime."""
-        files = [f for project in sorted({p for f in self.closure(variant) for p in f.projects})
-                 for f in self._project(project)]  # fmt: skip
+        files = [f for project in self.local_projects(self.closure(variant)) for f in self._project(project)]
         return [rel for rel in files if _stat(self.root / rel) != self._stats.get(rel)]
 
     def _file_sha(self, rel: str) -> str:

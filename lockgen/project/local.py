@@ -110,6 +110,21 @@ def file_sha(path: Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def path_sources(folder: Path) -> list[Path]:
+    """The local projects this one's ``[tool.uv.sources]`` installs from a folder
+    (``y = { path = "../y" }``), which uv applies as it builds it: their metadata decides
+    the resolution as this one's does."""
+    out = []
+    for source in _table(_table(_table(_pyproject(folder), "tool"), "uv"), "sources").values():
+        for entry in _list(source):  # one source, or a list of them under markers
+            path = entry.get("path") if isinstance(entry, dict) else None
+            if isinstance(path, str) and path:
+                place = Path(os.path.normpath(folder / path))
+                if place.is_dir():
+                    out.append(place)
+    return out
+
+
 def _pyproject(folder: Path) -> dict[str, Any]:
     try:
         return _parsed((folder / "pyproject.toml").read_bytes())
