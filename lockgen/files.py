@@ -74,6 +74,24 @@ def sha256(path: str | os.PathLike[str]) -> bytes:
     return h.digest()
 
 
+def unreachable(path: Path) -> str | None:
+    """Why the system cannot even look for ``path`` (a name too long, a loop of links, a
+    folder it may not enter); None where it can, whether or not it is there. Every later
+    look at it (is it a file? a folder?) would raise, and be no line naming the key or
+    flag it came from."""
+    if any(len(os.fsencode(part)) > 255 for part in path.parts):  # even below a folder not there yet
+        return os.strerror(errno.ENAMETOOLONG)
+    try:
+        path.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    except ValueError:  # a NUL
+        return "it holds a NUL byte"
+    return None
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one step: readers see old or new, never half."""
     try:

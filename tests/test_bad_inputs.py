@@ -341,6 +341,12 @@ CONFIG: dict[str, Case] = {
     "locks-dir-empty": Case(key("locks-dir"), config=top('locks-dir = ""')),
     "locks-dir-a-file": Case(key("locks-dir", "file"), config=top('locks-dir = "locks"'), files={"locks": "x\n"}),
     "locks-dir-outside-the-project": Case(key("locks-dir", "outside"), config=top('locks-dir = "../elsewhere"')),
+    "locks-dir-a-name-too-long-below-a-missing-folder": Case(
+        key("locks-dir", "File name too long"),
+        config=top(
+            'locks-dir = "x/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"'
+        ),
+    ),
     "inputs-a-name-too-long": Case(
         key("inputs", "File name too long"), config=BASE.replace("inputs/base.in", "a" * 300 + ".in") + CPU
     ),
@@ -1055,6 +1061,23 @@ FLAGS: dict[str, Case] = {
     "diff-outside-git": Case(("--base",), args=("diff",)),
     "config-a-folder": Case(("{root}",), args=("check", "--config", "{root}"), raw=True),
     "config-missing": Case(("{root}/nope.toml",), args=("check", "--config", "{root}/nope.toml"), raw=True),
+    "python-a-name-too-long": Case(
+        ("--python", "File name too long"),
+        args=(
+            "verify",
+            "--python",
+            "{root}/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ),
+    ),
+    "config-a-name-too-long": Case(
+        ("--config", "File name too long"),
+        args=(
+            "check",
+            "--config",
+            "{root}/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ),
+        raw=True,
+    ),
     "python-a-folder-not-a-venv": Case(
         ("--python", "{root}/notvenv"), args=("select", "--python", "{root}/notvenv"), files={"notvenv/bin": None}
     ),
@@ -1120,6 +1143,13 @@ ENVIRONMENT: dict[str, Case] = {
     "LOCKGEN_CACHE_DIR-in-proc": Case(("LOCKGEN_CACHE_DIR", "/proc/nope"), env={"LOCKGEN_CACHE_DIR": "/proc/nope"}),
     "LOCKGEN_VARIANT-unknown-select": Case(("nope",), args=("select",), env={"LOCKGEN_VARIANT": "nope"}),
     "LOCKGEN_VARIANT-unknown-sync": Case(("nope",), args=("sync",), env={"LOCKGEN_VARIANT": "nope"}),
+    "VIRTUAL_ENV-a-name-too-long": Case(
+        ("VIRTUAL_ENV", "File name too long"),
+        args=("verify",),
+        env={
+            "VIRTUAL_ENV": "{root}/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        },
+    ),
     "VIRTUAL_ENV-a-folder-not-a-venv": Case(
         ("VIRTUAL_ENV", "{root}/notvenv"),
         args=("select",),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from lockgen import command
 from lockgen.exceptions import CommandError, InputError
+from lockgen.files import unreachable
 
 SEEDS = frozenset({"pip", "setuptools", "wheel"})  # the installer's own: sync never removes them
 # In a folder sync is making a virtual environment in, until it is made: a folder with
@@ -65,6 +66,9 @@ def find(root: Path, python: Path | None) -> Target:
     active = os.environ.get("VIRTUAL_ENV")
     if active:
         prefix = Path(active)
+        problem = unreachable(prefix)
+        if problem:
+            raise InputError(f"VIRTUAL_ENV: {prefix}: {problem}")
         if not (prefix / "pyvenv.cfg").is_file():
             raise InputError(f"VIRTUAL_ENV: {prefix} is not a virtual environment (no pyvenv.cfg); deactivate it")
         return Target(prefix=prefix, python=_venv_version(prefix, "VIRTUAL_ENV"), source="VIRTUAL_ENV", exists=True)
@@ -90,6 +94,9 @@ def _empty_folder(path: Path) -> bool:
 
 def _explicit(python: Path) -> Target:
     """``--python``: an environment's folder or an interpreter; anything else is bad input."""
+    problem = unreachable(python)
+    if problem:
+        raise InputError(f"--python: {python}: {problem}")
     if not python.exists():
         raise InputError(f"--python: {python}: no such file or folder")
     if python.is_dir():

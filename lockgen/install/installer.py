@@ -209,8 +209,9 @@ def serving(lock: pylock.Lock, folder: Path) -> dict[str, Path]:
     found in the folder with its locked size (its sha256 where the lock has no size);
     an error naming each one that is missing or of another size. Reading a wheelhouse
     needs none of what making one does (urllib, ssl: ~30 ms of start-up)."""
-    if not folder.is_dir():
-        raise InputError(f"--wheelhouse: {folder}: no such folder")
+    problem = files.unreachable(folder)
+    if problem or not folder.is_dir():
+        raise InputError(f"--wheelhouse: {folder}: {problem or 'no such folder'}")
     if lock.unfiled:
         raise LockgenError(
             f"--wheelhouse {folder} cannot serve {lock.path.name}: {', '.join(lock.unfiled)} installs from a VCS "

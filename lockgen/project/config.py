@@ -14,6 +14,7 @@ from packaging.version import Version
 
 from lockgen._toml import TOMLDecodeError, loads
 from lockgen.exceptions import InputError
+from lockgen.files import unreachable
 from lockgen.names import canonical
 from lockgen.project import platforms
 from lockgen.project.values import Values, not_a_file, userinfo_problem
@@ -154,6 +155,9 @@ class Config:
 def find(start: Path, explicit: Path | None = None) -> tuple[Path, Mapping[str, Any], str]:
     """The config file, its lockgen table and the key prefix used in messages."""
     if explicit is not None:
+        problem = unreachable(explicit)
+        if problem:
+            raise InputError(f"{explicit}: --config: {problem}")
         if explicit.is_dir():
             raise InputError(f"{explicit}: --config: is a folder; name lockgen.toml or pyproject.toml")
         if not explicit.is_file():

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lockgen.exceptions import InputError
+from lockgen.files import unreachable
 from lockgen.names import canonical
 from lockgen.project import lines, local
 from lockgen.project.config import Config, Variant
 from lockgen.project.places import CHAINED, ENV_VAR, IGNORED, SCHEME, Places, inside, outside_repository, unquoted
-from lockgen.project.values import unreachable
 
 DIGEST_SCHEME = 1
 MAX_DEPTH = 200  # uv overflows its stack somewhere past 600 nested -r files

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lockgen.exceptions import InputError
+from lockgen.files import unreachable
 from lockgen.project import lines
-from lockgen.project.values import unreachable, unusable, url_problem, userinfo_problem
+from lockgen.project.values import unusable, url_problem, userinfo_problem
 from lockgen.redact import conceal, conceal_passwords, redact, redact_unparsed, secret_at, userinfo_at
 
 FLAGS = frozenset(("--no-index", "--pre", "--prefer-binary", "--require-hashes"))  # the options that take no value

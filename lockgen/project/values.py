@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 from lockgen import cuda
 from lockgen.exceptions import InputError
+from lockgen.files import unreachable
 from lockgen.project import platforms
 from lockgen.redact import conceal_passwords, redact, redact_unparsed
 
@@ -93,19 +94,6 @@ def unusable(exc: ValueError) -> str:
     if "null" in said:
         return "it holds a NUL byte"
     return "urllib cannot read it"  # its own words may quote a piece of a password
-
-
-def unreachable(path: Path) -> str | None:
-    """Why the system cannot even look for ``path`` (a name too long, a loop of links, a
-    folder it may not enter); None where it can, whether or not it is there. Every later
-    look at it (is it a file? a folder?) would raise, and be no line naming the key."""
-    try:
-        path.lstat()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    return None
 
 
 def not_a_file(path: Path) -> str:
