@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -50,11 +51,13 @@ def run_lock(kind: str, key: Path, *, say: Callable[[str], None]) -> Iterator[No
         _outlived(_read_holder(fd), resolved, say)
         held = _lock_itself(resolved, say)
         me = f"process {os.getpid()} (lockgen {kind}, since {time.strftime('%H:%M:%S')})"
-        _HOLDING[fd] = me
-        _write_holder(fd, me)
+        with _GUARD:
+            _HOLDING[fd] = me
+            _write_holder(fd, me)
         yield
     finally:
-        _HOLDING.pop(fd, None)
+        with _GUARD:
+            _HOLDING.pop(fd, None)
         if held is not None:
             os.close(held)
         os.close(fd)  # closing releases the lock, also when the process is killed
@@ -64,19 +67,22 @@ def run_lock(kind: str, key: Path, *, say: Callable[[str], None]) -> Iterator[No
 # (pid → "pid:start"), which those lines list while they run.
 _HOLDING: dict[int, str] = {}
 _CHILDREN: dict[int, str] = {}
+_GUARD = threading.Lock()  # compile starts and ends programs in several threads
 _RUNNING = " running "
 
 
 def started(pid: int) -> None:
     """A program lockgen just started (lockgen.command): listed in every run lock held."""
-    if _HOLDING:
-        _CHILDREN[pid] = f"{pid}:{_start_time(pid)}"
-        _note()
+    with _GUARD:
+        if _HOLDING:
+            _CHILDREN[pid] = f"{pid}:{_start_time(pid)}"
+            _note()
 
 
 def ended(pid: int) -> None:
-    if _CHILDREN.pop(pid, None) is not None:
-        _note()
+    with _GUARD:
+        if _CHILDREN.pop(pid, None) is not None:
+            _note()
 
 
 def _note() -> None:
@@ -110,8 +116,16 @@ def _start_time(pid: int) -> str:
 
 
 def _runs(pid: int) -> bool:
+    """Does process ``pid`` run? One that has ended but that no parent has reaped (a
+    container whose first process reaps nothing) is a zombie: it runs no more."""
     if sys.platform == "win32":  # pragma: no cover - there, signal 0 would end the process
         return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                return False
+    except (OSError, IndexError):
+        pass  # no /proc: signal 0 alone tells
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -194,12 +208,13 @@ else:
 
 def _read_holder(fd: int) -> str:
     try:
-        return os.pread(fd, 400, _HOLDER_AT).decode("utf-8", "replace").strip("\0 \n")
+        return os.pread(fd, 1 << 16, _HOLDER_AT).decode("utf-8", "replace").strip("\0 \n")
     except (OSError, AttributeError):
         return ""
 
 
 def _write_holder(fd: int, text: str) -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        os.ftruncate(fd, _HOLDER_AT)
-        os.pwrite(fd, text.encode(), _HOLDER_AT)
+    data = text.encode()
+    with contextlib.suppress(OSError, AttributeError):  # written, then cut to length: never empty in between
+        os.pwrite(fd, data, _HOLDER_AT)
+        os.ftruncate(fd, _HOLDER_AT + len(data))

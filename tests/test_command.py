@@ -414,3 +414,38 @@ def test_what_a_program_leaves_running_does_not_hold_the_run_lock(tmp_path: Path
         with contextlib.suppress(ProcessLookupError):
             os.kill(daemon, 9)
     assert said == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="Linux: /proc tells a zombie")
+def test_a_program_that_ended_unreaped_is_not_waited_for(tmp_path: Path) -> None:
+    """In a container whose first process reaps nothing, the uv a killed run left ends as
+    a zombie: signal 0 still reaches it, and every later run waited for it forever."""
+    import hashlib
+
+    from lockgen import runs
+
+    target = tmp_path / "env"
+    target.mkdir()
+    zombie = subprocess.Popen(["true"])  # not waited for: a zombie once it ends
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        start = runs._start_time(zombie.pid)
+        name = f"sync-{hashlib.sha256(os.path.realpath(target).encode()).hexdigest()[:20]}.lock"
+        (runs._lock_folder() / name).write_text(
+            f"process 1 (lockgen sync, since 12:00:00) running {zombie.pid}:{start}"
+        )
+        said: list[str] = []
+        got = threading.Event()
+
+        def next_run() -> None:
+            with runs.run_lock("sync", target, say=said.append):
+                got.set()
+
+        threading.Thread(target=next_run, daemon=True).start()  # a run that waits for ever must not hang the tests
+        assert got.wait(timeout=10), f"the next run waited for a zombie: {said}"
+        assert said == []
+    finally:
+        zombie.wait()

@@ -206,3 +206,23 @@ def test_cuda_table_holds_the_documented_facts() -> None:
     assert {"3.5", "3.7"} <= t["11.8"] and "3.5" not in t["12.0"]
     assert t["13.1"] == t["13.0"]
     assert cuda.targets(Version("10.2")) is None
+
+
+@pytest.mark.parametrize(
+    ("written", "given"),
+    [
+        ("2026-03-04", "2026-03-05T00:00:00Z"),
+        ("2026-03-04T12:00:00", "2026-03-05T00:00:00Z"),  # uv passes the time over, as it does
+        ("2026-03-04 12:00:00", "2026-03-05T00:00:00Z"),
+        ("2026-03-04T12:00:00Z", "2026-03-04T12:00:00Z"),
+        ("2026-03-04 12:00:00z", "2026-03-04 12:00:00z"),  # uv reads these spellings of UTC too
+        ("2026-03-04t12:00:00+05:30", "2026-03-04t12:00:00+05:30"),
+    ],
+)
+def test_what_uv_is_given_for_exclude_newer(project: Project, written: str, given: str) -> None:
+    from lockgen.project.config import load
+    from lockgen.project.values import cutoff
+
+    project.config.write_text(BASE + f'exclude-newer = "{written}"\n' + CPU)
+    (variant,) = load(project.root, project.config).variants
+    assert variant.exclude_newer == written and cutoff(written) == given

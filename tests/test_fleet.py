@@ -247,13 +247,15 @@ def test_a_wheelhouse_never_replaces_index_pages_it_did_not_write(fleet: Project
     theirs.parent.rename(tmp_path / "moved")
     assert fleet.run("wheelhouse", str(house)).exit_code == 0
     (house / "simple" / ".DS_Store").write_bytes(b"\0")  # Finder's: no page, nobody's to refuse
-    page = next(p for p in (house / "simple").iterdir() if p.is_dir())
+    (house / "simple" / ".well-known").mkdir()  # a web server's: no page, nor lockgen's to remove
+    page = next(p for p in (house / "simple").iterdir() if p.is_dir() and p.name[0] != ".")
     (page / ".lockgen-index.html.1234.tmp").write_text("<a")  # what a write killed midway leaves
     assert fleet.run("wheelhouse", str(house)).exit_code == 0, "a second run rewrites its own pages"
-    pages = sorted(p.name for p in (house / "simple").iterdir() if p.is_dir())
+    pages = sorted(p.name for p in (house / "simple").iterdir() if p.is_dir() and p.name[0] != ".")
     root = (house / "simple" / "index.html").read_text()
     assert pages and all(f'<a href="{name}/">' in root for name in pages), (pages, root)
     assert [p.name for p in page.iterdir()] == ["index.html"]
+    assert (house / "simple" / ".well-known").is_dir()
 
 
 def test_a_missing_or_corrupt_wheelhouse_file_is_named_and_nothing_changes(fleet: Project, tmp_path: Path) -> None:

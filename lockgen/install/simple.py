@@ -73,9 +73,14 @@ def write(folder: Path, items: Iterable[Wanted]) -> None:
         )
         files.clean_stale(simple / project)  # a write a kill cut short
         files.write_atomic(simple / project / "index.html", page)
+    files.clean_stale(simple)  # the root page's write a kill cut short
     root = "\n".join(f'<a href="{p}/">{p}</a><br/>' for p in sorted(by_project))
     files.write_atomic(simple / "index.html", f"<!DOCTYPE html>\n<html><body>\n{root}\n</body></html>\n")
     with os.scandir(simple) as listing:  # only this wheelhouse's own pages are here (refuse_foreign)
-        gone = [e.path for e in listing if e.is_dir(follow_symlinks=False) and e.name not in by_project]
+        gone = [
+            e.path
+            for e in listing
+            if e.is_dir(follow_symlinks=False) and e.name not in by_project and not e.name.startswith(".")
+        ]
     for path in gone:
         shutil.rmtree(path, ignore_errors=True)

@@ -178,7 +178,7 @@ def sync(
             passed = kernels.check_in_place(target, lock, facts, found.record, variant) if check_gpu else {}
             kept_check = passed or (found.record.checked if found.record else {})
             state.write_record(target, _new_record(config, lock, variant, kept_check, found, base, sources))
-            _refuse_damaged_kept(found, kept(found, lock, base))
+            _refuse_damaged_kept(found, kept(found, lock, base) if not overlay else base)
             return plan
         private.clean()  # what killed runs left in the temporary folder
         with private.folder("sync") as tmp:
@@ -227,7 +227,7 @@ def sync(
             raise _still_differs(left, before, target, overlay=overlay, cached=cached)
         state.write_record(target, record)
         state.end(target)
-        _refuse_damaged_kept(after, kept(after, lock, base))
+        _refuse_damaged_kept(after, kept(after, lock, base) if not overlay else base)  # an image's own: the image's
     return plan
 
 

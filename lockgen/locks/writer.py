@@ -195,7 +195,8 @@ def export_seal_problem(text: str, lock_text: str) -> str | None:
         return "it has no content-digest, which lockgen writes into every export since 0.4 (edited by hand)"
     if len(seals) > 1 or seals[0] != f"# content-digest: {_content_sha(_EXPORT_SEAL.sub('', text))}\n":
         return "edited since lockgen wrote it (its content-digest does not match its content)"
-    if text.split("\n", 4)[3] != seals[0].rstrip("\n"):  # moved: between a pin and its hashes, pip refuses the file
+    lines = text.split("\n", 4)
+    if len(lines) < 4 or lines[3] != seals[0].rstrip("\n"):  # moved: between a pin and its hashes, pip refuses the file
         return "edited since lockgen wrote it (its content-digest line is not where lockgen writes it)"
     return None
 

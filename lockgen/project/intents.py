@@ -89,6 +89,7 @@ class Inputs:
     _files: dict[str, IntentFile] = field(default_factory=dict)
     _projects: dict[str, dict[str, str]] = field(default_factory=dict)  # local project → {its file: sha256}
     _stats: dict[str, tuple[int, ...]] = field(default_factory=dict)  # such a file → its stat when digested
+    _sources: dict[str, list[Path]] = field(default_factory=dict)  # local project → what its sources install
     places: Places = field(init=False)
 
     def __post_init__(self) -> None:
@@ -446,7 +447,10 @@ class Inputs:
         found = {p for f in closure for p in f.projects}
         todo = list(found)
         while todo:
-            for place in local.path_sources(self.root / todo.pop()):
+            project = todo.pop()
+            if project not in self._sources:  # read once for every variant
+                self._sources[project] = local.path_sources(self.root / project)
+            for place in self._sources[project]:
                 if self.boundary is not None and not inside(place, self.boundary):
                     continue  # outside the repository: no clone has it (uv reads it all the same)
                 rel = Path(os.path.relpath(place, self.root)).as_posix()

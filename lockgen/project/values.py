@@ -77,10 +77,21 @@ def cutoff(exclude_newer: str) -> str:
     over), as the end of that day in the machine's time zone: one configuration locked
     other versions in Berlin than in CI. lockgen hands it the end of that day in UTC,
     what uv reads on a machine in UTC."""
-    if "T" in exclude_newer and datetime.fromisoformat(exclude_newer.replace("Z", "+00:00")).tzinfo is not None:
+    moment = _moment(exclude_newer)
+    if isinstance(moment, datetime) and moment.tzinfo is not None:
         return exclude_newer
-    day = date.fromisoformat(exclude_newer.split("T", 1)[0])
+    day = moment.date() if isinstance(moment, datetime) else moment
     return f"{day + timedelta(days=1)}T00:00:00Z"
+
+
+def _moment(text: str) -> date | datetime:
+    """A date, or a date and time as RFC 3339 and uv write them (``T``, ``t`` or a space
+    between, ``Z`` or ``z`` for UTC); ValueError where it is neither."""
+    if len(text) == 10:
+        return date.fromisoformat(text)
+    return datetime.fromisoformat(
+        f"{text[:10]}T{text[11:]}".removesuffix("z").removesuffix("Z") + ("+00:00" if text[-1:] in "zZ" else "")
+    )
 
 
 def unusable(exc: ValueError) -> str:
@@ -282,12 +293,9 @@ class Values:
             raise self.fail(key, 'write it as a quoted string, e.g. "2026-11-01T00:00:00Z"')
         text = self.string(key, value)
         try:
-            if not re.match(r"\d{4}-\d{2}-\d{2}(T|$)", text):  # a week or ordinal date fromisoformat reads, uv not
+            if not re.match(r"\d{4}-\d{2}-\d{2}([Tt ]|$)", text):  # a week or ordinal date fromisoformat reads, uv not
                 raise ValueError(text)
-            if "T" in text:
-                datetime.fromisoformat(text.replace("Z", "+00:00"))
-            else:
-                date.fromisoformat(text)
+            _moment(text)
         except ValueError:
             raise self.fail(key, f"{text!r} is not an RFC 3339 timestamp or date") from None
         return text  # as written: what the input digest covers (uv is given its cutoff())
