@@ -87,13 +87,12 @@ class Inputs:
     boundary: Path | None = None
     validate: bool = True  # check every requirement line (compile, check); sync only needs the digest
     _files: dict[str, IntentFile] = field(default_factory=dict)
-    _projects: dict[str, dict[str, str]] = field(default_factory=dict)  # local project → {its file: sha256}
-    _stats: dict[str, tuple[int, ...]] = field(default_factory=dict)  # such a file → its stat when digested
-    _sources: dict[str, list[Path]] = field(default_factory=dict)  # local project → what its sources install
     places: Places = field(init=False)
+    projects: local.Projects = field(init=False)  # local projects' metadata files, digested once
 
     def __post_init__(self) -> None:
         self.places = Places(self.root, self.boundary, self.validate)
+        self.projects = local.Projects(self.root, self.boundary)
 
     @classmethod
     def of(cls, config: Config, *, validate: bool = True) -> Inputs:
@@ -113,10 +112,10 @@ class Inputs:
         closure = self.closure(variant)
         files = {f.rel: f.sha256 for f in closure}
         for project in self.local_projects(closure):
-            files.update(self._project(project))
+            files.update(self.projects.files(project))
         settings = variant.settings(with_credentials=with_credentials)
         if variant.base is not None:
-            files[variant.base] = self._file_sha(variant.base)
+            files[variant.base] = self.projects.file_sha(variant.base)
         payload: dict[str, object] = {"scheme": DIGEST_SCHEME, "settings": settings, "files": sorted(files.items())}
         if any(f.pre for f in closure):  # honoured since 0.3: such a lock, resolved without it, is stale
             payload["prerelease"] = True
@@ -441,53 +440,13 @@ class Inputs:
 
     def local_projects(self, closure: Iterable[IntentFile]) -> list[str]:
         """The local projects the files install, and those their ``[tool.uv.sources]``
-        install from a folder in turn (relative to the project root, sorted): a project
-        ``x`` with ``y = { path = "../y" }``. An edit to y's dependencies left every lock
-        current, and a sync installed what ``uv pip check`` then failed."""
-        found = {p for f in closure for p in f.projects}
-        todo = list(found)
-        while todo:
-            project = todo.pop()
-            if project not in self._sources:  # read once for every variant
-                self._sources[project] = local.path_sources(self.root / project)
-            for place in self._sources[project]:
-                if self.boundary is not None and not inside(place, self.boundary):
-                    continue  # outside the repository: no clone has it (uv reads it all the same)
-                rel = Path(os.path.relpath(place, self.root)).as_posix()
-                if rel not in found:
-                    found.add(rel)
-                    todo.append(rel)
-        return sorted(found)
-
-    def _project(self, project: str) -> dict[str, str]:
-        """A local project's metadata files and their digests, read once for every variant."""
-        if project not in self._projects:
-            names = local.metadata_files(self.root / project, self.boundary)
-            self._projects[project] = {f"{project}/{n}": self._file_sha(f"{project}/{n}") for n in names}
-        return self._projects[project]
+        install from a folder in turn (:meth:`local.Projects.reached`)."""
+        return self.projects.reached({p for f in closure for p in f.projects})
 
     def changed(self, variant: Variant) -> list[str]:
-        """The local projects' files uv read for the variant (it reads them where they are,
-        not copies) that were written since they were digested: a ``git stash`` and
-        ``pop`` while uv resolved left a lock resolved from one text and labelled with
-        the other's digest. Any write since shows in the file's ctime."""
-        files = [f for project in self.local_projects(self.closure(variant)) for f in self._project(project)]
-        return [rel for rel in files if _stat(self.root / rel) != self._stats.get(rel)]
-
-    def _file_sha(self, rel: str) -> str:
-        try:
-            self._stats[rel] = _stat(self.root / rel)  # before reading: a write after it shows
-            return local.file_sha(self.root / rel)
-        except OSError as exc:
-            raise InputError(f"{rel}: cannot read: {exc.strerror}") from None
-
-
-def _stat(path: Path) -> tuple[int, ...]:
-    try:
-        st = path.stat()
-    except OSError:
-        return ()
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        """The local projects' files uv read for the variant that were written since they
+        were digested (:meth:`local.Projects.changed`)."""
+        return self.projects.changed(self.local_projects(self.closure(variant)))
 
 
 def _named(intent: IntentFile) -> Iterator[tuple[str, str]]:

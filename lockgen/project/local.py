@@ -17,8 +17,11 @@ import hashlib
 import itertools
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lockgen.exceptions import InputError
 
 PROJECT_FILES = ("pyproject.toml", "setup.cfg", "setup.py")
 # [project] keys that, left dynamic, a build backend fills from its own [tool] table.
@@ -27,6 +30,70 @@ _GLOB = frozenset("*?[")
 # What of [tool.setuptools.dynamic] decides a resolution (a readme or classifiers read from a file do not).
 _RESOLVED = ("version", "dependencies", "optional-dependencies")
 _MAX_FILES = 10_000  # of one cache-keys glob: a whole tree is not read for every sync
+
+
+@dataclass(slots=True)
+class Projects:
+    """A run's local projects (paths relative to ``root``): which a set of them reaches
+    through ``[tool.uv.sources]``, their metadata files and digests, each read once, and
+    which of those files were written since."""
+
+    root: Path
+    boundary: Path | None
+    _files: dict[str, dict[str, str]] = field(default_factory=dict)  # project → {its file: sha256}
+    _stats: dict[str, tuple[int, ...]] = field(default_factory=dict)  # such a file → its stat when digested
+    _sources: dict[str, list[Path]] = field(default_factory=dict)  # project → the folders its sources name
+
+    def reached(self, projects: set[str]) -> list[str]:
+        """``projects`` and those their ``[tool.uv.sources]`` install from a folder in
+        turn, sorted: ``x`` with ``y = { path = "../y" }``. An edit to y's dependencies
+        left every lock current, and a sync installed what ``uv pip check`` then failed."""
+        from lockgen.project.places import inside
+
+        found = set(projects)
+        todo = list(found)
+        while todo:
+            project = todo.pop()
+            if project not in self._sources:
+                self._sources[project] = path_sources(self.root / project)
+            for place in self._sources[project]:
+                if self.boundary is not None and not inside(place, self.boundary):
+                    continue  # outside the repository: no clone has it (uv reads it all the same)
+                rel = Path(os.path.relpath(place, self.root)).as_posix()
+                if rel not in found:
+                    found.add(rel)
+                    todo.append(rel)
+        return sorted(found)
+
+    def files(self, project: str) -> dict[str, str]:
+        """A local project's metadata files and their digests."""
+        if project not in self._files:
+            names = metadata_files(self.root / project, self.boundary)
+            self._files[project] = {f"{project}/{n}": self.file_sha(f"{project}/{n}") for n in names}
+        return self._files[project]
+
+    def changed(self, projects: list[str]) -> list[str]:
+        """The metadata files of ``projects`` written since they were digested. uv reads a
+        local project's files where they are, not copies: a ``git stash`` and ``pop``
+        while it resolved left a lock resolved from one text and labelled with the
+        other's digest. Any write since shows in the file's ctime."""
+        paths = [rel for project in projects for rel in self.files(project)]
+        return [rel for rel in paths if _stat(self.root / rel) != self._stats.get(rel)]
+
+    def file_sha(self, rel: str) -> str:
+        try:
+            self._stats[rel] = _stat(self.root / rel)  # before reading: a write after it shows
+            return file_sha(self.root / rel)
+        except OSError as exc:
+            raise InputError(f"{rel}: cannot read: {exc.strerror}") from None
+
+
+def _stat(path: Path) -> tuple[int, ...]:
+    try:
+        st = path.stat()
+    except OSError:
+        return ()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def metadata_files(folder: Path, boundary: Path | None = None) -> list[str]:
