@@ -385,6 +385,25 @@ def test_an_image_package_the_lock_does_not_hold_is_the_images_whatever_its_file
         assert checked.exit_code == 0 and "stray" not in checked.output, checked.output
 
 
+def test_an_images_own_pip_whatever_its_files_fails_no_overlay_sync(
+    image: tuple[Project, Path], tmp_path: Path
+) -> None:
+    """The image's pip, not the lock's: verify passed over its damage while sync failed
+    ("packages sync keeps as they are are damaged"), on every sync."""
+    p, _ = image
+    venv = tmp_path / "image-with-pip"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # pip from ensurepip, offline
+    subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(venv / "bin/python"), "--no-index",
+                    "--find-links", str(p.root / "wheels"), "basepkg==2.3.4", "stray==1.0"], check=True)  # fmt: skip
+    pip_init = _site(venv) / "pip" / "__init__.py"
+    pip_init.write_text(pip_init.read_text() + "# as the image's distribution patched it\n")
+    assert p.run("compile").exit_code == 0
+    for _ in range(2):
+        result = p.run("sync", "--python", str(venv))
+        assert result.exit_code == 0, result.output
+        assert p.run("verify", "--python", str(venv)).exit_code == 0
+
+
 def test_base_packages_on_the_interpreters_path_beyond_its_site_packages_count(image: tuple[Project, Path]) -> None:
     """A system python's apt packages (/usr/lib/python3/dist-packages), the base of a
     ``--system-site-packages`` venv, a ``.pth`` entry: the interpreter imports them and

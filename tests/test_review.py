@@ -562,3 +562,16 @@ def test_check_resolve_counts_every_variant_a_missing_lock_among_them(project: P
     result = project.run("check", "--resolve")
     assert result.exit_code == 1, result.output
     assert "resolved again: 3 of 4 locks equal a fresh resolution (1 missing or unreadable: see above)" in result.output
+
+
+def test_an_export_cut_to_its_header_is_an_edit_not_a_crash(project: Project) -> None:
+    """An export whose lines end before the seal's place, its seal computed again, ended
+    check in an IndexError."""
+    project.config.write_text('formats = ["pylock", "requirements"]\n' + project.config.read_text())
+    assert project.run("compile").exit_code == 0
+    req = project.locks / "requirements.py312-cpu.txt"
+    body = "# cut\n"
+    req.write_text(f"# content-digest: {hashlib.sha256(body.encode()).hexdigest()}\n{body}")
+    result = project.run("check")
+    assert result.exit_code == 1, result.output
+    assert "requirements.py312-cpu.txt: edited since lockgen wrote it" in result.output
