@@ -105,14 +105,21 @@ def _outlived(holder: str, resolved: str, say: Callable[[str], None]) -> None:
             time.sleep(0.1)
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command's name (Linux; none where
+    there is no such file): the state first, the start time at 19."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def _start_time(pid: int) -> str:
     """When process ``pid`` started (Linux: clock ticks since boot), telling it from a
     later process given its number; "" where that cannot be read."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
+    fields = _stat_fields(pid)
+    return fields[19] if len(fields) > 19 else ""
 
 
 def _runs(pid: int) -> bool:
@@ -120,12 +127,8 @@ def _runs(pid: int) -> bool:
     container whose first process reaps nothing) is a zombie: it runs no more."""
     if sys.platform == "win32":  # pragma: no cover - there, signal 0 would end the process
         return False
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                return False
-    except (OSError, IndexError):
-        pass  # no /proc: signal 0 alone tells
+    if _stat_fields(pid)[:1] in (["Z"], ["X"]):  # without /proc, signal 0 alone tells
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
