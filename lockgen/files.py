@@ -229,12 +229,11 @@ def _asked_for(folder: Path) -> Path:
     back to another would move the run locks that keep two runs apart without a word."""
     if folder in _FOLDERS:
         return folder
-    open_to_all = "writable by every user, without /tmp's sticky bit: anyone could replace what lockgen keeps in it"
     try:
         chain = (folder, *folder.parents)
         missing = [p for p in chain if not p.exists()]
-        if _open_to_all(chain[len(missing)]):  # refused before anything is made there
-            why = open_to_all
+        if _open_to_all(chain[len(missing)]):  # it and every folder above; refused before anything is made there
+            why = "writable by every user, without /tmp's sticky bit: anyone could replace what lockgen keeps in it"
         else:
             for level in reversed(missing):  # each made private, not as the umask says: parents=True would
                 level.mkdir(mode=0o700, exist_ok=True)
@@ -242,8 +241,6 @@ def _asked_for(folder: Path) -> Path:
                 why = "not writable"
             elif not _private(folder):
                 why = "writable by other users, or not theirs who runs lockgen"
-            elif _open_to_all(folder.parent):
-                why = open_to_all
             else:
                 _FOLDERS.add(folder)
                 return folder
