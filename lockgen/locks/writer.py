@@ -193,7 +193,7 @@ def export_seal_problem(text: str, lock_text: str) -> str | None:
         if _written_before(lock_text, "0.4"):
             return None
         return "it has no content-digest, which lockgen writes into every export since 0.4 (edited by hand)"
-    if len(seals) > 1 or seals[0] != f"# content-digest: {_content_sha(_EXPORT_SEAL.sub('', text))}\n":
+    if len(seals) > 1 or seals[0] != f"# content-digest: {_content_sha(unsealed_export(text))}\n":
         return "edited since lockgen wrote it (its content-digest does not match its content)"
     lines = text.split("\n", 4)
     if len(lines) < 4 or lines[3] != seals[0].rstrip("\n"):  # moved: between a pin and its hashes, pip refuses the file

@@ -87,6 +87,8 @@ class Inputs:
     boundary: Path | None = None
     validate: bool = True  # check every requirement line (compile, check); sync only needs the digest
     _files: dict[str, IntentFile] = field(default_factory=dict)
+    # (inputs, constraints) whose constraints were found usable: closure() is asked many times a variant
+    _usable: set[tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=set)
     places: Places = field(init=False)
     projects: local.Projects = field(init=False)  # local projects' metadata files, digested once
 
@@ -127,8 +129,9 @@ class Inputs:
         seen: dict[str, IntentFile] = {}
         for start in (*variant.inputs, *variant.constraints):
             self._walk(start, seen)
-        if self.validate:
+        if self.validate and (variant.inputs, variant.constraints) not in self._usable:
             self._constraints_usable(variant, seen)
+            self._usable.add((variant.inputs, variant.constraints))
         return list(seen.values())
 
     def _constraints_usable(self, variant: Variant, seen: Mapping[str, IntentFile]) -> None:
