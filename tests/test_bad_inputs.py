@@ -597,6 +597,11 @@ def base_in(text: str | bytes, **more: str | bytes | None) -> dict[str, str | by
     return {"inputs/base.in": text, **more}
 
 
+def behind_c(files: dict[str, str | bytes | None]) -> dict[str, str | bytes | None]:
+    """``files`` with an intent file that reads ``inputs/cons.txt`` as constraints (``-c``)."""
+    return {"inputs/base.in": "-c cons.txt\napp\n", **files}
+
+
 INTENTS: dict[str, Case] = {
     "include-a-name-too-long": Case(
         ("inputs/base.in:1:", "File name too long"), files=base_in(f"-r {'b' * 300}.in\napp\n")
@@ -611,10 +616,7 @@ INTENTS: dict[str, Case] = {
             "a requirement with no name cannot be a constraint here",
             "inputs/base.in says -c inputs/cons.txt",
         ),
-        files={
-            "inputs/base.in": "-c cons.txt\napp\n",
-            "inputs/cons.txt": "https://example.com/x-1.0-py3-none-any.whl\n",
-        },
+        files=behind_c({"inputs/cons.txt": "https://example.com/x-1.0-py3-none-any.whl\n"}),
     ),
     "constraint-editable-configured": Case(
         ("c.txt:2:", "an editable cannot be a constraint here", "the configuration's constraints"),
@@ -623,20 +625,16 @@ INTENTS: dict[str, Case] = {
     ),
     "constraint-named-editable-behind-a-c-line": Case(
         ("inputs/cons.txt:1:", "an editable cannot be a constraint here", "inputs/base.in says -c inputs/cons.txt"),
-        files={
-            "inputs/base.in": "-c cons.txt\napp\n",
-            "inputs/cons.txt": "-e x @ file:./libs/x\n",
-            "libs/x/pyproject.toml": '[project]\nname = "x"\nversion = "1"\n',
-        },
+        files=behind_c(
+            {
+                "inputs/cons.txt": "-e x @ file:./libs/x\n",
+                "libs/x/pyproject.toml": '[project]\nname = "x"\nversion = "1"\n',
+            }
+        ),
     ),
     "constraint-included-by-a-constraint": Case(
         ("inputs/more.txt:1:", "cannot be a constraint", "inputs/base.in says -c inputs/cons.txt"),
-        files={
-            "inputs/base.in": "-c cons.txt\napp\n",
-            "inputs/cons.txt": "-r more.txt\n",
-            "inputs/more.txt": "./x.whl\n",
-            "x.whl": b"PK",
-        },
+        files=behind_c({"inputs/cons.txt": "-r more.txt\n", "inputs/more.txt": "./x.whl\n", "x.whl": b"PK"}),
     ),
     "invalid-operator": Case(("inputs/base.in:2:", "torch>>2"), files=base_in("app\ntorch>>2\n")),
     "no-version-after-operator": Case(("inputs/base.in:1:", "numpy=="), files=base_in("numpy==\n")),
