@@ -28,6 +28,7 @@ from lockgen.exceptions import CommandError, LockgenError
 from lockgen.locks import graph as graphs
 from lockgen.locks import pylock
 from lockgen.names import canonical
+from lockgen.project.intentfile import INCLUDED
 
 # uv_resolver's debug lines: the one part of its log lockgen reads. Each pattern
 # starts at a newline, searched for in "\n" + log: starting with text rather than
@@ -317,7 +318,7 @@ def _with_sources(request: Request, src: Path) -> Request:
     for rel, text in request.sources.items():
         path = _source_path(src, rel)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(re.sub("\0([^\0]*)\0", lambda m: str(_source_path(src, m[1])), text), encoding="utf-8")
+        path.write_text(INCLUDED.sub(lambda m: str(_source_path(src, m[1])), text), encoding="utf-8")
 
     def moved(paths: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(str(_source_path(src, p)) if p in request.sources else p for p in paths)
