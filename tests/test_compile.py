@@ -646,13 +646,13 @@ def test_a_lock_resolved_with_pre_passed_over_is_stale(
     count as current now that ``--pre`` changes what is resolved."""
     import dataclasses
 
-    from lockgen.project import intents
+    from lockgen.project import intentfile
 
     p = _fresh_and_its_beta(tmp_path, indexes)
     p.write("in.in", "--pre\nfresh\n")
-    read = intents.Inputs._read
+    read = intentfile.Reader.read
     with monkeypatch.context() as m:  # as it was read before: --pre seen, and passed over
-        m.setattr(intents.Inputs, "_read", lambda self, rel: dataclasses.replace(read(self, rel), pre=False))
+        m.setattr(intentfile.Reader, "read", lambda self, rel: dataclasses.replace(read(self, rel), pre=False))
         assert p.run("compile").exit_code == 0
         assert p.run("check").exit_code == 0
     assert "is stale" in p.run("check").output
