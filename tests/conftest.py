@@ -19,6 +19,7 @@ from wheelmaker import make_index, make_wheel
 from lockgen.cli import main
 
 LINUX = "py3-none-manylinux_2_28_x86_64"
+MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"  # the python the tests run on, as config names it
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import tomlkit
 from click.testing import CliRunner
-from conftest import Indexes, Project
+from conftest import MINOR, Indexes, Project
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wheelmaker import make_local_project
@@ -41,7 +41,6 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TAG = "py" + MINOR.replace(".", "")
 SECRET = "s3cret"
 REPO = Path(__file__).resolve().parent.parent

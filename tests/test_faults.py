@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from conftest import MINOR
 from wheelmaker import make_index
 
 from lockgen import uv
 from lockgen.locks import pylock
 
 REPO = Path(__file__).resolve().parent.parent
-MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TAG = "py" + MINOR.replace(".", "")
 CPU = f"{TAG}-cpu"
 ALT = f"{TAG}-cu128"

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import Project
+from conftest import MINOR, Project
 from wheelmaker import make_wheel
 
 from lockgen import uv
 from lockgen.cli import main
 
 REPO = Path(__file__).parents[1]
-MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TAG = "py" + MINOR.replace(".", "")
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Project
+from conftest import MINOR, Project
 from httpindex import Files, serve, write_page
 from wheelmaker import make_wheel
 
@@ -22,7 +22,6 @@ from lockgen import uv
 from lockgen.install import dists
 from lockgen.locks import pylock, writer
 
-MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TAG = "py" + MINOR.replace(".", "")
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import MINOR
 from wheelmaker import make_index, make_wheel
 
 from lockgen import uv
@@ -37,7 +38,6 @@ LEAKS = (SECRET, base64.b64encode(PAIR.encode()).decode().rstrip("="), "//user:"
 AUTH = "Basic " + base64.b64encode(PAIR.encode()).decode()
 QUOTED = 's3"cret'  # a password holding what ends a TOML string; the server takes it too
 AUTH_QUOTED = "Basic " + base64.b64encode(f"user:{QUOTED}".encode()).decode()
-MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 VARIANT = "py" + MINOR.replace(".", "") + "-cpu"
 
 # index → {project: [(name, version, requires)]}; files of /private/ need the credentials too.

@@ -12,14 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Project
+from conftest import MINOR, Project
 from wheelmaker import make_wheel
 
 from lockgen import uv
 from lockgen.install import dists
 from lockgen.locks import writer
 
-MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TAG = "py" + MINOR.replace(".", "")
 FAKE_TORCH = """
 __version__ = "2.8.0+cu128"

@@ -9,17 +9,15 @@ Fixture wheels carry NVIDIA's real names and versions (nvidia-cuda-runtime-cu12
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import LINUX, Project
+from conftest import LINUX, MINOR, Project
 from wheelmaker import make_index, make_wheel
 
 from lockgen.locks import pylock, runtime, writer
 from lockgen.machine import selection
 
-MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TAG = "py" + MINOR.replace(".", "")
 NV = "sys_platform == 'linux'"
 TORCH_2_15_PAYLOAD = '__version__ = "2.15.0+cu132"\nclass version:\n    cuda = "13.2"\n'
