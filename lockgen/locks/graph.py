@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from heapq import heappop, heappush
 
 from lockgen.names import canonical
 
@@ -145,22 +146,113 @@ def tidy(text: str, *, pins: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def chains(graph: Graph, package: str, *, limit: int | None = 3) -> list[list[str]]:
-    """Shortest chains from ``package`` up to an intent file, shortest first
-    (all of them when ``limit`` is None)."""
+# How many partial chains a search may take up before it settles for what it found: far
+# more than any real lock's graph asks; a graph built to defeat the search stops here.
+_STEPS = 100_000
+
+
+def chains(graph: Graph, package: str, *, limit: int = 3) -> list[list[str]]:
+    """The ``limit`` shortest chains from ``package`` up to an intent file, shortest
+    first (among chains of one length, those through names earlier in the alphabet).
+
+    A lock's graph can hold exponentially many chains (a lattice of layers, each
+    package needing both of the next layer's, has 2^depth), so they are not listed and
+    then cut: a best-first search takes up the partial chain whose shortest completion
+    is shortest (deepest first, then by name), which leads it straight to each next
+    chain in turn."""
     start = canonical(package)
+    left = _to_intent_files(graph)
+    if start not in left:
+        return []
     found: list[list[str]] = []
-    queue: deque[list[str]] = deque([[start]])
-    while queue and (limit is None or len(found) < limit):
-        path = queue.popleft()
-        for parent in graph.get(path[-1], ()):
+    # (the length of its shortest completion, its own length negated, the chain so far)
+    heap: list[tuple[int, int, tuple[str, ...]]] = [(2 + left[start], -1, (start,))]
+    steps = 0
+    while heap and len(found) < limit and steps < _STEPS:
+        *_, path = heappop(heap)
+        steps += 1
+        if path[-1] not in graph:  # an intent file: the chain is complete
+            found.append(list(path))
+            continue
+        for parent in graph[path[-1]]:
             if parent in path:
                 continue
-            if parent not in graph:  # an intent file: the chain is complete
-                found.append([*path, parent])
-            else:
-                queue.append([*path, parent])
+            if parent not in graph:
+                heappush(heap, (len(path) + 1, -(len(path) + 1), (*path, parent)))
+            elif parent in left:
+                heappush(heap, (len(path) + 2 + left[parent], -(len(path) + 1), (*path, parent)))
     return found
+
+
+def count_chains(graph: Graph, package: str) -> tuple[int, bool]:
+    """How many chains lead from ``package`` up to an intent file; and whether that is
+    exact. It is wherever no cycle is reachable from ``package`` (counted, not listed:
+    a count may have many digits); past a cycle, chains are counted one by one, as far
+    as a bounded walk goes."""
+    start = canonical(package)
+    if start not in graph:
+        return 0, True
+    counts: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[tuple[str, int]] = [(start, 0)]
+    on_stack.add(start)
+    while stack:  # depth first, without recursion: a chain may be thousands deep
+        node, i = stack[-1]
+        parents = graph[node]
+        if i < len(parents):
+            stack[-1] = (node, i + 1)
+            parent = parents[i]
+            if parent in on_stack:
+                return _walk_count(graph, start)
+            if parent in graph and parent not in counts:
+                stack.append((parent, 0))
+                on_stack.add(parent)
+            continue
+        stack.pop()
+        on_stack.discard(node)
+        counts[node] = sum(counts[p] if p in graph else 1 for p in parents)
+    return counts[start], True
+
+
+def _walk_count(graph: Graph, start: str) -> tuple[int, bool]:
+    """Chains from ``start`` counted by walking every simple path, up to ``_STEPS`` steps."""
+    total = steps = 0
+    path = [start]
+    on_path = {start}
+    stack: list[Iterator[str]] = [iter(graph[start])]
+    while stack:
+        steps += 1
+        if steps > _STEPS:
+            return total, False
+        parent = next(stack[-1], None)
+        if parent is None:
+            stack.pop()
+            on_path.discard(path.pop())
+        elif parent not in graph:
+            total += 1
+        elif parent not in on_path:
+            path.append(parent)
+            on_path.add(parent)
+            stack.append(iter(graph[parent]))
+    return total, True
+
+
+def _to_intent_files(graph: Graph) -> dict[str, int]:
+    """``{package: the fewest packages after it on a chain to an intent file}`` (repeats
+    allowed: a lower bound for a chain that may not repeat), for every package with one."""
+    children: dict[str, list[str]] = {}
+    for name, parents in graph.items():
+        for parent in parents:
+            children.setdefault(parent, []).append(name)
+    left = {name: 0 for name, parents in graph.items() if any(p not in graph for p in parents)}
+    queue = deque(left)
+    while queue:
+        node = queue.popleft()
+        for child in children.get(node, ()):
+            if child not in left:
+                left[child] = left[node] + 1
+                queue.append(child)
+    return left
 
 
 def format_chain(chain: Iterable[str]) -> str:

@@ -29,8 +29,9 @@ def why(config: Config, variants: list[Variant], package: str) -> tuple[list[str
         if lock.graph is None:
             lines.append(f"  {name} <- (unknown: the lock has no graph)")
             continue
-        every = graph.chains(lock.graph, name, limit=None)
-        lines.extend(f"  {graph.format_chain(chain)}" for chain in every[:LIMIT])
-        if len(every) > LIMIT:
-            lines.append(f"  … and {len(every) - LIMIT} more chains")
+        shown = graph.chains(lock.graph, name, limit=LIMIT)
+        lines.extend(f"  {graph.format_chain(chain)}" for chain in shown)
+        total, exact = graph.count_chains(lock.graph, name)
+        if total > len(shown):
+            lines.append(f"  … and {'' if exact else 'at least '}{total - len(shown)} more chains")
     return lines, found
