@@ -343,12 +343,13 @@ def diff_command(base: str, fmt: str, config_path: Path | None) -> None:
     """What changed in the locks since a git ref, grouped across variants."""
     import json
 
-    from lockgen.review import diff
+    from lockgen.review import diff, diffview
 
     cfg = _load(config_path)
-    d = diff.compare(base, diff.at_ref(cfg, base), diff.working_tree(cfg))
-    output = {"text": diff.text, "markdown": diff.markdown}.get(fmt)
-    out(json.dumps(diff.to_json(d), indent=2) if output is None else output(d))
+    old, unreadable = diff.at_ref(cfg, base)
+    d = diff.compare(base, old, diff.working_tree(cfg), unreadable)
+    output = {"text": diffview.text, "markdown": diffview.markdown}.get(fmt)
+    out(json.dumps(diffview.to_json(d), indent=2) if output is None else output(d))
 
 
 @main.command("why")

@@ -659,3 +659,91 @@ def test_why_and_check_answer_at_once_on_a_lock_with_millions_of_chains(tmp_path
     check = p.run("check")
     assert check.exit_code == 1
     assert "forbidden: leaf <- l23a <- l22a <- " in check.output
+
+
+def test_a_label_change_alone_is_a_lock_change(repo: Project) -> None:
+    """gpu-archs narrowed: no package moves, but another lock now reaches a V100. diff
+    had said "no lock changes"."""
+    repo.config.write_text(
+        repo.config.read_text().replace('cuda = "12.4"', 'cuda = "12.4"\ngpu-archs = ["8.0", "9.0"]')
+    )
+    assert repo.run("compile").exit_code == 0
+    data = diff_json(repo)
+    assert data["changed"] == data["added"] == data["removed"] == data["otherwise"] == []
+    [label] = data["labels"]
+    assert label["key"] == "gpu-archs" and label["new"] == ["8.0", "9.0"] and len(label["old"]) > 2
+    assert label["variants"] == ["py311-cu124", "py312-cu124"]
+    text = repo.run("diff").output
+    assert "no lock changes" not in text
+    assert f"label gpu-archs: {', '.join(label['old'])} → 8.0, 9.0 in py311-cu124, py312-cu124" in text.splitlines()
+    md = repo.run("diff", "--format", "markdown").output
+    assert "No lock changes" not in md and "| `gpu-archs` |" in md
+
+
+def _swap_wheel(lock: Path, package: str, filename: str, url: str, sha: str) -> str:
+    text = lock.read_text()
+    start = text.index(f'name = "{package}"')
+    end = text.index("\n\n", start)
+    body = re.sub(r'url = "[^"]+"', f'url = "{url}"', text[start:end], count=1)
+    body = re.sub(r'sha256 = "[0-9a-f]{64}"', f'sha256 = "{sha}"', body, count=1)
+    old_name = re.search(r"/([^/\"]+\.whl)\"", text[start:end])
+    assert old_name, text[start:end]
+    lock.write_text(text[:start] + body + text[end:])
+    return old_name[1]
+
+
+def test_another_file_under_an_unchanged_version_is_loud(repo: Project) -> None:
+    """helper 1.0's wheel swapped for another file at another host, same version: the
+    hash compare saw no file name on both sides and said nothing."""
+    lock = repo.lock("py312-cpu")
+    old = _swap_wheel(lock, "helper", "", "https://evil.example/helper-1.0-1-py3-none-any.whl", "ab" * 32)
+    data = diff_json(repo)
+    changes = {(f["artifact"], f["old"] is None, f["new"] is None) for f in data["file_changes"]}
+    assert changes == {("helper-1.0-1-py3-none-any.whl", True, False), (old, False, True)}
+    text = repo.run("diff").output
+    assert text.startswith("!! FILES OF AN UNCHANGED VERSION CHANGED")
+    assert "!! helper 1.0: + helper-1.0-1-py3-none-any.whl from https://evil.example/" in text
+    assert f"!! helper 1.0: - {old} in py312-cpu" in text
+    assert "[!CAUTION]" in repo.run("diff", "--format", "markdown").output
+
+
+def test_the_same_file_from_another_place_is_a_change(repo: Project) -> None:
+    lock = repo.lock("py312-cpu")
+    text = lock.read_text()
+    start = text.index('name = "helper"')
+    url = re.search(r'url = "([^"]+)"', text[start:])
+    assert url
+    moved = "https://mirror.example/" + url[1].rsplit("/", 1)[1]
+    lock.write_text(text.replace(url[1], moved, 1))
+    [change] = diff_json(repo)["file_changes"]
+    assert (change["old"], change["new"]) == (url[1], moved)
+    assert f"moved: {url[1]} → {moved} in py312-cpu" in repo.run("diff").output
+
+
+def test_a_lock_changed_only_otherwise_is_not_called_unchanged(repo: Project) -> None:
+    lock = repo.lock("py312-cpu")
+    text = lock.read_text()
+    start = text.index('name = "helper"')
+    at = text.index("\n", text.index("version = ", start))
+    lock.write_text(text[:at] + "\nmarker = \"sys_platform == 'win32'\"" + text[at:])
+    data = diff_json(repo)
+    assert data["otherwise"] == [{"variant": "py312-cpu", "what": ["markers"]}]
+    assert "py312-cpu: changed otherwise (markers): see git diff" in repo.run("diff").output
+
+
+def test_an_unreadable_lock_at_the_base_is_named_and_the_rest_compared(repo: Project) -> None:
+    """A merge's conflict markers committed to main: the pull request repairing them
+    could not be diffed at all."""
+    lock = repo.lock("py312-cpu")
+    good = lock.read_text()
+    lock.write_text("<<<<<<< HEAD\n" + good)
+    git(repo.root, "commit", "-qam", "broken")
+    lock.write_text(good)
+    repo.write("inputs/base.in", "app\nhelper==2.0\n")
+    assert repo.run("compile").exit_code == 0
+    data = diff_json(repo)
+    [(variant, reason)] = [(u["variant"], u["reason"]) for u in data["unreadable"]]
+    assert variant == "py312-cpu" and "HEAD:" in reason
+    assert data["changed"][0]["variants"] == ["py311-cpu", "py311-cu124", "py312-cu124"]
+    assert "py312-cpu" not in data["variants"]["added"]
+    assert "unreadable at HEAD, not compared: py312-cpu: " in repo.run("diff").output

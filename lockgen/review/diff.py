@@ -1,17 +1,24 @@
 """``lockgen diff``: the locks in the working tree against those at a git ref.
 
 :func:`compare` is pure (two mappings of variant → lock); :func:`at_ref` reads
-the old side out of git; the renderers turn a :class:`Diff` into text,
-markdown for a pull-request comment, or JSON (schema in the README).
+the old side out of git; :mod:`lockgen.review.diffview` turns a :class:`Diff` into
+text, markdown for a pull-request comment, or JSON (schema in the README).
+
+Whatever differs between two locks is in the :class:`Diff`: a package's version, the
+files of an unchanged version (other bytes, other files, another place), the label
+that decides which machines install the lock, and, where none of those differ but
+the file does, that it changed otherwise. "No lock changes" is said only when none
+did.
 """
 
 from __future__ import annotations
 
+import json
 import posixpath
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from lockgen import command
 from lockgen._toml import TOMLDecodeError, loads
@@ -54,6 +61,30 @@ class HashChange:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FileChange:
+    """A file of an unchanged version added, removed, or named at another place (same
+    name and hash): the same release now comes from other files, or from elsewhere."""
+
+    package: str
+    version: str
+    artifact: str
+    old: str | None  # where the file was (URL or path); None: added
+    new: str | None  # None: removed
+    variants: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LabelChange:
+    """A key of a lock's ``[tool.lockgen]`` label that changed: what decides which
+    machines install the lock (``cuda``, ``gpu-archs``, ``cuda-runtime`` …)."""
+
+    key: str
+    old: object  # None: absent
+    new: object
+    variants: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Diff:
     """How two sets of locks differ."""
 
@@ -65,6 +96,12 @@ class Diff:
     added: tuple[Change, ...] = ()
     removed: tuple[Change, ...] = ()
     hash_changes: tuple[HashChange, ...] = ()
+    file_changes: tuple[FileChange, ...] = ()
+    labels: tuple[LabelChange, ...] = ()
+    # (variant, what) for a lock whose text changed in none of the ways above: its
+    # markers, dependencies, input digest …
+    otherwise: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    unreadable: tuple[tuple[str, str], ...] = ()  # (variant, why) for a lock the base has but cannot be read
     compared: tuple[str, ...] = ()  # the variants present on both sides (a renamed one by its new name)
 
     @property
@@ -82,15 +119,24 @@ class Diff:
             or self.added
             or self.removed
             or self.hash_changes
+            or self.file_changes
+            or self.labels
+            or self.otherwise
+            or self.unreadable
         )
 
 
-def _index(lock: lockfile.Lock) -> dict[str, tuple[str, dict[str, str]]]:
-    """``{package: (version, {file name: sha256})}``."""
-    out: dict[str, tuple[str, dict[str, str]]] = {name: (version, {}) for name, version in lock.versions.items()}
+# Keys of a lock's [tool.lockgen] table that are no label: its name (the file's), records
+# of how and from what it was made, and its graph's roots (its packages show their change).
+_UNLABELLED = frozenset({"variant", "input-digest", "lockgen-version", "content-digest", "roots"})
+
+
+def _index(lock: lockfile.Lock) -> dict[str, tuple[str, dict[str, lockfile.Artifact]]]:
+    """``{package: (version, {file name: artifact})}``."""
+    out: dict[str, tuple[str, dict[str, lockfile.Artifact]]] = {n: (v, {}) for n, v in lock.versions.items()}
     for a in lock.artifacts():
-        if a.sha256 and a.package in out:
-            out[a.package][1][a.filename] = a.sha256
+        if a.package in out:
+            out[a.package][1][a.filename] = a
     return out
 
 
@@ -103,28 +149,53 @@ def renames(old: Mapping[str, lockfile.Lock], new: Mapping[str, lockfile.Lock]) 
     return lockfile.paired(gone, came, lockfile.BUILT_FOR)
 
 
-def compare(base: str, old: Mapping[str, lockfile.Lock], new: Mapping[str, lockfile.Lock]) -> Diff:
+def compare(
+    base: str,
+    old: Mapping[str, lockfile.Lock],
+    new: Mapping[str, lockfile.Lock],
+    unreadable: Mapping[str, str] | None = None,
+) -> Diff:
+    """How ``new`` differs from ``old``; ``unreadable``: variants whose lock ``old``
+    should have held but could not be read (each with why), not compared."""
     groups: dict[tuple[str, str | None, str | None], list[str]] = {}
     hashes: dict[tuple[str, str, str, str, str], list[str]] = {}
-    renamed = renames(old, new)
+    moved: dict[tuple[str, str, str, str | None, str | None], list[str]] = {}
+    labels: dict[tuple[str, str, str], list[str]] = {}  # values as JSON text: lists are no dict keys
+    otherwise: list[tuple[str, tuple[str, ...]]] = []
+    renamed = renames(old, {v: lock for v, lock in new.items() if v not in (unreadable or {})})
     pairs = [(v, v) for v in sorted(old.keys() & new.keys())] + sorted(renamed.items())
     for before, variant in pairs:  # a renamed variant's changes are named by its new name
         a, b = _index(old[before]), _index(new[variant])
+        seen = False
         for name in sorted(a.keys() | b.keys()):
             va, arts_a = a.get(name, (None, {}))
             vb, arts_b = b.get(name, (None, {}))
             if va != vb:
                 groups.setdefault((name, va, vb), []).append(variant)
+                seen = True
                 continue
-            for artifact in sorted(arts_a.keys() & arts_b.keys()):
-                if arts_a[artifact] != arts_b[artifact]:
-                    hashes.setdefault((name, va or "", artifact, arts_a[artifact], arts_b[artifact]), []).append(
-                        variant
-                    )
+            for artifact in sorted(arts_a.keys() | arts_b.keys()):
+                x, y = arts_a.get(artifact), arts_b.get(artifact)
+                if x is not None and y is not None and x.sha256 and y.sha256 and x.sha256 != y.sha256:
+                    hashes.setdefault((name, va or "", artifact, x.sha256, y.sha256), []).append(variant)
+                elif x is None or y is None or _place(x) != _place(y) or x.sha256 != y.sha256:
+                    where = (_place(x) if x else None, _place(y) if y else None)
+                    moved.setdefault((name, va or "", artifact, *where), []).append(variant)
+                else:
+                    continue
+                seen = True
+        meta_a, meta_b = old[before].meta, new[variant].meta
+        for key in sorted((meta_a.keys() | meta_b.keys()) - _UNLABELLED):
+            if meta_a.get(key) != meta_b.get(key):
+                pair = (json.dumps(meta_a.get(key)), json.dumps(meta_b.get(key)))
+                labels.setdefault((key, *pair), []).append(variant)
+                seen = True
+        if not seen and _body(old[before].text) != _body(new[variant].text):
+            otherwise.append((variant, _otherwise(old[before], new[variant])))
     changes = [Change(package=n, old=o, new=v, variants=tuple(vs)) for (n, o, v), vs in groups.items()]
     return Diff(
         base=base,
-        variants_added=tuple(sorted(new.keys() - old.keys() - set(renamed.values()))),
+        variants_added=tuple(sorted(new.keys() - old.keys() - set(renamed.values()) - (unreadable or {}).keys())),
         variants_removed=tuple(sorted(old.keys() - new.keys() - renamed.keys())),
         variants_renamed=tuple(sorted(renamed.items())),
         changed=tuple(c for c in changes if c.old is not None and c.new is not None),
@@ -134,8 +205,45 @@ def compare(base: str, old: Mapping[str, lockfile.Lock], new: Mapping[str, lockf
             HashChange(package=n, version=v, artifact=art, old=ho, new=hn, variants=tuple(vs))
             for (n, v, art, ho, hn), vs in hashes.items()
         ),
+        file_changes=tuple(
+            FileChange(package=n, version=v, artifact=art, old=wo, new=wn, variants=tuple(vs))
+            for (n, v, art, wo, wn), vs in moved.items()
+        ),
+        labels=tuple(
+            LabelChange(key=k, old=json.loads(o), new=json.loads(n), variants=tuple(vs))
+            for (k, o, n), vs in labels.items()
+        ),
+        otherwise=tuple(otherwise),
+        unreadable=tuple(sorted((unreadable or {}).items())),
         compared=tuple(sorted((old.keys() & new.keys()) | set(renamed.values()))),
     )
+
+
+def _place(artifact: lockfile.Artifact) -> str:
+    return artifact.url or artifact.path or ""
+
+
+_RECORDS = re.compile(r'^(?:# Generated by lockgen \S+|lockgen-version = "[^"]*"|content-digest = "[^"]*")$', re.M)
+
+
+def _body(text: str) -> str:
+    """A lock's text but for which lockgen version wrote it, and so its seal."""
+    return _RECORDS.sub("", text)
+
+
+def _otherwise(old: lockfile.Lock, new: lockfile.Lock) -> tuple[str, ...]:
+    """What changed in a lock whose packages, files and label did not."""
+    what = [
+        aspect
+        for aspect, differs in (
+            ("markers", old.markers != new.markers),
+            ("dependencies", old.dependencies != new.dependencies),
+            ("roots", old.roots != new.roots),
+            ("input digest", old.digest != new.digest),
+        )
+        if differs
+    ]
+    return tuple(what) or ("other lines",)
 
 
 def working_tree(config: Config) -> dict[str, lockfile.Lock]:
@@ -147,8 +255,10 @@ def working_tree(config: Config) -> dict[str, lockfile.Lock]:
     return out
 
 
-def at_ref(config: Config, ref: str) -> dict[str, lockfile.Lock]:
-    """The locks as they were at git ``ref`` (none if the folder did not exist there)."""
+def at_ref(config: Config, ref: str) -> tuple[dict[str, lockfile.Lock], dict[str, str]]:
+    """The locks as they were at git ``ref`` (none if the folder did not exist there);
+    and, for each lock there that cannot be read (a merge's conflict markers committed),
+    why: a pull request that repairs it must still be reviewable."""
     try:
         top = Path(command.run(["git", "rev-parse", "--show-toplevel"], cwd=config.root).strip())
     except CommandError as exc:
@@ -164,13 +274,16 @@ def at_ref(config: Config, ref: str) -> dict[str, lockfile.Lock]:
         raise LockgenError(f"--base {ref}: {rel} is a git submodule there; lockgen reads no locks from one")
     # Missing, a file or a link at the base: no locks there.
     listing = _git(top, ref, rel, "ls-tree", "--name-only", f"{ref}:{rel}") if kind == "tree" else ""
-    out = {}
+    out, unreadable = {}, {}
     for name in sorted(listing.split()):
         variant = lockfile.variant_of(Path(name))
         if name.endswith(".toml") and variant:
             text = _git(top, ref, rel, "show", f"{ref}:{rel}/{name}")
-            out[variant] = lockfile.parse(Path(f"{ref}:{rel}/{name}"), text)
-    return out
+            try:
+                out[variant] = lockfile.parse(Path(f"{ref}:{rel}/{name}"), text)
+            except InputError as exc:
+                unreadable[variant] = str(exc)
+    return out, unreadable
 
 
 def _locks_at(config: Config, top: Path, ref: str) -> str:
@@ -241,139 +354,3 @@ def _git(top: Path, ref: str, rel: str, *args: str) -> str:
         return command.run(["git", *args], cwd=top)
     except CommandError as exc:
         raise LockgenError(f"--base {ref}: git cannot read {rel} there: {exc}") from None
-
-
-def _in(variants: Iterable[str], every: Iterable[str] = ()) -> str:
-    """``all variants``, ``all py312 variants``, or the names; "all" only when it is
-    all of ``every`` (a variant added or removed is not in any change)."""
-    names = sorted(variants)
-    every = sorted(every)
-    if len(every) > 1 and names == every:
-        return "all variants"
-    groups: dict[str, list[str]] = {}
-    for name in every:
-        groups.setdefault(name.split("-", 1)[0], []).append(name)
-    out, rest = [], set(names)
-    for prefix, members in sorted(groups.items()):
-        if len(members) > 1 and set(members) <= rest:
-            out.append(f"all {prefix} variants")
-            rest -= set(members)
-    return ", ".join([*out, *sorted(rest)])
-
-
-def text(d: Diff) -> str:
-    lines = []
-    if d.hash_changes:
-        lines.append("!! ARTIFACTS CHANGED HASH WITHOUT A VERSION CHANGE: the same release now has other bytes !!")
-        lines += [
-            f"!! {h.package} {h.version}: {h.artifact} {' → '.join(shortened(h.old, h.new))} in "
-            f"{_in(h.variants, d.every)}"
-            for h in d.hash_changes
-        ]
-        lines.append("")
-    lines += [f"variant added: {v}" for v in d.variants_added]
-    lines += [f"variant removed: {v}" for v in d.variants_removed]
-    lines += [f"variant renamed: {a} → {b}" for a, b in d.variants_renamed]
-    lines += [
-        f"{c.package} {_shown(c.old)} → {_shown(c.new)}{_down(c)} in {_in(c.variants, d.every)}" for c in d.changed
-    ]
-    lines += [f"+ {c.package}{_after(c.new)} in {_in(c.variants, d.every)}" for c in d.added]
-    lines += [f"- {c.package}{_after(c.old)} in {_in(c.variants, d.every)}" for c in d.removed]
-    return "\n".join(lines) if lines else f"no lock changes since {d.base}"
-
-
-def markdown(d: Diff) -> str:
-    out = [f"### lockgen: lock changes since `{d.base}`", ""]
-    if d.empty:
-        return "\n".join([*out, "No lock changes."])
-    if d.hash_changes:
-        out += [
-            "> [!CAUTION]",
-            "> **Artifacts changed hash while their version did not.** The same release now has other bytes:",
-            "> verify the index before merging.",
-            "",
-            "| package | version | artifact | old sha256 | new sha256 | variants |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]
-        out += [
-            f"| {h.package} | {h.version} | `{h.artifact}` | `{h.old}` | `{h.new}` | {_in(h.variants, d.every)} |"
-            for h in d.hash_changes
-        ]
-        out.append("")
-    if d.variants_added or d.variants_removed or d.variants_renamed:
-        out += [f"- variant added: `{v}`" for v in d.variants_added]
-        out += [f"- variant removed: `{v}`" for v in d.variants_removed]
-        out += [f"- variant renamed: `{a}` → `{b}`" for a, b in d.variants_renamed]
-        out.append("")
-    rows = (
-        [(c.package, _shown(c.old), _shown(c.new) + _down(c), c.variants) for c in d.changed]
-        + [(c.package, "—", _shown(c.new), c.variants) for c in d.added]
-        + [(c.package, _shown(c.old), "—", c.variants) for c in d.removed]
-    )
-    if rows:
-        out += ["| package | old | new | variants |", "| --- | --- | --- | --- |"]
-        out += [f"| {p} | {o} | {n} | {_md_variants(vs, d.every)} |" for p, o, n, vs in rows]
-    return "\n".join(out)
-
-
-def shortened(old: str, new: str) -> tuple[str, str]:
-    """Two hashes as short as a reader can still tell them apart: 12 characters, or up
-    to 4 past the first that differs (``8abb2f1d8689…`` twice would read as no change)."""
-    at = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
-    keep = max(12, at + 4)
-
-    def cut(h: str) -> str:
-        return h if len(h) <= keep else f"{h[:keep]}…"
-
-    return cut(old), cut(new)
-
-
-def _down(change: Change) -> str:
-    return " (downgrade)" if change.downgrade else ""
-
-
-def _shown(version: str | None) -> str:
-    return version or "(no version)"
-
-
-def _after(version: str | None) -> str:
-    return f" {version}" if version else ""
-
-
-def _md_variants(variants: tuple[str, ...], every: tuple[str, ...]) -> str:
-    text = _in(variants, every)
-    return ", ".join(part if part.startswith("all ") else f"`{part}`" for part in text.split(", "))
-
-
-def to_json(d: Diff) -> dict[str, Any]:
-    return {
-        "base": d.base,
-        "variants": {
-            "added": list(d.variants_added),
-            "removed": list(d.variants_removed),
-            "renamed": [{"old": a, "new": b} for a, b in d.variants_renamed],
-        },
-        "hash_changes": [
-            {
-                "package": h.package,
-                "version": h.version,
-                "artifact": h.artifact,
-                "old": h.old,
-                "new": h.new,
-                "variants": list(h.variants),
-            }
-            for h in d.hash_changes
-        ],
-        "changed": [
-            {
-                "package": c.package,
-                "old": c.old or None,
-                "new": c.new or None,
-                "downgrade": c.downgrade,
-                "variants": list(c.variants),
-            }
-            for c in d.changed
-        ],
-        "added": [{"package": c.package, "version": c.new or None, "variants": list(c.variants)} for c in d.added],
-        "removed": [{"package": c.package, "version": c.old or None, "variants": list(c.variants)} for c in d.removed],
-    }

@@ -24,7 +24,7 @@ from lockgen.locks import pylock as lockfile
 from lockgen.locks import writer
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
-from lockgen.review import diff
+from lockgen.review import diff, diffview
 
 
 def confirmer(config: Config) -> Confirm:
@@ -140,21 +140,18 @@ def _explain(fresh: lockfile.Lock, lock: lockfile.Lock) -> str:
     d = diff.compare("resolved", {"v": fresh}, {"v": lock})
     parts = []
     for h in d.hash_changes:
-        theirs, ours = diff.shortened(h.old, h.new)
+        theirs, ours = diffview.shortened(h.old, h.new)
         parts.append(f"{h.package} {h.version}: {h.artifact} has sha256 {ours} in the lock, {theirs} resolved")
     parts += [f"{c.package} {c.new} in the lock, {c.old} resolved" for c in d.changed]
     parts += [f"{c.package} {c.new} is in the lock but not in the resolution" for c in d.added]
     parts += [f"{c.package} {c.old} is missing from the lock" for c in d.removed]
-    parts += _artifact_changes(fresh, lock) if not parts else []
+    for f in d.file_changes:
+        if f.old is None:
+            parts.append(f"{f.package}: {f.artifact} is in the lock but not in the resolution")
+        elif f.new is None:
+            parts.append(f"{f.package}: {f.artifact} is missing from the lock")
+        else:
+            parts.append(f"{f.package}: {f.artifact} is at {f.new} in the lock, {f.old} resolved")
+    parts += [f"its {c.key} is {c.new!r} in the lock, {c.old!r} resolved" for c in d.labels]
+    parts += [f"its {', '.join(what)} differ from the resolution's" for _, what in d.otherwise]
     return "; ".join(parts) or "its text differs (not its packages or hashes)"
-
-
-def _artifact_changes(fresh: lockfile.Lock, lock: lockfile.Lock) -> list[str]:
-    a = {(x.package, x.filename): x for x in fresh.artifacts()}
-    b = {(x.package, x.filename): x for x in lock.artifacts()}
-    out = [f"{k[0]}: {k[1]} is in the lock but not in the resolution" for k in sorted(b.keys() - a.keys())]
-    out += [f"{k[0]}: {k[1]} is missing from the lock" for k in sorted(a.keys() - b.keys())]
-    for key in sorted(a.keys() & b.keys()):
-        if (a[key].url, a[key].path, a[key].size) != (b[key].url, b[key].path, b[key].size):
-            out.append(f"{key[0]}: {key[1]}'s location or size differs from the resolution")
-    return out
