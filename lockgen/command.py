@@ -126,8 +126,11 @@ def run_full(
         text = stderr
         if message:
             text = "\n".join(line for line in stderr.splitlines() if not line.startswith(message))
-        error = Killed if proc.returncode < 0 else CommandError
-        raise error(redact(text.strip() or stdout.strip() or _status(proc.returncode)))
+        error = (Killed if proc.returncode < 0 else CommandError)(
+            redact(text.strip() or stdout.strip() or _status(proc.returncode))
+        )
+        error.status = proc.returncode
+        raise error
     return Output(stdout, stderr)
 
 

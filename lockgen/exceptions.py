@@ -14,7 +14,10 @@ class InputError(LockgenError):
 
 
 class CommandError(LockgenError):
-    """A subprocess (uv, nvidia-smi, python) failed; carries its own message."""
+    """A subprocess (uv, nvidia-smi, python) failed; carries its own message, and its
+    exit status where it ran to one."""
+
+    status: int | None = None
 
 
 class TimedOut(CommandError):

@@ -493,3 +493,30 @@ def test_nvml_that_cannot_start_is_absent_only_without_a_driver(
     monkeypatch.setattr(probes, "PROC_NVIDIA", tmp_path / "no-proc")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert run_json()["sources"]["gpus"].startswith(gpus)
+
+
+@pytest.mark.parametrize(
+    ("code", "gpus"), [(9, "no probe found a GPU"), (12, "no probe found a GPU"), (15, "unknown: no probe answered")]
+)
+def test_nvidia_smi_that_fails_is_absent_only_without_a_driver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, gpus: str
+) -> None:
+    """nvidia-smi printing an A100's row, then "Unable to determine the device handle for
+    GPU1" and exit 15 (a GPU fallen off the bus) was read as "no GPU", and select chose the
+    CPU lock. Only its no-driver and no-NVML statuses (9, 12) say there is none."""
+    row = "0, NVIDIA A100-SXM4-80GB, 8.0, GPU-aaaa1111-0000, 550.54.15\n"
+    failing = (row + "Unable to determine the device handle for GPU1: 0000:41:00.0: Unknown Error\n", code)
+    scripted_smi(
+        tmp_path / "smi",
+        monkeypatch,
+        {
+            "--query-gpu=index,name,compute_cap,uuid,driver_version --format=csv,noheader": failing,
+            "--query-gpu=index,name,uuid,driver_version --format=csv,noheader": failing,
+        },
+    )
+    monkeypatch.setattr(probes, "probe_nvml", lambda: None)
+    monkeypatch.setattr(probes, "PROC_NVIDIA", tmp_path / "no-proc")
+    facts = run_json()
+    assert facts["gpus"] == [] and facts["sources"]["gpus"].startswith(gpus), facts["sources"]
+    if code == 15:
+        assert facts["sources"]["probes"]["nvidia-smi"].startswith("nvidia-smi: exit status 15: ")

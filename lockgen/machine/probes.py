@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from lockgen import command, cuda
-from lockgen.exceptions import TimedOut
+from lockgen.exceptions import CommandError, TimedOut
 
 PROC_NVIDIA = Path("/proc/driver/nvidia")
 NVML_TIMEOUT = SMI_TIMEOUT = 15.0  # seconds: the first answer on a many-GPU machine can take several
 _NOT_A_VALUE = ("N/A", "[N/A]", "[Not Supported]", "Not Supported", "")
-_NO_DRIVER = (9, 12)  # NVML_ERROR_DRIVER_NOT_LOADED, NVML_ERROR_LIBRARY_NOT_FOUND (nvml.h)
+# NVML_ERROR_DRIVER_NOT_LOADED, NVML_ERROR_LIBRARY_NOT_FOUND (nvml.h); nvidia-smi exits with
+# the same numbers for the same causes (nvidia-smi(1), RETURN VALUE).
+_NO_DRIVER = (9, 12)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,11 +140,25 @@ def probe_smi() -> Probe | None:
     if exe is None:
         return None
     fields = list(_SMI_FIELDS)
-    table = command.probe([exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"], timeout=SMI_TIMEOUT)
-    if table is None:  # drivers before 510 know no compute_cap field
-        fields.remove("compute_cap")
-        table = command.probe([exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"], timeout=SMI_TIMEOUT)
-    gpus = _smi_table(table or "", fields)
+    try:
+        try:
+            table = command.run([exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"], timeout=SMI_TIMEOUT)
+        except TimedOut:
+            raise
+        except CommandError:  # drivers before 510 know no compute_cap field
+            fields.remove("compute_cap")
+            table = command.run([exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"], timeout=SMI_TIMEOUT)
+    except TimedOut:
+        raise
+    except CommandError as exc:
+        # No driver loaded, no NVML library (its exit statuses): no GPU to use. Any other
+        # failure (a GPU fallen off the bus, no permission; rows it printed first
+        # notwithstanding) leaves what it would have said unknown, never "no GPU".
+        if exc.status is None or exc.status in _NO_DRIVER:
+            return None
+        said = (str(exc).splitlines() or [""])[-1][:200]
+        raise ProbeFailed(f"nvidia-smi: exit status {exc.status}: {said}") from None
+    gpus = _smi_table(table, fields)
     if not gpus:
         return None
     driver = gpus[0][1].get("driver_version")
