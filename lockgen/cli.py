@@ -170,12 +170,25 @@ def detect_command(as_json: bool, config_path: Path | None) -> None:
     from lockgen.install import environment
     from lockgen.machine import detect
 
-    root = _load(config_path).root if config_path else Path.cwd()
-    target = environment.find(root, None)
+    target = environment.find(_detect_root(config_path), None)
     facts = detect.detect(python=target.python, python_source=target.source)
     out(json.dumps(facts.to_json(), indent=2) if as_json else report.facts(facts))
     for warning in facts.warnings:
         err(f"warning: {warning}")
+
+
+def _detect_root(config_path: Path | None) -> Path:
+    """The folder whose ``.venv`` select and sync would use: the project's, found as every
+    command finds it (here or above), else this folder. detect needs no lockgen cache,
+    and a project it cannot find or read is no error: it reports on the machine."""
+    from lockgen.project import config
+
+    if config_path is not None:
+        return config.load(Path.cwd(), config_path).root
+    try:
+        return config.find(Path.cwd())[0].resolve().parent
+    except InputError:
+        return Path.cwd()
 
 
 @main.command("select", epilog=ENVIRONMENT_HELP)

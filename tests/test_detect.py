@@ -520,3 +520,28 @@ def test_nvidia_smi_that_fails_is_absent_only_without_a_driver(
     assert facts["gpus"] == [] and facts["sources"]["gpus"].startswith(gpus), facts["sources"]
     if code == 15:
         assert facts["sources"]["probes"]["nvidia-smi"].startswith("nvidia-smi: exit status 15: ")
+
+
+def test_detect_reads_the_project_venv_from_a_subfolder_and_needs_no_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from inputs/, detect reported the interpreter running lockgen while select,
+    verify and sync used the project's .venv; and ``detect --config`` failed on an
+    unusable LOCKGEN_CACHE_DIR, which plain detect (and the README) pass over."""
+    import subprocess
+    import sys
+
+    from lockgen import uv
+
+    root = tmp_path / "proj"
+    (root / "inputs").mkdir(parents=True)
+    (root / "lockgen.toml").write_text('inputs = ["inputs/base.in"]\npython = ["3.11"]\n[accelerators.cpu]\n')
+    (root / "inputs" / "base.in").write_text("")
+    subprocess.run([uv.binary(), "venv", "-q", str(root / ".venv"), "--python", sys.executable], check=True)
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    monkeypatch.chdir(root / "inputs")
+    assert run_json()["sources"]["python"] == ".venv"
+    monkeypatch.chdir(tmp_path)
+    bad_cache = {"LOCKGEN_CACHE_DIR": "/proc/nope"}
+    assert run_json("--config", str(root / "lockgen.toml"), env=bad_cache)["sources"]["python"] == ".venv"
+    assert run_json(env=bad_cache)["sources"]["python"].startswith("running interpreter")  # no project here
