@@ -359,3 +359,23 @@ def test_hints_and_reasons_say_what_applies_here(tmp_path: Path) -> None:
     (tmp_path / "locks" / f"pylock.{tag}-cu130.toml").write_text("not [ toml\n")
     r = CliRunner().invoke(main, config, env={"LOCKGEN_CUDA": "13.0", "LOCKGEN_GPU_ARCHS": "9.0"})
     assert r.exit_code == 0 and "is not a lock lockgen wrote, or cannot be read: sync refuses it" in r.stderr, r.output
+
+
+def test_half_an_override_is_said_and_a_contradiction_refused(tmp_path: Path) -> None:
+    """LOCKGEN_CUDA=12.8 alone on a machine with no GPU chose the CPU lock without a word
+    (a Dockerfile describing half its target); LOCKGEN_CUDA=none with LOCKGEN_GPU_ARCHS
+    contradicts itself, and was taken as no GPU."""
+    import sys
+
+    from conftest import MINOR
+
+    load(tmp_path, ML.replace('["3.12"]', f'["{MINOR}"]'))
+    argv = ["select", "--config", str(tmp_path / "lockgen.toml"), "--python", sys.executable]
+    half = CliRunner().invoke(main, argv, env={"LOCKGEN_CUDA": "12.8", "LOCKGEN_GPU_ARCHS": ""})
+    assert half.exit_code == 0 and half.stdout.split()[0].endswith("-cpu"), half.output
+    assert "warning: LOCKGEN_CUDA=12.8 is set, but no GPU is visible here and LOCKGEN_GPU_ARCHS is not set" in (
+        half.stderr
+    )
+    both = CliRunner().invoke(main, argv, env={"LOCKGEN_CUDA": "none", "LOCKGEN_GPU_ARCHS": "9.0"})
+    assert both.exit_code == 2
+    assert both.output.startswith("error: LOCKGEN_GPU_ARCHS: '9.0' describes GPUs, and LOCKGEN_CUDA=none"), both.output

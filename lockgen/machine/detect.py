@@ -119,6 +119,11 @@ def _overrides(env: Mapping[str, str]) -> tuple[str | None, tuple[str, ...] | No
                     f"LOCKGEN_GPU_ARCHS: {a} is not a compute capability of any CUDA release lockgen knows"
                 )
         archs = tuple(cuda.normalize_arch(a) or a for a in archs)
+    if cuda_value == "none" and archs is not None:
+        raise InputError(
+            f"LOCKGEN_GPU_ARCHS: {archs_value!r} describes GPUs, and LOCKGEN_CUDA=none says there is none: "
+            "unset one of them"
+        )
     return cuda_value, archs
 
 
@@ -208,6 +213,13 @@ def detect(
         sources["gpus"] = f"unknown: {unknown}"
     if not gpus:
         sources.setdefault("gpus", "no probe found a GPU")
+    half = None  # one override given where the other was needed: said, as the choice rests on it
+    if cuda_override not in (None, "none") and archs_override is None and not gpus and not unknown:
+        half = (
+            f"LOCKGEN_CUDA={cuda_override} is set, but no GPU is visible here and LOCKGEN_GPU_ARCHS is not set: "
+            "no GPU counts, so a CPU variant is the choice (to choose for a GPU machine, set both)"
+        )
+        warnings.append(half)
     os_name, arch, libc = _machine()
     return Facts(
         python=python or _platform.python_version(),
@@ -221,5 +233,5 @@ def detect(
         probes=statuses,
         warnings=tuple(warnings),
         gpus_unknown=unknown,
-        choice_warnings=(numbering,) if numbering else (),
+        choice_warnings=tuple(w for w in (numbering, half) if w),
     )
