@@ -1040,3 +1040,27 @@ def test_a_local_project_a_local_project_installs_from_a_path_counts_too(project
     make_local_project(project.root / "libs" / "y", "ylocal", "1.0", ["helper"])  # y now needs helper
     result = project.run("check")
     assert result.exit_code == 1 and "is stale: its inputs or settings changed" in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    "spelling", ["vend @ file:./vendor/vend-1.0-py3-none-any.whl", "./vendor/vend-1.0-py3-none-any.whl"]
+)
+def test_a_vendored_wheel_rebuilt_under_its_name_makes_the_lock_stale(project: Project, spelling: str) -> None:
+    """A wheel kept in the repository and installed by path was not in the input digest:
+    rebuilt with another dependency (same file name), check called the lock current and
+    compile skipped it, its hash and helper pin wrong until someone ran -U."""
+    from test_compile import versions
+    from wheelmaker import make_wheel
+
+    vendor = project.root / "vendor"
+    make_wheel(vendor, "vend", "1.0", ["helper==1.0"])
+    project.write("inputs/base.in", spelling + "\n")
+    assert project.run("compile").exit_code == 0
+    assert versions(project.lock("py312-cpu"))["helper"] == "1.0"
+    make_wheel(vendor, "vend", "1.0", ["helper==2.0"])
+    check = project.run("check")
+    assert check.exit_code == 1 and "py312-cpu" in check.output and "stale" in check.output, check.output
+    result = project.run("compile")
+    assert result.exit_code == 0 and "updated" in result.output, result.output
+    assert versions(project.lock("py312-cpu"))["helper"] == "2.0"
+    assert project.run("check").exit_code == 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +51,7 @@ class IntentFile:
     lines: Mapping[tuple[str, str], int] = field(default_factory=dict, compare=False)  # ("-r"|"-c", file) → line
     conditional: frozenset[str] = frozenset()  # names required only behind an environment marker
     projects: tuple[str, ...] = ()  # local project folders it installs (relative to the project root)
+    archives: tuple[str, ...] = ()  # local wheels and sdists it installs by path or file: URL (so too)
     pre: bool = False  # it says --pre: pre-releases may be taken
     # Its options that decide which index pages uv reads: (--index-url | --extra-index-url |
     # --find-links | --no-index, the value as uv reads it).
@@ -137,13 +138,17 @@ class Reader:
             constraints=tuple(constraints),
             lines=named_at,
             conditional=frozenset(n for n, m in marked.items() if m),
-            projects=tuple(sorted({Path(os.path.relpath(p, self.root)).as_posix() for p in projects if p.is_dir()})),
+            projects=self._relative(p for p in projects if p.is_dir()),
+            archives=self._relative(p for p in projects if p.is_file()),
             copy="\n".join(normal) + "\n",
             anchors=anchors,
             pre=pre,
             indexes=tuple(indexes),
             unconstrainable=tuple(unconstrainable),
         )
+
+    def _relative(self, places: Iterable[Path]) -> tuple[str, ...]:
+        return tuple(sorted({Path(os.path.relpath(p, self.root)).as_posix() for p in places}))
 
     def _options(
         self, rel: str, number: int, line: str, normal: list[str], anchors: dict[str, str]

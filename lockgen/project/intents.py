@@ -68,6 +68,7 @@ class Inputs:
         files = {f.rel: f.sha256 for f in closure}
         for project in self.local_projects(closure):
             files.update(self.projects.files(project))
+        files.update((rel, self.projects.archive_sha(rel)) for rel in _archives(closure))
         settings = variant.settings(with_credentials=with_credentials)
         if variant.base is not None:
             files[variant.base] = self.projects.file_sha(variant.base)
@@ -226,7 +227,13 @@ class Inputs:
     def changed(self, variant: Variant) -> list[str]:
         """The local projects' files uv read for the variant that were written since they
         were digested (:meth:`local.Projects.changed`)."""
-        return self.projects.changed(self.local_projects(self.closure(variant)))
+        closure = self.closure(variant)
+        return self.projects.changed(self.local_projects(closure), _archives(closure))
+
+
+def _archives(closure: Iterable[IntentFile]) -> list[str]:
+    """The wheels and sdists the files install by path, each once."""
+    return sorted({rel for f in closure for rel in f.archives})
 
 
 def _named(intent: IntentFile) -> Iterator[tuple[str, str]]:

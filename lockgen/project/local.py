@@ -17,11 +17,13 @@ import hashlib
 import itertools
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lockgen.exceptions import InputError
+from lockgen.files import sha256
 
 PROJECT_FILES = ("pyproject.toml", "setup.cfg", "setup.py")
 # [project] keys that, left dynamic, a build backend fills from its own [tool] table.
@@ -72,13 +74,23 @@ class Projects:
             self._files[project] = {f"{project}/{n}": self.file_sha(f"{project}/{n}") for n in names}
         return self._files[project]
 
-    def changed(self, projects: list[str]) -> list[str]:
-        """The metadata files of ``projects`` written since they were digested. uv reads a
-        local project's files where they are, not copies: a ``git stash`` and ``pop``
-        while it resolved left a lock resolved from one text and labelled with the
-        other's digest. Any write since shows in the file's ctime."""
-        paths = [rel for project in projects for rel in self.files(project)]
+    def changed(self, projects: list[str], archives: Iterable[str] = ()) -> list[str]:
+        """The metadata files of ``projects``, and ``archives``, written since they were
+        digested. uv reads a local project's files where they are, not copies: a ``git
+        stash`` and ``pop`` while it resolved left a lock resolved from one text and
+        labelled with the other's digest. Any write since shows in the file's ctime."""
+        paths = [rel for project in projects for rel in self.files(project)] + list(archives)
         return [rel for rel in paths if _stat(self.root / rel) != self._stats.get(rel)]
+
+    def archive_sha(self, rel: str) -> str:
+        """sha256 of a wheel or sdist an intent file installs by path (``vend @
+        file:./vendor/vend-1.0-py3-none-any.whl``): rebuilt under the same name, it is
+        another resolution (its hash, perhaps its dependencies), and the lock is stale."""
+        try:
+            self._stats[rel] = _stat(self.root / rel)
+            return sha256(self.root / rel).hex()
+        except OSError as exc:
+            raise InputError(f"{rel}: cannot read: {exc.strerror}") from None
 
     def file_sha(self, rel: str) -> str:
         try:
