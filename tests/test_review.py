@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Project
+from conftest import MINOR, Project
 from test_compile import versions
 
 from lockgen.locks import pylock, writer
@@ -482,7 +482,11 @@ def test_an_export_edited_by_hand_fails_check_and_compile_writes_it_anew(project
     assert project.run("compile").exit_code == 0
     assert req.read_text() == text
     assert project.run("check").exit_code == 0
-    if not edit.startswith("its seal"):  # its seal computed again: only resolving again can tell
+    if edit.startswith("a marker"):  # its seal computed again: the pylock's markers still tell
+        req.write_text(_resealed(EXPORT_EDITS[edit](text)))
+        result = project.run("check")
+        assert result.exit_code == 1 and "helper's marker is not its pylock's" in result.output, result.output
+    elif not edit.startswith("its seal"):  # its seal computed again: only resolving again can tell
         req.write_text(_resealed(EXPORT_EDITS[edit](text)))
         assert project.run("check").exit_code == 0
         result = project.run("check", "--resolve")
@@ -747,3 +751,31 @@ def test_an_unreadable_lock_at_the_base_is_named_and_the_rest_compared(repo: Pro
     assert data["changed"][0]["variants"] == ["py311-cpu", "py311-cu124", "py312-cu124"]
     assert "py312-cpu" not in data["variants"]["added"]
     assert "unreadable at HEAD, not compared: py312-cpu: " in repo.run("diff").output
+
+
+def test_the_export_carries_the_markers_its_pylock_keeps(tmp_path: Path, indexes) -> None:  # type: ignore[no-untyped-def]
+    """uv writes ``python_full_version < '3.11.5'`` into a py3.11 pylock and nothing into
+    the requirements form: pip installed oldpy from the export on a 3.11.7 the pylock
+    (and sync) leave it out of. An export written before markers were carried is stale."""
+    from wheelmaker import make_index, make_wheel
+
+    files = tmp_path / "files"
+    index = make_index(tmp_path / "simple", [
+        make_wheel(files, "app", "1.0", [f"oldpy; python_full_version < '{MINOR}.5'"]), make_wheel(files, "oldpy", "1.0"),
+    ])  # fmt: skip
+    p = Project(tmp_path / "proj", indexes)
+    p.write("lockgen.toml", f'inputs = ["in.in"]\npython = ["{MINOR}"]\nindex-url = "{index}"\n'
+                            'formats = ["pylock", "requirements"]\n[accelerators.cpu]\n')  # fmt: skip
+    p.write("in.in", "app\n")
+    assert p.run("compile").exit_code == 0
+    variant = f"py{MINOR.replace('.', '')}-cpu"
+    marker = f'python_full_version < "{MINOR}.5"'
+    assert pylock.read(p.lock(variant)).markers.get("oldpy") == marker  # type: ignore[union-attr]
+    export = p.locks / f"requirements.{variant}.txt"
+    assert f"oldpy==1.0 ; {marker} \\\n" in export.read_text()
+    assert p.run("check").exit_code == 0
+    export.write_text(_resealed(export.read_text().replace(f" ; {marker}", "")))  # as lockgen 0.4.0 wrote it
+    check = p.run("check")
+    assert check.exit_code == 1 and "oldpy's marker is not its pylock's" in check.output, check.output
+    assert p.run("compile").exit_code == 0
+    assert f"oldpy==1.0 ; {marker} \\\n" in export.read_text() and p.run("check").exit_code == 0

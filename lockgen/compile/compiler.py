@@ -255,6 +255,10 @@ def _up_to_date(
             return False
         if export is None or writer.export_seal_problem(export, old.text):
             return False
+        from lockgen.locks import graph
+
+        if graph.unmarked(export, old.markers):  # written before exports carried the pylock's markers
+            return False
     return True
 
 
@@ -301,7 +305,7 @@ def _finish(
             f"resolved from uv's cache, which lacks the metadata of {rules.some(list(outcome.uncached), 3)}: uv passed "
             "over those versions, so newer ones may be locked online (compile without --offline)",
         )
-    export_text = exchange.render_export(config, variant, outcome)
+    export_text = exchange.render_export(config, variant, outcome, new)
     if export_text is not None and outcome.requirements is not None:
         export = pylock.requirements_file(config.locks_dir, variant.name)
         out[export] = export_text

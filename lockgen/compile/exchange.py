@@ -143,12 +143,16 @@ def render(config: Config, variant: Variant, digest: str, resolution: Resolution
     return pylock.parse(path, writer.render(without_credentials(resolution.pylock), table, resolution.graph))
 
 
-def render_export(config: Config, variant: Variant, resolution: Resolution) -> str | None:
-    """The requirements export lockgen writes beside the lock, where it is configured."""
+def render_export(config: Config, variant: Variant, resolution: Resolution, lock: pylock.Lock) -> str | None:
+    """The requirements export lockgen writes beside ``lock``, where it is configured:
+    its pins carrying the lock's markers."""
     if resolution.requirements is None or "requirements" not in config.formats:
         return None
+    from lockgen.locks import graph
+
     path = config.relative(pylock.requirements_file(config.locks_dir, variant.name))
-    return writer.requirements_text(path, unexpanded(without_credentials(resolution.requirements)))
+    body = graph.with_markers(resolution.requirements, lock.markers)
+    return writer.requirements_text(path, unexpanded(without_credentials(body)))
 
 
 def _siblings(config: Config, variant: Variant, olds: dict[str, pylock.Lock | None]) -> list[pylock.Lock]:

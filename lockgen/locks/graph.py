@@ -93,6 +93,44 @@ def hashes(requirements: str) -> dict[str, set[str]]:
     return out
 
 
+def markers(requirements: str) -> dict[str, str]:
+    """``{package: its marker}`` of a requirements file's pins that carry one
+    (``oldpy==1.0 ; python_full_version < '3.11.5' \\``)."""
+    out = {}
+    for line in requirements.splitlines():
+        m = _PIN.match(line)
+        if m and " ; " in line:
+            out[canonical(m["name"])] = line.split(" ; ", 1)[1].removesuffix("\\").strip()
+    return out
+
+
+def with_markers(requirements: str, found: Mapping[str, str]) -> str:
+    """The requirements file with each pin of a package in ``found`` carrying its marker,
+    as the pylock's entry does: uv writes a marker the variant's python may not settle
+    (``python_full_version < '3.11.5'`` in a lock for 3.11) into a pylock, and none into
+    the requirements form, so ``pip install -r`` installed what the pylock leaves out."""
+    if not found:
+        return requirements
+    out = []
+    for line in requirements.splitlines(keepends=True):
+        m = _PIN.match(line)
+        marker = found.get(canonical(m["name"])) if m else None
+        if marker and " ; " not in line:
+            body, end = line.rstrip("\r\n"), line[len(line.rstrip("\r\n")) :]
+            head, slash, _ = body.rpartition(" \\") if body.endswith(" \\") else (body, "", "")
+            line = f"{head} ; {marker}{slash}{end}"
+        out.append(line)
+    return "".join(out)
+
+
+def unmarked(requirements: str, found: Mapping[str, str]) -> list[str]:
+    """The packages pinned in a requirements file whose marker is not the one in
+    ``found`` (the pylock's): such an export installs other packages than its pylock."""
+    pinned, _ = pins(requirements)
+    have = markers(requirements)
+    return sorted(n for n in pinned if have.get(n) != found.get(n))
+
+
 def pin_lines(versions: Mapping[str, str]) -> str:
     """``name==version`` lines, the inverse of :func:`pins`."""
     return "".join(f"{n}=={v}\n" for n, v in sorted(versions.items()) if v)

@@ -124,6 +124,12 @@ def _requirements(config: Config, name: str, lock: lockfile.Lock) -> list[str]:
         or len(unstated) != len(pins) - len(stated) + unnamed
     ):
         return [f"{name}: {config.relative(path)} does not match {name}'s pylock (run: lockgen compile {name})"]
+    unmarked = graph.unmarked(text, lock.markers)
+    if unmarked:
+        return [
+            f"{name}: {config.relative(path)}: {unmarked[0]}'s marker is not its pylock's, so pip would install "
+            f"other packages than sync (run: lockgen compile {name})"
+        ]
     listed = graph.hashes(text)
     for a in lock.artifacts():
         if a.sha256 and a.sha256 not in listed.get(a.package, set()):

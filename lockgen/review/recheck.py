@@ -80,7 +80,7 @@ def resolve_locks(config: Config, locks: dict[Variant, lockfile.Lock]) -> Rechec
             try:
                 resolution = resolve(request, offline=offline)
                 fresh = exchange.render(config, variant, digest, resolution)
-                export = exchange.render_export(config, variant, resolution)
+                export = exchange.render_export(config, variant, resolution, fresh)
                 online = not offline
             except (ResolveError, InputError) as exc:
                 error = str(exc).splitlines()[-1]
