@@ -779,3 +779,26 @@ def test_the_export_carries_the_markers_its_pylock_keeps(tmp_path: Path, indexes
     assert check.exit_code == 1 and "oldpy's marker is not its pylock's" in check.output, check.output
     assert p.run("compile").exit_code == 0
     assert f"oldpy==1.0 ; {marker} \\\n" in export.read_text() and p.run("check").exit_code == 0
+
+
+def test_an_export_from_another_compile_is_written_anew_by_compile(project: Project) -> None:
+    """An export restored from git (or left by a compile killed between its two renames,
+    or taken from the other side of a merge) has a valid seal and another pylock's pins.
+    check said "run: lockgen compile", and compile called the variant up to date."""
+    project.config.write_text('formats = ["pylock", "requirements"]\n' + project.config.read_text())
+    project.write("inputs/base.in", "helper==1.0\n")
+    assert project.run("compile").exit_code == 0
+    export = project.locks / "requirements.py312-cpu.txt"
+    older = export.read_text()
+    project.write("inputs/base.in", "helper==2.0\n")
+    assert project.run("compile").exit_code == 0
+    newer = export.read_text()
+    export.write_text(older)
+    check = project.run("check")
+    assert check.exit_code == 1
+    assert "locks/requirements.py312-cpu.txt: does not match its pylock (run: lockgen compile py312-cpu)" in (
+        check.output
+    )
+    result = project.run("compile", "py312-cpu")
+    assert result.exit_code == 0, result.output
+    assert export.read_text() == newer and project.run("check").exit_code == 0

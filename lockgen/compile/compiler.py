@@ -253,11 +253,7 @@ def _up_to_date(
             export = pylock.read_text(pylock.requirements_file(config.locks_dir, variant.name))
         except InputError:
             return False
-        if export is None or writer.export_seal_problem(export, old.text):
-            return False
-        from lockgen.locks import graph
-
-        if graph.unmarked(export, old.markers):  # written before exports carried the pylock's markers
+        if export is None or writer.export_problem(export, old):  # edited, another compile's, or older
             return False
     return True
 

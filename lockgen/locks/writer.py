@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgen import __version__
 from lockgen.names import canonical
+
+if TYPE_CHECKING:
+    from lockgen.locks.pylock import Lock
 
 _NAME = re.compile(r'^name = "([^"]+)"$')
 # The sha256 of everything else in the file, in its [tool.lockgen] table.
@@ -198,6 +201,37 @@ def export_seal_problem(text: str, lock_text: str) -> str | None:
     lines = text.split("\n", 4)
     if len(lines) < 4 or lines[3] != seals[0].rstrip("\n"):  # moved: between a pin and its hashes, pip refuses the file
         return "edited since lockgen wrote it (its content-digest line is not where lockgen writes it)"
+    return None
+
+
+def export_problem(text: str, lock: Lock) -> str | None:
+    """Why the requirements export ``text`` is not in step with its pylock ``lock``; None
+    when it is: as lockgen wrote it (its seal), the same packages, the same versions where
+    it states one (a URL or path requirement states none), the pylock's markers, and
+    every sha256 of the pylock among its hashes. One from another compile (a file
+    restored from git, a merge taking each side's, a compile killed between the two
+    renames) has a valid seal and is still not this pylock's."""
+    from lockgen.locks import graph
+
+    sealed = export_seal_problem(text, lock.text)
+    if sealed:
+        return sealed
+    pins, unnamed = graph.pins(text)
+    stated = {n: v for n, v in pins.items() if v is not None}
+    unstated = lock.versions.keys() - stated.keys()  # from a URL or a path: no version in the file
+    if (
+        any(lock.versions.get(n) != v for n, v in stated.items())
+        or not pins.keys() <= lock.versions.keys()
+        or len(unstated) != len(pins) - len(stated) + unnamed
+    ):
+        return "does not match its pylock"
+    unmarked = graph.unmarked(text, lock.markers)
+    if unmarked:
+        return f"{unmarked[0]}'s marker is not its pylock's, so pip would install other packages than sync"
+    listed = graph.hashes(text)
+    for a in lock.artifacts():
+        if a.sha256 and a.sha256 not in listed.get(a.package, set()):
+            return f"{a.filename}'s sha256 in the pylock is not among {a.package}'s hashes"
     return None
 
 

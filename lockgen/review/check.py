@@ -16,8 +16,8 @@ from lockgen import fileset
 from lockgen.compile import consistency, rules
 from lockgen.exceptions import InputError
 from lockgen.files import JOURNAL
-from lockgen.locks import graph, writer
 from lockgen.locks import pylock as lockfile
+from lockgen.locks import writer
 from lockgen.project.config import Config, Variant
 from lockgen.project.intents import Inputs
 
@@ -112,29 +112,7 @@ def _requirements(config: Config, name: str, lock: lockfile.Lock) -> list[str]:
         return [f"{name}: {exc}"]
     if text is None:
         return [f"{name}: {config.relative(path)} is missing (run: lockgen compile {name})"]
-    sealed = writer.export_seal_problem(text, lock.text)
-    if sealed:
-        return [f"{name}: {config.relative(path)}: {sealed} (run: lockgen compile {name})"]
-    pins, unnamed = graph.pins(text)
-    stated = {n: v for n, v in pins.items() if v is not None}
-    unstated = lock.versions.keys() - stated.keys()  # from a URL or a path: no version in the file
-    if (
-        any(lock.versions.get(n) != v for n, v in stated.items())
-        or not pins.keys() <= lock.versions.keys()
-        or len(unstated) != len(pins) - len(stated) + unnamed
-    ):
-        return [f"{name}: {config.relative(path)} does not match {name}'s pylock (run: lockgen compile {name})"]
-    unmarked = graph.unmarked(text, lock.markers)
-    if unmarked:
-        return [
-            f"{name}: {config.relative(path)}: {unmarked[0]}'s marker is not its pylock's, so pip would install "
-            f"other packages than sync (run: lockgen compile {name})"
-        ]
-    listed = graph.hashes(text)
-    for a in lock.artifacts():
-        if a.sha256 and a.sha256 not in listed.get(a.package, set()):
-            return [
-                f"{name}: {a.filename}'s sha256 in the pylock is not among {a.package}'s hashes in "
-                f"{config.relative(path)} (one of them was edited: lockgen check --resolve tells which)"
-            ]
+    problem = writer.export_problem(text, lock)
+    if problem:
+        return [f"{name}: {config.relative(path)}: {problem} (run: lockgen compile {name})"]
     return []
