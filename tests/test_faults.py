@@ -1181,6 +1181,34 @@ def test_a_full_cache_is_named_before_any_resolution_and_changes_no_lock(
     assert {f.name: f.read_bytes() for f in (p.root / "locks").iterdir()} == old
 
 
+def test_a_locks_folder_filling_up_while_uv_resolves_is_named(
+    tmp_path: Path, wheelhouse: Path, small_disk: Path
+) -> None:
+    """uv writes its lock and its log beside the locks; with no room for them it aborts,
+    and each variant failed with "uv failed to resolve: ended by SIGABRT", naming
+    neither the disk nor the folder. The locks stay as they were."""
+    p = new_project(tmp_path / "proj", wheelhouse, "helper==1.0\n")
+    config = p.root / "lockgen.toml"
+    config.write_text(f'locks-dir = "{small_disk}/locks"\n' + config.read_text())
+    boundary = small_disk.parent  # a locks folder must lie in the project's repository
+    assert boundary == tmp_path and p.root.parent == tmp_path
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    assert p.run("compile").returncode == 0, "the first compile has room"
+    old = {f.name: f.read_bytes() for f in (small_disk / "locks").iterdir()}
+    with open(small_disk / "filler", "wb") as f, contextlib.suppress(OSError):
+        for size in (65536, 4096):  # to within a page: room for the probe, none for uv
+            with contextlib.suppress(OSError):
+                while shutil.disk_usage(small_disk).free > 3 * size:
+                    f.write(b"\0" * size)
+                    f.flush()
+    p.write("inputs/base.in", "helper==2.0\n")
+    full = p.run("compile")
+    assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr
+    said = [line for line in (full.stdout + full.stderr).splitlines() if "failed:" in line]
+    assert said and all(re.search(r"(?i)no space left|KiB left on the device", line) for line in said), said
+    assert {f.name: f.read_bytes() for f in (small_disk / "locks").iterdir()} == old
+
+
 def _errors(result: subprocess.CompletedProcess[str]) -> list[str]:
     """The ``error:`` lines of a failed run (and a traceback is never one of them)."""
     assert result.returncode == 1, f"exit {result.returncode}: {result.stderr}"

@@ -156,6 +156,7 @@ def resolve(request: Request, *, offline: bool) -> Resolution:
             run = uv.run_full(uv_args(request, output, fmt="pylock.toml", offline=offline), cwd=request.project,
                               env=_LOG_ENV, message="DEBUG ", spool=tmp)  # fmt: skip
         except CommandError as exc:
+            _room(request.output_dir, str(exc))
             reason = _unsourced(str(exc), src, request.project)
             raise ResolveError(f"uv failed to resolve:\n{reason}") from None  # the caller names the variant
         # uv wrote paths relative to tmp/, one folder below the lock's own.
@@ -356,9 +357,31 @@ def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, src:
             break
         except CommandError as exc:
             if attempt_offline == offline:
+                _room(request.output_dir, str(exc))
                 raise ResolveError(f"uv could not write the requirements form:\n{exc}") from None
     text = graphs.tidy(out.read_text(encoding="utf-8"), pins=_PIN_FILE)
     return _unanchored(_unsourced(graphs.tidy(text, pins=_BASE_FILE), src, request.project), request.anchors)
+
+
+# Less room than this where uv writes its lock and log (~50 KB a resolution, ~100 KB a big
+# lock) is what made it fail, whatever it managed to say.
+_ROOM = 1 << 20
+
+
+def _room(folder: Path, said: str) -> None:
+    """After uv failed: where the folder its output and log go to is (nearly) full, that
+    is the reason, in one line naming it. uv aborts (SIGABRT) when it cannot write its
+    log, and "uv failed to resolve: ended by SIGABRT" named neither disk nor folder."""
+    from lockgen import files
+
+    files.probe_writable(folder)
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < _ROOM:
+        last = (said.strip().splitlines() or [""])[-1]
+        raise LockgenError(f"cannot write to {folder}: {free // 1024} KiB left on the device (uv: {last})")
 
 
 def _unanchored(text: str, anchors: Mapping[str, str]) -> str:
