@@ -120,6 +120,16 @@ sys.exit(max(p.wait() for p in procs))
 """
 
 
+# Lower still: a Python process with click alone (no lockgen module, no packaging, no
+# TOML reader), starting the six uv calls at once.
+_CLICK_FLOOR = """
+import json, subprocess, sys
+import click
+procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL) for c in json.loads(sys.argv[1])]
+sys.exit(max(p.wait() for p in procs))
+"""
+
+
 def bench_compile() -> None:
     print("\ncompile: the embedded default's 6 Linux CUDA variants (~57 PyPI packages each)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -170,13 +180,16 @@ def bench_compile() -> None:
         # What a front end like lockgen pays at the least: a Python process that imports what
         # compile imports (click among them), starts the six uv calls at once and waits.
         floor = [sys.executable, "-c", _FLOOR, json.dumps(offline)]
+        click_floor = [sys.executable, "-c", _CLICK_FLOOR, json.dumps(offline)]
 
         m = side_by_side({"ours": lambda: sh(lockgen_offline), "serial": serial(offline),
-                          "parallel": parallel(offline), "floor": lambda: sh(floor, cwd=root)},
+                          "parallel": parallel(offline), "floor": lambda: sh(floor, cwd=root),
+                          "click": lambda: sh(click_floor, cwd=root)},
                          runs=OFFLINE_RUNS, setup=clear)  # fmt: skip
         row("offline, no locks yet, vs uv one variant after another", m["ours"], m["serial"], "<= 1.0x")
         row("offline, no locks yet, vs uv all six at once", m["ours"], m["parallel"], "stretch <= 2x")
         row("floor (python, the imports, uv all at once), vs uv one after another", m["floor"], m["serial"])
+        row("floor (python and click alone, uv all at once), vs uv one after another", m["click"], m["serial"])
         m = side_by_side({"ours": lambda: sh(lockgen_online), "serial": serial(online),
                           "parallel": parallel(online)}, runs=ONLINE_RUNS, setup=clear)  # fmt: skip
         row("online, no locks yet, vs uv one after another", m["ours"], m["serial"], "<= 0.8x, stretch <= 0.5x")

@@ -278,13 +278,13 @@ def test_find_links_and_constraints(project: Project) -> None:
 def test_the_graph_is_asked_of_uv_again_when_its_log_does_not_explain_the_lock(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lockgen.compile import resolver
+    from lockgen.compile import uvlog
     from lockgen.locks import pylock as lockfile
 
     assert project.run("compile", "py312-cu124").exit_code == 0
     from_log = lockfile.read(project.lock("py312-cu124"))
     project.lock("py312-cu124").unlink()
-    monkeypatch.setattr(resolver, "from_log", lambda log, versions, roots: (None, frozenset(versions)))
+    monkeypatch.setattr(uvlog, "from_log", lambda log, versions, roots: (None, frozenset(versions)))
     assert project.run("compile", "py312-cu124").exit_code == 0
     lock = lockfile.read(project.lock("py312-cu124"))
     assert lock is not None and lock.graph is not None

@@ -13,7 +13,7 @@ from conftest import Project
 from httpindex import serve, write_page
 from wheelmaker import make_index, make_wheel
 
-from lockgen.compile import resolver, strategy
+from lockgen.compile import resolver, strategy, uvlog
 from lockgen.compile.resolver import Request
 from lockgen.locks import pylock
 
@@ -326,7 +326,7 @@ def test_the_graph_read_from_uvs_log_keeps_edges_of_the_chosen_version_only() ->
         "DEBUG Tried 4 versions: app 1, lib 1, odd 1, leaf 1",
     ])  # fmt: skip
     versions = {"app": "1.0.0", "lib": "2.0", "odd": "1.0-custom", "leaf": "1"}
-    graph, read = resolver.from_log(log, versions, {"in.txt": frozenset({"app"})})
+    graph, read = uvlog.from_log(log, versions, {"in.txt": frozenset({"app"})})
     assert graph == {"app": ("in.txt",), "lib": ("app",), "odd": ("lib",), "leaf": ("odd",)}
     assert read == frozenset({"app", "lib", "odd", "leaf", "old-dep", "first-line"})
 

@@ -18,7 +18,7 @@ Graph = Mapping[str, tuple[str, ...]]  # package → what requires it (packages 
 
 _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 _PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(==|@)")
-# From a newline, searched for in "\n" + text: faster than "^" (see resolver._EDGE).
+# From a newline, searched for in "\n" + text: faster than "^" (see uvlog._EDGE).
 # A match leaves the newline after it, which may start the next table.
 _PACKAGE = re.compile(r'\n\[\[packages\]\]\nname = "(?P<name>[^"]+)"(?=\n)(?:\nversion = "(?P<version>[^"]*)"(?=\n))?')
 
