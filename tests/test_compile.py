@@ -656,3 +656,25 @@ def test_a_lock_resolved_with_pre_passed_over_is_stale(
         assert p.run("compile").exit_code == 0
         assert p.run("check").exit_code == 0
     assert "is stale" in p.run("check").output
+
+
+def test_a_patch_level_python_marker_in_an_intent_file_is_warned_of(tmp_path: Path, indexes) -> None:  # type: ignore[no-untyped-def]
+    """uv resolves ``--python-version 3.X`` for 3.X.0: ``newpatch ; python_full_version >=
+    "3.X.1"`` is left out of the lock altogether, which every 3.X.y installs. Silent, it
+    looked like a lock that had all it asked for."""
+    from conftest import MINOR
+    from wheelmaker import make_wheel
+
+    p = Project(tmp_path / "proj", indexes)
+    links = p.root / "wheels"
+    make_wheel(links, "newpatch", "1.0")
+    p.write("lockgen.toml", f'inputs = ["in.in"]\npython = ["{MINOR}"]\nfind-links = ["wheels"]\n'
+                            f'index-url = "{indexes.pypi}"\n[accelerators.cpu]\n')  # fmt: skip
+    p.write("in.in", f'helper\nnewpatch ; python_full_version >= "{MINOR}.1"\n')
+    result = p.run("compile")
+    assert result.exit_code == 0, result.output
+    assert "newpatch" not in versions(p.lock(f"py{MINOR.replace('.', '')}-cpu"))
+    said = f"in.in:2: its marker compares python_full_version with {MINOR}.1, and a lock for {MINOR} is resolved"
+    assert said in result.output, result.output
+    p.write("in.in", f'helper\nnewpatch ; python_version >= "{MINOR}"\n')
+    assert "python_full_version" not in p.run("compile").output

@@ -193,7 +193,7 @@ def run(
             for path in stray:
                 path.unlink(missing_ok=True)
         unmake()  # a folder made here and left empty (a dry run, every variant failed) goes
-    ordered = tuple(_noting(results[v.name], unreadable.get(v.name)) for v in variants)
+    ordered = tuple(_noting(results[v.name], unreadable.get(v.name), inputs.patch_markers(v)) for v in variants)
     after = _differences(config, olds, news, ordered)
     before = {_key(d) for d in _differences(config, olds, {}, ordered)}
     return Report(
@@ -229,11 +229,12 @@ def _read(config: Config, variant: Variant) -> tuple[pylock.Lock | None, str | N
         return None, str(exc)
 
 
-def _noting(result: Result, unreadable: str | None) -> Result:
-    if unreadable is None:
+def _noting(result: Result, unreadable: str | None, inputs: list[str]) -> Result:
+    """The result, with what compile knew of the variant before resolving it."""
+    said = [f"{unreadable}; resolved afresh, without its pins"] if unreadable else []
+    if not said and not inputs:
         return result
-    said = f"{unreadable}; resolved afresh, without its pins"
-    return replace(result, warnings=(said, *result.warnings))
+    return replace(result, warnings=(*said, *result.warnings, *inputs))
 
 
 def _up_to_date(

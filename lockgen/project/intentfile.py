@@ -37,6 +37,8 @@ _INDEX_OPTIONS = {
     "-f": "--find-links", "--find-links": "--find-links", "--no-index": "--no-index",
 }  # fmt: skip
 _HASH = re.compile(r"--hash(?:[=\s]\s*(\S*)|$)")
+# A marker comparing python_full_version with a patch release (">= '3.13.1'").
+_PATCH = re.compile(r"python_full_version\s*[<>=!~]=?=?\s*['\"](?P<minor>\d+\.\d+)\.(?P<patch>\d+)['\"]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,9 @@ class IntentFile:
     conditional: frozenset[str] = frozenset()  # names required only behind an environment marker
     projects: tuple[str, ...] = ()  # local project folders it installs (relative to the project root)
     archives: tuple[str, ...] = ()  # local wheels and sdists it installs by path or file: URL (so too)
+    # (line, the minor "3.13", the marker's version "3.13.1") for each requirement whose
+    # marker compares python_full_version with a patch release after X.Y.0
+    patch_markers: tuple[tuple[int, str, str], ...] = ()
     pre: bool = False  # it says --pre: pre-releases may be taken
     # Its options that decide which index pages uv reads: (--index-url | --extra-index-url |
     # --find-links | --no-index, the value as uv reads it).
@@ -103,6 +108,7 @@ class Reader:
         pre = False
         indexes: list[tuple[str, str]] = []
         unconstrainable: list[tuple[int, str, bool]] = []
+        patch_markers: list[tuple[int, str, str]] = []
         for number, line in lines.logical_lines(text):
             line = lines.strip_comment(line).strip()
             if not line:
@@ -129,6 +135,10 @@ class Reader:
             requires.append(name)
             if name is not None:
                 marked[name] = marked.get(name, True) and lines.has_marker(line)
+            if "python_full_version" in line:
+                patch_markers += [
+                    (number, m["minor"], f"{m['minor']}.{m['patch']}") for m in _PATCH.finditer(line) if int(m["patch"])
+                ]
             normal.append(line)
         return IntentFile(
             rel=rel,
@@ -145,6 +155,7 @@ class Reader:
             pre=pre,
             indexes=tuple(indexes),
             unconstrainable=tuple(unconstrainable),
+            patch_markers=tuple(patch_markers),
         )
 
     def _relative(self, places: Iterable[Path]) -> tuple[str, ...]:
