@@ -1064,3 +1064,71 @@ def test_a_vendored_wheel_rebuilt_under_its_name_makes_the_lock_stale(project: P
     assert result.exit_code == 0 and "updated" in result.output, result.output
     assert versions(project.lock("py312-cpu"))["helper"] == "2.0"
     assert project.run("check").exit_code == 0
+
+
+def test_a_wheel_a_local_project_takes_by_path_is_digested(project: Project) -> None:
+    """``./libs/x`` says ``vend = { path = "vendor/vend-1.0-py3-none-any.whl" }``: the
+    wheel rebuilt under its name left the lock current, as the intent files' own had."""
+    from test_compile import versions
+    from wheelmaker import make_local_project, make_wheel
+
+    x = make_local_project(project.root / "libs" / "x", "x", "0.1", ["vend"])
+    with (x / "pyproject.toml").open("a") as f:
+        f.write('\n[tool.uv.sources]\nvend = { path = "vendor/vend-1.0-py3-none-any.whl" }\n')
+    make_wheel(x / "vendor", "vend", "1.0", ["helper==1.0"])
+    project.write("inputs/base.in", "./libs/x\n")
+    assert project.run("compile").exit_code == 0
+    assert versions(project.lock("py312-cpu"))["helper"] == "1.0"
+    make_wheel(x / "vendor", "vend", "1.0", ["helper==2.0"])
+    assert "stale" in project.run("check").output
+    assert project.run("compile").exit_code == 0
+    assert versions(project.lock("py312-cpu"))["helper"] == "2.0"
+
+
+def test_sync_and_verify_do_not_need_a_vendored_wheel_the_lock_was_made_from(project: Project) -> None:
+    """Where the file is gone (a checkout without git-lfs holds a pointer, a machine syncs
+    from a wheelhouse), the lock is not stale: its hashes say what to install. compile and
+    check need the file, and a rebuilt one makes the lock stale there."""
+    from conftest import MINOR
+    from wheelmaker import make_wheel
+
+    variant = f"py{MINOR.replace('.', '')}-cpu"
+    wheel = make_wheel(project.root / "vendor", "vend", "1.0", ["helper==1.0"])
+    project.write("inputs/base.in", "vend @ file:./vendor/vend-1.0-py3-none-any.whl\n")
+    assert project.run("compile").exit_code == 0
+    assert project.run("sync", "--variant", variant).exit_code == 0
+    wheel.write_bytes(b"version https://git-lfs.github.com/spec/v1\n")  # a git-lfs pointer
+    for args in (("verify", "--variant", variant), ("sync", "--variant", variant)):
+        result = project.run(*args)
+        assert result.exit_code == 0 and "stale" not in result.output, (args, result.output)
+    check = project.run("check")
+    assert check.exit_code == 1 and "a wheel or sdist it installs by path changed" in check.output, check.output
+
+
+def test_a_wheel_named_through_a_variable_is_not_in_the_digest(project: Project) -> None:
+    """``vend @ file:./${VENDIR}/vend-1.0-py3-none-any.whl``: digested where VENDIR was set
+    and not elsewhere, a fresh lock was stale on every machine without it (where a place
+    naming an unset variable is not judged, so that such machines still check and sync)."""
+    from wheelmaker import make_wheel
+
+    make_wheel(project.root / "vendor", "vend", "1.0", ["helper==1.0"])
+    project.write("inputs/base.in", "vend @ file:./${VENDIR}/vend-1.0-py3-none-any.whl\n")
+    assert project.run("compile", env={"VENDIR": "vendor"}).exit_code == 0
+    assert "VENDIR" not in os.environ
+    check = project.run("check")  # a machine without it
+    assert check.exit_code == 0, check.output
+    assert project.run("check", env={"VENDIR": "vendor"}).exit_code == 0
+
+
+def test_a_vendored_wheel_in_an_export_is_no_local_project(project: Project) -> None:
+    """pip installs a wheel named by path from an export with its hash; the export had
+    called it a local project that pip cannot install."""
+    from wheelmaker import make_wheel
+
+    project.config.write_text('formats = ["pylock", "requirements"]\n' + project.config.read_text())
+    make_wheel(project.root / "vendor", "vend", "1.0")
+    project.write("inputs/base.in", "vend @ file:./vendor/vend-1.0-py3-none-any.whl\n")
+    result = project.run("compile")
+    assert result.exit_code == 0 and "local project" not in result.output, result.output
+    export = (project.locks / "requirements.py312-cpu.txt").read_text()
+    assert "pip cannot install" not in export and "vend @ file:" in export and "--hash=sha256:" in export

@@ -116,6 +116,7 @@ def run(
         # Read inside the lock: a compile that waited resolves the inputs as they are now.
         inputs = Inputs.of(config)
         digests = {v.name: inputs.digest(v) for v in variants}
+        archives = {v.name: inputs.archive_digest(v) for v in variants}
         recovered = None
         if not options.dry_run:
             recovered = fileset.recover(config.locks_dir)
@@ -167,7 +168,9 @@ def run(
                     f"{', '.join(moved)} changed while uv resolved, after lockgen had read it: the result may be "
                     "from either text (run lockgen compile again)"
                 )
-            result, out = _finish(config, variant, digests[variant.name], olds[variant.name], outcome, news)
+            result, out = _finish(
+                config, variant, (digests[variant.name], archives[variant.name]), olds[variant.name], outcome, news
+            )
             if not options.dry_run:
                 for path, text in out.items():
                     staged.add(path, text)
@@ -245,6 +248,8 @@ def _up_to_date(
 
     if options.upgrading or (old.digest != digest and not inputs.current(variant, old.digest)):
         return False
+    if old.meta.get("archive-digest") != inputs.archive_digest(variant):  # a wheel it installs by path changed
+        return False
     if rules.integrity(variant, old, inputs, file_variant=variant.name):
         return False
     if HIDDEN in old.text:  # an earlier release's "***" user, which no netrc or keyring answers: written anew
@@ -272,7 +277,7 @@ def _judge_current(config: Config, variant: Variant, lock: pylock.Lock) -> Resul
 def _finish(
     config: Config,
     variant: Variant,
-    digest: str,
+    digests: tuple[str, str | None],  # the input digest, and the archive digest (where it has archives)
     old: pylock.Lock | None,
     outcome: Outcome,
     news: dict[str, pylock.Lock],
@@ -284,7 +289,7 @@ def _finish(
         return Result(variant=variant.name, status="failed", error=str(outcome)), {}
     path = pylock.lock_file(config.locks_dir, variant.name)
     try:
-        new = exchange.render(config, variant, digest, outcome)
+        new = exchange.render(config, variant, digests[0], outcome, digests[1])
     except InputError as exc:  # uv wrote something PEP 751 does not allow
         return Result(variant=variant.name, status="failed", error=str(exc)), {}
     verdict = rules.judge(config, variant, new)

@@ -129,7 +129,9 @@ def _roots(inputs: Inputs, variant: Variant) -> list[str] | None:
         return None
 
 
-def render(config: Config, variant: Variant, digest: str, resolution: Resolution) -> pylock.Lock:
+def render(
+    config: Config, variant: Variant, digest: str, resolution: Resolution, archive_digest: str | None = None
+) -> pylock.Lock:
     """The lock lockgen writes for a resolution (InputError if uv wrote an invalid one)."""
     from lockgen.compile import rules
 
@@ -139,7 +141,7 @@ def render(config: Config, variant: Variant, digest: str, resolution: Resolution
         from lockgen.project import bases
 
         base = bases.read(config.root, variant.base)
-    table = rules.meta(variant, digest, resolution, base)
+    table = rules.meta(variant, digest, resolution, base, archive_digest)
     return pylock.parse(path, writer.render(without_credentials(resolution.pylock), table, resolution.graph))
 
 

@@ -40,7 +40,13 @@ class Verdict:
     warnings: tuple[str, ...] = ()
 
 
-def meta(variant: Variant, digest: str, resolution: Resolution, base: bases.Base | None = None) -> dict[str, object]:
+def meta(
+    variant: Variant,
+    digest: str,
+    resolution: Resolution,
+    base: bases.Base | None = None,
+    archive_digest: str | None = None,
+) -> dict[str, object]:
     """The ``[tool.lockgen]`` table of a new lock (``roots`` and the version are added on rendering)."""
     acc = variant.accelerator
     out: dict[str, object] = {
@@ -59,6 +65,8 @@ def meta(variant: Variant, digest: str, resolution: Resolution, base: bases.Base
         out["base"] = base.rel
         out["base-packages"] = provided(base, resolution.versions)
     out["input-digest"] = digest
+    if archive_digest is not None:
+        out["archive-digest"] = archive_digest
     return out
 
 

@@ -126,7 +126,7 @@ class Reader:
                         unconstrainable.append((number, "an editable", bool(lines.AT_URL.fullmatch(value))))
                         requires.append(None)
                         place = self._editable(rel, number, value)
-                        if place is not None:
+                        if place is not None and "${" not in value:  # as for a requirement's path
                             projects.append(place)
                 continue
             name = self._requirement(rel, number, line, projects)
@@ -262,8 +262,10 @@ class Reader:
             where = re.split(r"\s+;", at["url"] if at else requirement)[0].strip()
             place = self.places.location(f"{rel}:{number}", where)
             if place is not None:
-                projects.append(self.places.present(f"{rel}:{number}", where, place))
+                self.places.present(f"{rel}:{number}", where, place)
                 self.places.a_project(f"{rel}:{number}", where, place)
+                if "${" not in where:  # where a variable puts it differs by machine: no digest holds it
+                    projects.append(place)
         named = lines.LEADING_NAME.match(requirement)
         if lines.looks_like_location(requirement) and not (named and "@" in requirement[named.end() - 1 :]):
             return None  # a bare URL or path: its name is uv's to find out

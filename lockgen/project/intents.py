@@ -68,7 +68,6 @@ class Inputs:
         files = {f.rel: f.sha256 for f in closure}
         for project in self.local_projects(closure):
             files.update(self.projects.files(project))
-        files.update((rel, self.projects.archive_sha(rel)) for rel in _archives(closure))
         settings = variant.settings(with_credentials=with_credentials)
         if variant.base is not None:
             files[variant.base] = self.projects.file_sha(variant.base)
@@ -77,6 +76,20 @@ class Inputs:
             payload["prerelease"] = True
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def archive_digest(self, variant: Variant) -> str | None:
+        """sha256 over the wheels and sdists the variant installs by path (an intent file's
+        ``vend @ file:./vendor/vend-1.0-py3-none-any.whl``, a local project's
+        ``[tool.uv.sources]``); None where it installs none. Apart from :meth:`digest`:
+        compile and check need the files, and a rebuilt one makes the lock stale; sync and
+        verify do not (a wheelhouse holds them, or a checkout without git-lfs has only
+        pointers), and install what the lock's hashes say."""
+        closure = self.closure(variant)
+        archives = self._archives(closure, self.local_projects(closure))
+        if not archives:
+            return None
+        files = {rel: self.projects.archive_sha(rel) for rel in archives}
+        return hashlib.sha256(json.dumps(sorted(files.items())).encode()).hexdigest()
 
     def closure(self, variant: Variant) -> list[IntentFile]:
         """Every file the variant reads: its inputs and constraints and what they include."""
@@ -233,6 +246,11 @@ class Inputs:
             self._files[rel] = self._reader.read(rel)
         return self._files[rel]
 
+    def _archives(self, closure: Iterable[IntentFile], projects: list[str]) -> list[str]:
+        """The wheels and sdists the files install by path, and those the local projects'
+        sources do, each once."""
+        return sorted({rel for f in closure for rel in f.archives} | set(self.projects.archives(projects)))
+
     def local_projects(self, closure: Iterable[IntentFile]) -> list[str]:
         """The local projects the files install, and those their ``[tool.uv.sources]``
         install from a folder in turn (:meth:`local.Projects.reached`)."""
@@ -242,12 +260,8 @@ class Inputs:
         """The local projects' files uv read for the variant that were written since they
         were digested (:meth:`local.Projects.changed`)."""
         closure = self.closure(variant)
-        return self.projects.changed(self.local_projects(closure), _archives(closure))
-
-
-def _archives(closure: Iterable[IntentFile]) -> list[str]:
-    """The wheels and sdists the files install by path, each once."""
-    return sorted({rel for f in closure for rel in f.archives})
+        projects = self.local_projects(closure)
+        return self.projects.changed(projects, self._archives(closure, projects))
 
 
 def _named(intent: IntentFile) -> Iterator[tuple[str, str]]:

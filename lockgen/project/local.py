@@ -45,6 +45,7 @@ class Projects:
     _files: dict[str, dict[str, str]] = field(default_factory=dict)  # project → {its file: sha256}
     _stats: dict[str, tuple[int, ...]] = field(default_factory=dict)  # such a file → its stat when digested
     _sources: dict[str, list[Path]] = field(default_factory=dict)  # project → the folders its sources name
+    _archives: dict[str, str] = field(default_factory=dict)  # a wheel or sdist installed by path → its sha256
 
     def reached(self, projects: set[str]) -> list[str]:
         """``projects`` and those their ``[tool.uv.sources]`` install from a folder in
@@ -59,13 +60,27 @@ class Projects:
             if project not in self._sources:
                 self._sources[project] = path_sources(self.root / project)
             for place in self._sources[project]:
-                if self.boundary is not None and not inside(place, self.boundary):
-                    continue  # outside the repository: no clone has it (uv reads it all the same)
+                if not place.is_dir() or (self.boundary is not None and not inside(place, self.boundary)):
+                    continue  # an archive, or outside the repository: no clone has it (uv reads it all the same)
                 rel = Path(os.path.relpath(place, self.root)).as_posix()
                 if rel not in found:
                     found.add(rel)
                     todo.append(rel)
         return sorted(found)
+
+    def archives(self, projects: list[str]) -> list[str]:
+        """The wheels and sdists ``projects`` install through ``[tool.uv.sources]`` by path,
+        relative to the root (those in the repository: no clone has the others)."""
+        from lockgen.project.places import inside
+
+        out = set()
+        for project in projects:
+            if project not in self._sources:
+                self._sources[project] = path_sources(self.root / project)
+            for place in self._sources[project]:
+                if place.is_file() and (self.boundary is None or inside(place, self.boundary)):
+                    out.add(Path(os.path.relpath(place, self.root)).as_posix())
+        return sorted(out)
 
     def files(self, project: str) -> dict[str, str]:
         """A local project's metadata files and their digests."""
@@ -86,11 +101,13 @@ class Projects:
         """sha256 of a wheel or sdist an intent file installs by path (``vend @
         file:./vendor/vend-1.0-py3-none-any.whl``): rebuilt under the same name, it is
         another resolution (its hash, perhaps its dependencies), and the lock is stale."""
-        try:
-            self._stats[rel] = _stat(self.root / rel)
-            return sha256(self.root / rel).hex()
-        except OSError as exc:
-            raise InputError(f"{rel}: cannot read: {exc.strerror}") from None
+        if rel not in self._archives:
+            try:
+                self._stats[rel] = _stat(self.root / rel)
+                self._archives[rel] = sha256(self.root / rel).hex()
+            except OSError as exc:
+                raise InputError(f"{rel}: cannot read: {exc.strerror}") from None
+        return self._archives[rel]
 
     def file_sha(self, rel: str) -> str:
         try:
@@ -192,14 +209,15 @@ def file_sha(path: Path) -> str:
 def path_sources(folder: Path) -> list[Path]:
     """The local projects this one's ``[tool.uv.sources]`` installs from a folder
     (``y = { path = "../y" }``), which uv applies as it builds it: their metadata decides
-    the resolution as this one's does."""
+    the resolution as this one's does; and the wheels and sdists they install by path
+    (``vend = { path = "vendor/vend-1.0-py3-none-any.whl" }``), whose bytes do."""
     out = []
     for source in _table(_table(_table(_pyproject(folder), "tool"), "uv"), "sources").values():
         for entry in _list(source):  # one source, or a list of them under markers
             path = entry.get("path") if isinstance(entry, dict) else None
             if isinstance(path, str) and path:
                 place = Path(os.path.normpath(folder / path))
-                if place.is_dir():
+                if place.is_dir() or place.is_file():
                     out.append(place)
     return out
 

@@ -88,6 +88,11 @@ def _problems(config: Config, confirm: consistency.Confirm | None) -> Findings:
             out.append(
                 f"{variant.name}: {rel} is stale: its inputs or settings changed (run: lockgen compile {variant.name})"
             )
+        elif lock.meta.get("archive-digest") != inputs.archive_digest(variant):
+            out.append(
+                f"{variant.name}: {rel} is stale: a wheel or sdist it installs by path changed "
+                f"(run: lockgen compile {variant.name})"
+            )
         # A stale lock is held only to what its inputs changing cannot explain: an intent
         # removed since is no package "added by hand".
         for problem in rules.integrity(variant, lock, inputs, file_variant=variant.name, own_roots=stale):

@@ -44,7 +44,9 @@ def confirmer(config: Config) -> Confirm:
             )
             try:
                 resolution = resolve(request, offline=True)
-                new = exchange.render(config, variant, inputs.digest(variant), resolution)
+                new = exchange.render(
+                    config, variant, inputs.digest(variant), resolution, inputs.archive_digest(variant)
+                )
             except LockgenError:
                 return False
             if resolution.uncached:  # the cache could not say: the version was not shown to be possible
@@ -79,7 +81,7 @@ def resolve_locks(config: Config, locks: dict[Variant, lockfile.Lock]) -> Rechec
         for offline in (True, False):
             try:
                 resolution = resolve(request, offline=offline)
-                fresh = exchange.render(config, variant, digest, resolution)
+                fresh = exchange.render(config, variant, digest, resolution, inputs.archive_digest(variant))
                 export = exchange.render_export(config, variant, resolution, fresh)
                 online = not offline
             except (ResolveError, InputError) as exc:
