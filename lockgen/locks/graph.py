@@ -196,18 +196,18 @@ def chains(graph: Graph, package: str, *, limit: int = 3) -> list[list[str]]:
     A lock's graph can hold exponentially many chains (a lattice of layers, each
     package needing both of the next layer's, has 2^depth), so they are not listed and
     then cut: a best-first search takes up the partial chain whose shortest completion
-    is shortest (deepest first, then by name), which leads it straight to each next
-    chain in turn."""
+    is shortest, and of those the first by name, which leads it straight to each next
+    chain in turn (a chain's own extensions come after it, and before any later name)."""
     start = canonical(package)
     left = _to_intent_files(graph)
     if start not in left:
         return []
     found: list[list[str]] = []
-    # (the length of its shortest completion, its own length negated, the chain so far)
-    heap: list[tuple[int, int, tuple[str, ...]]] = [(2 + left[start], -1, (start,))]
+    # (the length of its shortest completion, the chain so far)
+    heap: list[tuple[int, tuple[str, ...]]] = [(2 + left[start], (start,))]
     steps = 0
     while heap and len(found) < limit and steps < _STEPS:
-        *_, path = heappop(heap)
+        _, path = heappop(heap)
         steps += 1
         if path[-1] not in graph:  # an intent file: the chain is complete
             found.append(list(path))
@@ -216,9 +216,9 @@ def chains(graph: Graph, package: str, *, limit: int = 3) -> list[list[str]]:
             if parent in path:
                 continue
             if parent not in graph:
-                heappush(heap, (len(path) + 1, -(len(path) + 1), (*path, parent)))
+                heappush(heap, (len(path) + 1, (*path, parent)))
             elif parent in left:
-                heappush(heap, (len(path) + 2 + left[parent], -(len(path) + 1), (*path, parent)))
+                heappush(heap, (len(path) + 2 + left[parent], (*path, parent)))
     return found
 
 

@@ -29,9 +29,17 @@ def why(config: Config, variants: list[Variant], package: str) -> tuple[list[str
         if lock.graph is None:
             lines.append(f"  {name} <- (unknown: the lock has no graph)")
             continue
-        shown = graph.chains(lock.graph, name, limit=LIMIT)
-        lines.extend(f"  {graph.format_chain(chain)}" for chain in shown)
-        total, exact = graph.count_chains(lock.graph, name)
-        if total > len(shown):
-            lines.append(f"  … and {'' if exact else 'at least '}{total - len(shown)} more chains")
+        lines.extend(chain_lines(lock.graph, name))
     return lines, found
+
+
+def chain_lines(g: graph.Graph, name: str) -> list[str]:
+    """The first ``LIMIT`` chains to ``name``, shortest first, then how many more."""
+    shown = graph.chains(g, name, limit=LIMIT)
+    lines = [f"  {graph.format_chain(chain)}" for chain in shown]
+    total, exact = graph.count_chains(g, name)
+    if exact and total > len(shown):
+        lines.append(f"  … and {total - len(shown)} more chains")
+    elif not exact:  # a cycle: simple chains are counted one by one, and there were too many
+        lines.append("  … and more chains, too many to count past a cycle")
+    return lines
