@@ -59,6 +59,8 @@ def _choose(cfg: Config, flags: dict[str, Any]) -> selection.Choice:
     choice = selection.for_machine(cfg, **flags)
     for warning in choice.facts.choice_warnings:
         err(f"warning: {warning}")
+    if choice.facts.half_override and flags.get("variant") is None:  # --variant chose: no GPU counted
+        err(f"warning: {choice.facts.half_override}")
     return choice
 
 

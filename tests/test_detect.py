@@ -496,14 +496,17 @@ def test_nvml_that_cannot_start_is_absent_only_without_a_driver(
 
 
 @pytest.mark.parametrize(
-    ("code", "gpus"), [(9, "no probe found a GPU"), (12, "no probe found a GPU"), (15, "unknown: no probe answered")]
-)
+    ("code", "gpus"),
+    [(6, "no probe found a GPU"), (9, "no probe found a GPU"), (12, "no probe found a GPU"),
+     (15, "unknown: no probe answered")],
+)  # fmt: skip
 def test_nvidia_smi_that_fails_is_absent_only_without_a_driver(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, gpus: str
 ) -> None:
     """nvidia-smi printing an A100's row, then "Unable to determine the device handle for
     GPU1" and exit 15 (a GPU fallen off the bus) was read as "no GPU", and select chose the
-    CPU lock. Only its no-driver and no-NVML statuses (9, 12) say there is none."""
+    CPU lock. Only its no-device, no-driver and no-NVML statuses (6: "No devices were found",
+    in a container given the driver's tools and no GPU; 9, 12) say there is none."""
     row = "0, NVIDIA A100-SXM4-80GB, 8.0, GPU-aaaa1111-0000, 550.54.15\n"
     failing = (row + "Unable to determine the device handle for GPU1: 0000:41:00.0: Unknown Error\n", code)
     scripted_smi(

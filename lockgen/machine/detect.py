@@ -42,6 +42,9 @@ class Facts:
     warnings: tuple[str, ...] = ()
     gpus_unknown: str | None = None  # why no probe could say whether a GPU is there (none found, one hung)
     choice_warnings: tuple[str, ...] = ()  # those of ``warnings`` a choice of variant rests on
+    # of ``warnings``, the one a choice made by selection (not --variant) rests on: LOCKGEN_CUDA
+    # set, LOCKGEN_GPU_ARCHS not, and no GPU visible
+    half_override: str | None = None
 
     @property
     def glibc(self) -> tuple[int, int] | None:
@@ -233,5 +236,6 @@ def detect(
         probes=statuses,
         warnings=tuple(warnings),
         gpus_unknown=unknown,
-        choice_warnings=tuple(w for w in (numbering, half) if w),
+        choice_warnings=(numbering,) if numbering else (),
+        half_override=half,
     )

@@ -27,6 +27,9 @@ _NOT_A_VALUE = ("N/A", "[N/A]", "[Not Supported]", "Not Supported", "")
 # NVML_ERROR_DRIVER_NOT_LOADED, NVML_ERROR_LIBRARY_NOT_FOUND (nvml.h); nvidia-smi exits with
 # the same numbers for the same causes (nvidia-smi(1), RETURN VALUE).
 _NO_DRIVER = (9, 12)
+# nvidia-smi's own: those, and 6 (a query found nothing: "No devices were found", as in a
+# container given the driver's tools but no device); nvidia-smi(1), RETURN VALUE.
+_NO_SMI_GPU = (6, *_NO_DRIVER)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,7 +157,7 @@ def probe_smi() -> Probe | None:
         # No driver loaded, no NVML library (its exit statuses): no GPU to use. Any other
         # failure (a GPU fallen off the bus, no permission; rows it printed first
         # notwithstanding) leaves what it would have said unknown, never "no GPU".
-        if exc.status is None or exc.status in _NO_DRIVER:
+        if exc.status is None or exc.status in _NO_SMI_GPU:
             return None
         said = (str(exc).splitlines() or [""])[-1][:200]
         raise ProbeFailed(f"nvidia-smi: exit status {exc.status}: {said}") from None
