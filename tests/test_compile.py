@@ -678,3 +678,21 @@ def test_a_patch_level_python_marker_in_an_intent_file_is_warned_of(tmp_path: Pa
     assert said in result.output, result.output
     p.write("in.in", f'helper\nnewpatch ; python_version >= "{MINOR}"\n')
     assert "python_full_version" not in p.run("compile").output
+
+
+def test_low_room_is_blamed_only_where_uv_was_killed_or_said_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With under 1 MiB free, "no version of dep==9.9" had been reported as the disk."""
+    import shutil
+    from collections import namedtuple
+
+    from lockgen.compile import resolver
+    from lockgen.exceptions import CommandError, Killed, LockgenError
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(2 << 20, (2 << 20) - (600 << 10), 600 << 10))
+    resolver._room(tmp_path, CommandError("× No solution found when resolving dependencies: dep==9.9"))
+    for exc in (Killed("ended by SIGABRT"), CommandError("error: No space left on device (os error 28)")):
+        with pytest.raises(LockgenError, match=r"cannot write to .*: 600 KiB left on the device"):
+            resolver._room(tmp_path, exc)

@@ -25,7 +25,7 @@ from pathlib import Path
 from lockgen import private, uv
 from lockgen._toml import TOMLDecodeError, loads
 from lockgen.compile import uvlog
-from lockgen.exceptions import CommandError, LockgenError
+from lockgen.exceptions import CommandError, Killed, LockgenError
 from lockgen.locks import graph as graphs
 from lockgen.locks import pylock
 from lockgen.names import canonical
@@ -142,7 +142,7 @@ def resolve(request: Request, *, offline: bool) -> Resolution:
             run = uv.run_full(uv_args(request, output, fmt="pylock.toml", offline=offline), cwd=request.project,
                               env=_LOG_ENV, message="DEBUG ", spool=tmp)  # fmt: skip
         except CommandError as exc:
-            _room(request.output_dir, str(exc))
+            _room(request.output_dir, exc)
             reason = _unsourced(str(exc), src, request.project)
             raise ResolveError(f"uv failed to resolve:\n{reason}") from None  # the caller names the variant
         # uv wrote paths relative to tmp/, one folder below the lock's own.
@@ -277,7 +277,7 @@ def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, src:
             break
         except CommandError as exc:
             if attempt_offline == offline:
-                _room(request.output_dir, str(exc))
+                _room(request.output_dir, exc)
                 raise ResolveError(f"uv could not write the requirements form:\n{exc}") from None
     text = graphs.tidy(out.read_text(encoding="utf-8"), pins=_PIN_FILE)
     return _unanchored(_unsourced(graphs.tidy(text, pins=_BASE_FILE), src, request.project), request.anchors)
@@ -288,13 +288,16 @@ def _requirements(request: Request, versions: Mapping[str, str], tmp: Path, src:
 _ROOM = 1 << 20
 
 
-def _room(folder: Path, said: str) -> None:
+def _room(folder: Path, exc: CommandError) -> None:
     """After uv failed: where the folder its output and log go to is (nearly) full, that
     is the reason, in one line naming it. uv aborts (SIGABRT) when it cannot write its
     log, and "uv failed to resolve: ended by SIGABRT" named neither disk nor folder."""
+    said = str(exc)
     from lockgen import files
 
     files.probe_writable(folder)
+    if not isinstance(exc, Killed) and "os error 28" not in said and "No space left" not in said:
+        return  # uv said why, and it was not the disk: a resolution that failed at 600 KiB free
     try:
         free = shutil.disk_usage(folder).free
     except OSError:

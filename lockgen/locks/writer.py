@@ -231,8 +231,14 @@ def export_problem(text: str, lock: Lock) -> str | None:
     listed = graph.hashes(text)
     for a in lock.artifacts():
         if a.sha256 and a.sha256 not in listed.get(a.package, set()):
-            return f"{a.filename}'s sha256 in the pylock is not among {a.package}'s hashes"
+            return (
+                f"{a.filename}'s sha256 in the pylock is not among {a.package}'s hashes (one of them was edited: "
+                "lockgen check --resolve tells which)"
+            )
     return None
+
+
+_ARCHIVES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar.zst")
 
 
 def local_projects(export: str) -> list[str]:
@@ -244,6 +250,9 @@ def local_projects(export: str) -> list[str]:
             continue
         head = line.split(" \\", 1)[0].strip()
         where = head.split(" @ ", 1)[1] if " @ " in head else head.removeprefix("-e ").strip()
+        where = where.split(" ;", 1)[0].split("#", 1)[0].strip()
+        if where.endswith(_ARCHIVES) and not head.startswith("-e "):  # a file: uv writes its hash
+            continue
         if where.startswith((".", "/", "file:", "~")) or (head.startswith("-e ") and "://" not in where):
             out.append(head)
     return out
