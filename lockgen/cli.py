@@ -25,7 +25,7 @@ from lockgen.options import (
 
 if TYPE_CHECKING:
     from lockgen.machine import selection
-    from lockgen.project.config import Config
+    from lockgen.project.config import Config, Variant
 
 
 @click.group(cls=Group)
@@ -57,11 +57,16 @@ def _choose(cfg: Config, flags: dict[str, Any]) -> selection.Choice:
     from lockgen.machine import selection
 
     choice = selection.for_machine(cfg, **flags)
+    _warn_choice(choice, flags)
+    return choice
+
+
+def _warn_choice(choice: selection.Choice, flags: dict[str, Any]) -> None:
+    """What the choice rests on that may not be what the user meant, on stderr."""
     for warning in choice.facts.choice_warnings:
         err(f"warning: {warning}")
     if choice.facts.half_override and flags.get("variant") is None:  # --variant chose: no GPU counted
         err(f"warning: {choice.facts.half_override}")
-    return choice
 
 
 def _meta(path: Path) -> object:
@@ -214,6 +219,7 @@ def select_command(explain: bool, as_json: bool, config_path: Path | None, **fla
         out(json.dumps(report.selection_json(cfg, choice.selection), indent=2))
         if choice.selection.chosen is None or refused:
             sys.exit(3 if choice.selection.chosen is None else 1)
+        _warn_lock(cfg, choice.selection.chosen)
         return
     if explain:
         out(report.explain(choice.selection))
@@ -223,8 +229,15 @@ def select_command(explain: bool, as_json: bool, config_path: Path | None, **fla
     if refused:  # named with --variant: as sync would answer
         raise LockgenError(f"{choice.selection.chosen.name if choice.selection.chosen else ''}: {refused}")
     variant = choice.require()
+    out(f"{variant.name} {cfg.relative(pylock.lock_file(cfg.locks_dir, variant.name))}")
+    _warn_lock(cfg, variant)
+
+
+def _warn_lock(cfg: Config, variant: Variant) -> None:
+    """A chosen variant's lock that sync would not take, said on stderr (text and JSON alike)."""
+    from lockgen.locks import pylock
+
     path = pylock.lock_file(cfg.locks_dir, variant.name)
-    out(f"{variant.name} {cfg.relative(path)}")
     if not path.is_file():
         err(f"warning: {cfg.relative(path)} does not exist yet (run: lockgen compile {variant.name})")
     elif _meta(path) is None:
@@ -289,6 +302,7 @@ def verify_command(hashes: bool, as_json: bool, config_path: Path | None, **flag
     cfg = _load(config_path)
     try:
         choice = selection.for_machine(cfg, **flags)
+        _warn_choice(choice, flags)
     except LockgenError as exc:  # a --variant or --python refused: a monitor still gets JSON
         if as_json:
             python = flags.get("python")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import os
 import re
 import shutil
@@ -144,6 +145,9 @@ def test_a_missing_lock_is_bad_input_for_wheelhouse_and_a_warning_for_select(fle
     result = fleet.run("select", env={"LOCKGEN_CUDA": "12.8", "LOCKGEN_GPU_ARCHS": "8.0"})
     assert result.exit_code == 0
     assert f"warning: locks/pylock.{TAG}-gpu.toml does not exist yet (run: lockgen compile {TAG}-gpu)" in result.output
+    as_json = fleet.run("select", "--json", env={"LOCKGEN_CUDA": "12.8", "LOCKGEN_GPU_ARCHS": "8.0"})
+    assert as_json.exit_code == 0 and f"warning: locks/pylock.{TAG}-gpu.toml does not exist yet" in as_json.stderr
+    assert json.loads(as_json.stdout)["variant"] == f"{TAG}-gpu"  # the JSON itself untouched
 
 
 def test_sync_from_a_wheelhouse_needs_no_network(fleet: Project, tmp_path: Path, served) -> None:  # type: ignore[no-untyped-def]

@@ -711,6 +711,24 @@ def test_another_file_under_an_unchanged_version_is_loud(repo: Project) -> None:
     assert "[!CAUTION]" in repo.run("diff", "--format", "markdown").output
 
 
+def test_other_bytes_from_another_host_name_the_host(repo: Project) -> None:
+    """The tampering case: the URL moved to another host and the hash changed with it.
+    Only the hash change was reported, naming no host."""
+    lock = repo.lock("py312-cpu")
+    text = lock.read_text()
+    start = text.index('name = "helper"')
+    url = re.search(r'url = "([^"]+)"', text[start:])
+    sha = re.search(r'sha256 = "([0-9a-f]{64})"', text[start:])
+    assert url and sha
+    lock.write_text(
+        text.replace(url[1], "https://evil.example/helper-1.0-py3-none-any.whl", 1).replace(sha[1], "ab" * 32)
+    )
+    data = diff_json(repo)
+    assert [h["package"] for h in data["hash_changes"]] == ["helper"]
+    assert [f["new"] for f in data["file_changes"]] == ["https://evil.example/helper-1.0-py3-none-any.whl"]
+    assert "moved: " in repo.run("diff").output and "evil.example" in repo.run("diff").output
+
+
 def test_the_same_file_from_another_place_is_a_change(repo: Project) -> None:
     lock = repo.lock("py312-cpu")
     text = lock.read_text()

@@ -376,6 +376,8 @@ def test_half_an_override_is_said_and_a_contradiction_refused(tmp_path: Path) ->
     assert "warning: LOCKGEN_CUDA=12.8 is set, but no GPU is visible here and LOCKGEN_GPU_ARCHS is not set" in (
         half.stderr
     )
+    verify = CliRunner().invoke(main, ["verify", *argv[1:]], env={"LOCKGEN_CUDA": "12.8"})
+    assert "warning: LOCKGEN_CUDA=12.8 is set" in verify.stderr, verify.output  # verify chooses as sync does
     forced = CliRunner().invoke(main, [*argv, "--variant", half.stdout.split()[0]], env={"LOCKGEN_CUDA": "12.8"})
     assert forced.exit_code == 0 and "LOCKGEN_CUDA=12.8 is set" not in forced.stderr  # --variant chose, not it
     both = CliRunner().invoke(main, argv, env={"LOCKGEN_CUDA": "none", "LOCKGEN_GPU_ARCHS": "9.0"})

@@ -178,6 +178,8 @@ def compare(
                 x, y = arts_a.get(artifact), arts_b.get(artifact)
                 if x is not None and y is not None and x.sha256 and y.sha256 and x.sha256 != y.sha256:
                     hashes.setdefault((name, va or "", artifact, x.sha256, y.sha256), []).append(variant)
+                    if _place(x) != _place(y):  # other bytes from another place: name the place too
+                        moved.setdefault((name, va or "", artifact, _place(x), _place(y)), []).append(variant)
                 elif x is None or y is None or _place(x) != _place(y) or x.sha256 != y.sha256:
                     where = (_place(x) if x else None, _place(y) if y else None)
                     moved.setdefault((name, va or "", artifact, *where), []).append(variant)
