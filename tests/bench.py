@@ -419,8 +419,6 @@ def bench_wheelhouse() -> None:
         locks = {p.name: pylock.read(p) or _no() for p in sorted((root / "locks").glob("pylock.*.toml"))}
         house = Path(tmp) / "house"
         pipdir = Path(tmp) / "pip"
-        ours = median(lambda: sh([*LOCKGEN, "wheelhouse", str(house), "--config", str(cfg)]), runs=3,
-                      setup=lambda: shutil.rmtree(house, ignore_errors=True))  # fmt: skip
         # pip takes one wheel per package and target, from name==version pins: one call per variant.
         pip_calls = []
         for name, lock in locks.items():
@@ -436,7 +434,13 @@ def bench_wheelhouse() -> None:
             for call in pip_calls:
                 sh(call, env={"PIP_CONFIG_FILE": os.devnull})
 
-        theirs = median(pip, runs=3, setup=lambda: shutil.rmtree(pipdir, ignore_errors=True))
+        def empty() -> None:
+            shutil.rmtree(house, ignore_errors=True)
+            shutil.rmtree(pipdir, ignore_errors=True)
+
+        m = side_by_side({"ours": lambda: sh([*LOCKGEN, "wheelhouse", str(house), "--config", str(cfg)]),
+                          "pip": pip}, runs=3, setup=empty)  # fmt: skip
+        ours, theirs = m["ours"], m["pip"]
         count = len(list(house.glob("*.whl")))
         size = sum(f.stat().st_size for f in house.glob("*.whl")) / 1e6
         row(f"wheelhouse, {count} files ({size:.0f} MB; pip: {len(list(pipdir.glob('*.whl')))}), vs pip download",
