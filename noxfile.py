@@ -27,5 +27,5 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Times lockgen beside plain uv and pip on the same work (``-- compile scale sync wheelhouse``)."""
-    session.install(".")  # installed as users install it: no editable finder in every start-up
+    session.install(".", "pip")  # installed as users install it (no editable finder in every start-up); pip: a baseline
     session.run("python", "tests/bench.py", *session.posargs)
