@@ -1132,3 +1132,41 @@ def test_a_vendored_wheel_in_an_export_is_no_local_project(project: Project) -> 
     assert result.exit_code == 0 and "local project" not in result.output, result.output
     export = (project.locks / "requirements.py312-cpu.txt").read_text()
     assert "pip cannot install" not in export and "vend @ file:" in export and "--hash=sha256:" in export
+
+
+def test_a_place_under_project_root_stays_in_the_digest(project: Project) -> None:
+    """``${PROJECT_ROOT}`` is the project's folder on every machine: a local project or
+    wheel named through it is the same place everywhere, and an edit to it makes the lock
+    stale (leaving out every place named through a variable had let such an edit pass)."""
+    from wheelmaker import make_local_project, make_wheel
+
+    x = make_local_project(project.root / "libs" / "x", "x", "0.1", ["helper==1.0"])
+    make_wheel(project.root / "vendor", "vend", "1.0", ["helper==1.0"])
+    project.write(
+        "inputs/base.in", "-e ${PROJECT_ROOT}/libs/x\nvend @ file://${PROJECT_ROOT}/vendor/vend-1.0-py3-none-any.whl\n"
+    )
+    assert project.run("compile").exit_code == 0
+    assert project.run("check").exit_code == 0
+    make_wheel(project.root / "vendor", "vend", "1.0", ["helper==2.0"])
+    assert "a wheel or sdist it installs by path changed" in project.run("check").output
+    make_wheel(project.root / "vendor", "vend", "1.0", ["helper==1.0"])
+    (x / "pyproject.toml").write_text((x / "pyproject.toml").read_text().replace('"helper==1.0"', '"helper==2.0"'))
+    assert "stale: its inputs or settings changed" in project.run("check").output
+
+
+def test_a_lock_from_before_archive_digests_is_called_that_not_changed(project: Project) -> None:
+    import re
+
+    from wheelmaker import make_wheel
+
+    from lockgen.locks import writer
+
+    make_wheel(project.root / "vendor", "vend", "1.0")
+    project.write("inputs/base.in", "vend @ file:./vendor/vend-1.0-py3-none-any.whl\n")
+    assert project.run("compile").exit_code == 0
+    lock = project.lock("py312-cpu")
+    lock.write_text(writer.sealed(re.sub(r'^archive-digest = ".*"\n', "", lock.read_text(), flags=re.M)))
+    check = project.run("check")
+    assert check.exit_code == 1
+    assert "it was written before lockgen recorded the wheels and sdists it installs by path" in check.output
+    assert project.run("compile").exit_code == 0 and project.run("check").exit_code == 0

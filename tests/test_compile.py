@@ -674,10 +674,13 @@ def test_a_patch_level_python_marker_in_an_intent_file_is_warned_of(tmp_path: Pa
     result = p.run("compile")
     assert result.exit_code == 0, result.output
     assert "newpatch" not in versions(p.lock(f"py{MINOR.replace('.', '')}-cpu"))
-    said = f"in.in:2: its marker compares python_full_version with {MINOR}.1, and a lock for {MINOR} is resolved"
+    said = f"in.in:2: its marker is false on Python {MINOR}.0 and true on {MINOR}.1: a lock for {MINOR} is resolved"
     assert said in result.output, result.output
-    p.write("in.in", f'helper\nnewpatch ; python_version >= "{MINOR}"\n')
-    assert "python_full_version" not in p.run("compile").output
+    for marker, warned in ((f'python_full_version > "{MINOR}.0"', True), (f'"{MINOR}.1" <= python_full_version', True),
+                           (f'python_full_version < "{MINOR}.1"', False), (f'python_version >= "{MINOR}"', False),
+                           (f'python_full_version >= "{MINOR}.0"', False)):  # fmt: skip
+        p.write("in.in", f"helper\nnewpatch ; {marker}\n")
+        assert ("its marker is false on Python" in p.run("compile").output) is warned, marker
 
 
 def test_low_room_is_blamed_only_where_uv_was_killed_or_said_so(

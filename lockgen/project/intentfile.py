@@ -20,7 +20,17 @@ from lockgen.exceptions import InputError
 from lockgen.files import unreachable
 from lockgen.names import canonical
 from lockgen.project import lines
-from lockgen.project.places import CHAINED, ENV_VAR, IGNORED, SCHEME, Places, inside, outside_repository, unquoted
+from lockgen.project.places import (
+    CHAINED,
+    ENV_VAR,
+    IGNORED,
+    SCHEME,
+    Places,
+    inside,
+    outside_repository,
+    unquoted,
+    varies,
+)
 
 _INCLUDE = re.compile(r"(?P<flag>-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+)(?P<path>\"[^\"]+\"|'[^']+'|\S+)")
 _GLUED = re.compile(r"-[rcefi][^\s=]")  # -rother.in: pip reads it, uv refuses it
@@ -37,8 +47,6 @@ _INDEX_OPTIONS = {
     "-f": "--find-links", "--find-links": "--find-links", "--no-index": "--no-index",
 }  # fmt: skip
 _HASH = re.compile(r"--hash(?:[=\s]\s*(\S*)|$)")
-# A marker comparing python_full_version with a patch release (">= '3.13.1'").
-_PATCH = re.compile(r"python_full_version\s*[<>=!~]=?=?\s*['\"](?P<minor>\d+\.\d+)\.(?P<patch>\d+)['\"]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +62,8 @@ class IntentFile:
     conditional: frozenset[str] = frozenset()  # names required only behind an environment marker
     projects: tuple[str, ...] = ()  # local project folders it installs (relative to the project root)
     archives: tuple[str, ...] = ()  # local wheels and sdists it installs by path or file: URL (so too)
-    # (line, the minor "3.13", the marker's version "3.13.1") for each requirement whose
-    # marker compares python_full_version with a patch release after X.Y.0
-    patch_markers: tuple[tuple[int, str, str], ...] = ()
+    # (line, its marker) for each requirement whose marker names python_full_version
+    patch_markers: tuple[tuple[int, str], ...] = ()
     pre: bool = False  # it says --pre: pre-releases may be taken
     # Its options that decide which index pages uv reads: (--index-url | --extra-index-url |
     # --find-links | --no-index, the value as uv reads it).
@@ -108,7 +115,7 @@ class Reader:
         pre = False
         indexes: list[tuple[str, str]] = []
         unconstrainable: list[tuple[int, str, bool]] = []
-        patch_markers: list[tuple[int, str, str]] = []
+        patch_markers: list[tuple[int, str]] = []
         for number, line in lines.logical_lines(text):
             line = lines.strip_comment(line).strip()
             if not line:
@@ -126,7 +133,7 @@ class Reader:
                         unconstrainable.append((number, "an editable", bool(lines.AT_URL.fullmatch(value))))
                         requires.append(None)
                         place = self._editable(rel, number, value)
-                        if place is not None and "${" not in value:  # as for a requirement's path
+                        if place is not None and not varies(value):  # as for a requirement's path
                             projects.append(place)
                 continue
             name = self._requirement(rel, number, line, projects)
@@ -135,10 +142,8 @@ class Reader:
             requires.append(name)
             if name is not None:
                 marked[name] = marked.get(name, True) and lines.has_marker(line)
-            if "python_full_version" in line:
-                patch_markers += [
-                    (number, m["minor"], f"{m['minor']}.{m['patch']}") for m in _PATCH.finditer(line) if int(m["patch"])
-                ]
+            if "python_full_version" in line and lines.has_marker(line):
+                patch_markers.append((number, line.split(" --hash", 1)[0].rsplit(";", 1)[1].strip()))
             normal.append(line)
         return IntentFile(
             rel=rel,
@@ -264,7 +269,7 @@ class Reader:
             if place is not None:
                 self.places.present(f"{rel}:{number}", where, place)
                 self.places.a_project(f"{rel}:{number}", where, place)
-                if "${" not in where:  # where a variable puts it differs by machine: no digest holds it
+                if not varies(where):  # where a variable puts it differs by machine: no digest holds it
                     projects.append(place)
         named = lines.LEADING_NAME.match(requirement)
         if lines.looks_like_location(requirement) and not (named and "@" in requirement[named.end() - 1 :]):

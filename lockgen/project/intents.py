@@ -177,18 +177,21 @@ class Inputs:
         return any(f.pre for f in self.closure(variant))
 
     def patch_markers(self, variant: Variant) -> list[str]:
-        """Why the variant's lock may miss a requirement on later patch releases: a
-        marker comparing python_full_version with one after the variant's X.Y.0. uv
-        resolves ``--python-version 3.13`` for 3.13.0, and the lock serves every 3.13.y."""
-        return [
-            f"{f.rel}:{line}: its marker compares python_full_version with {version}, and a lock for "
-            f"{variant.python} is resolved for {variant.python}.0 (as uv resolves it) yet serves every "
-            f"{variant.python}.x: what the marker gives a later patch release is not in the lock (mark by "
-            "python_version instead)"
-            for f in self._requirement_files(variant)
-            for line, minor, version in f.patch_markers
-            if minor == variant.python
-        ]
+        """Why the variant's lock may miss a requirement on later patch releases: a marker
+        false on the variant's X.Y.0 and true on a later X.Y.z. uv resolves
+        ``--python-version 3.13`` for 3.13.0, and the lock serves every 3.13.y."""
+        out = []
+        for f in self._requirement_files(variant):
+            for line, marker in f.patch_markers:
+                later = lines.true_later(marker, variant.python)
+                if later:
+                    out.append(
+                        f"{f.rel}:{line}: its marker is false on Python {variant.python}.0 and true on {later}: a lock "
+                        f"for {variant.python} is resolved for {variant.python}.0 (as uv resolves it) yet serves every "
+                        f"{variant.python}.x, so what it requires there is not in the lock (mark by python_version "
+                        "instead)"
+                    )
+        return out
 
     def conditional(self, variant: Variant) -> dict[str, frozenset[str]]:
         """``{intent file: names it requires only behind a marker}``: whether the variant

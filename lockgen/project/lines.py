@@ -121,3 +121,30 @@ def looks_like_location(text: str) -> bool:
         or "\\" in head
         or head.endswith((".whl", ".tar.gz", ".zip"))
     )
+
+
+_PATCH_VERSION = re.compile(r"""['"](\d+)\.(\d+)\.(\d+)['"]""")
+
+
+def true_later(marker: str, minor: str) -> str | None:
+    """The first patch release of ``minor`` (``"3.13"``) on which ``marker`` is true where
+    it is false on ``minor``.0; None where there is none. Tried: .1, and each patch release
+    the marker names and the one after it. Other variables are this machine's, as
+    ``packaging`` evaluates a marker."""
+    from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
+
+    try:
+        parsed = Marker(marker)
+    except InvalidMarker:
+        return None
+    named = {int(m[3]) for m in _PATCH_VERSION.finditer(marker) if f"{m[1]}.{m[2]}" == minor}
+
+    def holds(patch: int) -> bool:
+        try:
+            return parsed.evaluate({"python_version": minor, "python_full_version": f"{minor}.{patch}"})
+        except (UndefinedComparison, UndefinedEnvironmentName):
+            return False
+
+    if holds(0):
+        return None
+    return next((f"{minor}.{z}" for z in sorted({1, *named, *(n + 1 for n in named)} - {0}) if holds(z)), None)

@@ -233,6 +233,12 @@ class Places:
         return place
 
 
+def varies(value: str) -> bool:
+    """Does ``value`` name a place through a variable that may differ by machine (any but
+    ``${PROJECT_ROOT}``, the project root everywhere)?"""
+    return any(m["name"] != "PROJECT_ROOT" for m in ENV_VAR.finditer(value))
+
+
 def links_page(path: Path) -> bool:
     """Can uv read the file ``path`` as a page of links (find-links)? Any UTF-8 text:
     a wheel or an archive named there is the mistake uv refuses."""

@@ -88,11 +88,13 @@ def _problems(config: Config, confirm: consistency.Confirm | None) -> Findings:
             out.append(
                 f"{variant.name}: {rel} is stale: its inputs or settings changed (run: lockgen compile {variant.name})"
             )
-        elif lock.meta.get("archive-digest") != inputs.archive_digest(variant):
-            out.append(
-                f"{variant.name}: {rel} is stale: a wheel or sdist it installs by path changed "
-                f"(run: lockgen compile {variant.name})"
+        elif lock.meta.get("archive-digest") != (archives := inputs.archive_digest(variant)):
+            why = (
+                "it was written before lockgen recorded the wheels and sdists it installs by path"
+                if "archive-digest" not in lock.meta and archives is not None
+                else "a wheel or sdist it installs by path changed"
             )
+            out.append(f"{variant.name}: {rel} is stale: {why} (run: lockgen compile {variant.name})")
         # A stale lock is held only to what its inputs changing cannot explain: an intent
         # removed since is no package "added by hand".
         for problem in rules.integrity(variant, lock, inputs, file_variant=variant.name, own_roots=stale):
