@@ -129,7 +129,7 @@ def run_full(
         error = (Killed if proc.returncode < 0 else CommandError)(
             redact(text.strip() or stdout.strip() or _status(proc.returncode))
         )
-        error.status = proc.returncode
+        error.status, error.output = proc.returncode, stdout
         raise error
     return Output(stdout, stderr)
 

@@ -18,6 +18,7 @@ class CommandError(LockgenError):
     exit status where it ran to one."""
 
     status: int | None = None
+    output: str = ""  # what it printed on stdout before failing
 
 
 class TimedOut(CommandError):

@@ -495,18 +495,15 @@ def test_nvml_that_cannot_start_is_absent_only_without_a_driver(
     assert run_json()["sources"]["gpus"].startswith(gpus)
 
 
-@pytest.mark.parametrize(
-    ("code", "gpus"),
-    [(6, "no probe found a GPU"), (9, "no probe found a GPU"), (12, "no probe found a GPU"),
-     (15, "unknown: no probe answered")],
-)  # fmt: skip
+@pytest.mark.parametrize("code", [6, 9, 12, 15])
 def test_nvidia_smi_that_fails_is_absent_only_without_a_driver(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, gpus: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
 ) -> None:
     """nvidia-smi printing an A100's row, then "Unable to determine the device handle for
     GPU1" and exit 15 (a GPU fallen off the bus) was read as "no GPU", and select chose the
     CPU lock. Only its no-device, no-driver and no-NVML statuses (6: "No devices were found",
-    in a container given the driver's tools and no GPU; 9, 12) say there is none."""
+    in a container given the driver's tools and no GPU; 9, 12) say there is none, and not
+    after a row naming one."""
     row = "0, NVIDIA A100-SXM4-80GB, 8.0, GPU-aaaa1111-0000, 550.54.15\n"
     failing = (row + "Unable to determine the device handle for GPU1: 0000:41:00.0: Unknown Error\n", code)
     scripted_smi(
@@ -520,9 +517,14 @@ def test_nvidia_smi_that_fails_is_absent_only_without_a_driver(
     monkeypatch.setattr(probes, "probe_nvml", lambda: None)
     monkeypatch.setattr(probes, "PROC_NVIDIA", tmp_path / "no-proc")
     facts = run_json()
-    assert facts["gpus"] == [] and facts["sources"]["gpus"].startswith(gpus), facts["sources"]
-    if code == 15:
-        assert facts["sources"]["probes"]["nvidia-smi"].startswith("nvidia-smi: exit status 15: ")
+    assert facts["gpus"] == [] and facts["sources"]["gpus"].startswith("unknown: no probe answered"), facts["sources"]
+    assert facts["sources"]["probes"]["nvidia-smi"].startswith(f"nvidia-smi: exit status {code}: ")
+    scripted_smi(tmp_path / "smi", monkeypatch, {  # the same status with no row first: no GPU
+        "--query-gpu=index,name,compute_cap,uuid,driver_version --format=csv,noheader": ("No devices were found\n", code),
+        "--query-gpu=index,name,uuid,driver_version --format=csv,noheader": ("No devices were found\n", code),
+    })  # fmt: skip
+    facts = run_json()
+    assert facts["sources"]["gpus"].startswith("no probe found a GPU" if code != 15 else "unknown: "), facts["sources"]
 
 
 def test_detect_reads_the_project_venv_from_a_subfolder_and_needs_no_cache(

@@ -157,8 +157,8 @@ def probe_smi() -> Probe | None:
         # No driver loaded, no NVML library (its exit statuses): no GPU to use. Any other
         # failure (a GPU fallen off the bus, no permission; rows it printed first
         # notwithstanding) leaves what it would have said unknown, never "no GPU".
-        if exc.status is None or exc.status in _NO_SMI_GPU:
-            return None
+        if (exc.status is None or exc.status in _NO_SMI_GPU) and not _smi_table(exc.output, fields):
+            return None  # and it listed no GPU before saying so
         said = (str(exc).splitlines() or [""])[-1][:200]
         raise ProbeFailed(f"nvidia-smi: exit status {exc.status}: {said}") from None
     gpus = _smi_table(table, fields)

@@ -41,5 +41,5 @@ def chain_lines(g: graph.Graph, name: str) -> list[str]:
     if exact and total > len(shown):
         lines.append(f"  … and {total - len(shown)} more chains")
     elif not exact:  # a cycle: simple chains are counted one by one, and there were too many
-        lines.append("  … and more chains, too many to count past a cycle")
+        lines.append("  … and perhaps more chains: through a cycle, too many ways to count")
     return lines
