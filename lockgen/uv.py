@@ -35,8 +35,12 @@ _UNSAID = re.compile(
     r"PYTHON_DOWNLOADS_JSON_URL|(?:NO_)?ENV_FILE|INIT_BUILD_BACKEND|VENV_CLEAR|GITHUB_TOKEN|PUBLISH_.*|INTERNAL__.*)"
 )
 # What a resolution withholds besides: offline, uv silently passes over every version
-# whose metadata its cache lacks (lockgen's --offline says so; compile resolves online).
-RESOLVING = {"UV_OFFLINE": None}
+# whose metadata its cache lacks (lockgen's --offline says so; compile resolves online);
+# and the deployment targets uv reads for a macOS, iOS or Android --python-platform, which
+# move the floor of the wheels it takes (MACOSX_DEPLOYMENT_TARGET=14.0 in one shell locked
+# a macOS-14-only wheel under the same label and digest as another shell's macOS-11 one).
+_TARGETS = ("MACOSX_DEPLOYMENT_TARGET", "IPHONEOS_DEPLOYMENT_TARGET", "ANDROID_API_LEVEL")
+RESOLVING: dict[str, str | None] = {"UV_OFFLINE": None, **dict.fromkeys(_TARGETS)}
 
 
 def withheld(env: Mapping[str, str] | None = None, *, resolving: bool = False, every: bool = False) -> list[str]:
@@ -47,7 +51,7 @@ def withheld(env: Mapping[str, str] | None = None, *, resolving: bool = False, e
     return sorted(
         name
         for name, value in env.items()
-        if name.startswith("UV_")
+        if (name.startswith("UV_") or (resolving and name in _TARGETS))
         and (every or (value and not _UNSAID.fullmatch(name)))
         and (name not in KEPT or (resolving and name in RESOLVING))
         and not _KEPT_CREDENTIALS.fullmatch(name)

@@ -487,6 +487,11 @@ def test_a_lock_copied_from_another_python_fails_check(tmp_path: Path, indexes) 
         ("a-1-cp312-cp312-macosx_10_9_fat32.whl", "3.12", "x86_64-apple-darwin", True),
         ("a-1-pp310-pypy310_pp73-manylinux_2_17_x86_64.whl", "3.10", "x86_64-manylinux_2_28", False),
         ("a-1.tar.gz", "3.12", "x86_64-manylinux_2_28", True),  # not a wheel: not judged here
+        ("a-1-cp37-cp37m-manylinux_2_17_x86_64.whl", "3.7", "x86_64-manylinux_2_28", True),  # up to 3.7: "m"
+        ("a-1-cp36-cp36m-win_amd64.whl", "3.6", "x86_64-pc-windows-msvc", True),
+        ("a-1-cp38-cp38m-manylinux_2_17_x86_64.whl", "3.8", "x86_64-manylinux_2_28", False),  # no "m" from 3.8
+        ("a-1-cp312-cp312-musllinux_1_3_x86_64.whl", "3.12", "x86_64-unknown-linux-musl", False),  # uv: 1_2
+        ("a-1-cp312-cp312-musllinux_1_1_x86_64.whl", "3.12", "x86_64-unknown-linux-musl", True),
     ],
 )
 def test_which_wheels_fit_a_variant(wheel: str, python: str, platform: str, fits: bool) -> None:

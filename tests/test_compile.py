@@ -445,6 +445,27 @@ def test_uv_settings_in_the_environment_do_not_change_a_lock(project: Project, t
     # `uv run` set for uv's project commands is no concern of `uv pip`: withheld without a word
 
 
+def test_a_deployment_target_in_the_shell_moves_no_macos_lock(tmp_path: Path, indexes) -> None:  # type: ignore[no-untyped-def]
+    """MACOSX_DEPLOYMENT_TARGET=14.0 reached uv and locked a macOS-14-only wheel under the
+    same label and digest another shell's compile gave a macOS-11 one."""
+    from conftest import MINOR
+    from wheelmaker import make_index, make_wheel
+
+    files = tmp_path / "files"
+    index = make_index(tmp_path / "simple", [
+        make_wheel(files, "macy", "1.0", tag="py3-none-macosx_11_0_arm64"),
+        make_wheel(files, "macy", "2.0", tag="py3-none-macosx_14_0_arm64"),
+    ])  # fmt: skip
+    p = Project(tmp_path / "proj", indexes)
+    p.write("lockgen.toml", f'inputs = ["in.in"]\npython = ["{MINOR}"]\nindex-url = "{index}"\n'
+                            'platforms = ["aarch64-apple-darwin"]\n[accelerators.cpu]\n')  # fmt: skip
+    p.write("in.in", "macy\n")
+    result = p.run("compile", env={"MACOSX_DEPLOYMENT_TARGET": "14.0", "IPHONEOS_DEPLOYMENT_TARGET": "17.0"})
+    assert result.exit_code == 0, result.output
+    assert versions(p.lock(f"py{MINOR.replace('.', '')}-cpu"))["macy"] == "1.0"
+    assert "warning: ignored IPHONEOS_DEPLOYMENT_TARGET, MACOSX_DEPLOYMENT_TARGET:" in result.output
+
+
 def test_a_comment_ending_in_a_backslash_does_not_swallow_the_next_line(project: Project) -> None:
     """As pip and uv read it: a comment line is never continued."""
     from lockgen.locks import pylock as lockfile

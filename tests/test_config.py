@@ -77,7 +77,12 @@ CASES = {
     "priority not int": (BASE + CPU + 'priority = "high"\n', "accelerators.cpu.priority: expected an integer"),
     "two variants one name": (
         BASE + 'platforms = ["x86_64-manylinux_2_17", "x86_64-manylinux_2_28"]\n' + CPU,
-        "two variants are named py312-cpu-linux-x86_64",
+        "two variants are named py312-cpu-linux-x86_64: platforms 'x86_64-manylinux_2_17' and "
+        "'x86_64-manylinux_2_28' share an os and arch, which is all a variant's name says",
+    ),
+    "glibc and musl in one accelerator": (
+        BASE + 'platforms = ["x86_64-manylinux_2_28", "x86_64-unknown-linux-musl"]\n' + CPU,
+        "give each its own accelerator",
     ),
     "accelerators not a table": (BASE + 'accelerators = ["cpu"]\n', "accelerators: expected at least one"),
 }

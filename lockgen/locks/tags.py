@@ -21,7 +21,9 @@ from lockgen.project.platforms import Platform
 
 _LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
 _GLIBC = re.compile(r"manylinux_(\d+)_(\d+)_(.+)")
-_MUSL = re.compile(r"musllinux_\d+_\d+_(.+)")
+_MUSL = re.compile(r"musllinux_(\d+)_(\d+)_(.+)")
+# The musl uv resolves ``*-unknown-linux-musl`` for: musllinux_1_2 (uv's target triples).
+_MUSL_FLOOR = (1, 2)
 _MACOS = re.compile(r"macosx_\d+_\d+_(.+)")
 _MACOS_ARCHS = {
     "arm64": {"arm64", "universal2"},
@@ -54,7 +56,8 @@ def _python_fits(interpreter: str, abi: str, minor: int) -> bool:
         return False
     if abi == "abi3":
         return x <= minor
-    return x == minor and abi in ("none", f"cp3{minor}")
+    # Up to 3.7 CPython's ABI tag carries "m" (pymalloc): cp37-cp37m.
+    return x == minor and (abi in ("none", f"cp3{minor}") or (minor <= 7 and abi == f"cp3{minor}m"))
 
 
 def _platform_fits(tag: str, platform: Platform) -> bool:
@@ -65,7 +68,7 @@ def _platform_fits(tag: str, platform: Platform) -> bool:
             return True
         if platform.libc == "musl":
             m = _MUSL.fullmatch(tag)
-            return m is not None and m[1] == platform.arch
+            return m is not None and m[3] == platform.arch and (int(m[1]), int(m[2])) <= _MUSL_FLOOR
         legacy, _, arch = tag.partition("_")
         if legacy in _LEGACY:
             return arch == platform.arch and _LEGACY[legacy] <= (platform.glibc or (2, 17))

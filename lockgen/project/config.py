@@ -252,7 +252,14 @@ class _Reader(Values):
         for order, (name, acc_table) in enumerate(accelerators.items()):
             for variant in self.accelerator(order, name, acc_table, inputs, pythons, plats, shared):
                 if variant.name in variants:
-                    raise self.fail(f"accelerators.{name}", f"two variants are named {variant.name}")
+                    other = variants[variant.name]
+                    why = ""
+                    if other.platform != variant.platform:  # a name says os and arch, not libc or glibc floor
+                        why = (
+                            f": platforms {other.platform.uv!r} and {variant.platform.uv!r} share an os and arch, "
+                            "which is all a variant's name says (give each its own accelerator, or keep one of them)"
+                        )
+                    raise self.fail(f"accelerators.{name}", f"two variants are named {variant.name}{why}")
                 variants[variant.name] = variant
         locks_dir = self.inside("locks-dir", self.get(table, "", "locks-dir", self.string, "locks"))
         if locks_dir.exists() and not locks_dir.is_dir():
