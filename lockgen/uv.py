@@ -36,11 +36,15 @@ _UNSAID = re.compile(
 )
 # What a resolution withholds besides: offline, uv silently passes over every version
 # whose metadata its cache lacks (lockgen's --offline says so; compile resolves online);
-# and the deployment targets uv reads for a macOS, iOS or Android --python-platform, which
+# the deployment targets uv reads for a macOS, iOS or Android --python-platform, which
 # move the floor of the wheels it takes (MACOSX_DEPLOYMENT_TARGET=14.0 in one shell locked
-# a macOS-14-only wheel under the same label and digest as another shell's macOS-11 one).
-_TARGETS = ("MACOSX_DEPLOYMENT_TARGET", "IPHONEOS_DEPLOYMENT_TARGET", "ANDROID_API_LEVEL")
-RESOLVING: dict[str, str | None] = {"UV_OFFLINE": None, **dict.fromkeys(_TARGETS)}
+# a macOS-14-only wheel under the same label and digest as another shell's macOS-11 one);
+# and PROJECT_ROOT, which uv takes for ${PROJECT_ROOT} in a requirements file before its
+# working folder (the project's, where lockgen runs it): lockgen reads the project's folder
+# there, and so, without it, does uv. compile says where it ignores them (cli).
+RESOLVING: dict[str, str | None] = dict.fromkeys(
+    ("UV_OFFLINE", "MACOSX_DEPLOYMENT_TARGET", "IPHONEOS_DEPLOYMENT_TARGET", "ANDROID_API_LEVEL", "PROJECT_ROOT")
+)
 
 
 def withheld(env: Mapping[str, str] | None = None, *, resolving: bool = False, every: bool = False) -> list[str]:
@@ -51,7 +55,7 @@ def withheld(env: Mapping[str, str] | None = None, *, resolving: bool = False, e
     return sorted(
         name
         for name, value in env.items()
-        if (name.startswith("UV_") or (resolving and name in _TARGETS))
+        if name.startswith("UV_")
         and (every or (value and not _UNSAID.fullmatch(name)))
         and (name not in KEPT or (resolving and name in RESOLVING))
         and not _KEPT_CREDENTIALS.fullmatch(name)

@@ -463,7 +463,28 @@ def test_a_deployment_target_in_the_shell_moves_no_macos_lock(tmp_path: Path, in
     result = p.run("compile", env={"MACOSX_DEPLOYMENT_TARGET": "14.0", "IPHONEOS_DEPLOYMENT_TARGET": "17.0"})
     assert result.exit_code == 0, result.output
     assert versions(p.lock(f"py{MINOR.replace('.', '')}-cpu"))["macy"] == "1.0"
-    assert "warning: ignored IPHONEOS_DEPLOYMENT_TARGET, MACOSX_DEPLOYMENT_TARGET:" in result.output
+    said = "warning: ignored MACOSX_DEPLOYMENT_TARGET: a macOS lock takes uv's own floor of macOS versions"
+    assert said in result.output and "IPHONEOS" not in result.output  # no iOS variant: nothing it changed
+    p.config.write_text(p.config.read_text().replace("aarch64-apple-darwin", "x86_64-manylinux_2_28"))
+    p.write("in.in", "")
+    linux = p.run("compile", env={"MACOSX_DEPLOYMENT_TARGET": "14.0"})
+    assert linux.exit_code == 0 and "MACOSX_DEPLOYMENT_TARGET" not in linux.output  # no macOS variant: no noise
+
+
+def test_project_root_in_the_shell_is_not_where_uv_reads_project_root(tmp_path: Path, project: Project) -> None:
+    """uv reads ${PROJECT_ROOT} from the environment before its working folder: with
+    PROJECT_ROOT=<the repository above>, it locked ../libs/x while lockgen digested and
+    checked the project's own libs/x."""
+    from test_compile import versions
+    from wheelmaker import make_local_project
+
+    make_local_project(project.root / "libs" / "x", "x", "0.1", ["helper==1.0"])
+    make_local_project(tmp_path / "libs" / "x", "x", "0.1", ["helper==2.0"])  # where PROJECT_ROOT points
+    project.write("inputs/base.in", "${PROJECT_ROOT}/libs/x\n")
+    result = project.run("compile", "py312-cpu", env={"PROJECT_ROOT": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    assert versions(project.lock("py312-cpu"))["helper"] == "1.0"
+    assert "warning: ignored PROJECT_ROOT: ${PROJECT_ROOT} in an intent file is the project's folder" in result.output
 
 
 def test_a_comment_ending_in_a_backslash_does_not_swallow_the_next_line(project: Project) -> None:
@@ -720,3 +741,14 @@ def test_low_room_is_blamed_only_where_uv_was_killed_or_said_so(
     for exc in (Killed("ended by SIGABRT"), CommandError("error: No space left on device (os error 28)")):
         with pytest.raises(LockgenError, match=r"cannot write to .*: 600 KiB left on the device"):
             resolver._room(tmp_path, exc)
+
+
+def test_whether_a_marker_is_false_on_x_y_0_is_asked_of_the_variants_platform() -> None:
+    from lockgen.project import lines, platforms
+
+    windows, linux = platforms.parse("x86_64-pc-windows-msvc"), platforms.parse("x86_64-manylinux_2_28")
+    assert windows is not None and linux is not None
+    marker = 'python_full_version >= "3.11.1" and sys_platform == "win32"'
+    assert lines.true_later(marker, "3.11", windows.markers()) == "3.11.1"
+    assert lines.true_later(marker, "3.11", linux.markers()) is None
+    assert lines.true_later('python_full_version > "3.11.4rc1"', "3.11", linux.markers()) == "3.11.4"

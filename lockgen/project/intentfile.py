@@ -143,7 +143,7 @@ class Reader:
             if name is not None:
                 marked[name] = marked.get(name, True) and lines.has_marker(line)
             if "python_full_version" in line and lines.has_marker(line):
-                patch_markers.append((number, line.split(" --hash", 1)[0].rsplit(";", 1)[1].strip()))
+                patch_markers.append((number, re.split(r"\s--hash", line, maxsplit=1)[0].rsplit(";", 1)[1].strip()))
             normal.append(line)
         return IntentFile(
             rel=rel,

@@ -183,7 +183,7 @@ class Inputs:
         out = []
         for f in self._requirement_files(variant):
             for line, marker in f.patch_markers:
-                later = lines.true_later(marker, variant.python)
+                later = lines.true_later(marker, variant.python, variant.platform.markers())
                 if later:
                     out.append(
                         f"{f.rel}:{line}: its marker is false on Python {variant.python}.0 and true on {later}: a lock "

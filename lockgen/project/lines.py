@@ -7,7 +7,7 @@ No file system here: where a line points, and whether it may, is ``intents``'s.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from lockgen.exceptions import InputError
 
@@ -123,14 +123,14 @@ def looks_like_location(text: str) -> bool:
     )
 
 
-_PATCH_VERSION = re.compile(r"""['"](\d+)\.(\d+)\.(\d+)['"]""")
+_PATCH_VERSION = re.compile(r"""['"](\d+)\.(\d+)\.(\d+)[^'"]*['"]""")
 
 
-def true_later(marker: str, minor: str) -> str | None:
+def true_later(marker: str, minor: str, environment: Mapping[str, str]) -> str | None:
     """The first patch release of ``minor`` (``"3.13"``) on which ``marker`` is true where
     it is false on ``minor``.0; None where there is none. Tried: .1, and each patch release
-    the marker names and the one after it. Other variables are this machine's, as
-    ``packaging`` evaluates a marker."""
+    the marker names and the one after it. ``environment``: the target's other marker
+    values (its platform's); what it leaves out, this machine's, as ``packaging`` fills in."""
     from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 
     try:
@@ -141,7 +141,7 @@ def true_later(marker: str, minor: str) -> str | None:
 
     def holds(patch: int) -> bool:
         try:
-            return parsed.evaluate({"python_version": minor, "python_full_version": f"{minor}.{patch}"})
+            return parsed.evaluate({**environment, "python_version": minor, "python_full_version": f"{minor}.{patch}"})
         except (UndefinedComparison, UndefinedEnvironmentName):
             return False
 

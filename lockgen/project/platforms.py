@@ -50,6 +50,21 @@ class Platform:
     def suffix(self) -> str:
         return f"{self.os}-{self.arch}"
 
+    def markers(self) -> dict[str, str]:
+        """PEP 508 marker values of a CPython on this platform (those a platform decides)."""
+        system, sys_platform, os_name = _SYSTEMS[self.os]
+        machine = _MACHINES.get((self.os, self.arch), self.arch)
+        return {"sys_platform": sys_platform, "platform_system": system, "os_name": os_name,
+                "platform_machine": machine, "implementation_name": "cpython",
+                "platform_python_implementation": "CPython"}  # fmt: skip
+
+
+# os → (platform.system(), sys.platform, os.name), and how each names its machines.
+_SYSTEMS = {"linux": ("Linux", "linux", "posix"), "macos": ("Darwin", "darwin", "posix"),
+            "windows": ("Windows", "win32", "nt")}  # fmt: skip
+_MACHINES = {("macos", "aarch64"): "arm64", ("windows", "x86_64"): "AMD64", ("windows", "aarch64"): "ARM64",
+             ("windows", "i686"): "x86"}  # fmt: skip
+
 
 def parse(value: str) -> Platform | None:
     """The platform a uv ``--python-platform`` value names; None if unknown."""
