@@ -121,24 +121,12 @@ def compile_command(
     out(report.compile_table(cfg, result, dry_run=options.dry_run, details=details))
     for line in report.compile_warnings(result, ignored=_withheld(resolving=True)):
         err(line)
-    for line in _ignored_settings(cfg):
+    from lockgen import uv
+
+    for line in uv.withheld_settings({v.platform.os for v in cfg.variants}, cfg.root):
         err(f"warning: {line}")
     if result.failed:
         sys.exit(1)
-
-
-def _ignored_settings(cfg: Config) -> list[str]:
-    """What a resolution withholds from uv besides UV_* variables, where it would have
-    mattered: a macOS deployment target where a variant is for macOS, a PROJECT_ROOT
-    other than the project's folder."""
-    out = []
-    if os.environ.get("MACOSX_DEPLOYMENT_TARGET") and any(v.platform.os == "macos" for v in cfg.variants):
-        out.append("ignored MACOSX_DEPLOYMENT_TARGET: a macOS lock takes uv's own floor of macOS versions, alike on "
-                   "every machine")  # fmt: skip
-    root = os.environ.get("PROJECT_ROOT")
-    if root and Path(root).resolve() != cfg.root.resolve():
-        out.append(f"ignored PROJECT_ROOT: ${{PROJECT_ROOT}} in an intent file is the project's folder, {cfg.root}")
-    return out
 
 
 @main.command("check")

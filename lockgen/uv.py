@@ -62,6 +62,21 @@ def withheld(env: Mapping[str, str] | None = None, *, resolving: bool = False, e
     )
 
 
+def withheld_settings(oses: set[str], root: Path, env: Mapping[str, str] | None = None) -> list[str]:
+    """What a resolution withholds besides UV_* variables, where it would have mattered:
+    a macOS deployment target where a variant is for macOS (``oses``), a PROJECT_ROOT
+    other than the project's folder (``root``)."""
+    env = os.environ if env is None else env
+    out = []
+    if env.get("MACOSX_DEPLOYMENT_TARGET") and "macos" in oses:
+        out.append("ignored MACOSX_DEPLOYMENT_TARGET: a macOS lock takes uv's own floor of macOS versions, alike on "
+                   "every machine")  # fmt: skip
+    project_root = env.get("PROJECT_ROOT")
+    if project_root and Path(project_root).resolve() != root.resolve():
+        out.append(f"ignored PROJECT_ROOT: ${{PROJECT_ROOT}} in an intent file is the project's folder, {root}")
+    return out
+
+
 @functools.cache
 def binary() -> str:
     """The uv binary shipped by the ``uv`` package lockgen depends on."""
