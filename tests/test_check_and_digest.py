@@ -1175,3 +1175,22 @@ def test_a_lock_from_before_archive_digests_is_called_that_not_changed(project: 
     assert check.exit_code == 1
     assert "it was written before lockgen recorded the wheels and sdists it installs by path" in check.output
     assert project.run("compile").exit_code == 0 and project.run("check").exit_code == 0
+
+
+def test_an_export_naming_a_source_wheel_without_a_name_passes_check(project: Project) -> None:
+    """uv writes a wheel a local project's ``[tool.uv.sources]`` names by path as a bare
+    path line (``../../vendor/vend2-1.0-py3-none-any.whl --hash=…``): its hash was looked
+    for under vend2's name, and check failed on the export compile had just written."""
+    from wheelmaker import make_local_project, make_wheel
+
+    project.config.write_text('formats = ["pylock", "requirements"]\n' + project.config.read_text())
+    x = make_local_project(project.root / "libs" / "x", "x", "0.1", ["vend2"])
+    with (x / "pyproject.toml").open("a") as f:
+        f.write('\n[tool.uv.sources]\nvend2 = { path = "../../vendor/vend2-1.0-py3-none-any.whl" }\n')
+    make_wheel(project.root / "vendor", "vend2", "1.0")
+    project.write("inputs/base.in", "./libs/x\n")
+    assert project.run("compile").exit_code == 0
+    export = (project.locks / "requirements.py312-cpu.txt").read_text()
+    assert "vend2-1.0-py3-none-any.whl" in export
+    check = project.run("check")
+    assert check.exit_code == 0, check.output

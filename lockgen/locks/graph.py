@@ -79,13 +79,17 @@ def pins(requirements: str) -> tuple[dict[str, str | None], int]:
 
 
 def hashes(requirements: str) -> dict[str, set[str]]:
-    """``{package: its sha256 hashes}`` from a requirements file's ``--hash`` options."""
+    """``{package: its sha256 hashes}`` from a requirements file's ``--hash`` options;
+    under ``""``, those of requirements written without a name (a wheel a local
+    project's ``[tool.uv.sources]`` names by path, as uv writes it: ``../vendor/x.whl``)."""
     out: dict[str, set[str]] = {}
     current = None
     for line in requirements.splitlines():
         m = _PIN.match(line)
         if m:
             current = out.setdefault(canonical(m["name"]), set())
+        elif _unnamed(line):
+            current = out.setdefault("", set())
         elif not line.startswith((" ", "\t")):
             current = None
         if current is not None:
