@@ -752,3 +752,17 @@ def test_whether_a_marker_is_false_on_x_y_0_is_asked_of_the_variants_platform() 
     assert lines.true_later(marker, "3.11", windows.markers()) == "3.11.1"
     assert lines.true_later(marker, "3.11", linux.markers()) is None
     assert lines.true_later('python_full_version > "3.11.4rc1"', "3.11", linux.markers()) == "3.11.4"
+
+
+def test_the_patch_marker_check_uses_what_uv_uses_for_a_platform() -> None:
+    """Windows on arm64 names its machine ARM64; uv gives a target's implementation_version
+    as its X.Y.0 and no OS release or version. A marker on any of them was judged with
+    the compiling machine's values."""
+    from lockgen.project import lines, platforms
+
+    arm = platforms.parse("aarch64-pc-windows-msvc")
+    assert arm is not None and arm.markers()["platform_machine"] == "ARM64"
+    assert lines.true_later('platform_machine == "ARM64" and python_full_version >= "3.12.1"', "3.12", arm.markers())
+    assert lines.true_later('implementation_version >= "3.12.1"', "3.12", arm.markers()) == "3.12.1"
+    host = 'python_full_version >= "3.11.1" and platform_release >= "5"'  # "" on every target, as uv has it
+    assert lines.true_later(host, "3.11", arm.markers()) is None

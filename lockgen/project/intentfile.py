@@ -142,7 +142,7 @@ class Reader:
             requires.append(name)
             if name is not None:
                 marked[name] = marked.get(name, True) and lines.has_marker(line)
-            if "python_full_version" in line and lines.has_marker(line):
+            if ("python_full_version" in line or "implementation_version" in line) and lines.has_marker(line):
                 patch_markers.append((number, re.split(r"\s--hash", line, maxsplit=1)[0].rsplit(";", 1)[1].strip()))
             normal.append(line)
         return IntentFile(

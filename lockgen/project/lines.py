@@ -141,7 +141,10 @@ def true_later(marker: str, minor: str, environment: Mapping[str, str]) -> str |
 
     def holds(patch: int) -> bool:
         try:
-            return parsed.evaluate({**environment, "python_version": minor, "python_full_version": f"{minor}.{patch}"})
+            full = f"{minor}.{patch}"  # a CPython's implementation_version is its python_full_version
+            return parsed.evaluate(
+                {**environment, "python_version": minor, "python_full_version": full, "implementation_version": full}
+            )
         except (UndefinedComparison, UndefinedEnvironmentName):
             return False
 

@@ -51,19 +51,20 @@ class Platform:
         return f"{self.os}-{self.arch}"
 
     def markers(self) -> dict[str, str]:
-        """PEP 508 marker values of a CPython on this platform (those a platform decides)."""
+        """PEP 508 marker values of a CPython on this platform, as uv gives them when it
+        resolves for it: those the platform decides, and the release and version of the
+        OS, which no platform value says (empty)."""
         system, sys_platform, os_name = _SYSTEMS[self.os]
-        machine = _MACHINES.get((self.os, self.arch), self.arch)
         return {"sys_platform": sys_platform, "platform_system": system, "os_name": os_name,
-                "platform_machine": machine, "implementation_name": "cpython",
-                "platform_python_implementation": "CPython"}  # fmt: skip
+                "platform_machine": _MACHINES.get((self.os, self.arch), self.arch), "implementation_name": "cpython",
+                "platform_python_implementation": "CPython", "platform_release": "", "platform_version": ""}  # fmt: skip
 
 
-# os → (platform.system(), sys.platform, os.name), and how each names its machines.
+# os → (platform.system(), sys.platform, os.name); the machines Windows names otherwise
+# than variant names do (``arch`` as :func:`parse` spells it).
 _SYSTEMS = {"linux": ("Linux", "linux", "posix"), "macos": ("Darwin", "darwin", "posix"),
             "windows": ("Windows", "win32", "nt")}  # fmt: skip
-_MACHINES = {("macos", "aarch64"): "arm64", ("windows", "x86_64"): "AMD64", ("windows", "aarch64"): "ARM64",
-             ("windows", "i686"): "x86"}  # fmt: skip
+_MACHINES = {("windows", "x86_64"): "AMD64", ("windows", "arm64"): "ARM64"}
 
 
 def parse(value: str) -> Platform | None:
