@@ -720,7 +720,8 @@ def test_a_patch_level_python_marker_in_an_intent_file_is_warned_of(tmp_path: Pa
     assert said in result.output, result.output
     for marker, warned in ((f'python_full_version > "{MINOR}.0"', True), (f'"{MINOR}.1" <= python_full_version', True),
                            (f'python_full_version < "{MINOR}.1"', False), (f'python_version >= "{MINOR}"', False),
-                           (f'python_full_version >= "{MINOR}.0"', False)):  # fmt: skip
+                           (f'python_full_version >= "{MINOR}.0"', False),
+                           (f'implementation_version >= "{MINOR}.1"', True)):  # fmt: skip
         p.write("in.in", f"helper\nnewpatch ; {marker}\n")
         assert ("its marker is false on Python" in p.run("compile").output) is warned, marker
 

@@ -79,17 +79,16 @@ def pins(requirements: str) -> tuple[dict[str, str | None], int]:
 
 
 def hashes(requirements: str) -> dict[str, set[str]]:
-    """``{package: its sha256 hashes}`` from a requirements file's ``--hash`` options;
-    under ``""``, those of requirements written without a name (a wheel a local
-    project's ``[tool.uv.sources]`` names by path, as uv writes it: ``../vendor/x.whl``)."""
+    """``{package: its sha256 hashes}`` from a requirements file's ``--hash`` options, a
+    wheel or sdist written by path alone (one a local project's ``[tool.uv.sources]``
+    names, as uv writes it: ``../vendor/vend-1.0-py3-none-any.whl``) by its file's name."""
     out: dict[str, set[str]] = {}
     current = None
     for line in requirements.splitlines():
         m = _PIN.match(line)
-        if m:
-            current = out.setdefault(canonical(m["name"]), set())
-        elif _unnamed(line):
-            current = out.setdefault("", set())
+        named = _archive_name(_location(line)) if not m and _unnamed(line) else None
+        if m or named:
+            current = out.setdefault(canonical(m["name"]) if m else named or "", set())
         elif not line.startswith((" ", "\t")):
             current = None
         if current is not None:
@@ -146,6 +145,18 @@ def _unnamed(line: str) -> bool:
     if not line or line[0].isspace() or line.startswith("#") or _PIN.match(line):
         return False
     return not line.startswith("-") or line.startswith(("-e ", "--editable"))
+
+
+def _archive_name(path: str) -> str | None:
+    """The project a wheel's or sdist's file name names (``vend-1.0-py3-none-any.whl`` →
+    ``vend``); None for any other path (a project's folder)."""
+    name = path.replace("\\", "/").rsplit("/", 1)[-1].split("#", 1)[0]
+    if name.endswith(".whl"):
+        return canonical(name.split("-", 1)[0])
+    for suffix in (".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar.zst"):
+        if name.endswith(suffix) and "-" in name:
+            return canonical(name[: -len(suffix)].rsplit("-", 1)[0])
+    return None
 
 
 def _location(line: str) -> str:

@@ -230,7 +230,7 @@ def export_problem(text: str, lock: Lock) -> str | None:
         return f"{unmarked[0]}'s marker is not its pylock's, so pip would install other packages than sync"
     listed = graph.hashes(text)
     for a in lock.artifacts():
-        if a.sha256 and a.sha256 not in listed.get(a.package, set()) | listed.get("", set()):
+        if a.sha256 and a.sha256 not in listed.get(a.package, set()):
             return (
                 f"{a.filename}'s sha256 in the pylock is not among {a.package}'s hashes (one of them was edited: "
                 "lockgen check --resolve tells which)"
