@@ -65,33 +65,21 @@ def markdown(d: Diff) -> str:
     if d.empty:
         return "\n".join([*out, "No lock changes."])
     if d.hash_changes:
-        out += [
-            "> [!CAUTION]",
-            "> **Artifacts changed hash while their version did not.** The same release now has other bytes:",
-            "> verify the index before merging.",
-            "",
-            "| package | version | artifact | old sha256 | new sha256 | variants |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]
-        out += [
-            f"| {h.package} | {h.version} | `{h.artifact}` | `{h.old}` | `{h.new}` | {_in(h.variants, d.every)} |"
-            for h in d.hash_changes
-        ]
-        out.append("")
+        out += _caution("Artifacts changed hash while their version did not.", "The same release now has other bytes")
+        out += _table(
+            ("package", "version", "artifact", "old sha256", "new sha256", "variants"),
+            [(h.package, h.version, f"`{h.artifact}`", f"`{h.old}`", f"`{h.new}`", _in(h.variants, d.every))
+             for h in d.hash_changes],
+        )  # fmt: skip
     if d.file_changes:
-        out += [
-            "> [!CAUTION]",
-            "> **Files of an unchanged version changed.** The same release now comes from other files or elsewhere:",
-            "> verify the index before merging.",
-            "",
-            "| package | version | change | variants |",
-            "| --- | --- | --- | --- |",
-        ]
-        out += [
-            f"| {f.package} | {f.version} | {_file_change(f, code=True)} | {_md_variants(f.variants, d.every)} |"
-            for f in d.file_changes
-        ]
-        out.append("")
+        out += _caution(
+            "Files of an unchanged version changed.", "The same release now comes from other files or elsewhere"
+        )
+        out += _table(
+            ("package", "version", "change", "variants"),
+            [(f.package, f.version, _file_change(f, code=True), _md_variants(f.variants, d.every))
+             for f in d.file_changes],
+        )  # fmt: skip
     if d.unreadable:
         out += ["> [!WARNING]", f"> Unreadable at `{d.base}`, not compared:"]
         out += [f"> - `{v}`: {why}" for v, why in d.unreadable]
@@ -101,23 +89,36 @@ def markdown(d: Diff) -> str:
         out += [f"- variant removed: `{v}`" for v in d.variants_removed]
         out += [f"- variant renamed: `{a}` → `{b}`" for a, b in d.variants_renamed]
         out.append("")
+    out += _table(
+        ("label", "old", "new", "variants"),
+        [(f"`{c.key}`", _label(c.old), _label(c.new), _md_variants(c.variants, d.every)) for c in d.labels],
+    )
     rows = (
         [(c.package, _shown(c.old), _shown(c.new) + _down(c), c.variants) for c in d.changed]
         + [(c.package, "—", _shown(c.new), c.variants) for c in d.added]
         + [(c.package, _shown(c.old), "—", c.variants) for c in d.removed]
     )
-    if d.labels:
-        out += ["| label | old | new | variants |", "| --- | --- | --- | --- |"]
-        out += [
-            f"| `{c.key}` | {_label(c.old)} | {_label(c.new)} | {_md_variants(c.variants, d.every)} |" for c in d.labels
-        ]
-        out.append("")
-    if rows:
-        out += ["| package | old | new | variants |", "| --- | --- | --- | --- |"]
-        out += [f"| {p} | {o} | {n} | {_md_variants(vs, d.every)} |" for p, o, n, vs in rows]
-        out.append("")
+    out += _table(("package", "old", "new", "variants"), [(p, o, n, _md_variants(vs, d.every)) for p, o, n, vs in rows])
     out += [f"- `{v}` changed otherwise ({', '.join(what)}): see the file's diff" for v, what in d.otherwise]
     return "\n".join(out).rstrip("\n")
+
+
+def _caution(headline: str, said: str) -> list[str]:
+    """A pull request's loud banner, before the table of what it says."""
+    return [
+        "> [!CAUTION]",
+        f"> **{headline}** {said}:",
+        "> verify the index before merging.",
+        "",
+    ]
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    """A markdown table and the blank line after it; nothing without rows."""
+    if not rows:
+        return []
+    lines = [f"| {' | '.join(header)} |", f"|{' --- |' * len(header)}"]
+    return [*lines, *(f"| {' | '.join(row)} |" for row in rows), ""]
 
 
 def shortened(old: str, new: str) -> tuple[str, str]:
