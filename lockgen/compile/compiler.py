@@ -115,8 +115,8 @@ def run(
     with files.made_folder(config.locks_dir) as unmake, runs.run_lock("compile", config.locks_dir, say=say):
         # Read inside the lock: a compile that waited resolves the inputs as they are now.
         inputs = Inputs.of(config)
-        digests = {v.name: inputs.digest(v) for v in variants}
-        archives = {v.name: inputs.archive_digest(v) for v in variants}
+        # Each variant's input digest, and its archive digest (where it installs wheels by path).
+        digests = {v.name: (inputs.digest(v), inputs.archive_digest(v)) for v in variants}
         recovered = None
         if not options.dry_run:
             recovered = fileset.recover(config.locks_dir)
@@ -168,9 +168,7 @@ def run(
                     f"{', '.join(moved)} changed while uv resolved, after lockgen had read it: the result may be "
                     "from either text (run lockgen compile again)"
                 )
-            result, out = _finish(
-                config, variant, (digests[variant.name], archives[variant.name]), olds[variant.name], outcome, news
-            )
+            result, out = _finish(config, variant, digests[variant.name], olds[variant.name], outcome, news)
             if not options.dry_run:
                 for path, text in out.items():
                     staged.add(path, text)
@@ -241,14 +239,20 @@ def _noting(result: Result, unreadable: str | None, inputs: list[str]) -> Result
 
 
 def _up_to_date(
-    config: Config, variant: Variant, old: pylock.Lock, digest: str, options: Options, inputs: Inputs
+    config: Config,
+    variant: Variant,
+    old: pylock.Lock,
+    digests: tuple[str, str | None],
+    options: Options,
+    inputs: Inputs,
 ) -> bool:
     """Current, and still what lockgen wrote: a lock edited by hand is resolved again."""
     from lockgen.compile import rules
 
+    digest, archives = digests
     if options.upgrading or (old.digest != digest and not inputs.current(variant, old.digest)):
         return False
-    if old.meta.get("archive-digest") != inputs.archive_digest(variant):  # a wheel it installs by path changed
+    if old.meta.get("archive-digest") != archives:  # a wheel it installs by path changed
         return False
     if rules.integrity(variant, old, inputs, file_variant=variant.name):
         return False
