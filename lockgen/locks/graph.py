@@ -86,7 +86,7 @@ def hashes(requirements: str) -> dict[str, set[str]]:
     current = None
     for line in requirements.splitlines():
         m = _PIN.match(line)
-        named = _archive_name(_location(line)) if not m and _unnamed(line) else None
+        named = archive_name(_location(line)) if not m and _unnamed(line) else None
         if m or named:
             current = out.setdefault(canonical(m["name"]) if m else named or "", set())
         elif not line.startswith((" ", "\t")):
@@ -147,13 +147,16 @@ def _unnamed(line: str) -> bool:
     return not line.startswith("-") or line.startswith(("-e ", "--editable"))
 
 
-def _archive_name(path: str) -> str | None:
+_SDISTS = (".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar.zst")
+
+
+def archive_name(path: str) -> str | None:
     """The project a wheel's or sdist's file name names (``vend-1.0-py3-none-any.whl`` →
     ``vend``); None for any other path (a project's folder)."""
     name = path.replace("\\", "/").rsplit("/", 1)[-1].split("#", 1)[0]
     if name.endswith(".whl"):
         return canonical(name.split("-", 1)[0])
-    for suffix in (".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar.zst"):
+    for suffix in _SDISTS:
         if name.endswith(suffix) and "-" in name:
             return canonical(name[: -len(suffix)].rsplit("-", 1)[0])
     return None

@@ -238,12 +238,11 @@ def export_problem(text: str, lock: Lock) -> str | None:
     return None
 
 
-_ARCHIVES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar.zst")
-
-
 def local_projects(export: str) -> list[str]:
     """The requirement lines of an export that name a local folder (``./libs/x``,
     ``-e ./libs/x``, ``x @ file:./libs/x``): none of them can be hash-checked."""
+    from lockgen.locks.graph import archive_name
+
     out = []
     for line in export.splitlines():
         if not line or line[0] in " #\t":
@@ -251,7 +250,7 @@ def local_projects(export: str) -> list[str]:
         head = line.split(" \\", 1)[0].strip()
         where = head.split(" @ ", 1)[1] if " @ " in head else head.removeprefix("-e ").strip()
         where = where.split(" ;", 1)[0].split("#", 1)[0].strip()
-        if where.endswith(_ARCHIVES) and not head.startswith("-e "):  # a file: uv writes its hash
+        if archive_name(where) and not head.startswith("-e "):  # a file: uv writes its hash
             continue
         if where.startswith((".", "/", "file:", "~")) or (head.startswith("-e ") and "://" not in where):
             out.append(head)
